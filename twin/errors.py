@@ -1,0 +1,79 @@
+"""One error hierarchy for the whole toolkit.
+
+Every error descends from :class:`TwinError`, and each leaf also subclasses the matching
+built-in, so callers can catch either. Messages name the layer, the feature and the fix.
+``api/errors.py`` maps these classes to HTTP statuses in one table.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TwinError",
+    "LayerNotFound",
+    "SchemaError",
+    "MissingColumn",
+    "CRSError",
+    "MissingCRS",
+    "CoordinateRangeError",
+    "GeometryError",
+    "InvalidGeometry",
+    "EmptyGeometry",
+    "GeometryTypeError",
+    "TwinFileError",
+    "ImportFormatError",
+]
+
+
+class TwinError(Exception):
+    """Root of every error the toolkit raises on purpose."""
+
+
+class LayerNotFound(TwinError, KeyError):
+    """A layer name that the twin does not hold."""
+
+    def __str__(self) -> str:  # KeyError would wrap the message in quotes
+        return str(self.args[0]) if self.args else "layer not found"
+
+
+class SchemaError(TwinError, ValueError):
+    """A layer's table does not match its declared schema."""
+
+
+class MissingColumn(SchemaError):
+    """A required column is absent."""
+
+
+class CRSError(TwinError, ValueError):
+    """A coordinate reference system problem."""
+
+
+class MissingCRS(CRSError):
+    """A layer arrived without a CRS, so its coordinates cannot be placed."""
+
+
+class CoordinateRangeError(CRSError):
+    """Coordinates fall outside lon/lat ranges: usually lat and lon are swapped."""
+
+
+class GeometryError(TwinError, ValueError):
+    """A geometry that cannot be used as it is."""
+
+
+class InvalidGeometry(GeometryError):
+    """A geometry that is not OGC-valid (self-intersection, bad ring, ...)."""
+
+
+class EmptyGeometry(GeometryError):
+    """A row whose geometry is empty or missing."""
+
+
+class GeometryTypeError(GeometryError, TypeError):
+    """A geometry of a type the layer does not accept."""
+
+
+class TwinFileError(TwinError, OSError):
+    """A twin file that cannot be read or written."""
+
+
+class ImportFormatError(TwinError, ValueError):
+    """A user file in a format the importer does not read."""

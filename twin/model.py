@@ -1,0 +1,319 @@
+"""The Twin: a set of named, validated layers plus metadata, stored in one GeoPackage."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from . import store
+from .crs import AKMOLA_ANALYSIS_CRS, to_metric
+from .errors import CoordinateRangeError, LayerNotFound, SchemaError
+from .importer import read_user_layer
+from .schema import CORE_SCHEMAS, LayerSchema, RepairReport, validate_layer
+
+__all__ = ["Twin", "TwinMetadata"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TwinMetadata:
+    """Who the twin is: its name, data version and where its data came from.
+
+    ``provenance`` maps a layer name to a one-line statement of its source and licence.
+    """
+
+    name: str = "twin"
+    version: str = "0"
+    provenance: dict[str, str] = field(default_factory=dict)
+
+
+class Twin:
+    """A digital twin of a territory: named layers, each a GeoDataFrame with a schema.
+
+    Layers are stored in EPSG:4326 (lon/lat). Metric work uses :attr:`analysis_crs`, an
+    equal-area projection, through :meth:`metric`.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import Point
+    >>> tw = Twin(name="demo")
+    >>> towns = gpd.GeoDataFrame(
+    ...     {"id": ["a"], "name": ["A"], "source": ["survey"], "synthetic": [False]},
+    ...     geometry=[Point(69.4, 53.3)], crs="EPSG:4326")
+    >>> tw.add_layer("towns", towns).repaired
+    0
+    >>> tw.layer_names
+    ['towns']
+    """
+
+    def __init__(
+        self,
+        layers: dict[str, gpd.GeoDataFrame] | None = None,
+        *,
+        name: str = "twin",
+        version: str = "0",
+        provenance: dict[str, str] | None = None,
+        schemas: dict[str, LayerSchema] | None = None,
+        analysis_crs: CRS | str | None = None,
+        tables: dict[str, pd.DataFrame] | None = None,
+        repair: bool = False,
+    ) -> None:
+        self.metadata = TwinMetadata(name, version, dict(provenance or {}))
+        self.analysis_crs = CRS.from_user_input(analysis_crs or AKMOLA_ANALYSIS_CRS)
+        self._layers: dict[str, gpd.GeoDataFrame] = {}
+        self._schemas: dict[str, LayerSchema] = {}
+        self._hashes: dict[str, str] = {}
+        self._metric: dict[str, gpd.GeoDataFrame] = {}
+        self.tables: dict[str, pd.DataFrame] = dict(tables or {})
+        self.path: Path | None = None
+        for lname, gdf in (layers or {}).items():
+            self.add_layer(lname, gdf, schema=(schemas or {}).get(lname), repair=repair)
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def version(self) -> str:
+        return self.metadata.version
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{n}={len(g)}" for n, g in self._layers.items())
+        return f"<Twin {self.name!r} v{self.version}: {parts}>"
+
+    # -- layer access ---------------------------------------------------------------------
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self._layers)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._layers
+
+    def __getitem__(self, name: str) -> gpd.GeoDataFrame:
+        return self.layer(name)
+
+    def layer(self, name: str) -> gpd.GeoDataFrame:
+        """The layer called ``name`` (a GeoDataFrame in EPSG:4326)."""
+        try:
+            return self._layers[name]
+        except KeyError:
+            raise LayerNotFound(
+                f"twin {self.name!r} has no layer {name!r}; it has "
+                f"{', '.join(self._layers) or 'no layers'}: check the spelling or add it "
+                "with add_layer/import_layer"
+            ) from None
+
+    def schema(self, name: str) -> LayerSchema:
+        self.layer(name)
+        return self._schemas[name]
+
+    def add_layer(
+        self,
+        name: str,
+        gdf: gpd.GeoDataFrame,
+        *,
+        schema: LayerSchema | None = None,
+        repair: bool = False,
+    ) -> RepairReport:
+        """Validate ``gdf`` and store it as layer ``name``, replacing any layer of that name.
+
+        The core layers (``districts``, ``parcels``...) use their declared schemas; other
+        layers need an ``id`` column plus ``source`` and ``synthetic``, unless a schema is
+        given. Returns what was repaired (only with ``repair=True``).
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SchemaError(
+                f"layer name {name!r} is not usable: use letters, digits and underscores"
+            )
+        if schema is None:
+            schema = CORE_SCHEMAS.get(name) or _inferred_schema(name, gdf)
+        if schema.name != name:
+            schema = LayerSchema.from_dict({**schema.to_dict(), "name": name})
+        valid, report = validate_layer(gdf, schema, repair=repair)
+        self._check_near_region(name, valid, schema)
+        self._layers[name] = valid.reset_index(drop=True)
+        self._schemas[name] = schema
+        self._hashes.pop(name, None)
+        self._metric.pop(name, None)
+        return report
+
+    def import_layer(
+        self,
+        name: str,
+        path: str | os.PathLike,
+        *,
+        layer: str | None = None,
+        source: str | None = None,
+        synthetic: bool = False,
+        schema: LayerSchema | None = None,
+        repair: bool = False,
+    ) -> RepairReport:
+        """Import a user's layer from GeoJSON, GeoPackage, zipped Shapefile or GeoParquet.
+
+        Rows without ``source``/``synthetic`` columns get ``source`` (default: the file's
+        name) and ``synthetic`` from the arguments, so provenance is never blank.
+        """
+        gdf = read_user_layer(path, layer=layer)
+        if "source" not in gdf.columns:
+            gdf["source"] = source or Path(path).name
+        if "synthetic" not in gdf.columns:
+            gdf["synthetic"] = bool(synthetic)
+        return self.add_layer(name, gdf, schema=schema, repair=repair)
+
+    def remove_layer(self, name: str) -> None:
+        self.layer(name)
+        for d in (self._layers, self._schemas, self._hashes, self._metric):
+            d.pop(name, None)
+
+    def _check_near_region(self, name: str, gdf: gpd.GeoDataFrame, schema: LayerSchema):
+        # Swapped lat/lon in Akmola (lat 50-54, lon 65-74) stays inside degree ranges, so the
+        # range check alone cannot catch it; compare against the region instead.
+        if name == "region" or "region" not in self._layers or gdf.empty:
+            return
+        rx0, ry0, rx1, ry1 = self._layers["region"].total_bounds
+        pad = max(rx1 - rx0, ry1 - ry0)
+        x0, y0, x1, y1 = gdf.total_bounds
+
+        def overlaps(a0, b0, a1, b1):
+            return not (a1 < rx0 - pad or a0 > rx1 + pad or b1 < ry0 - pad or b0 > ry1 + pad)
+
+        if not overlaps(x0, y0, x1, y1) and overlaps(y0, x0, y1, x1):
+            bad = gdf.iloc[0][schema.id_column]
+            raise CoordinateRangeError(
+                f"layer {name!r}: feature {bad!r} lies at ({x0:.3f}, {y0:.3f}), far from the "
+                f"region, but swapping x and y puts it inside: latitude and longitude look "
+                "swapped; give coordinates as (lon, lat)"
+            )
+
+    # -- metric work ----------------------------------------------------------------------
+    def metric(self, name: str) -> gpd.GeoDataFrame:
+        """Layer ``name`` in the equal-area analysis CRS (metres), cached until it changes."""
+        if name not in self._metric:
+            self._metric[name] = to_metric(self.layer(name), self.analysis_crs)
+        return self._metric[name]
+
+    def area_km2(self, name: str) -> pd.Series:
+        return self.metric(name).geometry.area / 1e6
+
+    # -- identity of data -----------------------------------------------------------------
+    def content_hash(self, name: str | None = None) -> str:
+        """SHA-256 of a layer's data (geometry WKB and attributes), or of all layers."""
+        if name is None:
+            h = hashlib.sha256()
+            for n in sorted(self._layers):
+                h.update(n.encode())
+                h.update(self.content_hash(n).encode())
+            return h.hexdigest()
+        if name not in self._hashes:
+            gdf = self.layer(name)
+            h = hashlib.sha256()
+            for wkb in shapely.to_wkb(np.asarray(gdf.geometry.values), hex=False):
+                h.update(wkb)
+            attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+            h.update(",".join(attrs.columns).encode())
+            h.update(pd.util.hash_pandas_object(attrs, index=False).values.tobytes())
+            self._hashes[name] = h.hexdigest()
+        return self._hashes[name]
+
+    def data_version(self, name: str) -> str:
+        """A short token that changes whenever layer ``name`` changes (for cache keys)."""
+        return self.content_hash(name)[:16]
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the twin to one GeoPackage, atomically (a crash leaves any old file intact)."""
+        path = Path(path)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "version": self.version,
+            "provenance": self.metadata.provenance,
+            "analysis_crs": self.analysis_crs.to_wkt(),
+            "layer_order": self.layer_names,
+            "schemas": {n: s.to_dict() for n, s in self._schemas.items()},
+        }
+        store.write_twin_file(path, self._layers, meta, self.tables)
+        self.path = path
+        return path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> Twin:
+        """Open a twin file written by :meth:`save` or ``twin build``."""
+        meta, layers, tables = store.read_twin_file(path)
+        schemas = {n: LayerSchema.from_dict(d) for n, d in meta.get("schemas", {}).items()}
+        tw = cls(
+            name=meta.get("name", Path(path).stem),
+            version=meta.get("version", "0"),
+            provenance=meta.get("provenance", {}),
+            analysis_crs=meta.get("analysis_crs"),
+            tables=tables,
+        )
+        for n, gdf in layers.items():
+            tw.add_layer(n, _restore_dtypes(gdf, schemas.get(n)), schema=schemas.get(n))
+        tw.path = Path(path)
+        return tw
+
+    # -- summaries ------------------------------------------------------------------------
+    def info(self) -> dict:
+        """A JSON-ready summary: layers with counts and geometry types, CRS, bounds, area."""
+        bounds = None
+        if self._layers:
+            b = np.array([g.total_bounds for g in self._layers.values() if not g.empty])
+            bounds = [float(b[:, 0].min()), float(b[:, 1].min()),
+                      float(b[:, 2].max()), float(b[:, 3].max())]
+        layers = {}
+        for n, g in self._layers.items():
+            types = sorted(set(g.geom_type)) if len(g) else []
+            layers[n] = {"count": int(len(g)), "geometry_type": "/".join(types) or None}
+        region_area = float(self.area_km2("region").sum()) if "region" in self else None
+        return {
+            "name": self.name,
+            "version": self.version,
+            "layers": layers,
+            "crs": "EPSG:4326",
+            "analysis_crs": self.analysis_crs.to_string(),
+            "bounds": bounds,
+            "region_area_km2": region_area,
+            "path": str(self.path) if self.path else None,
+        }
+
+    def map(self, **kwargs):
+        """A pydeck 3D view of the twin (needs the ``viz`` extra)."""
+        from layers.deck import twin_deck  # lazy: twin stays free of drawing code on import
+
+        return twin_deck(self, **kwargs)
+
+
+def _inferred_schema(name: str, gdf: gpd.GeoDataFrame) -> LayerSchema:
+    if "id" not in gdf.columns:
+        raise SchemaError(
+            f"layer {name!r} has no 'id' column: add one with a unique value per feature "
+            "(e.g. gdf['id'] = range(len(gdf)))"
+        )
+    types = sorted(set(gdf.geom_type.dropna())) if len(gdf) else ["Polygon"]
+    families = {t.replace("Multi", "") for t in types}
+    accepted = tuple(sorted({t for f in families for t in (f, "Multi" + f)}))
+    id_kind = "int" if pd.api.types.is_integer_dtype(gdf["id"]) else "str"
+    return LayerSchema(name, accepted, columns={"id": id_kind}, description=f"User layer {name}")
+
+
+def _restore_dtypes(gdf: gpd.GeoDataFrame, schema: LayerSchema | None) -> gpd.GeoDataFrame:
+    # GeoPackage has no boolean storage class; GDAL marks the subtype and pyogrio restores
+    # it, but an empty layer can still come back as int.
+    if schema is None:
+        return gdf
+    for col, kind in schema.required.items():
+        if col in gdf.columns and kind == "bool" and not pd.api.types.is_bool_dtype(gdf[col]):
+            gdf[col] = gdf[col].astype(bool)
+    return gdf
