@@ -1,0 +1,125 @@
+"""The ``twin`` command line: build, inspect and serve twins.
+
+This is the one module in ``twin/`` that wires the packages together, so it imports
+``layers`` and ``api`` inside the commands that need them, never at module import. Each
+verb is a small ``_cmd_*`` function registered in :func:`_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import TwinError
+
+__all__ = ["main"]
+
+
+def _default_path(args) -> Path:
+    from .default import default_twin_path
+
+    return Path(args.twin) if getattr(args, "twin", None) else default_twin_path()
+
+
+def _open(args):
+    """Open the twin named by --twin, or the default twin (building it if missing)."""
+    from .default import load_default
+    from .model import Twin
+
+    if getattr(args, "twin", None):
+        return Twin.open(args.twin)
+    return load_default(progress=True)
+
+
+def _cmd_build(args) -> int:
+    from .default import build_default, default_twin_path
+
+    out = Path(args.out) if args.out else default_twin_path(parcels=args.parcels)
+    tw = build_default(out=out, parcels=args.parcels, progress=not args.quiet)
+    print(f"built {tw!r} -> {out}")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    tw = _open(args)
+    info = tw.info()
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{info['name']} v{info['version']}  ({info['path']})")
+    print(f"CRS {info['crs']}; analysis CRS {info['analysis_crs']}")
+    if info["region_area_km2"] is not None:
+        print(f"region area: {info['region_area_km2']:,.0f} km²")
+    for name, layer in info["layers"].items():
+        print(f"  {name:<18} {layer['count']:>9,}  {layer['geometry_type']}")
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    try:
+        import uvicorn
+
+        from api.app import create_app
+        from api.settings import Settings
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise TwinError(
+            f"serving needs the 'api' extra ({e.name} is missing): pip install "
+            "'aqmola-twin[api]'"
+        ) from e
+    path = _default_path(args)
+    if not path.exists():
+        from .default import build_default
+
+        print(f"no twin at {path}; building the default twin first", file=sys.stderr)
+        build_default(out=path, progress=True)
+    settings = Settings(twin_path=path)
+    app = create_app(settings)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="twin", description="aqmola-twin: build, inspect and serve digital twins."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build the default Akmola twin")
+    b.add_argument("--parcels", type=int, default=50_000,
+                   help="number of synthetic parcels (default 50,000)")
+    b.add_argument("--out", help="where to write the twin file (default: the cache folder)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_cmd_build)
+
+    i = sub.add_parser("info", help="summarise a twin")
+    i.add_argument("--twin", help="twin file (default: the default twin)")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.set_defaults(func=_cmd_info)
+
+    s = sub.add_parser("serve", help="serve a twin over HTTP")
+    s.add_argument("--host", default=os.environ.get("TWIN_HOST", "127.0.0.1"))
+    s.add_argument("--port", type=int, default=int(os.environ.get("TWIN_PORT", "8000")))
+    s.add_argument("--twin", help="twin file (default: the default twin, built if missing)")
+    s.set_defaults(func=_cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if getattr(args, "parcels", 1) is not None and getattr(args, "parcels", 1) < 1:
+        print("twin: error: --parcels must be a positive number", file=sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except TwinError as e:
+        print(f"twin: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
