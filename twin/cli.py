@@ -61,7 +61,6 @@ def _cmd_info(args) -> int:
 def _cmd_serve(args) -> int:
     try:
         import uvicorn
-
         from api.app import create_app
         from api.settings import Settings
     except ImportError as e:  # pragma: no cover - depends on the install

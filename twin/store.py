@@ -164,7 +164,7 @@ def read_twin_file(path: str | os.PathLike) -> tuple[dict, dict, dict]:
         try:
             kinds = dict(conn.execute("SELECT table_name, data_type FROM gpkg_contents"))
             meta_df = read_table(conn, META_TABLE)
-            meta = {k: json.loads(v) for k, v in zip(meta_df["key"], meta_df["value"])}
+            meta = {k: json.loads(v) for k, v in zip(meta_df["key"], meta_df["value"], strict=True)}
             table_names = [t for t, k in kinds.items() if k == "attributes" and t != META_TABLE]
             tables = {t: read_table(conn, t) for t in table_names}
         finally:

@@ -1,0 +1,175 @@
+"""The Twin: layer access, saving and opening one GeoPackage, atomic saves, imports."""
+
+from __future__ import annotations
+
+import sqlite3
+import zipfile
+
+import pandas as pd
+import pyogrio
+import pytest
+
+from twin import Twin, TwinFileError, store
+from twin.errors import ImportFormatError, SchemaError
+
+
+def test_save_and_open_round_trip_keeps_data_schemas_and_metadata(small_twin, tmp_path):
+    small_twin.tables["notes"] = pd.DataFrame({"k": ["a", "b"], "v": [1, 2]})
+    path = small_twin.save(tmp_path / "small.gpkg")
+    back = Twin.open(path)
+    assert back.layer_names == small_twin.layer_names
+    assert back.content_hash() == small_twin.content_hash()
+    assert back.name == "small" and back.version == "test"
+    assert back.metadata.provenance == {"region": "hand-made test geometry"}
+    assert back.schema("parcels").columns["id"] == "int"
+    assert back["project_sites"]["synthetic"].dtype == bool
+    pd.testing.assert_frame_equal(back.tables["notes"], small_twin.tables["notes"])
+    assert back.analysis_crs == small_twin.analysis_crs
+    assert back.path == path
+
+
+def test_twin_file_opens_in_gdal_with_every_layer(small_twin, tmp_path):
+    path = small_twin.save(tmp_path / "small.gpkg")
+    names = {n for n, _ in pyogrio.list_layers(path)}
+    assert set(small_twin.layer_names) <= names
+
+
+def test_a_crash_mid_save_leaves_the_old_file_intact(small_twin, tmp_path, monkeypatch):
+    path = small_twin.save(tmp_path / "small.gpkg")
+    before = path.read_bytes()
+    small_twin.remove_layer("parcels")
+    calls = {"n": 0}
+    real = pyogrio.write_dataframe
+
+    def crash_on_third_layer(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full (simulated)")
+        return real(*a, **k)
+
+    monkeypatch.setattr(pyogrio, "write_dataframe", crash_on_third_layer)
+    with pytest.raises(OSError, match="simulated"):
+        small_twin.save(path)
+    assert path.read_bytes() == before
+    assert "parcels" in Twin.open(path).layer_names
+    assert [p.name for p in tmp_path.iterdir()] == ["small.gpkg"]  # no temp file left
+
+
+def test_open_missing_or_foreign_file_says_what_to_do(tmp_path):
+    with pytest.raises(TwinFileError, match="twin build"):
+        Twin.open(tmp_path / "nope.gpkg")
+    junk = tmp_path / "junk.gpkg"
+    junk.write_text("not a database")
+    with pytest.raises(TwinFileError, match="not a twin file"):
+        Twin.open(junk)
+
+
+def test_transaction_commits_or_rolls_back(small_twin, tmp_path):
+    small_twin.tables["log"] = pd.DataFrame({"n": [1]})
+    path = small_twin.save(tmp_path / "t.gpkg")
+    with store.transaction(path) as conn:
+        conn.execute("INSERT INTO log (n) VALUES (2)")
+    with pytest.raises(RuntimeError):
+        with store.transaction(path) as conn:
+            conn.execute("INSERT INTO log (n) VALUES (3)")
+            raise RuntimeError("crash before commit")
+    rows = sqlite3.connect(path).execute("SELECT n FROM log ORDER BY n").fetchall()
+    assert rows == [(1,), (2,)]
+    assert Twin.open(path).tables["log"]["n"].tolist() == [1, 2]
+
+
+def test_metric_layer_is_equal_area(small_twin):
+    assert small_twin.area_km2("districts").round(3).tolist() == [100.0, 100.0]
+    assert small_twin.metric("districts") is small_twin.metric("districts")  # cached
+
+
+def test_data_version_changes_only_with_the_data(small_twin):
+    v = small_twin.data_version("parcels")
+    small_twin.add_layer("parcels", small_twin["parcels"].copy())
+    assert small_twin.data_version("parcels") == v
+    changed = small_twin["parcels"].copy()
+    changed.loc[0, "land_use"] = "industrial"
+    small_twin.add_layer("parcels", changed)
+    assert small_twin.data_version("parcels") != v
+
+
+def test_info_reports_layers_crs_bounds_and_area(small_twin):
+    info = small_twin.info()
+    assert info["layers"]["parcels"] == {"count": 4, "geometry_type": "Polygon"}
+    assert info["crs"] == "EPSG:4326"
+    assert info["region_area_km2"] == pytest.approx(200.0, rel=1e-6)
+    x0, y0, x1, y1 = info["bounds"]
+    assert x0 < x1 and y0 < y1
+
+
+def test_bad_layer_name_is_refused(small_twin):
+    with pytest.raises(SchemaError, match="not usable"):
+        small_twin.add_layer("my layer; drop", small_twin["parcels"])
+
+
+# -- imports of a user's layer ---------------------------------------------------------------
+
+@pytest.fixture
+def wells(small_twin):
+    g = small_twin["settlements"][["id", "name", "geometry"]].copy()
+    return g
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shpzip", "parquet"])
+def test_import_each_supported_format(small_twin, wells, tmp_path, fmt):
+    if fmt == "geojson":
+        path = tmp_path / "wells.geojson"
+        wells.to_file(path, driver="GeoJSON")
+    elif fmt == "gpkg":
+        path = tmp_path / "wells.gpkg"
+        wells.to_file(path, layer="wells", driver="GPKG")
+    elif fmt == "parquet":
+        path = tmp_path / "wells.parquet"
+        wells.to_parquet(path)
+    else:
+        shp_dir = tmp_path / "shp"
+        shp_dir.mkdir()
+        wells.to_file(shp_dir / "wells.shp")
+        path = tmp_path / "wells.zip"
+        with zipfile.ZipFile(path, "w") as z:
+            for f in shp_dir.iterdir():
+                z.write(f, f.name)
+    report = small_twin.import_layer("wells", path, source="field survey 2025")
+    assert report.repaired == 0
+    got = small_twin["wells"]
+    assert sorted(got["id"]) == sorted(wells["id"])
+    assert set(got["source"]) == {"field survey 2025"}
+    assert not got["synthetic"].any()
+    assert got.crs.to_epsg() == 4326
+
+
+def test_import_unsupported_format_names_the_supported_ones(small_twin, tmp_path):
+    p = tmp_path / "wells.csv"
+    p.write_text("a,b\n1,2\n")
+    with pytest.raises(ImportFormatError, match="GeoJSON, GeoPackage, zipped Shapefile"):
+        small_twin.import_layer("wells", p)
+
+
+def test_import_multi_layer_geopackage_needs_a_layer(small_twin, wells, tmp_path):
+    p = tmp_path / "two.gpkg"
+    wells.to_file(p, layer="a", driver="GPKG")
+    wells.to_file(p, layer="b", driver="GPKG")
+    with pytest.raises(ImportFormatError, match="pass layer="):
+        small_twin.import_layer("wells", p)
+    small_twin.import_layer("wells", p, layer="b")
+    assert len(small_twin["wells"]) == len(wells)
+
+
+def test_import_without_id_column_says_how_to_add_one(small_twin, wells, tmp_path):
+    p = tmp_path / "noid.geojson"
+    wells.drop(columns=["id"]).to_file(p, driver="GeoJSON")
+    with pytest.raises(SchemaError, match="no 'id' column"):
+        small_twin.import_layer("wells", p)
+
+
+def test_zip_without_shapefile_is_refused(small_twin, tmp_path):
+    p = tmp_path / "empty.zip"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("readme.txt", "nothing here")
+    with pytest.raises(ImportFormatError, match="no .shp"):
+        small_twin.import_layer("wells", p)
