@@ -80,6 +80,24 @@ def _cmd_serve(args) -> int:
     return 0
 
 
+def _cmd_map(args) -> int:
+    try:
+        from layers.deck import COLOR_BY, twin_deck, write_html
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise TwinError(
+            f"maps need the 'viz' extra ({e.name} is missing): pip install 'aqmola-twin[viz]'"
+        ) from e
+    if args.color_by not in COLOR_BY:
+        raise TwinError(f"--color-by {args.color_by!r} is not known: use one of "
+                        f"{', '.join(COLOR_BY)}")
+    tw = _open(args)
+    deck = twin_deck(tw, color_by=args.color_by, extruded=not args.flat,
+                     parcels_url=args.parcels_url, label=args.label)
+    out = write_html(deck, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opens offline)")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="twin", description="aqmola-twin: build, inspect and serve digital twins."
@@ -103,6 +121,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=int(os.environ.get("TWIN_PORT", "8000")))
     s.add_argument("--twin", help="twin file (default: the default twin, built if missing)")
     s.set_defaults(func=_cmd_serve)
+
+    m = sub.add_parser("map", help="write a self-contained 3D map (HTML, works offline)")
+    m.add_argument("--out", required=True, help="HTML file to write")
+    m.add_argument("--twin", help="twin file (default: the default twin)")
+    m.add_argument("--color-by", default="population",
+                   help="district colour and height: population, investment_kzt, jobs, "
+                   "projects (default population)")
+    m.add_argument("--flat", action="store_true", help="a 2D map instead of 3D")
+    m.add_argument("--label", default="name",
+                   help="settlement column to print as labels (default name)")
+    m.add_argument("--parcels-url",
+                   help="XYZ template of parcel vector tiles from a running 'twin serve', "
+                   "e.g. http://127.0.0.1:8000/tiles/parcels/{z}/{x}/{y}.mvt (default: no "
+                   "parcels; they are never inlined)")
+    m.set_defaults(func=_cmd_map)
     return p
 
 

@@ -1,0 +1,523 @@
+"""pydeck views of a twin: districts in 3D, project columns, zones, parcels and labels.
+
+Everything here works on a closed network. The basemap is the twin's own layers (region,
+districts, water, settlements), never a tile service, so no token and no internet are needed.
+HTML output inlines the deck.gl bundle that ships with pydeck and a bundled Latin + Cyrillic
+font, so a ``twin map --out`` file opens anywhere, including from a USB stick.
+
+Parcels are never inlined: a region holds up to a million of them. They come as an
+``MVTLayer`` from the twin's own tile endpoint (``parcels_url``), so they only draw where a
+server runs; a standalone file says so in its legend.
+
+Examples
+--------
+>>> from layers.deck import twin_deck, write_html          # doctest: +SKIP
+>>> deck = twin_deck(tw, color_by="investment_kzt")        # doctest: +SKIP
+>>> write_html(deck, "akmola.html")                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pydeck as pdk
+import shapely
+
+from . import style
+from .offline_html import bundle_path, to_html, write_html
+
+__all__ = [
+    "COLOR_BY",
+    "TwinDeck",
+    "bundle_path",
+    "district_values",
+    "district_layer",
+    "parcel_layer",
+    "project_layers",
+    "reference_layers",
+    "settlement_layers",
+    "to_html",
+    "twin_deck",
+    "write_html",
+    "zone_layers",
+]
+
+#: District attributes a view can be coloured by, with their legend titles. A ``pd.Series``
+#: indexed by district id (e.g. a score) can be passed instead.
+COLOR_BY = {
+    "population": "Population (sum of settlements)",
+    "investment_kzt": "Investment, KZT (sum of project sites)",
+    "jobs": "Jobs (sum of project sites)",
+    "projects": "Number of project sites",
+}
+
+# Heights as fractions of the region's extent, so a 20 km test twin and the ~700 km Akmola
+# region look alike: for Akmola, districts rise up to ~25 km and project columns up to ~70 km
+# above them, tall enough to read at pitch 45, low enough not to hide the neighbours.
+DISTRICT_MAX_ELEVATION = 0.035
+COLUMN_MAX_ELEVATION = 0.10
+COLUMN_RADIUS = 0.004
+# ~100 m in degrees: invisible at regional zoom, and it keeps a single-file map small.
+_SIMPLIFY_DEG = 0.001
+
+
+# --------------------------------------------------------------------------- data helpers
+
+
+def district_values(twin) -> pd.DataFrame:
+    """Per-district aggregates used to colour and extrude districts.
+
+    Population sums the ``settlements`` layer, investment, jobs and project counts sum
+    ``project_sites``, both by ``district_id``. ``synthetic_projects`` counts the made-up
+    project rows behind each sum, so a tooltip can say how much of a figure is synthetic.
+
+    Returns a DataFrame indexed by district id, one row per district, zeros where a district
+    has no rows.
+    """
+    ids = pd.Index(twin["districts"][twin.schema("districts").id_column], name="district_id")
+    out = pd.DataFrame(index=ids)
+    if "settlements" in twin:
+        s = twin["settlements"]
+        out["population"] = s.groupby("district_id")["population"].sum()
+        out["settlements"] = s.groupby("district_id").size()
+    else:
+        out["population"] = np.nan
+    if "project_sites" in twin:
+        p = twin["project_sites"]
+        g = p.groupby("district_id")
+        out["investment_kzt"] = g["investment_kzt"].sum()
+        out["jobs"] = g["jobs"].sum()
+        out["projects"] = g.size()
+        out["synthetic_projects"] = g["synthetic"].sum()
+    return out.fillna(0)
+
+
+def _clean(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if not math.isfinite(v) else float(v)
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return v
+
+
+def _features(gdf: gpd.GeoDataFrame, props: pd.DataFrame) -> dict:
+    """A GeoJSON FeatureCollection with simplified, 5-decimal geometries (~1 m)."""
+    geoms = np.asarray(gdf.geometry.values)
+    poly = np.isin(shapely.get_type_id(geoms), [3, 6])
+    geoms = geoms.copy()
+    geoms[poly] = shapely.simplify(geoms[poly], _SIMPLIFY_DEG, preserve_topology=True)
+    feats = []
+    records = props.to_dict(orient="records")
+    for g, p in zip(geoms, records, strict=True):
+        gj = json.loads(shapely.to_geojson(shapely.set_precision(g, 1e-5)))
+        feats.append({"type": "Feature", "geometry": gj,
+                      "properties": {k: _clean(v) for k, v in p.items()}})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        return "–" if not math.isfinite(v) else f"{v:,.1f}"
+    return str(v)
+
+
+def _tip(title: str, row: dict, fields: list[str], accuracy: str, note: str = "") -> str:
+    """Tooltip HTML: a title, the attributes, and always the row's accuracy."""
+    lines = [f"<b>{html.escape(str(title))}</b>"]
+    for f in fields:
+        if f in row and row[f] is not None and row[f] == row[f] and row[f] != "":
+            lines.append(f"{html.escape(f)}: {html.escape(_fmt(row[f]))}")
+    text = style.ACCURACY_TEXT.get(accuracy, "unknown accuracy")
+    lines.append(f"<i>data: {html.escape(text)}</i>")
+    if note:
+        lines.append(f"<i>{html.escape(note)}</i>")
+    return "<br/>".join(lines)
+
+
+def _accuracy(gdf: pd.DataFrame) -> pd.Series:
+    acc = gdf["accuracy"] if "accuracy" in gdf else pd.Series(None, index=gdf.index)
+    syn = gdf["synthetic"] if "synthetic" in gdf else pd.Series(None, index=gdf.index)
+    return pd.Series([style.accuracy_label(a, s) for a, s in zip(acc, syn, strict=True)],
+                     index=gdf.index)
+
+
+_LITERAL = ("font_family", "character_set", "size_units", "radius_units", "line_width_units")
+
+
+def _layer(type_: str, data, id: str, **props) -> pdk.Layer:
+    """A pydeck layer whose plain string props stay strings.
+
+    pydeck turns every string keyword into a JavaScript expression; font names and the
+    character set must reach deck.gl verbatim, so they are set after construction.
+    """
+    literal = {k: props.pop(k) for k in _LITERAL if k in props}
+    layer = pdk.Layer(type_, data=data, id=id, **props)
+    for k, v in literal.items():
+        setattr(layer, k, v)
+    return layer
+
+
+# --------------------------------------------------------------------------- layer builders
+
+
+def reference_layers(twin) -> list[pdk.Layer]:
+    """The offline basemap: the region's outline, Astana (context) and water."""
+    out = []
+    region = twin["region"]
+    out.append(_layer("GeoJsonLayer", _features(region, region[["name"]]), "region",
+                      filled=True, stroked=True, get_fill_color=style.BASE["region_fill"],
+                      get_line_color=style.BASE["region_line"], line_width_min_pixels=2,
+                      pickable=False))
+    if "context" in twin:
+        c = twin["context"]
+        props = c[["name", "kind"]].assign(
+            tw_tip=[_tip(n, {"kind": k}, ["kind"], a, "not part of the region")
+                    for n, k, a in zip(c["name"], c["kind"], _accuracy(c), strict=True)])
+        out.append(_layer("GeoJsonLayer", _features(c, props), "context", filled=True,
+                          stroked=True, get_fill_color=style.BASE["context_fill"],
+                          get_line_color=[120, 120, 120, 255], line_width_min_pixels=1,
+                          pickable=True))
+    if "water" in twin:
+        w = twin["water"]
+        props = w[["name", "kind"]].assign(
+            tw_tip=[_tip(n, {"kind": k}, ["kind"], a)
+                    for n, k, a in zip(w["name"], w["kind"], _accuracy(w), strict=True)])
+        out.append(_layer("GeoJsonLayer", _features(w, props), "water", filled=True,
+                          stroked=True, get_fill_color=style.BASE["water"],
+                          get_line_color=style.BASE["water"], line_width_min_pixels=1,
+                          pickable=True))
+    return out
+
+
+def extent_m(twin) -> float:
+    """The region's larger side in metres (local equirectangular, fine for scaling)."""
+    x0, y0, x1, y1 = twin["region"].total_bounds
+    k = 111_320.0
+    return max((x1 - x0) * k * math.cos(math.radians((y0 + y1) / 2)), (y1 - y0) * k, 1.0)
+
+
+def _district_heights(twin, values: pd.Series, extruded: bool) -> pd.Series:
+    v = pd.to_numeric(values, errors="coerce").fillna(0).clip(lower=0)
+    top = float(v.max()) if len(v) else 0.0
+    if not extruded or top <= 0:
+        return pd.Series(0.0, index=v.index)
+    return v / top * DISTRICT_MAX_ELEVATION * extent_m(twin)
+
+
+def _values(twin, color_by) -> tuple[pd.Series, str, pd.DataFrame]:
+    agg = district_values(twin)
+    if isinstance(color_by, pd.Series):
+        return color_by.reindex(agg.index), str(color_by.name or "value"), agg
+    if color_by not in agg.columns:
+        raise ValueError(f"color_by={color_by!r} is not a district aggregate: use one of "
+                         f"{', '.join(COLOR_BY)} or pass a pd.Series indexed by district id")
+    return agg[color_by], COLOR_BY.get(color_by, color_by), agg
+
+
+def district_layer(twin, color_by="population", *, extruded: bool = True):
+    """Districts coloured (quantile classes) and extruded by a district value.
+
+    Returns ``(layer, legend_classes, heights)``; ``heights`` (metres, by district id) lets
+    other layers stand on top of the extruded districts.
+    """
+    d = twin["districts"]
+    idc = twin.schema("districts").id_column
+    values, title, agg = _values(twin, color_by)
+    colors, legend = style.sequential_classes(values)
+    heights = _district_heights(twin, values, extruded)
+    acc = _accuracy(d)
+    key = d[idc].to_numpy()
+    props = pd.DataFrame({
+        "id": key, "name": d["name"].to_numpy(),
+        "name_ru": d.get("name_ru", pd.Series("", index=d.index)).to_numpy(),
+        "name_kk": d.get("name_kk", pd.Series("", index=d.index)).to_numpy(),
+        "value": values.reindex(key).to_numpy(),
+        "tw_fill": colors.reindex(key).to_numpy(),
+        "tw_elev": heights.reindex(key).to_numpy(),
+    })
+    tips = []
+    for i, k in enumerate(key):
+        row = {**d.iloc[i].drop(labels=[d.geometry.name]).to_dict(),
+               **agg.loc[k].to_dict(), title: values.get(k)}
+        n_syn, n = int(row.get("synthetic_projects", 0)), int(row.get("projects", 0))
+        note = (f"investment and jobs sum {n} project rows, {n_syn} of them synthetic"
+                if n else "")
+        tips.append(_tip(f"{row['name']} · {row.get('name_kk', '')}", row,
+                         ["kind", "centre", "area_km2", title, "population", "investment_kzt",
+                          "jobs", "projects"], acc.iloc[i], note))
+    props["tw_tip"] = tips
+    layer = _layer("GeoJsonLayer", _features(d, props), "districts", filled=True,
+                   stroked=True, extruded=extruded, wireframe=extruded,
+                   get_fill_color="properties.tw_fill", get_elevation="properties.tw_elev",
+                   get_line_color=style.BASE["district_line"], line_width_min_pixels=1,
+                   opacity=0.85, pickable=True, auto_highlight=True,
+                   highlight_color=[255, 255, 255, 90])
+    return layer, {"title": title, "classes": legend}, heights
+
+
+def _on_top(gdf: pd.DataFrame, heights: pd.Series) -> np.ndarray:
+    if "district_id" not in gdf:
+        return np.zeros(len(gdf))
+    return gdf["district_id"].map(heights).fillna(0).to_numpy(float)
+
+
+def project_layers(twin, heights: pd.Series | None = None, *, extruded: bool = True):
+    """Project sites as columns: height by investment (square root, so that the 7 large
+    projects do not flatten the 226 small ones), colour by sector. Pipeline projects get
+    their own layer: square, translucent, outlined columns.
+
+    Returns ``(layers, sector_colors)``.
+    """
+    if "project_sites" not in twin:
+        return [], {}
+    p = twin["project_sites"]
+    heights = heights if heights is not None else pd.Series(dtype=float)
+    inv = pd.to_numeric(p["investment_kzt"], errors="coerce").fillna(0).clip(lower=0)
+    top = float(inv.max()) or 1.0
+    sectors = style.categorical_colors(p["sector"], style.SECTOR_COLORS)
+    acc = _accuracy(p)
+    pipe = style.is_pipeline(p["status"])
+    base = _on_top(p, heights)
+    ext = extent_m(twin)
+    df = pd.DataFrame({
+        "name": p["name"].to_numpy(), "sector": p["sector"].to_numpy(),
+        "status": p["status"].to_numpy(), "accuracy": acc.to_numpy(),
+        "lon": p.geometry.x.to_numpy(), "lat": p.geometry.y.to_numpy(),
+        "z": base + ext * 1e-4,
+        "elev": np.sqrt(inv.to_numpy() / top) * COLUMN_MAX_ELEVATION * ext if extruded
+        else np.zeros(len(p)),
+        "color": [sectors[str(s)] for s in p["sector"]],
+    })
+    fields = ["sector", "status", "investment_kzt", "jobs", "start_year", "end_year",
+              "hazard_class", "district_id"]
+    df["tw_tip"] = [_tip(r["name"], r, fields, a, "planned (pipeline) project" if pl else "")
+                    for r, a, pl in zip(p.drop(columns=p.geometry.name).to_dict("records"),
+                                        acc, pipe, strict=True)]
+    common = dict(get_position=["lon", "lat", "z"], get_elevation="elev",
+                  radius=COLUMN_RADIUS * ext, extruded=extruded, pickable=True,
+                  auto_highlight=True)
+    layers = [_layer("ColumnLayer", df[~pipe.to_numpy()], "project_sites", disk_resolution=12,
+                     get_fill_color="color", **common)]
+    if pipe.any():
+        # Square, translucent, white-outlined: reads as "not built yet" in 2D and 3D alike.
+        layers.append(_layer("ColumnLayer", df[pipe.to_numpy()], "pipeline_projects",
+                             disk_resolution=4, angle=45, get_fill_color="[color[0], color[1],"
+                             " color[2], 110]", stroked=True, wireframe=True,
+                             get_line_color=style.BASE["pipeline"], line_width_min_pixels=2,
+                             **{**common, "radius": COLUMN_RADIUS * ext * 1.6}))
+    return layers, sectors
+
+
+def zone_layers(twin) -> list[pdk.Layer]:
+    """Industrial zones and protected areas, flat, with their official figures."""
+    out = []
+    for name, color, fields in (
+        ("protected_areas", style.BASE["protected"], ["kind", "official_area_ha", "area_ha"]),
+        ("industrial_zones", style.BASE["industrial"], ["district_id", "area_ha"]),
+    ):
+        if name not in twin:
+            continue
+        g = twin[name]
+        acc = _accuracy(g)
+        rows = g.drop(columns=g.geometry.name).to_dict("records")
+        props = g[["name"]].assign(
+            tw_tip=[_tip(r["name"], r, fields, a) for r, a in zip(rows, acc, strict=True)])
+        out.append(_layer("GeoJsonLayer", _features(g, props), name, filled=True,
+                          stroked=True, get_fill_color=color,
+                          get_line_color=color[:3] + [255], line_width_min_pixels=2,
+                          pickable=True))
+    return out
+
+
+def land_use_expression(field: str = "land_use") -> str:
+    """A deck.gl JSON expression colouring an MVT feature by its land use or zone.
+
+    pydeck cannot ship a Python function to the browser, so the palette becomes a chain of
+    conditionals that deck.gl's expression evaluator understands.
+    """
+    expr = "[170, 170, 170, 160]"
+    for k, c in reversed(style.LAND_USE_COLORS.items()):
+        expr = f"properties.{field} === '{k}' ? {c} : ({expr})"
+    return expr
+
+
+def parcel_layer(parcels_url: str, *, field: str = "land_use", min_zoom: int = 0,
+                 max_zoom: int = 14) -> pdk.Layer:
+    """Parcels as vector tiles from the twin's own endpoint.
+
+    ``parcels_url`` is an XYZ template such as ``http://127.0.0.1:8000/tiles/parcels/{z}/{x}/
+    {y}.mvt``. The tile server thins and simplifies per zoom, which is what lets a million
+    parcels draw at regional zoom.
+    """
+    return _layer("MVTLayer", parcels_url, "parcels", min_zoom=min_zoom, max_zoom=max_zoom,
+                  get_fill_color=land_use_expression(field), get_line_color=[90, 90, 90, 120],
+                  line_width_min_pixels=0.5, stroked=True, filled=True, pickable=True,
+                  unique_id_property="id", binary=True,
+                  # loaders.gl would fetch its MVT worker from a CDN; parse on the main thread.
+                  load_options={"worker": False})
+
+
+def settlement_layers(twin, heights: pd.Series | None = None, *, label: str = "name",
+                      min_population: int = 0) -> list[pdk.Layer]:
+    """Settlements as dots (area by population) with labels in any script.
+
+    ``label`` names the column to print (e.g. ``name``, or ``name_kk`` where a layer has
+    one). The TextLayer gets the bundled font and a character set covering Cyrillic,
+    Kazakh letters included, because deck.gl's default atlas is ASCII only.
+    """
+    if "settlements" not in twin:
+        return []
+    s = twin["settlements"]
+    heights = heights if heights is not None else pd.Series(dtype=float)
+    acc = _accuracy(s)
+    z = _on_top(s, heights) + extent_m(twin) * 5e-4
+    text = s[label] if label in s else s["name"]
+    df = pd.DataFrame({
+        "name": text.astype(str).to_numpy(), "population": s["population"].to_numpy(),
+        "lon": s.geometry.x.to_numpy(), "lat": s.geometry.y.to_numpy(), "z": z,
+        # Dot area grows with population; pixel limits keep villages visible and cities small.
+        "r": np.sqrt(s["population"].clip(lower=0).to_numpy(float)) * 12 + 800,
+    })
+    rows = s.drop(columns=s.geometry.name).to_dict("records")
+    df["tw_tip"] = [_tip(r["name"], r, ["population", "district_id"], a)
+                    for r, a in zip(rows, acc, strict=True)]
+    big = df[df["population"] >= min_population]
+    dots = _layer("ScatterplotLayer", df, "settlements", get_position=["lon", "lat", "z"],
+                  get_radius="r", radius_min_pixels=2, radius_max_pixels=14,
+                  get_fill_color=style.BASE["settlement"], stroked=True,
+                  get_line_color=[255, 255, 255, 255], line_width_min_pixels=1, pickable=True)
+    labels = _layer("TextLayer", big, "settlement_labels", get_position=["lon", "lat", "z"],
+                    get_text="name", get_size=13, size_units="pixels",
+                    get_color=[20, 20, 20, 255], get_pixel_offset=[0, -14],
+                    outline_width=3, outline_color=[255, 255, 255, 230],
+                    billboard=True, pickable=False,
+                    font_family=style.FONT_FAMILY, character_set=style.CHARACTER_SET)
+    # sdf and the outline make labels legible over both dark and pale districts.
+    labels.font_settings = {"sdf": True, "fontSize": 48, "buffer": 6}
+    return [dots, labels]
+
+
+# --------------------------------------------------------------------------- the whole view
+
+
+def _view_state(twin, *, pitch: float, width: int = 1280, height: int = 800) -> pdk.ViewState:
+    """Fit the region's bounds into a ``width`` x ``height`` viewport (Web Mercator)."""
+    x0, y0, x1, y1 = twin["region"].total_bounds
+
+    def merc(lat):
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    zx = math.log2(width / 512 * 360 / max(x1 - x0, 1e-6))
+    zy = math.log2(height / 512 * 2 * math.pi / max(merc(y1) - merc(y0), 1e-9))
+    # Tilting pushes the far edge away, so a pitched view backs off a little more.
+    zoom = min(zx, zy) - 0.15 - (0.35 if pitch else 0.0)
+    lat = (y0 + y1) / 2 - (0.08 * (y1 - y0) if pitch else 0)
+    return pdk.ViewState(longitude=(x0 + x1) / 2, latitude=lat,
+                         zoom=round(zoom, 2), pitch=pitch, bearing=0 if not pitch else -12,
+                         min_zoom=3, max_zoom=16)
+
+
+class TwinDeck(pdk.Deck):
+    """A ``pydeck.Deck`` that renders offline.
+
+    pydeck's own HTML pulls deck.gl, CSS and a basemap from CDNs; this subclass inlines the
+    bundled deck.gl and font instead, in notebooks (``_repr_html_``) and in files
+    (``to_html``). ``legend`` holds what the view's colours mean.
+    """
+
+    legend: dict
+    title: str
+
+    def to_html(self, filename=None, *args, as_string: bool = False, **kwargs):
+        text = to_html(self)
+        if filename:
+            Path(filename).write_text(text, encoding="utf-8")
+            return str(Path(filename).resolve())
+        return text
+
+    def _repr_html_(self):
+        # An iframe with srcdoc isolates the bundle's globals from the notebook's page.
+        doc = html.escape(to_html(self), quote=True)
+        return (f'<iframe srcdoc="{doc}" style="width:100%;height:560px;border:0" '
+                'title="twin map"></iframe>')
+
+    def show(self):
+        return self._repr_html_()
+
+
+def twin_deck(twin, *, color_by="population", parcels_url: str | None = None,
+              extruded: bool = True, pitch: float | None = None, label: str = "name",
+              title: str | None = None) -> TwinDeck:
+    """A 3D view of a twin as a ``pydeck.Deck`` (rendered offline).
+
+    Parameters
+    ----------
+    twin : twin.Twin
+        The twin to draw; it needs ``region`` and ``districts``, and draws whichever of
+        ``context``, ``water``, ``protected_areas``, ``industrial_zones``, ``project_sites`` and
+        ``settlements`` it has.
+    color_by : str or pandas.Series
+        District colour and height: one of :data:`COLOR_BY`, or a Series indexed by district id
+        (a score, a scenario's delta).
+    parcels_url : str, optional
+        XYZ template of the parcel vector tiles, e.g. the API's
+        ``http://host/tiles/parcels/{z}/{x}/{y}.mvt``. Without it parcels are left out.
+    extruded : bool
+        3D districts and columns; ``False`` gives a flat 2D map.
+    pitch : float, optional
+        Camera tilt in degrees; defaults to 45 when extruded, else 0.
+    label : str
+        Settlement column to print as labels (``name``, or e.g. ``name_kk`` where present).
+
+    Examples
+    --------
+    >>> from tests.common import make_small_twin
+    >>> deck = twin_deck(make_small_twin())
+    >>> [layer.id for layer in deck.layers][:3]
+    ['region', 'districts', 'protected_areas']
+    """
+    pitch = (45.0 if extruded else 0.0) if pitch is None else pitch
+    layers = reference_layers(twin)
+    dlayer, dlegend, heights = district_layer(twin, color_by, extruded=extruded)
+    layers.insert(1, dlayer)
+    if parcels_url:
+        layers.append(parcel_layer(parcels_url))
+    layers += zone_layers(twin)
+    plist, sectors = project_layers(twin, heights, extruded=extruded)
+    layers += plist
+    layers += settlement_layers(twin, heights, label=label)
+    deck = TwinDeck(
+        layers=layers,
+        views=[pdk.View(type="MapView", controller=True)],
+        map_provider=None,
+        map_style=None,
+        initial_view_state=_view_state(twin, pitch=pitch),
+        tooltip={"html": "{tw_tip}",
+                 "style": {"backgroundColor": "rgba(255,255,255,0.95)", "color": "#222",
+                           "fontFamily": style.FONT_FAMILY, "fontSize": "12px",
+                           "border": "1px solid #999", "maxWidth": "340px"}},
+        parameters={"clearColor": [c / 255 for c in style.BASE["background"]] + [1]},
+    )
+    deck.title = title or f"{twin.name} — 3D view"
+    deck.legend = {
+        "districts": dlegend,
+        "sectors": sectors,
+        "has_pipeline": any(layer.id == "pipeline_projects" for layer in plist),
+        "parcels": bool(parcels_url),
+        "provenance": dict(getattr(twin, "provenance", {}) or {}),
+    }
+    return deck

@@ -1,0 +1,133 @@
+"""Single-file HTML for deck views: deck.gl, the font and the data inlined, nothing fetched.
+
+pydeck's own ``to_html`` links deck.gl, CSS and a basemap style from CDNs, which a closed
+network cannot reach. These pages inline pydeck's bundled deck.gl and the Latin + Cyrillic
+font instead, so a file opens with no server, no internet and no token.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import pydeck as pdk
+
+from . import style
+
+__all__ = ["bundle_path", "legend_html", "to_html", "write_html"]
+
+
+def bundle_path() -> Path:
+    """The deck.gl bundle pydeck ships (its Jupyter widget build, deck.gl 9.x, MIT licence).
+
+    It defines the global ``deck`` namespace and pydeck's ``createDeck``; both the single-file
+    HTML and the ``/map`` page use it, so there is exactly one deck.gl in the project.
+    """
+    return Path(pdk.__file__).parent / "nbextension" / "static" / "index.js"
+
+
+@lru_cache(maxsize=1)
+def _bundle() -> str:
+    return bundle_path().read_text(encoding="utf-8")
+
+
+def _script_json(obj) -> str:
+    # "</" inside a <script> would end it early; "<\/" is the same string to JavaScript.
+    return json.dumps(obj, ensure_ascii=False).replace("</", "<\\/")
+
+
+def _swatch(color) -> str:
+    r, g, b = color[:3]
+    a = (color[3] / 255) if len(color) > 3 else 1
+    return f'<i style="background:rgba({r},{g},{b},{a:.2f})"></i>'
+
+
+def legend_html(legend: dict) -> str:
+    """The legend panel of a single-file map, from ``TwinDeck.legend``."""
+    d = legend.get("districts", {})
+    rows = [f"<b>Districts: {html.escape(d.get('title', ''))}</b>"]
+    rows += [f"{_swatch(c['color'])}{html.escape(c['label'])}" for c in d.get("classes", [])]
+    if legend.get("sectors"):
+        rows.append("<b>Project sites</b> (height ∝ √investment)")
+        rows += [f"{_swatch(c)}{html.escape(s)}" for s, c in legend["sectors"].items()]
+        if legend.get("has_pipeline"):
+            rows.append(f"{_swatch([255, 255, 255, 255])}square, pale: pipeline (planned)")
+    rows.append("<b>Zones</b>")
+    rows.append(f"{_swatch(style.BASE['protected'])}protected area")
+    rows.append(f"{_swatch(style.BASE['industrial'])}industrial zone")
+    if not legend.get("parcels"):
+        rows.append("<small>Parcels need the tile server: run <code>twin serve</code> and open "
+                    "/map.</small>")
+    rows.append("<small>Tooltips say whether each row is real, approximate or synthetic.</small>")
+    return "<br/>".join(rows)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8"/>
+<meta name="viewport" content="width=device-width, initial-scale=1"/>
+<title>{title}</title>
+<style>
+{font_face}
+html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden;
+  font-family: {font_family}; background: rgb({bg}); }}
+#map {{ position: absolute; inset: 0; }}
+#legend {{ position: absolute; right: 10px; bottom: 10px; z-index: 2; max-width: 300px;
+  background: rgba(255,255,255,.92); padding: 8px 10px; font-size: 12px; line-height: 1.5;
+  border: 1px solid #aaa; border-radius: 4px; max-height: 80vh; overflow: auto; }}
+#legend i {{ display: inline-block; width: 12px; height: 12px; margin-right: 6px;
+  vertical-align: -2px; border: 1px solid #888; }}
+#title {{ position: absolute; left: 10px; top: 10px; z-index: 2; font-size: 15px;
+  background: rgba(255,255,255,.92); padding: 6px 10px; border-radius: 4px; }}
+</style>
+<script>{bundle}</script>
+</head>
+<body>
+<div id="map"></div>
+<div id="title">{title}</div>
+<div id="legend">{legend}</div>
+<script>
+const jsonInput = {json_input};
+const tooltip = {tooltip};
+// Labels are rasterised into a glyph atlas once; wait for the bundled font, or Cyrillic
+// labels would be drawn with whatever fallback the browser had at that moment.
+document.fonts.load("16px {font_name}", "ӘҒҚҢӨҰҮҺІ").catch(() => null).then(() => {{
+  window.twinDeck = createDeck({{
+    container: document.getElementById("map"), jsonInput, tooltip,
+    customLibraries: null, configuration: null,
+  }});
+}});
+</script>
+</body>
+</html>
+"""
+
+
+def to_html(deck: pdk.Deck) -> str:
+    """A self-contained HTML page for a deck: no CDN, no basemap, no token.
+
+    The page inlines pydeck's deck.gl bundle (~4 MB) and the Latin + Cyrillic font.
+    """
+    legend = getattr(deck, "legend", {}) or {}
+    tooltip = deck._tooltip if isinstance(deck._tooltip, dict) else bool(deck._tooltip)
+    return _PAGE.format(
+        title=html.escape(getattr(deck, "title", "twin map")),
+        font_face=style.font_face_css(),
+        font_family=style.FONT_FAMILY,
+        font_name=style.FONT_NAME,
+        bg=",".join(map(str, style.BASE["background"])),
+        bundle=_bundle(),
+        legend=legend_html(legend),
+        json_input=_script_json(json.loads(deck.to_json())),
+        tooltip=_script_json(tooltip),
+    )
+
+
+def write_html(deck: pdk.Deck, path) -> Path:
+    """Write :func:`to_html` to ``path`` (UTF-8) and return the path."""
+    path = Path(path)
+    path.write_text(to_html(deck), encoding="utf-8")
+    return path

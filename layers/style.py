@@ -1,0 +1,236 @@
+"""Map styling shared by the pydeck views and the planner's ``/map`` page.
+
+One place for colours, the label font and the text character set, so the notebook view, the
+``twin map`` file and the web page draw the same region the same way. The page fetches
+:func:`style_spec` as JSON rather than keeping a second copy of the palettes in JavaScript.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ACCURACY_TEXT",
+    "CHARACTER_SET",
+    "FONT_FAMILY",
+    "FONT_PATH",
+    "LAND_USE_COLORS",
+    "SECTOR_COLORS",
+    "accuracy_label",
+    "categorical_colors",
+    "font_face_css",
+    "is_pipeline",
+    "sequential_classes",
+    "style_spec",
+]
+
+_ASSETS = Path(__file__).parent / "assets"
+
+#: A subset of Noto Sans (OFL-1.1, see assets/OFL.txt) holding Latin and all of Cyrillic, so
+#: Russian and Kazakh labels render on a closed network without system fonts.
+FONT_PATH = _ASSETS / "NotoSans-LatinCyrillic.ttf"
+#: CSS family name under which the bundled font is declared; system fonts follow as fallbacks.
+FONT_NAME = "TwinSans"
+FONT_FAMILY = f"{FONT_NAME}, 'Noto Sans', 'DejaVu Sans', Arial, sans-serif"
+
+
+def _chars(*ranges: tuple[int, int]) -> str:
+    return "".join(chr(c) for a, b in ranges for c in range(a, b + 1))
+
+
+#: Every glyph deck.gl's TextLayer may need. Its default atlas holds ASCII only, so any Cyrillic
+#: label would silently draw as blanks. U+0400-U+04FF covers Russian and every Kazakh letter
+#: (Ә Ғ Қ Ң Ө Ұ Ү Һ І); U+2116 is "№", U+20B8 the tenge sign.
+CHARACTER_SET = _chars((0x20, 0x7E), (0xA0, 0xFF), (0x400, 0x4FF), (0x2013, 0x2014),
+                       (0x2018, 0x201E), (0x2116, 0x2116), (0x20B8, 0x20B8))
+
+#: What each accuracy level means, in the words the tooltips use.
+ACCURACY_TEXT = {
+    "real": "real — taken from a cited source",
+    "approximate": "approximate — a real thing, geometry or figures approximated",
+    "synthetic": "synthetic — made up by a generator, not a real record",
+}
+
+# Colours are RGBA lists, as deck.gl takes them. Sector colours follow the source's growth
+# sectors; unknown sectors get colours from _FALLBACK in sorted order, so runs are stable.
+SECTOR_COLORS: dict[str, list[int]] = {
+    "agro": [116, 196, 118, 255],
+    "agriculture": [116, 196, 118, 255],
+    "food": [186, 228, 140, 255],
+    "mining": [204, 153, 51, 255],
+    "gold": [230, 190, 40, 255],
+    "metallurgy": [150, 150, 170, 255],
+    "rare_earth": [170, 110, 200, 255],
+    "energy": [240, 100, 60, 255],
+    "manufacturing": [70, 140, 220, 255],
+    "machinery": [70, 140, 220, 255],
+    "construction": [200, 120, 90, 255],
+    "logistics": [90, 200, 200, 255],
+    "tourism": [250, 150, 200, 255],
+    "housing": [240, 200, 150, 255],
+    "utilities": [120, 170, 190, 255],
+}
+
+#: Functional zones of the general plan and parcel land uses share one palette, the usual
+#: planning colours: housing warm, industry purple, farmland pale green, nature deep green.
+LAND_USE_COLORS: dict[str, list[int]] = {
+    "residential": [244, 190, 110, 200],
+    "public_business": [230, 120, 120, 200],
+    "commercial": [230, 120, 120, 200],
+    "industrial": [160, 110, 190, 200],
+    "infrastructure": [150, 150, 150, 200],
+    "transport": [150, 150, 150, 200],
+    "recreational": [140, 210, 140, 200],
+    "agricultural": [215, 230, 160, 200],
+    "special": [120, 120, 120, 200],
+    "protected": [60, 150, 80, 200],
+    "forest": [60, 150, 80, 200],
+    "reserve": [220, 220, 220, 200],
+    "water": [120, 170, 230, 200],
+}
+
+_FALLBACK = [[31, 119, 180, 255], [255, 127, 14, 255], [44, 160, 44, 255], [214, 39, 40, 255],
+             [148, 103, 189, 255], [140, 86, 75, 255], [227, 119, 194, 255],
+             [127, 127, 127, 255], [188, 189, 34, 255], [23, 190, 207, 255]]
+
+#: Sequential ramp (ColorBrewer YlOrRd, 5 classes) for district values.
+RAMP = [[255, 255, 178], [254, 204, 92], [253, 141, 60], [240, 59, 32], [189, 0, 38]]
+NO_DATA = [200, 200, 200]
+
+#: Fixed colours of the reference layers that act as the offline basemap.
+BASE = {
+    "background": [238, 240, 236],
+    "region_fill": [250, 250, 246, 255],
+    "region_line": [60, 60, 60, 255],
+    "context_fill": [205, 205, 205, 160],
+    "district_line": [90, 90, 90, 255],
+    "water": [120, 170, 230, 230],
+    "industrial": [130, 60, 170, 150],
+    "protected": [40, 140, 70, 110],
+    "settlement": [40, 40, 40, 255],
+    "pipeline": [255, 255, 255, 255],
+}
+
+_PIPELINE = {"pipeline", "planned", "planning", "proposed", "portfolio"}
+
+
+def is_pipeline(status: pd.Series) -> pd.Series:
+    """True where a project is planned rather than under implementation.
+
+    >>> is_pipeline(pd.Series(["implementation", "Pipeline"])).tolist()
+    [False, True]
+    """
+    return status.fillna("").astype(str).str.strip().str.lower().isin(_PIPELINE)
+
+
+def categorical_colors(values, known: dict[str, list[int]] | None = None) -> dict[str, list[int]]:
+    """A colour for each distinct value: the known palette first, then stable fallbacks.
+
+    >>> categorical_colors(["agro", "zinc"], SECTOR_COLORS)["agro"]
+    [116, 196, 118, 255]
+    """
+    known = known or {}
+    out, i = {}, 0
+    for v in sorted({str(v) for v in values if v is not None and v == v}):
+        key = v.strip().lower().replace(" ", "_").replace("-", "_")
+        if key in known:
+            out[v] = list(known[key])
+        else:
+            out[v] = list(_FALLBACK[i % len(_FALLBACK)])
+            i += 1
+    return out
+
+
+def sequential_classes(values: pd.Series, k: int = 5) -> tuple[pd.Series, list[dict]]:
+    """Colour numbers by quantile class; return the colours and the legend's classes.
+
+    Quantiles rather than equal steps, because district populations are skewed by the two
+    cities. Missing values are grey and said so in the legend.
+
+    >>> cols, legend = sequential_classes(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0]))
+    >>> len(legend), cols.iloc[0]
+    (5, [255, 255, 178, 230])
+    """
+    v = pd.to_numeric(values, errors="coerce")
+    ok = v.dropna()
+    colors = pd.Series([NO_DATA + [200]] * len(v), index=v.index, dtype=object)
+    legend: list[dict] = []
+    if ok.empty:
+        return colors, [{"label": "no data", "color": NO_DATA + [200]}]
+    breaks = np.unique(np.quantile(ok.to_numpy(float), np.linspace(0, 1, k + 1)))
+    if len(breaks) == 1:
+        breaks = np.array([breaks[0], breaks[0]])
+    ramp = [RAMP[round(i * (len(RAMP) - 1) / max(len(breaks) - 2, 1))]
+            for i in range(len(breaks) - 1)]
+    idx = np.clip(np.searchsorted(breaks, ok.to_numpy(float), side="right") - 1, 0,
+                  len(breaks) - 2)
+    for i, j in zip(ok.index, idx, strict=True):
+        colors[i] = ramp[j] + [230]
+    for j in range(len(breaks) - 1):
+        legend.append({"label": f"{_short(breaks[j])} – {_short(breaks[j + 1])}",
+                       "color": ramp[j] + [230]})
+    if len(ok) < len(v):
+        legend.append({"label": "no data", "color": NO_DATA + [200]})
+    return colors, legend
+
+
+def _short(x: float) -> str:
+    """Compact numbers for legends: 1.2k, 3.4M, 5.6bn."""
+    if not math.isfinite(x):
+        return "–"
+    for div, suffix in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+def accuracy_label(accuracy=None, synthetic=None) -> str:
+    """The accuracy word a tooltip shows for a row.
+
+    Uses the ``accuracy`` column where a layer has one; otherwise the ``synthetic`` flag,
+    which every row carries. A row with neither is "unknown", never silently "real".
+
+    >>> accuracy_label("approximate", False), accuracy_label(None, True)
+    ('approximate', 'synthetic')
+    """
+    if isinstance(accuracy, str) and accuracy:
+        return accuracy
+    if synthetic is None or (isinstance(synthetic, float) and math.isnan(synthetic)):
+        return "unknown"
+    return "synthetic" if bool(synthetic) else "real"
+
+
+@lru_cache(maxsize=1)
+def _font_b64() -> str:
+    return base64.b64encode(FONT_PATH.read_bytes()).decode("ascii")
+
+
+def font_face_css(url: str | None = None) -> str:
+    """An ``@font-face`` rule for the bundled font: from ``url``, or inlined as a data URL
+    (for single-file HTML that must work with no server at all)."""
+    src = url or f"data:font/ttf;base64,{_font_b64()}"
+    return (f"@font-face {{ font-family: '{FONT_NAME}'; src: url('{src}') format('truetype'); "
+            "font-weight: normal; font-style: normal; }")
+
+
+def style_spec() -> dict:
+    """Everything the ``/map`` page needs to style layers like the Python views do."""
+    return {
+        "font_name": FONT_NAME,
+        "font_family": FONT_FAMILY,
+        "character_set": CHARACTER_SET,
+        "sector_colors": SECTOR_COLORS,
+        "fallback_colors": _FALLBACK,
+        "land_use_colors": LAND_USE_COLORS,
+        "ramp": RAMP,
+        "no_data": NO_DATA,
+        "base": BASE,
+        "pipeline_statuses": sorted(_PIPELINE),
+        "accuracy_text": ACCURACY_TEXT,
+    }
