@@ -1,0 +1,131 @@
+"""Every exception-to-HTTP mapping in one table, answered as application/problem+json.
+
+``ERROR_STATUS`` maps the toolkit's own errors (``twin.errors``) and the API's HTTP errors
+to statuses; :func:`install` registers the handlers. Nothing else in ``api/`` decides a
+status for an exception. A 5xx is always a bug: the catch-all handler still answers
+problem+json, naming the request so that the bug can be found in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from twin import errors as te
+
+__all__ = ["ApiError", "BadRequest", "NotFound", "Unauthorized", "Forbidden",
+           "PayloadTooLarge", "ERROR_STATUS", "problem", "install", "PROBLEM_JSON"]
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("api")
+
+
+class ApiError(Exception):
+    """An HTTP-level error raised by the API itself; the message is the problem's detail."""
+
+
+class BadRequest(ApiError):
+    """A query parameter or path segment that cannot be used as given."""
+
+
+class NotFound(ApiError):
+    """A resource (collection, feature, tile matrix set, tile) that does not exist."""
+
+
+class Unauthorized(ApiError):
+    """A write without a valid Bearer token."""
+
+
+class Forbidden(ApiError):
+    """A write on a server that has no tokens configured: writes are off."""
+
+
+class PayloadTooLarge(ApiError):
+    """A request body over the configured limit."""
+
+
+#: The one table. Subclasses come before their bases: the first match wins.
+ERROR_STATUS: dict[type[BaseException], int] = {
+    BadRequest: 400,
+    NotFound: 404,
+    Unauthorized: 401,
+    Forbidden: 403,
+    PayloadTooLarge: 413,
+    te.LayerNotFound: 404,
+    te.ImportFormatError: 415,
+    te.MissingColumn: 422,
+    te.SchemaError: 422,
+    te.CoordinateRangeError: 422,
+    te.MissingCRS: 422,
+    te.CRSError: 422,
+    te.GeometryError: 422,
+    te.TwinFileError: 503,  # the served file is unreadable: an operator's problem
+    te.TwinError: 400,
+}
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 406: "Not acceptable", 413: "Payload too large",
+           415: "Unsupported media type", 422: "Unprocessable content",
+           500: "Internal server error", 503: "Service unavailable"}
+
+
+def status_for(exc: BaseException) -> int:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]
+    return 500
+
+
+def problem(status: int, detail: str, *, headers: dict | None = None,
+            title: str | None = None) -> Response:
+    """An RFC 9457 problem response."""
+    body = {"type": "about:blank", "title": title or _TITLES.get(status, "Error"),
+            "status": status, "detail": detail}
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON,
+                    headers=headers)
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("query", "path", "body"))
+        where = e.get("loc", ("",))[0]
+        parts.append(f"{where} parameter {loc!r}: {e.get('msg', 'invalid')}"
+                     f" (got {e.get('input')!r})")
+    return "; ".join(parts) + ": fix the value and retry (see /openapi.json)"
+
+
+def install(app: FastAPI) -> None:
+    """Register the problem+json handlers on ``app``."""
+
+    async def on_known(request: Request, exc: Exception) -> Response:
+        status = status_for(exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return problem(status, str(exc), headers=headers)
+
+    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
+        return problem(400, _validation_detail(exc))
+
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = (f"no resource at {request.url.path!r}: start from / for the links")
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path!r}"
+        return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    async def on_bug(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, f"an internal error on {request.method} {request.url.path}; "
+                       "this is a bug: please report it with the request")
+
+    for cls in ERROR_STATUS:
+        app.add_exception_handler(cls, on_known)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_bug)

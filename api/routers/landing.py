@@ -1,0 +1,60 @@
+"""The landing page, conformance declaration and health check."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from ..deps import get_twin
+from ..urls import url_for
+
+__all__ = ["router", "CONFORMANCE"]
+
+router = APIRouter(tags=["service"])
+
+_OGC = "http://www.opengis.net/spec"
+CONFORMANCE = [
+    f"{_OGC}/ogcapi-common-1/1.0/conf/core",
+    f"{_OGC}/ogcapi-common-2/1.0/conf/collections",
+    f"{_OGC}/ogcapi-features-1/1.0/conf/core",
+    f"{_OGC}/ogcapi-features-1/1.0/conf/geojson",
+    f"{_OGC}/ogcapi-features-1/1.0/conf/oas30",
+    f"{_OGC}/ogcapi-features-3/1.0/conf/queryables",
+    f"{_OGC}/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    f"{_OGC}/ogcapi-tiles-1/1.0/conf/core",
+    f"{_OGC}/ogcapi-tiles-1/1.0/conf/tileset",
+    f"{_OGC}/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    f"{_OGC}/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    f"{_OGC}/ogcapi-tiles-1/1.0/conf/mvt",
+]
+
+
+@router.get("/", summary="Landing page with links to the API's resources")
+def landing(request: Request, tw=Depends(get_twin)) -> dict:
+    def link(path, rel, type_, title):
+        return {"href": url_for(request, path), "rel": rel, "type": type_, "title": title}
+
+    return {
+        "title": f"{tw.name} digital twin",
+        "description": (f"OGC API Features and Tiles for the layers of twin {tw.name!r} "
+                        f"(data version {tw.version})."),
+        "links": [
+            link("/", "self", "application/json", "This document"),
+            link("/openapi.json", "service-desc",
+                 "application/vnd.oai.openapi+json;version=3.0", "The API definition"),
+            link("/docs", "service-doc", "text/html", "The API documentation"),
+            link("/conformance", "conformance", "application/json", "Conformance classes"),
+            link("/collections", "data", "application/json", "The twin's layers"),
+            link("/health", "status", "application/json", "Health check"),
+        ],
+    }
+
+
+@router.get("/conformance", summary="The conformance classes this API implements")
+def conformance() -> dict:
+    return {"conformsTo": CONFORMANCE}
+
+
+@router.get("/health", summary="Liveness: the twin is loaded and serving")
+def health(tw=Depends(get_twin)) -> dict:
+    return {"status": "ok", "twin": tw.name, "version": tw.version,
+            "layers": len(tw.layer_names)}

@@ -1,0 +1,294 @@
+"""Vector tiles (MVT) of a twin's layers, in WebMercatorQuad.
+
+The per-layer tile settings live in one declarative table, :data:`TILE_LAYERS`. A tile is
+made in four vectorised steps over the features of one layer:
+
+1. an STRtree query with the tile's buffered box (the tree is built once per data version);
+2. the over-dense policy (docs/tiles.md): above ``max_features`` candidates, keep the largest;
+3. ``shapely.clip_by_rect``, one affine ``shapely.transform`` into tile units, then
+   ``shapely.simplify`` with the zoom's tolerance (in tile units);
+4. :func:`layers.mvt.encode_layer`, a NumPy encoder with no per-feature Python.
+
+:class:`TileSource` holds the prepared layers and an LRU tile cache keyed by
+``(layer, data version, z, x, y)``, so that a change of a layer's data never serves a stale
+tile and an unchanged layer never renders the same tile twice.
+
+Examples
+--------
+>>> from tests.common import make_small_twin
+>>> src = TileSource(make_small_twin())
+>>> t = src.tile("parcels", 12, 2842, 1363)
+>>> t is None or t.data[:1] == b"\\x1a"
+True
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from .mvt import EncodedColumn, encode_layer, encode_values
+from .tile_math import tile_bounds, to_mercator, valid_tile
+
+__all__ = ["TileLayer", "TILE_LAYERS", "tile_layer", "TileSource", "Tile", "EXTENT",
+           "ENCODER_VERSION"]
+
+#: Tile extent in units per side (the MVT default, and what PostGIS uses).
+EXTENT = 4096
+#: Bumped when the encoder's output changes, so that ETags change with it.
+ENCODER_VERSION = "1"
+
+_PROV = ("accuracy", "source", "synthetic")
+
+
+@dataclass(frozen=True)
+class TileLayer:
+    """How one layer is tiled.
+
+    Parameters
+    ----------
+    minzoom, maxzoom : int
+        Zooms at which tiles are served. Clients overzoom past ``maxzoom``, which is served
+        unsimplified, so overzoomed tiles stay exact.
+    buffer : int
+        Tile units drawn beyond each edge, so that strokes join across tiles.
+    simplify : tuple of (zoom, tolerance)
+        Douglas-Peucker tolerance in tile units from each zoom on (the last step at or below
+        a zoom wins); at ``maxzoom`` and beyond, nothing is simplified.
+    properties : tuple of str
+        The allow-list of properties a tile carries (those missing from a layer are skipped).
+    max_features : int or None
+        The over-dense policy: above this many features in a tile, only the largest
+        (area, then length; points keep their order of importance) are kept.
+    """
+
+    minzoom: int = 0
+    maxzoom: int = 16
+    buffer: int = 64
+    simplify: tuple[tuple[int, float], ...] = ((0, 1.0),)
+    properties: tuple[str, ...] = ("id", "name", *_PROV)
+    max_features: int | None = 50_000
+
+    def tolerance(self, z: int) -> float:
+        if z >= self.maxzoom:
+            return 0.0
+        tol = 0.0
+        for start, t in self.simplify:
+            if z >= start:
+                tol = t
+        return tol
+
+
+#: Per-layer tile settings. Why these numbers is written down in docs/tiles.md.
+TILE_LAYERS: dict[str, TileLayer] = {
+    "region": TileLayer(0, 14, properties=("id", "name", *_PROV)),
+    "context": TileLayer(0, 14, properties=("id", "name", "kind", *_PROV)),
+    "districts": TileLayer(
+        0, 14, properties=("id", "name", "kind", "centre", "area_km2", *_PROV)),
+    "settlements": TileLayer(
+        3, 16, buffer=16,
+        properties=("id", "name", "population", "district_id", *_PROV)),
+    "industrial_zones": TileLayer(
+        5, 16, properties=("id", "name", "district_id", "area_ha", *_PROV)),
+    "protected_areas": TileLayer(
+        3, 16, properties=("id", "name", "kind", "area_ha", *_PROV)),
+    "project_sites": TileLayer(
+        3, 16, buffer=16,
+        properties=("id", "name", "sector", "status", "jobs", "investment_kzt",
+                    "hazard_class", "district_id", *_PROV)),
+    # Parcels are dense: up to 1,000,000 in a region a few z6 tiles wide. From z5 (the whole
+    # region on one screen) a tile keeps its 8,000 largest parcels, a few hundred KB; from
+    # about z11 every parcel fits. See docs/tiles.md.
+    "parcels": TileLayer(
+        5, 16, buffer=16, simplify=((0, 1.0),),
+        properties=("id", "district_id", "land_use", "area_ha", "synthetic"),
+        max_features=8_000),
+    "water": TileLayer(3, 16, properties=("id", "name", "kind", *_PROV)),
+    "zones": TileLayer(
+        5, 16, properties=("id", "zone_type", "district_id", "area_ha", *_PROV)),
+}
+_DEFAULT = TileLayer()
+
+
+def tile_layer(name: str) -> TileLayer:
+    """The tile settings of layer ``name`` (a user layer gets the defaults)."""
+    return TILE_LAYERS.get(name, _DEFAULT)
+
+
+@dataclass
+class Tile:
+    """One rendered tile: MVT bytes (``b""`` for an empty tile) and a strong ETag."""
+
+    data: bytes
+    etag: str
+    _gz: bytes | None = None
+
+    @property
+    def gzipped(self) -> bytes:
+        # Compressed on first demand, then kept: most clients ask for gzip, the bench not.
+        if self._gz is None:
+            self._gz = gzip.compress(self.data, compresslevel=5, mtime=0)
+        return self._gz
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + (len(self._gz) if self._gz else 0)
+
+
+class _Prepared:
+    """A layer made ready for tiling: Web Mercator geometries, an STRtree, encoded columns."""
+
+    def __init__(self, gdf, id_column: str, settings: TileLayer):
+        geoms = np.asarray(gdf.geometry.values)
+        self.merc = to_mercator(geoms)
+        self.tree = shapely.STRtree(self.merc)
+        tid = shapely.get_type_id(self.merc)
+        # The over-dense policy ranks by size: area for polygons, length for lines; points
+        # keep their table order (the layers list the important ones first).
+        self.rank = np.where(tid >= 3, shapely.area(self.merc), shapely.length(self.merc))
+        cols = [c for c in settings.properties if c in gdf.columns]
+        self.columns: list[EncodedColumn] = [encode_values(c, gdf[c]) for c in cols]
+        ids = gdf[id_column]
+        self.ids = None
+        if ids.dtype.kind in "iu" and (len(ids) == 0 or ids.min() >= 0):
+            self.ids = ids.to_numpy().astype(np.uint64)
+
+
+class TileSource:
+    """Vector tiles of one twin, with an LRU cache keyed by layer data version.
+
+    Parameters
+    ----------
+    twin : twin.Twin
+        The twin whose layers are tiled.
+    cache_bytes : int
+        Upper bound on the bytes of cached tiles.
+    """
+
+    def __init__(self, twin, cache_bytes: int = 256 * 2**20):
+        self.twin = twin
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[tuple, Tile] = OrderedDict()
+        self._cached = 0
+        self._lock = threading.Lock()
+        self._prep_lock = threading.Lock()
+        self._prepared: dict[str, tuple[str, _Prepared]] = {}
+
+    # -- cache ----------------------------------------------------------------------------
+    def key(self, name: str, z: int, x: int, y: int) -> tuple:
+        return (name, self.twin.data_version(name), z, x, y)
+
+    def cached(self, key: tuple) -> Tile | None:
+        """The cached tile for ``key``, or None. Cheap: meant for a fast path."""
+        with self._lock:
+            t = self._cache.get(key)
+            if t is not None:
+                self._cache.move_to_end(key)
+            return t
+
+    def _store(self, key: tuple, tile: Tile) -> None:
+        with self._lock:
+            old = self._cache.pop(key, None)
+            if old is not None:
+                self._cached -= old.size
+            self._cache[key] = tile
+            self._cached += tile.size
+            while self._cached > self.cache_bytes and self._cache:
+                _, t = self._cache.popitem(last=False)
+                self._cached -= t.size
+
+    # -- tiles ----------------------------------------------------------------------------
+    def prepared(self, name: str) -> _Prepared:
+        version = self.twin.data_version(name)
+        with self._prep_lock:
+            got = self._prepared.get(name)
+            if got is None or got[0] != version:
+                schema = self.twin.schema(name)
+                got = (version, _Prepared(self.twin.layer(name), schema.id_column,
+                                          tile_layer(name)))
+                self._prepared[name] = got
+            return got[1]
+
+    def tile(self, name: str, z: int, x: int, y: int) -> Tile:
+        """The tile (z, x, y) of layer ``name``, from the cache or freshly rendered.
+
+        Raises ``LayerNotFound`` for an unknown layer and ``ValueError`` for a tile outside
+        WebMercatorQuad or outside the layer's zoom range.
+        """
+        self.twin.layer(name)
+        settings = tile_layer(name)
+        if not valid_tile(z, x, y):
+            raise ValueError(f"tile {z}/{x}/{y} is not in WebMercatorQuad")
+        if not settings.minzoom <= z <= settings.maxzoom:
+            raise ValueError(
+                f"layer {name!r} is tiled from zoom {settings.minzoom} to "
+                f"{settings.maxzoom}; zoom {z} is outside"
+            )
+        key = self.key(name, z, x, y)
+        t = self.cached(key)
+        if t is None:
+            data = render_tile(self.prepared(name), name, settings, z, x, y)
+            digest = hashlib.blake2b(
+                repr((key, ENCODER_VERSION)).encode(), digest_size=12).hexdigest()
+            t = Tile(data, f'"{digest}"')
+            self._store(key, t)
+        return t
+
+
+def _family_only(geoms: np.ndarray) -> np.ndarray:
+    """Clipping can turn a polygon into a GeometryCollection of polygons and slivers of
+    line; keep the parts of the highest dimension, as a multi-geometry."""
+    coll = np.flatnonzero(shapely.get_type_id(geoms) == 7)
+    for i in coll:
+        parts = shapely.get_parts(geoms[i])
+        dims = shapely.get_dimensions(parts)
+        parts = parts[dims == dims.max()] if len(parts) else parts
+        if not len(parts):
+            geoms[i] = None
+        elif dims.max() == 2:
+            geoms[i] = shapely.multipolygons(shapely.get_parts(parts))
+        elif dims.max() == 1:
+            geoms[i] = shapely.multilinestrings(shapely.get_parts(parts))
+        else:
+            geoms[i] = shapely.multipoints(shapely.get_parts(parts))
+    return geoms
+
+
+def render_tile(prep: _Prepared, name: str, settings: TileLayer, z: int, x: int, y: int,
+                extent: int = EXTENT) -> bytes:
+    """Render one tile of a prepared layer (no cache). ``b""`` when nothing is in it."""
+    minx, miny, maxx, maxy = tile_bounds(z, x, y)
+    size = maxx - minx
+    pad = size * settings.buffer / extent
+    box = (minx - pad, miny - pad, maxx + pad, maxy + pad)
+    idx = prep.tree.query(shapely.box(*box))
+    if not len(idx):
+        return b""
+    cap = settings.max_features
+    if cap is not None and len(idx) > cap:
+        # Over-dense: keep the `cap` largest; ties broken by table order, so it is stable.
+        top = np.argpartition(-prep.rank[idx], cap - 1)[:cap]
+        idx = idx[top]
+    idx.sort()
+    g = shapely.clip_by_rect(prep.merc[idx], *box)
+    scale = extent / size
+
+    def to_tile(c: np.ndarray) -> np.ndarray:
+        out = np.empty_like(c)
+        out[:, 0] = (c[:, 0] - minx) * scale
+        out[:, 1] = (maxy - c[:, 1]) * scale
+        return out
+
+    g = shapely.transform(g, to_tile)
+    tol = settings.tolerance(z)
+    if tol > 0:
+        g = shapely.simplify(g, tol, preserve_topology=True)
+    g = _family_only(g)
+    ids = prep.ids[idx] if prep.ids is not None else None
+    return encode_layer(name, g, rows=idx, columns=prep.columns, ids=ids, extent=extent)
