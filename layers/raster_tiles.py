@@ -1,0 +1,189 @@
+r"""Raster tiles of the twin's surfaces: WebMercatorQuad PNGs through a documented colormap.
+
+rio-tiler reads the tile (it picks the COG overview for the zoom and reprojects the grid to
+Web Mercator with nearest-neighbour resampling, so a pixel is a real cell value, never a
+blend). Each 256×256 tile is then drawn in three steps, the **colormap contract**:
+
+1. value *v* → index :math:`i = \lfloor 255\,(\mathrm{clip}(v, v_{min}, v_{max}) -
+   v_{min}) / (v_{max} - v_{min}) \rfloor`, with the raster's registered ``vmin``/``vmax``;
+2. index → RGBA from the registered rio-tiler colormap (``ylorrd`` for population density,
+   ``rdylgn`` for suitability; see :data:`twin.raster.COLORMAPS`);
+3. nodata (and everything outside the grid) → alpha 0, fully transparent.
+
+:class:`RasterTileSource` keeps one open reader per raster and thread (rasterio datasets
+are not thread-safe) and an LRU of PNG bytes keyed by ``(name, file version, z, x, y)``, so
+a re-added raster never serves a stale tile.
+
+Examples
+--------
+>>> # src = RasterTileSource(); png = src.png(twin.raster.get_raster(tw, "suitability"), 8, 181, 83)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+
+import numpy as np
+
+from twin.raster import OutsideRaster, RasterInfo
+
+from .tile_math import valid_tile
+
+__all__ = ["TILE_SIZE", "RasterTileSource", "colormap_lut", "colorize", "tilejson"]
+
+TILE_SIZE = 256
+
+
+@lru_cache(maxsize=32)
+def colormap_lut(name: str) -> np.ndarray:
+    """The colormap ``name`` as a (256, 4) uint8 RGBA table (rio-tiler's built-in maps)."""
+    from rio_tiler.colormap import cmap
+
+    table = cmap.get(name)
+    lut = np.zeros((256, 4), dtype="uint8")
+    for i, rgba in table.items():
+        lut[int(i)] = rgba
+    lut.setflags(write=False)
+    return lut
+
+
+def _index(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+    span = (vmax - vmin) or 1.0
+    scaled = (np.clip(values.astype("float64"), vmin, vmax) - vmin) / span
+    return np.floor(np.nan_to_num(scaled) * 255).astype("uint8")
+
+
+def colorize(values: np.ndarray, mask: np.ndarray, info: RasterInfo) -> np.ndarray:
+    """Apply the colormap contract: values (H, W) and a nodata mask → RGBA (H, W, 4)."""
+    rgba = colormap_lut(info.colormap)[_index(values, info.vmin, info.vmax)].copy()
+    rgba[mask] = 0
+    return rgba
+
+
+def _encode_png(rgba: np.ndarray) -> bytes:
+    from rio_tiler.utils import render
+
+    # render() encodes with GDAL's PNG driver; the fourth band becomes the alpha channel.
+    return render(np.ascontiguousarray(rgba[..., :3].transpose(2, 0, 1)),
+                  mask=np.ascontiguousarray(rgba[..., 3]), img_format="PNG", ZLEVEL=6)
+
+
+class RasterTileSource:
+    """Reads, draws and caches raster tiles of registered rasters.
+
+    Parameters
+    ----------
+    cache_bytes : int
+        Upper bound on the PNG bytes the LRU keeps.
+    """
+
+    def __init__(self, cache_bytes: int = 64 * 2**20) -> None:
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[tuple, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- readers --------------------------------------------------------------------------
+    def _reader(self, info: RasterInfo):
+        from rio_tiler.io import Reader
+
+        readers = getattr(self._local, "readers", None)
+        if readers is None:
+            readers = self._local.readers = {}
+        key = (info.name, info.version)
+        r = readers.get(key)
+        if r is None:
+            for old in [k for k in readers if k[0] == info.name]:  # a replaced file
+                readers.pop(old).close()
+            r = readers[key] = Reader(str(info.path))
+        return r
+
+    def close(self) -> None:
+        """Close this thread's open readers and drop the PNG cache."""
+        for r in getattr(self._local, "readers", {}).values():
+            r.close()
+        self._local.readers = {}
+        with self._lock:
+            self._cache.clear()
+            self._size = 0
+
+    # -- tiles ----------------------------------------------------------------------------
+    def data(self, info: RasterInfo, z: int, x: int, y: int) -> np.ma.MaskedArray:
+        """Raw band values of tile (z, x, y): a masked (count, 256, 256) array.
+
+        Raises :class:`~twin.raster.OutsideRaster` for a tile that is not in
+        WebMercatorQuad or does not touch the raster's bounds.
+        """
+        from rio_tiler.errors import TileOutsideBounds
+
+        if not valid_tile(z, x, y):
+            raise OutsideRaster(f"({z}/{x}/{y}) is not a WebMercatorQuad tile: zoom 0-24 "
+                                "and 0 <= x, y < 2**zoom")
+        try:
+            img = self._reader(info).tile(x, y, z, tilesize=TILE_SIZE)
+        except TileOutsideBounds:
+            w, s, e, n = info.bounds
+            raise OutsideRaster(
+                f"tile {z}/{x}/{y} lies outside raster {info.name!r} (lon {w:.3f}..{e:.3f}, "
+                f"lat {s:.3f}..{n:.3f}): its TileJSON gives the bounds"
+            ) from None
+        return img.array
+
+    def png(self, info: RasterInfo, z: int, x: int, y: int) -> bytes:
+        """The PNG of tile (z, x, y): band 1 through the colormap, nodata transparent."""
+        key = (info.name, info.version, z, x, y)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        arr = self.data(info, z, x, y)
+        mask = np.ma.getmaskarray(arr[0]) | ~np.isfinite(arr.data[0])
+        body = _encode_png(colorize(arr.data[0], mask, info))
+        with self._lock:
+            if key not in self._cache and len(body) <= self.cache_bytes:
+                self._cache[key] = body
+                self._size += len(body)
+                while self._size > self.cache_bytes:
+                    _, old = self._cache.popitem(last=False)
+                    self._size -= len(old)
+        return body
+
+    def zooms(self, info: RasterInfo) -> tuple[int, int]:
+        """(minzoom, maxzoom): 0 up to the zoom whose pixels match the raster's cells.
+
+        rio-tiler's own minzoom is the zoom where the raster fills one tile; a region-sized
+        raster is still worth drawing below it (the overviews make those tiles cheap), so
+        every zoom from 0 is served. Past ``maxzoom`` clients overzoom.
+        """
+        return 0, max(0, int(self._reader(info).maxzoom))
+
+
+def tilejson(info: RasterInfo, tiles_url: str, zooms: tuple[int, int]) -> dict:
+    """A TileJSON 3.0.0 document for raster ``info``; ``tiles_url`` is absolute.
+
+    Besides the standard keys it carries ``colormap`` (name, range, units, nodata), the
+    legend a client needs to read the colours back as values.
+    """
+    w, s, e, n = info.bounds
+    minzoom, maxzoom = zooms
+    return {
+        "tilejson": "3.0.0",
+        "name": info.title,
+        "description": f"{info.description} Method: {info.method}.",
+        "version": info.version,
+        "attribution": info.source + (" (synthetic inputs)" if info.synthetic else ""),
+        "scheme": "xyz",
+        "tiles": [tiles_url],
+        "minzoom": minzoom,
+        "maxzoom": maxzoom,
+        "bounds": [w, s, e, n],
+        "center": [round((w + e) / 2, 6), round((s + n) / 2, 6), minzoom],
+        "colormap": {"name": info.colormap, "vmin": info.vmin, "vmax": info.vmax,
+                     "units": info.units, "scale": "linear", "nodata": "transparent"},
+        "derived": info.derived,
+        "synthetic": info.synthetic,
+    }
