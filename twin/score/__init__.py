@@ -1,0 +1,78 @@
+"""Aqmola Region Score: indicators, a composite index with uncertainty, live updates and
+forecasts.
+
+>>> import twin
+>>> tw = twin.load_default()                       # doctest: +SKIP
+>>> tw.score.ranking().head()                      # doctest: +SKIP
+
+The pipeline follows the OECD/JRC Handbook on Constructing Composite Indicators: registry
+(``geodata/indicators.yaml``) -> observations -> panel (with flagged imputation) ->
+normalisation -> weighting -> aggregation -> ranking, plus Monte Carlo rank intervals and
+forecasts. statsmodels (the ``score`` extra) is imported only by the forecasts.
+"""
+
+from .composite import (
+    AGGREGATIONS,
+    NORMALISATIONS,
+    ScoreConfig,
+    ScoreTable,
+    WeightsEvaluation,
+    aggregate,
+    compute,
+    evaluate_weights,
+    normalise,
+    rank,
+)
+from .errors import (
+    DuplicateObservation,
+    ForecastUnavailable,
+    InvalidMonth,
+    InvalidValue,
+    NoObservations,
+    NotPersisted,
+    ObservationError,
+    RegistryError,
+    ScoreError,
+    UnitMismatch,
+    UnknownIndicator,
+    UnknownUnit,
+    WeightError,
+)
+from .live import IngestReport, Score
+from .observations import Observation
+from .panel import ScorePanel
+from .registry import Dimension, Indicator, Registry, load_registry
+
+__all__ = [
+    "Score",
+    "IngestReport",
+    "Observation",
+    "ScorePanel",
+    "ScoreConfig",
+    "ScoreTable",
+    "WeightsEvaluation",
+    "Registry",
+    "Indicator",
+    "Dimension",
+    "load_registry",
+    "normalise",
+    "aggregate",
+    "rank",
+    "compute",
+    "evaluate_weights",
+    "NORMALISATIONS",
+    "AGGREGATIONS",
+    "ScoreError",
+    "RegistryError",
+    "ObservationError",
+    "UnknownUnit",
+    "UnknownIndicator",
+    "InvalidValue",
+    "InvalidMonth",
+    "UnitMismatch",
+    "DuplicateObservation",
+    "WeightError",
+    "NoObservations",
+    "NotPersisted",
+    "ForecastUnavailable",
+]

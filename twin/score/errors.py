@@ -1,0 +1,74 @@
+"""Errors of the region score. Each is a :class:`twin.errors.TwinError` and the matching
+built-in, so ``api/errors.py`` can map them and callers can catch either."""
+
+from __future__ import annotations
+
+from ..errors import TwinError, TwinFileError
+
+__all__ = [
+    "ScoreError",
+    "RegistryError",
+    "ObservationError",
+    "UnknownUnit",
+    "UnknownIndicator",
+    "InvalidValue",
+    "InvalidMonth",
+    "UnitMismatch",
+    "DuplicateObservation",
+    "WeightError",
+    "NoObservations",
+    "NotPersisted",
+    "ForecastUnavailable",
+]
+
+
+class ScoreError(TwinError):
+    """Root of the score's errors."""
+
+
+class RegistryError(ScoreError, ValueError):
+    """The indicator registry (geodata/indicators.yaml) is malformed."""
+
+
+class ObservationError(ScoreError, ValueError):
+    """An observation that cannot be ingested."""
+
+
+class UnknownUnit(ObservationError):
+    """An observation for a district or city id the twin does not hold."""
+
+
+class UnknownIndicator(ObservationError):
+    """An observation for an indicator the registry does not define."""
+
+
+class InvalidValue(ObservationError):
+    """A NaN, infinite or out-of-bounds value."""
+
+
+class InvalidMonth(ObservationError):
+    """A month that is not a calendar month like ``2025-08``."""
+
+
+class UnitMismatch(ObservationError):
+    """A value given in another measurement unit than the indicator's."""
+
+
+class DuplicateObservation(ObservationError):
+    """A month already observed for that unit and indicator, without ``upsert=True``."""
+
+
+class WeightError(ScoreError, ValueError):
+    """Weights that are negative, not finite, unknown or all zero."""
+
+
+class NoObservations(ScoreError, LookupError):
+    """A score asked of a twin that holds no observations."""
+
+
+class NotPersisted(ScoreError, TwinFileError):
+    """An ingest into a twin that has no file, so the observation could not be made durable."""
+
+
+class ForecastUnavailable(ScoreError, ImportError):
+    """Forecasts need statsmodels (the ``score`` extra)."""
