@@ -92,6 +92,13 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
     for name, gdf in tqdm(layers.items(), desc="validate", unit="layer",
                           disable=not progress, leave=False):
         tw.add_layer(name, gdf)
+    # Derived attribute tables. The region score's monthly history (Jan 2022 - Aug 2025) is
+    # SYNTHETIC and flagged so row by row; its investment and jobs over Jan-Aug 2025 are the
+    # project sites' totals split by district (geodata/score_history.py).
+    from geodata.score_history import generate_history
+
+    tw.tables["score_observations"] = generate_history(
+        tw["districts"]["id"].tolist(), tw["project_sites"])
     path = Path(out) if out is not None else default_twin_path(parcels)
     if progress:
         print(f"saving {path}", flush=True)

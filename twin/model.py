@@ -288,6 +288,16 @@ class Twin:
             "path": str(self.path) if self.path else None,
         }
 
+    @property
+    def score(self):
+        """The region score of this twin (:class:`twin.score.Score`), built on first use."""
+        s = self.__dict__.get("_score")
+        if s is None:
+            from .score import Score  # lazy: `import twin` stays light
+
+            s = self._score = Score(self)
+        return s
+
     def map(self, **kwargs):
         """A pydeck 3D view of the twin (needs the ``viz`` extra)."""
         from layers.deck import twin_deck  # lazy: twin stays free of drawing code on import
