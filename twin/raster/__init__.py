@@ -1,0 +1,54 @@
+"""Raster surfaces of the twin: build them, register them, and vet the rasters users bring.
+
+Every raster is a Cloud-Optimized GeoTIFF (tiled, DEFLATE, internal overviews) in a sidecar
+folder beside the twin file, ``<twin file>.rasters/NAME.tif``, written atomically. The twin
+lists them in its ``rasters`` attribute table (:data:`RASTER_TABLE`), saved with the twin,
+so a raster is always looked up by a registered name and never by a path a user typed.
+
+Two surfaces are derived from the layers when the twin is built (:func:`build_rasters`):
+
+- ``population_density``: people per km², a Gaussian kernel around each settlement scaled
+  to its population (:func:`population_density`);
+- ``suitability``: development suitability 0..1, zero on the constraints (protected areas
+  and water by default; the plan's sanitary zones can be passed in), higher near
+  settlements, industrial zones and roads where a ``roads`` layer exists (:func:`suitability`).
+
+Both are computed on one grid in the twin's equal-area analysis CRS, so every cell has the
+same area and a density integrates to people. rasterio is imported inside the functions
+that need it, so ``import twin`` stays light.
+
+The package has three modules: :mod:`~twin.raster.registry` (what a raster is, where its
+file lives, reading a value), :mod:`~twin.raster.surfaces` (the derived surfaces) and
+:mod:`~twin.raster.user` (rasters users add).
+"""
+
+from .registry import (
+    COLORMAPS,
+    NAME_RE,
+    RASTER_TABLE,
+    InvalidPoint,
+    OutsideRaster,
+    RasterError,
+    RasterFormatError,
+    RasterInfo,
+    RasterNotFound,
+    RasterTooLarge,
+    Surface,
+    get_raster,
+    list_rasters,
+    raster_dir,
+    save_registry,
+    value_at,
+    write_cog,
+)
+from .surfaces import build_rasters, default_constraints, population_density, suitability
+from .user import MAX_BANDS, MAX_BYTES, MAX_PIXELS, add_raster, check_user_raster
+
+__all__ = [
+    "RASTER_TABLE", "NAME_RE", "COLORMAPS", "MAX_PIXELS", "MAX_BANDS", "MAX_BYTES",
+    "RasterInfo", "Surface", "RasterError", "RasterNotFound", "RasterFormatError",
+    "RasterTooLarge", "OutsideRaster", "InvalidPoint", "raster_dir", "list_rasters",
+    "get_raster", "save_registry", "write_cog", "value_at", "build_rasters",
+    "population_density", "suitability", "default_constraints", "check_user_raster",
+    "add_raster",
+]

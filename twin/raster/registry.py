@@ -1,0 +1,301 @@
+"""The raster registry: what a raster is, where its file lives, and reading a value.
+
+A raster is registered as one row of the twin's ``rasters`` attribute table (saved with the
+twin); its COG sits in the sidecar folder ``<twin file>.rasters/``. Files are found from
+the registry row, never from a name a user typed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import TwinError
+
+__all__ = [
+    "RASTER_TABLE", "NAME_RE", "COLORMAPS", "RasterInfo", "Surface", "RasterError",
+    "RasterNotFound", "RasterFormatError", "RasterTooLarge", "OutsideRaster", "InvalidPoint",
+    "raster_dir", "list_rasters", "get_raster", "register", "save_registry", "check_name",
+    "write_cog", "describe", "value_at",
+]
+
+RASTER_TABLE = "rasters"
+#: Registered names double as file names, so they are kept to a safe alphabet.
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: Colormaps a raster may name: rio-tiler's built-in ones that read well on a basemap.
+COLORMAPS = ("ylorrd", "rdylgn", "viridis", "magma", "blues", "greens", "greys", "terrain")
+
+
+class RasterError(TwinError):
+    """A raster problem."""
+
+
+class RasterNotFound(RasterError, KeyError):
+    """A raster name the twin does not register, or whose file is gone."""
+
+    def __str__(self) -> str:  # KeyError would wrap the message in quotes
+        return str(self.args[0]) if self.args else "raster not found"
+
+
+class RasterFormatError(RasterError, ValueError):
+    """A file that is not a plain GeoTIFF, or a raster name that cannot be used."""
+
+
+class RasterTooLarge(RasterError, ValueError):
+    """A raster over the size, band or byte limits."""
+
+
+class OutsideRaster(RasterError, LookupError):
+    """A tile or point that falls outside a raster's bounds."""
+
+
+class InvalidPoint(RasterError, ValueError):
+    """A point that is not a usable lon/lat pair."""
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """One registered raster: what it shows, how it was made, and how to draw it.
+
+    ``bounds`` are lon/lat (west, south, east, north). ``derived`` says the values are
+    modelled from other layers rather than observed; ``synthetic`` that an input was made up.
+    """
+
+    name: str
+    file: str
+    title: str
+    description: str
+    units: str
+    method: str
+    source: str
+    derived: bool
+    synthetic: bool
+    colormap: str
+    vmin: float
+    vmax: float
+    nodata: float | None
+    dtype: str
+    width: int
+    height: int
+    count: int
+    crs: str
+    bounds: tuple[float, float, float, float]
+    version: str
+    path: Path | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["bounds"] = list(self.bounds)
+        d.pop("path")
+        d.pop("file")
+        return d
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A single-band array on a north-up grid, ready to write: values, grid and metadata."""
+
+    name: str
+    data: np.ndarray
+    transform: object  # affine.Affine
+    crs: str  # WKT
+    nodata: float
+    meta: dict
+
+
+# -- registry -----------------------------------------------------------------------------
+def raster_dir(twin_path) -> Path:
+    """The sidecar folder holding a twin file's rasters: ``<twin file>.rasters``."""
+    return Path(str(twin_path) + ".rasters")
+
+
+def _rows(tw, refresh: bool = False) -> pd.DataFrame:
+    rows = tw.tables.get(RASTER_TABLE, pd.DataFrame(columns=["name"]))
+    if refresh and tw.path is not None and Path(tw.path).is_file():
+        # `twin add-raster` may have registered rasters in the file since the twin was
+        # opened (e.g. by a running server): merge in names this twin has not seen.
+        import sqlite3
+
+        from ..store import read_table
+
+        try:
+            conn = sqlite3.connect(f"file:{tw.path}?mode=ro", uri=True)
+            try:
+                on_disk = read_table(conn, RASTER_TABLE)
+            finally:
+                conn.close()
+        except (sqlite3.Error, pd.errors.DatabaseError):
+            return rows
+        new = on_disk[~on_disk["name"].isin(rows["name"])] if len(rows) else on_disk
+        if len(new):
+            rows = pd.concat([rows, new], ignore_index=True) if len(rows) else new
+            tw.tables[RASTER_TABLE] = rows.reset_index(drop=True)
+    return rows
+
+
+def _from_row(row, folder: Path | None) -> RasterInfo:
+    nodata = row["nodata"]
+    return RasterInfo(
+        name=row["name"], file=row["file"], title=row["title"],
+        description=row["description"], units=row["units"], method=row["method"],
+        source=row["source"], derived=bool(row["derived"]), synthetic=bool(row["synthetic"]),
+        colormap=row["colormap"], vmin=float(row["vmin"]), vmax=float(row["vmax"]),
+        nodata=None if nodata is None or pd.isna(nodata) else float(nodata),
+        dtype=row["dtype"], width=int(row["width"]), height=int(row["height"]),
+        count=int(row["count"]), crs=row["crs"], bounds=tuple(json.loads(row["bounds"])),
+        version=row["version"], path=(folder / row["file"]) if folder else None,
+    )
+
+
+def list_rasters(tw) -> list[RasterInfo]:
+    """The twin's registered rasters, in registration order."""
+    folder = raster_dir(tw.path) if tw.path else None
+    return [_from_row(r, folder) for _, r in _rows(tw, refresh=True).iterrows()]
+
+
+def get_raster(tw, name: str) -> RasterInfo:
+    """The registered raster ``name``, with its file checked to exist inside the sidecar.
+
+    The path comes from the registry row, never from ``name``, and must resolve to a file
+    directly inside the sidecar folder, so neither a request nor an edited table can point
+    the server at another file.
+    """
+    rows = _rows(tw)
+    hit = rows[rows["name"] == name] if len(rows) else rows
+    if not len(hit) and NAME_RE.fullmatch(str(name)):
+        rows = _rows(tw, refresh=True)
+        hit = rows[rows["name"] == name] if len(rows) else rows
+    if not len(hit):
+        known = ", ".join(rows["name"]) if len(rows) else "none"
+        raise RasterNotFound(
+            f"twin {tw.name!r} has no raster {name!r} (it has: {known}): list them at "
+            "/raster or add one with `twin add-raster NAME FILE`"
+        )
+    if tw.path is None:
+        raise RasterNotFound(f"raster {name!r}: the twin is not saved, so it has no rasters "
+                             "folder: save it, then build or add the raster")
+    folder = raster_dir(tw.path).resolve()
+    info = _from_row(hit.iloc[0], folder)
+    path = info.path.resolve()
+    if path.parent != folder or not re.fullmatch(r"[a-z][a-z0-9_]*\.tif", path.name):
+        raise RasterNotFound(f"raster {name!r} is registered with an unusable file name "
+                             f"{info.file!r}: re-add it with `twin add-raster`")
+    if not path.is_file():
+        raise RasterNotFound(
+            f"raster {name!r} is registered but {path.name} is missing from {folder}: "
+            "rebuild with `twin build` or re-add it with `twin add-raster`"
+        )
+    return info
+
+
+def register(tw, info: RasterInfo) -> None:
+    rows = _rows(tw)
+    row = {**asdict(info), "bounds": json.dumps(list(info.bounds))}
+    row.pop("path")
+    rows = rows[rows["name"] != info.name] if len(rows) else pd.DataFrame(columns=list(row))
+    tw.tables[RASTER_TABLE] = pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
+
+
+def save_registry(tw) -> None:
+    """Write the twin's raster table into its file, in one transaction (no full re-save)."""
+    from ..store import transaction, write_table
+
+    with transaction(tw.path) as conn:
+        write_table(conn, RASTER_TABLE, tw.tables[RASTER_TABLE])
+
+
+def check_name(name: str) -> None:
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise RasterFormatError(
+            f"raster name {name!r} is not usable: use 1-63 lower-case letters, digits and "
+            "underscores, starting with a letter (e.g. 'ndvi_2024')"
+        )
+
+
+# -- writing ------------------------------------------------------------------------------
+def write_cog(surface: Surface, path) -> Path:
+    """Write ``surface`` as a Cloud-Optimized GeoTIFF at ``path``, atomically.
+
+    Tiled 256×256, DEFLATE with the floating-point predictor, and averaged internal
+    overviews so that low-zoom tiles read a few blocks instead of the whole grid.
+    """
+    import rasterio
+
+    from ..store import atomic_path
+
+    h, w = surface.data.shape
+    m = surface.meta
+    with atomic_path(path, suffix=".tif") as tmp:
+        with rasterio.open(
+            tmp, "w", driver="COG", width=w, height=h, count=1, dtype="float32",
+            crs=surface.crs, transform=surface.transform, nodata=surface.nodata,
+            BLOCKSIZE=256, COMPRESS="DEFLATE", PREDICTOR="YES", OVERVIEWS="AUTO",
+            RESAMPLING="AVERAGE",
+        ) as dst:
+            dst.write(surface.data.astype("float32"), 1)
+            dst.update_tags(TIFFTAG_IMAGEDESCRIPTION=m["description"], **{
+                k: (json.dumps(v) if not isinstance(v, str) else v) for k, v in m.items()
+            })
+            dst.set_band_description(1, m["title"])
+            dst.units = (m["units"],)
+    return Path(path)
+
+
+def describe(path: Path, name: str, meta: dict) -> RasterInfo:
+    import rasterio
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(path) as src:
+        bounds = transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21)
+        info = dict(dtype=src.dtypes[0], width=src.width, height=src.height,
+                    count=src.count, crs=src.crs.to_string(), nodata=src.nodata)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return RasterInfo(
+        name=name, file=f"{name}.tif", title=meta["title"], description=meta["description"],
+        units=meta.get("units", ""), method=meta.get("method", ""),
+        source=meta.get("source", ""), derived=bool(meta.get("derived", False)),
+        synthetic=bool(meta.get("synthetic", False)), colormap=meta["colormap"],
+        vmin=float(meta["vmin"]), vmax=float(meta["vmax"]),
+        bounds=tuple(round(float(b), 7) for b in bounds), version=digest, path=path, **info,
+    )
+
+
+# -- reading ------------------------------------------------------------------------------
+def value_at(tw, name: str, lon: float, lat: float) -> dict:
+    """The raster's band values at a lon/lat point (``None`` for nodata).
+
+    Raises :class:`InvalidPoint` for a pair that is not lon/lat and :class:`OutsideRaster`
+    for a point outside the raster's grid.
+
+    Examples
+    --------
+    >>> # value_at(tw, "population_density", 71.43, 51.13)["values"]
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    from ..crs import transformer
+
+    if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180
+            and -90 <= lat <= 90):
+        raise InvalidPoint(f"({lon}, {lat}) is not a lon/lat point: give longitude first, "
+                           "-180..180, then latitude, -90..90")
+    info = get_raster(tw, name)
+    with rasterio.open(info.path) as src:
+        x, y = transformer("EPSG:4326", src.crs).transform(lon, lat)
+        col, row = ~src.transform @ (x, y)
+        if not (np.isfinite(col) and 0 <= col < src.width and 0 <= row < src.height):
+            raise OutsideRaster(
+                f"({lon}, {lat}) lies outside raster {name!r}, which covers lon "
+                f"{info.bounds[0]:.3f}..{info.bounds[2]:.3f}, lat {info.bounds[1]:.3f}.."
+                f"{info.bounds[3]:.3f}"
+            )
+        a = src.read(window=Window(int(col), int(row), 1, 1), masked=True)[:, 0, 0]
+    values = [None if np.ma.is_masked(v) else float(v) for v in a]
+    return {"name": name, "lon": lon, "lat": lat, "values": values, "units": info.units}
