@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from twin import errors as te
+from twin import raster as tr
 
 __all__ = ["ApiError", "BadRequest", "NotFound", "Unauthorized", "Forbidden",
            "PayloadTooLarge", "ERROR_STATUS", "problem", "install", "PROBLEM_JSON"]
@@ -64,6 +65,11 @@ ERROR_STATUS: dict[type[BaseException], int] = {
     te.MissingCRS: 422,
     te.CRSError: 422,
     te.GeometryError: 422,
+    tr.RasterNotFound: 404,
+    tr.OutsideRaster: 404,  # a tile or point outside a raster's bounds
+    tr.InvalidPoint: 400,
+    tr.RasterFormatError: 415,
+    tr.RasterTooLarge: 413,
     te.TwinFileError: 503,  # the served file is unreadable: an operator's problem
     te.TwinError: 400,
 }

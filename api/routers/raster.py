@@ -1,0 +1,108 @@
+"""Raster surfaces over HTTP: the list, TileJSON 3.0.0, PNG tiles and point values.
+
+Names are looked up in the twin's raster registry (``twin.raster``), which also finds the
+file; no path is ever built from the request. Tiles are drawn by
+:class:`layers.raster_tiles.RasterTileSource` with the colormap contract documented there.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from layers.raster_tiles import RasterTileSource, tilejson
+from twin.raster import get_raster, list_rasters, value_at
+
+from ..deps import get_twin
+from ..errors import BadRequest
+from ..fastpath import etag_matches
+from ..urls import url_for
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["raster"])
+PNG = "image/png"
+_lock = threading.Lock()
+
+
+def get_raster_tiles(request: Request) -> RasterTileSource:
+    """The app's raster tile source, made on first use (its readers and PNG cache)."""
+    state = request.app.state
+    src = getattr(state, "raster_tiles", None)
+    if src is None:
+        with _lock:
+            src = getattr(state, "raster_tiles", None)
+            if src is None:
+                src = state.raster_tiles = RasterTileSource()
+    return src
+
+
+def _links(request: Request, name: str) -> list[dict]:
+    base = url_for(request, f"/raster/{name}")
+    return [
+        {"href": base + ".json", "rel": "tilejson", "type": "application/json",
+         "title": "TileJSON 3.0.0"},
+        {"href": base + "/{z}/{x}/{y}.png", "rel": "item", "type": PNG, "templated": True,
+         "title": "PNG tiles (XYZ)"},
+        {"href": base + "/point/{lon},{lat}", "rel": "describedby", "templated": True,
+         "type": "application/json", "title": "The value at a lon/lat point"},
+    ]
+
+
+@router.get("/raster", summary="The twin's raster surfaces")
+def rasters(request: Request, tw=Depends(get_twin)) -> dict:
+    out = []
+    for info in list_rasters(tw):
+        d = info.to_dict()
+        d["links"] = _links(request, info.name)
+        out.append(d)
+    return {"rasters": out,
+            "links": [{"href": url_for(request, "/raster"), "rel": "self",
+                       "type": "application/json"}]}
+
+
+@router.get("/raster/{name}.json", summary="TileJSON 3.0.0 for a raster")
+def raster_tilejson(request: Request, name: str, tw=Depends(get_twin),
+                    src: RasterTileSource = Depends(get_raster_tiles)) -> dict:
+    info = get_raster(tw, name)
+    tiles = url_for(request, f"/raster/{info.name}") + "/{z}/{x}/{y}.png"
+    return tilejson(info, tiles, src.zooms(info))
+
+
+@router.get(
+    "/raster/{name}/{z}/{x}/{y}.png", summary="A PNG tile of a raster (XYZ order)",
+    response_class=Response,
+    responses={200: {"content": {PNG: {}},
+                     "description": "256×256 RGBA PNG: the raster's colormap, nodata "
+                                    "transparent (see the TileJSON's colormap)"},
+               304: {"description": "Not modified (If-None-Match matched the ETag)"},
+               404: {"description": "Unknown raster, or a tile outside its bounds"}},
+)
+def raster_tile(request: Request, name: str, z: int, x: int, y: int, tw=Depends(get_twin),
+                src: RasterTileSource = Depends(get_raster_tiles)) -> Response:
+    info = get_raster(tw, name)
+    etag = f'"{info.version}-{z}-{x}-{y}"'
+    headers = {"etag": etag,
+               "cache-control": f"public, max-age={request.app.state.settings.tile_max_age}"}
+    if etag_matches(request.headers.get("if-none-match", ""), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(src.png(info, z, x, y), media_type=PNG, headers=headers)
+
+
+def _coordinate(text: str, what: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v):
+        raise BadRequest(f"{what} {text!r} is not a number: give the point as "
+                         "/point/{lon},{lat} in decimal degrees, e.g. /point/71.43,51.13")
+    return v
+
+
+@router.get("/raster/{name}/point/{lon},{lat}", summary="A raster's value at a lon/lat point")
+def raster_point(name: str, lon: str, lat: str, tw=Depends(get_twin)) -> dict:
+    return value_at(tw, name, _coordinate(lon, "longitude"), _coordinate(lat, "latitude"))
