@@ -1,0 +1,353 @@
+"""Compliance of project sites with the plan: zone use, protected areas, water protection,
+sanitary protection zones. Findings carry a severity and the numbers behind them.
+
+:class:`ComplianceContext` holds the spatial indexes of one plan version, built once, so a
+proposed site (or a moved one, in a scenario) is checked without recomputing the rest.
+
+Severities: ``error`` a norm forbids it (building in a protected area or a water protection
+strip, housing inside a sanitary protection zone); ``warning`` the plan must change first
+(the zone does not permit the sector, the site is outside every zone, a hazardous plant in a
+water protection zone); ``info`` worth knowing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from ..crs import AKMOLA_ANALYSIS_CRS
+from ._geom import geometry_in, in_crs, subdivide
+from .buffers import _QUAD_SEGS, sanitary_distance_m
+from .regulations import Regulations
+
+__all__ = ["Finding", "ComplianceContext", "compliance", "compliance_summary",
+           "FINDING_COLUMNS", "SEVERITIES"]
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One compliance finding for one site, with the numbers behind it.
+
+    ``distance_m`` is the distance that matters to the rule (to the nearest settlement, the
+    water's edge, or how deep inside a protected area); ``limit_m`` the rule's distance;
+    ``hectares``/``parcels``/``population`` what the sanitary zone covers.
+    """
+
+    site_id: str
+    rule: str
+    severity: str
+    message: str
+    district_id: str = ""
+    zone_type: str = ""
+    sector: str = ""
+    hazard_class: str = ""
+    distance_m: float = float("nan")
+    limit_m: float = float("nan")
+    hectares: float = 0.0
+    residential_zone_ha: float = 0.0
+    parcels: int = 0
+    population: int = 0
+    affected: tuple[str, ...] = ()
+
+
+FINDING_COLUMNS = list(Finding.__dataclass_fields__)
+
+
+def _s(x) -> str:
+    return "" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
+
+
+class ComplianceContext:
+    """Spatial indexes of one plan version, for checking any number of sites.
+
+    Parameters
+    ----------
+    zones : GeoDataFrame
+        The plan's zones (``zone_type``, ``district_id``).
+    regulations : Regulations
+    protected, water, settlements, parcels : GeoDataFrame, optional
+        The twin's layers; a missing layer skips its rule. Parcels count when their
+        ``land_use`` is ``residential``.
+    crs : CRS, optional
+        The metric CRS of the checks (default: the Akmola equal-area CRS).
+
+    Examples
+    --------
+    >>> from tests.common import make_small_twin, point_lonlat
+    >>> from twin.plan import load_regulations, zones_for_twin
+    >>> tw = make_small_twin()
+    >>> ctx = ComplianceContext(zones_for_twin(tw), load_regulations(),
+    ...                         protected=tw["protected_areas"],
+    ...                         settlements=tw["settlements"], parcels=tw["parcels"])
+    >>> len(ctx.check(tw["project_sites"]))      # both sites comply
+    0
+    >>> found = ctx.check_site(point_lonlat(5_800, 5_000), "metallurgy", "I")
+    >>> [(f.rule, f.severity, f.population) for f in found]
+    [('sanitary_zone', 'error', 5000), ('zone_use', 'warning', 0)]
+    >>> round(found[0].distance_m), found[0].limit_m
+    (800, 1000.0)
+    """
+
+    def __init__(self, zones, regulations: Regulations, *, protected=None, water=None,
+                 settlements=None, parcels=None, crs: CRS | None = None) -> None:
+        self.crs = CRS(crs or AKMOLA_ANALYSIS_CRS)
+        self.regulations = regulations
+        z = in_crs(zones, self.crs, "zones")
+        self._zone_type = z["zone_type"].to_numpy(dtype=object)
+        self._zone_district = z["district_id"].astype(str).to_numpy(dtype=object)
+        zg = np.asarray(z.geometry.values)
+        self._pieces, self._parent = subdivide(zg)
+        self._zone_tree = shapely.STRtree(self._pieces)
+        res = self._zone_type == "residential"
+        self._res_zone = zg[res]
+        self._res_zone_tree = shapely.STRtree(self._res_zone)
+
+        def prep(layer, name, cols):
+            if layer is None or not len(layer):
+                return None, None
+            lay = in_crs(layer, self.crs, name)
+            g = np.asarray(lay.geometry.values)
+            return shapely.STRtree(g), {c: (lay[c].to_numpy() if c in lay else
+                                            np.full(len(lay), "", dtype=object))
+                                        for c in ("geometry", *cols)}
+
+        self._pa_tree, self._pa = prep(protected, "protected_areas", ("id", "name"))
+        self._w_tree, self._w = prep(water, "water", ("id", "name"))
+        self._st_tree, self._st = prep(settlements, "settlements", ("id", "name", "population"))
+        if parcels is not None and len(parcels):
+            # only residential parcels matter here; reproject just those
+            parcels = parcels[parcels["land_use"].astype(str) == "residential"]
+        self._rp_tree, self._rp = prep(parcels, "parcels", ("id",))
+
+    # -- zone lookup -----------------------------------------------------------------------
+    def zone_of(self, points: np.ndarray) -> np.ndarray:
+        """Row position of the zone holding each (metric) point, -1 outside every zone."""
+        pt, piece = self._zone_tree.query(points, predicate="intersects")
+        none = np.iinfo(np.int64).max
+        out = np.full(len(points), none, dtype=np.int64)
+        np.minimum.at(out, pt, self._parent[piece].astype(np.int64))
+        out[out == none] = -1
+        return out
+
+    # -- checks ----------------------------------------------------------------------------
+    def check(self, sites: gpd.GeoDataFrame) -> pd.DataFrame:
+        """Findings for every site (one row per finding, :data:`FINDING_COLUMNS`)."""
+        s = in_crs(sites, self.crs, "project_sites")
+        pts = np.asarray(s.geometry.values)
+        n = len(s)
+        ids = s["id"].astype(str).to_numpy()
+        sector = (s["sector"].fillna("").astype(str).to_numpy() if "sector" in s
+                  else np.full(n, "", dtype=object))
+        hz = (s["hazard_class"].fillna("").astype(str).str.strip().str.upper().to_numpy()
+              if "hazard_class" in s else np.full(n, "", dtype=object))
+        zi = self.zone_of(pts)
+        ztype = np.where(zi >= 0, self._zone_type[np.clip(zi, 0, None)], "")
+        zdist = np.where(zi >= 0, self._zone_district[np.clip(zi, 0, None)], "")
+        if "district_id" in s:
+            given = s["district_id"].fillna("").astype(str).to_numpy()
+            dist = np.where(given != "", given, zdist)
+        else:
+            dist = zdist
+        base = [dict(site_id=ids[i], district_id=dist[i], zone_type=ztype[i],
+                     sector=sector[i], hazard_class=hz[i]) for i in range(n)]
+        out: list[Finding] = []
+        regs = self.regulations
+
+        for i in range(n):  # zone use: a dict lookup per site, cheap
+            if zi[i] < 0:
+                out.append(Finding(**base[i], rule="outside_plan", severity="warning",
+                                   message=f"site {ids[i]!r} lies outside every plan zone: "
+                                   "extend the plan or check the site's coordinates"))
+            elif sector[i] and not regs[ztype[i]].permits(sector[i]):
+                allowed = ", ".join(regs[ztype[i]].permitted_sectors) or "no sectors"
+                out.append(Finding(**base[i], rule="zone_use", severity="warning",
+                                   message=f"sector {sector[i]!r} is not permitted in the "
+                                   f"{ztype[i]} zone (it permits {allowed}): rezone the site "
+                                   "or move it to a zone that permits it"))
+
+        if self._pa_tree is not None:
+            si, ai = self._pa_tree.query(pts, predicate="intersects")
+            depth = shapely.distance(pts[si], shapely.boundary(self._pa["geometry"][ai]))
+            for i, a, dep in zip(si, ai, depth):
+                name = _s(self._pa["name"][a])
+                out.append(Finding(**base[i], rule="protected_area", severity="error",
+                                   distance_m=float(dep), affected=(_s(self._pa["id"][a]),),
+                                   message=f"site {ids[i]!r} lies inside protected area "
+                                   f"{name!r}, {dep:,.0f} m from its edge: building is not "
+                                   "allowed there; move the site out of the protected area"))
+
+        if self._w_tree is not None:
+            zone_m, strip_m = regs.water_zone_m, regs.water_strip_m
+            si, wi = self._w_tree.query(pts, predicate="dwithin", distance=zone_m)
+            if len(si):
+                dist_w = shapely.distance(pts[si], self._w["geometry"][wi])
+                df = pd.DataFrame({"s": si, "w": wi, "d": dist_w}).sort_values(["s", "d"])
+                for r in df.drop_duplicates("s").itertuples(index=False):
+                    i, w, d = int(r.s), int(r.w), float(r.d)
+                    name = _s(self._w["name"][w]) or _s(self._w["id"][w])
+                    if d <= strip_m:
+                        out.append(Finding(
+                            **base[i], rule="water_strip", severity="error", distance_m=d,
+                            limit_m=strip_m, affected=(_s(self._w["id"][w]),),
+                            message=f"site {ids[i]!r} is {d:,.0f} m from {name!r}, inside "
+                            f"its {strip_m:g} m water protection strip where building is "
+                            f"forbidden: move it at least {strip_m - d:,.0f} m further away"))
+                    else:
+                        hazardous = hz[i] in ("I", "II", "III")
+                        out.append(Finding(
+                            **base[i], rule="water_zone",
+                            severity="warning" if hazardous else "info", distance_m=d,
+                            limit_m=zone_m, affected=(_s(self._w["id"][w]),),
+                            message=f"site {ids[i]!r} is {d:,.0f} m from {name!r}, inside "
+                            f"its {zone_m:g} m water protection zone (special regime"
+                            + (f"; a class {hz[i]} plant needs a water-authority approval)"
+                               if hazardous else ")")))
+
+        out.extend(self._sanitary(pts, ids, hz, base))
+        rows = [asdict(f) for f in out]
+        df = pd.DataFrame(rows, columns=FINDING_COLUMNS)
+        order = {s: k for k, s in enumerate(SEVERITIES)}
+        df = df.assign(_o=df["severity"].map(order), _i=df["site_id"].map(
+            {v: k for k, v in enumerate(ids)}))
+        df = df.sort_values(["_i", "_o", "rule"], kind="stable").drop(columns=["_o", "_i"])
+        return df.reset_index(drop=True)
+
+    def _sanitary(self, pts, ids, hz, base) -> list[Finding]:
+        d = sanitary_distance_m(hz, self.regulations)
+        sel = np.flatnonzero(d > 0)
+        if not len(sel):
+            return []
+        p, r = pts[sel], d[sel]
+        buf = shapely.buffer(p, r, quad_segs=_QUAD_SEGS)
+        per: dict[int, dict] = {int(i): {"pop": 0, "near": [], "ha": 0.0, "n": 0, "zha": 0.0}
+                                for i in sel}
+        if self._st_tree is not None:
+            # exact distance to the settlement point, not a polygonised circle
+            a, b = self._st_tree.query(p, predicate="dwithin", distance=r)
+            dd = shapely.distance(p[a], self._st["geometry"][b])
+            pop = pd.to_numeric(pd.Series(self._st["population"]), errors="coerce").fillna(0)
+            for k, j, dist in zip(a, b, dd):
+                rec = per[int(sel[k])]
+                rec["pop"] += int(pop.iloc[j])
+                rec["near"].append((float(dist), _s(self._st["name"][j]), _s(self._st["id"][j])))
+        if self._rp_tree is not None:
+            a, b = self._rp_tree.query(p, predicate="dwithin", distance=r)
+            ha = shapely.area(shapely.intersection(self._rp["geometry"][b], buf[a])) / 1e4
+            sums = pd.DataFrame({"a": a, "ha": ha}).query("ha > 0").groupby("a")["ha"]
+            for k, v in sums.sum().items():
+                per[int(sel[k])]["ha"] += float(v)
+            for k, v in sums.size().items():
+                per[int(sel[k])]["n"] += int(v)
+        if len(self._res_zone):
+            a, b = self._res_zone_tree.query(buf, predicate="intersects")
+            zha = shapely.area(shapely.intersection(self._res_zone[b], buf[a])) / 1e4
+            for k, v in pd.Series(zha).groupby(a).sum().items():
+                per[int(sel[k])]["zha"] += float(v)
+        out = []
+        for k, i in enumerate(sel):
+            rec = per[int(i)]
+            if not rec["near"] and rec["n"] == 0 and rec["zha"] <= 0:
+                continue
+            near = sorted(rec["near"])
+            parts = []
+            if near:
+                parts.append(f"{len(near)} settlement(s) with {rec['pop']:,} people (nearest "
+                             f"{near[0][1]!r} at {near[0][0]:,.0f} m)")
+            if rec["n"]:
+                parts.append(f"{rec['n']:,} residential parcel(s), {rec['ha']:,.1f} ha")
+            if rec["zha"] > 0:
+                parts.append(f"{rec['zha']:,.1f} ha of residential zone")
+            shift = r[k] - near[0][0] if near else float("nan")
+            fix = (f"move it at least {shift:,.0f} m further from {near[0][1]!r}"
+                   if near else "move it away from housing")
+            out.append(Finding(
+                **base[int(i)], rule="sanitary_zone", severity="error",
+                distance_m=near[0][0] if near else float("nan"), limit_m=float(r[k]),
+                hectares=rec["ha"], residential_zone_ha=rec["zha"], parcels=rec["n"],
+                population=rec["pop"], affected=tuple(x[2] for x in near),
+                message=f"site {ids[int(i)]!r} (hazard class {hz[int(i)]}): its {r[k]:,.0f} m "
+                f"sanitary protection zone covers {'; '.join(parts)}; no housing is allowed "
+                f"inside it: {fix}"))
+        return out
+
+    def check_site(self, geometry, sector: str = "", hazard_class: str = "", *,
+                   site_id: str = "proposed", district_id: str = "") -> tuple[Finding, ...]:
+        """Findings for one proposed site, reusing this context's indexes.
+
+        ``geometry`` is a shapely point in lon/lat (EPSG:4326), or a GeoSeries with a CRS.
+        """
+        g = geometry_in(geometry, self.crs, "proposed site")
+        if g.geom_type != "Point":
+            g = shapely.point_on_surface(g)
+        one = gpd.GeoDataFrame({"id": [site_id], "sector": [sector],
+                                "hazard_class": [hazard_class or ""],
+                                "district_id": [district_id]}, geometry=[g], crs=self.crs)
+        df = self.check(one)
+        return tuple(Finding(**{**r, "affected": tuple(r["affected"])})
+                     for r in df.to_dict("records"))
+
+
+def compliance(sites, zones, regulations: Regulations, **layers) -> pd.DataFrame:
+    """Findings for every site: :meth:`ComplianceContext.check` in one call.
+
+    ``layers`` are ``protected``, ``water``, ``settlements``, ``parcels`` and ``crs``.
+    """
+    return ComplianceContext(zones, regulations, **layers).check(sites)
+
+
+def compliance_summary(findings: pd.DataFrame, sites: gpd.GeoDataFrame,
+                       districts: gpd.GeoDataFrame | None = None,
+                       settlements: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
+    """Per district: sites checked, sites with errors / warnings, findings per rule, and
+    the people living in settlements inside any sanitary zone (each settlement once when
+    ``settlements`` is given; otherwise summed per site, which can count a town twice).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"site_id": ["a", "a"], "district_id": ["d", "d"],
+    ...     "rule": ["zone_use", "sanitary_zone"], "severity": ["warning", "error"],
+    ...     "population": [0, 900], "hectares": [0.0, 2.5], "affected": [(), ("s1",)]})
+    >>> s = pd.DataFrame({"id": ["a", "b"], "district_id": ["d", "d"]})
+    >>> compliance_summary(f, s)[["sites", "compliant", "with_errors", "population_in_szz"]
+    ...     ].to_dict("records")
+    [{'sites': 2, 'compliant': 1, 'with_errors': 1, 'population_in_szz': 900}]
+    """
+    site_d = pd.Series(sites["district_id"].fillna("").astype(str).to_numpy(),
+                       index=sites["id"].astype(str).to_numpy())
+    f = findings.copy()
+    f["district_id"] = f["site_id"].map(site_d).fillna(f["district_id"])
+    table = pd.DataFrame(index=pd.Index(sorted(set(site_d)), name="district_id"))
+    table["sites"] = site_d.value_counts()
+    sev = f.groupby(["district_id", "severity"])["site_id"].nunique().unstack(fill_value=0)
+    bad = f[f["severity"].isin(["error", "warning"])].groupby("district_id")["site_id"]
+    table["compliant"] = table["sites"] - bad.nunique().reindex(table.index, fill_value=0)
+    for s in ("error", "warning"):
+        col = sev[s] if s in sev else pd.Series(dtype=int)
+        table[f"with_{s}s"] = col.reindex(table.index, fill_value=0)
+    for rule, n in f.groupby(["district_id", "rule"]).size().unstack(fill_value=0).items():
+        table[rule] = n.reindex(table.index, fill_value=0)
+    szz = f[f["rule"] == "sanitary_zone"]
+    if settlements is not None and len(szz):
+        # each settlement counts once per district even when several plants cover it
+        pop = dict(zip(settlements["id"].astype(str),
+                       pd.to_numeric(settlements["population"], errors="coerce").fillna(0)))
+        per = {d: int(sum(pop.get(a, 0) for a in {a for t in g["affected"] for a in t}))
+               for d, g in szz.groupby("district_id")}
+        table["population_in_szz"] = pd.Series(per, dtype=float).reindex(
+            table.index).fillna(0).astype(int)
+    else:
+        table["population_in_szz"] = szz.groupby("district_id")["population"].sum().reindex(
+            table.index, fill_value=0).astype(int)
+    table["residential_ha_in_szz"] = szz.groupby("district_id")["hectares"].sum().reindex(
+        table.index, fill_value=0.0)
+    if districts is not None and "name" in districts:
+        names = dict(zip(districts["id"].astype(str), districts["name"]))
+        table.insert(0, "district", table.index.map(lambda d: names.get(d, d)))
+    return table.fillna(0).reset_index()

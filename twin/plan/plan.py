@@ -1,0 +1,404 @@
+"""The :class:`Plan` of one twin: versions of its zones and regulations, and every measure
+of a chosen version (compliance, land balance, capacity), with caches so that scenarios and
+repeated queries do not redo work."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .. import store
+from ..crs import to_storage
+from ._geom import geometry_in
+from .balance import capacity, capacity_summary, land_balance
+from .compliance import ComplianceContext, Finding, compliance_summary
+from .errors import PlanError, PlanVersionError
+from .regulations import Regulations, load_regulations
+from .versions import (
+    VERSION_COLUMNS,
+    VERSIONS_TABLE,
+    PlanDiff,
+    Rezone,
+    SetRegulation,
+    change_from_json,
+    regulation_changes,
+    zone_transitions,
+)
+from .zones import rezone as _rezone
+from .zones import zones_for_twin
+
+__all__ = ["Plan"]
+
+
+def zones_token(zones: gpd.GeoDataFrame, crs) -> str:
+    """A fingerprint of a zones layer that survives a GeoPackage round trip (ids, types and
+    areas to 0.01 ha; WKB would not, as GeoPackage may promote polygons to multipolygons)."""
+    from ._geom import in_crs
+
+    z = in_crs(zones, crs, "zones")
+    area = np.round(shapely.area(np.asarray(z.geometry.values)) / 1e4, 2)
+    h = hashlib.sha256()
+    for i, t, a in sorted(zip(z["id"].astype(str), z["zone_type"].astype(str), area)):
+        h.update(f"{i}|{t}|{a:.2f};".encode())
+    return h.hexdigest()[:16]
+
+
+class Plan:
+    """The digital general plan of a twin: zones + regulations, in numbered versions.
+
+    Version 1 is the twin's ``zones`` layer (derived from the twin if it has none) and the
+    regulations file; each :meth:`rezone` or :meth:`set_regulation` makes the next version.
+    :meth:`save` writes new versions into the twin file (table ``plan_versions``).
+
+    Parameters
+    ----------
+    tw : Twin
+    plan_id : str
+        Several plans (e.g. drafts) can live in one twin file under different ids.
+    regulations : Regulations or path, optional
+        Base regulations for a new plan (default ``geodata/regulations.yaml``). A plan read
+        back from the twin file uses the regulations stored with its version 1.
+
+    Examples
+    --------
+    >>> from tests.common import make_small_twin, square_lonlat
+    >>> plan = Plan(make_small_twin())
+    >>> plan.rezone(square_lonlat(6_000, 1_000, 1_000), "industrial", note="new plant")
+    2
+    >>> plan.set_regulation("industrial", "max_far", 1.2)
+    3
+    >>> print(plan.diff(1, 3))
+    plan 'main' v1 → v3:
+      - 1 parcel, 100 ha, in West district went from agricultural to industrial
+      - industrial FAR 1.0 → 1.2
+    """
+
+    def __init__(self, tw, plan_id: str = "main", *,
+                 regulations: Regulations | str | os.PathLike | None = None) -> None:
+        self.twin = tw
+        self.id = str(plan_id)
+        self.crs = tw.analysis_crs
+        if "zones" in tw:
+            base_zones = tw.metric("zones")
+        else:
+            base_zones = _metric(zones_for_twin(tw), self.crs)
+        self._base_token = zones_token(base_zones, self.crs)
+        table = tw.tables.get(VERSIONS_TABLE)
+        rows = (table[table["plan_id"].astype(str) == self.id].sort_values("version")
+                if table is not None and len(table) else pd.DataFrame(columns=VERSION_COLUMNS))
+        self._saved = len(rows)
+        if len(rows):
+            base = rows.iloc[0]
+            if str(base["base_token"]) != self._base_token:
+                raise PlanVersionError(
+                    f"plan {self.id!r} was made on a different zones layer than the twin now "
+                    "holds, so its changes cannot be replayed: restore that zones layer, or "
+                    "start a new plan with another plan_id"
+                )
+            self._records = rows[VERSION_COLUMNS].to_dict("records")
+            base_regs = Regulations.parse(json.loads(base["change"]),
+                                          origin=f"plan {self.id!r} v1")
+        else:
+            regs = (regulations if isinstance(regulations, Regulations)
+                    else load_regulations(regulations))
+            self._records = [{
+                "plan_id": self.id, "version": 1, "parent": 0, "kind": "base",
+                "change": json.dumps(regs.to_dict(), ensure_ascii=False),
+                "message": f"base: the twin's zones and {regs.origin}",
+                "created_utc": _now(), "base_token": self._base_token}]
+            base_regs = regs
+        self._zones: dict[int, gpd.GeoDataFrame] = {1: base_zones}
+        self._regs: dict[int, Regulations] = {1: base_regs}
+        self._ptypes: dict[int, pd.Series] = {}
+        self._ctx: dict[int, ComplianceContext] = {}
+        self._parcel_pts = None
+
+    def __repr__(self) -> str:
+        return f"<Plan {self.id!r} v{self.version} of twin {self.twin.name!r}>"
+
+    # -- versions --------------------------------------------------------------------------
+    @property
+    def version(self) -> int:
+        """The latest version number."""
+        return int(self._records[-1]["version"])
+
+    def versions(self) -> pd.DataFrame:
+        """The history: one row per version with its change as text."""
+        df = pd.DataFrame(self._records, columns=VERSION_COLUMNS)
+        df["description"] = [r["message"] for r in self._records]
+        return df[["version", "parent", "kind", "description", "created_utc"]]
+
+    def _check(self, version: int | None) -> int:
+        v = self.version if version is None else int(version)
+        if not 1 <= v <= self.version:
+            raise PlanVersionError(f"plan {self.id!r} has no version {v}: versions run "
+                                   f"from 1 to {self.version}")
+        return v
+
+    def _change(self, v: int):
+        return change_from_json(self._records[v - 1]["change"])
+
+    def _commit(self, change, message: str) -> int:
+        v = self.version + 1
+        self._records.append({
+            "plan_id": self.id, "version": v, "parent": v - 1, "kind": change.kind,
+            "change": change.to_json(), "message": message or change.describe(),
+            "created_utc": _now(), "base_token": self._base_token})
+        try:
+            self._materialise(v)  # a change that cannot be applied leaves no version
+        except Exception:
+            self._records.pop()
+            raise
+        return v
+
+    def _materialise(self, v: int) -> None:
+        if v in self._zones:
+            return
+        self._materialise(v - 1)
+        ch = self._change(v)
+        z, regs = self._zones[v - 1], self._regs[v - 1]
+        if isinstance(ch, Rezone):
+            z = _rezone(z, ch.geometry, ch.zone_type, tag=f"v{v}",
+                        basis=f"plan {self.id!r} v{v}: {ch.describe()}",
+                        source=f"plan {self.id} v{v}")
+        else:
+            regs = regs.set(ch.zone_type, ch.field, ch.value)
+        self._zones[v], self._regs[v] = z, regs
+
+    # -- changes ---------------------------------------------------------------------------
+    def rezone(self, area=None, zone_type: str | None = None, *, parcels=None,
+               note: str = "") -> int:
+        """Rezone an area or a set of parcels; returns the new version number.
+
+        ``area`` is a shapely geometry in lon/lat or a GeoSeries with a CRS; ``parcels`` is
+        a list of parcel ids (the zone follows the parcels' edges).
+        """
+        if zone_type is None:
+            raise PlanError("rezone: say which zone type, e.g. rezone(area, 'industrial')")
+        if (area is None) == (parcels is None):
+            raise PlanError("rezone: give either an area or parcel ids, not both")
+        ids: tuple = ()
+        if parcels is not None:
+            p = self.twin["parcels"]
+            ids = tuple(_plain(i) for i in parcels)
+            sel = p[p["id"].isin(ids)]
+            missing = sorted(set(ids) - set(sel["id"].tolist()))
+            if missing:
+                raise PlanError(f"rezone: no parcel(s) with id {missing[:5]}: check the ids")
+            area = shapely.union_all(np.asarray(sel.geometry.values))
+        elif isinstance(area, (gpd.GeoSeries, gpd.GeoDataFrame)):
+            if area.crs is None:
+                raise PlanError("rezone: the area GeoSeries has no CRS: set one")
+            g = to_storage(area)
+            area = shapely.union_all(np.asarray(
+                (g.geometry if isinstance(g, gpd.GeoDataFrame) else g).values))
+        elif not isinstance(area, shapely.Geometry):
+            raise PlanError(f"rezone: area must be a shapely geometry in lon/lat or a "
+                            f"GeoSeries, got {type(area).__name__}")
+        ch = Rezone(zone_type, shapely.to_wkb(area, hex=True), ids, note)
+        return self._commit(ch, note and f"{ch.describe()}")
+
+    def set_regulation(self, zone_type: str, field: str, value, *, note: str = "") -> int:
+        """Change one regulation field of one zone type; returns the new version number."""
+        ch = SetRegulation(zone_type, field, tuple(value) if isinstance(value, list)
+                           else value, note)
+        return self._commit(ch, ch.describe())
+
+    # -- reading a version -----------------------------------------------------------------
+    def zones(self, version: int | None = None, *, metric: bool = False) -> gpd.GeoDataFrame:
+        """The zones of a version, in lon/lat (or the metric CRS with ``metric=True``)."""
+        v = self._check(version)
+        self._materialise(v)
+        z = self._zones[v]
+        return z.copy() if metric else to_storage(z)
+
+    def regulations(self, version: int | None = None) -> Regulations:
+        v = self._check(version)
+        self._materialise(v)
+        return self._regs[v]
+
+    def _layer(self, name):
+        return self.twin.metric(name) if name in self.twin else None
+
+    def context(self, version: int | None = None) -> ComplianceContext:
+        """The compliance indexes of a version (built once, reused for every site)."""
+        v = self._check(version)
+        if v not in self._ctx:
+            self._ctx = {k: c for k, c in self._ctx.items() if k >= v - 1}  # keep few
+            self._ctx[v] = ComplianceContext(
+                self.zones(v, metric=True), self.regulations(v),
+                protected=self._layer("protected_areas"), water=self._layer("water"),
+                settlements=self._layer("settlements"), parcels=self._layer("parcels"),
+                crs=self.crs)
+        return self._ctx[v]
+
+    def compliance(self, version: int | None = None, sites=None) -> pd.DataFrame:
+        """Findings for every project site (or the given sites) against a version."""
+        sites = self.twin["project_sites"] if sites is None else sites
+        return self.context(version).check(sites)
+
+    def compliance_summary(self, version: int | None = None,
+                           findings: pd.DataFrame | None = None) -> pd.DataFrame:
+        f = self.compliance(version) if findings is None else findings
+        return compliance_summary(f, self.twin["project_sites"], self.twin["districts"],
+                                  self._layer("settlements"))
+
+    def check_site(self, geometry, sector: str = "", hazard_class: str = "", *,
+                   version: int | None = None, site_id: str = "proposed") -> tuple[Finding, ...]:
+        """Findings for one proposed site; reuses the version's indexes."""
+        return self.context(version).check_site(geometry, sector, hazard_class,
+                                                site_id=site_id)
+
+    def land_balance(self, version: int | None = None) -> pd.DataFrame:
+        return land_balance(self.zones(version, metric=True), self.twin.metric("districts"),
+                            crs=self.crs)
+
+    def parcel_zone_types(self, version: int | None = None) -> pd.Series:
+        """Zone type of each parcel; a rezone updates only the parcels inside it."""
+        v = self._check(version)
+        if v in self._ptypes:
+            return self._ptypes[v]
+        if v == 1 or not any(k < v for k in self._ptypes):
+            from .zones import zone_index_of_points
+
+            pts = self._parcel_points()
+            z = self.zones(v, metric=True)
+            idx = zone_index_of_points(pts, np.asarray(z.geometry.values))
+            types = np.where(idx >= 0, z["zone_type"].to_numpy()[np.clip(idx, 0, None)], None)
+        else:
+            prev = self.parcel_zone_types(v - 1)
+            types = prev.to_numpy(dtype=object).copy()
+            ch = self._change(v)
+            if isinstance(ch, Rezone):
+                g = geometry_in(ch.geometry, self.crs)
+                inside = self._parcel_tree().query(g, predicate="intersects")
+                types[inside] = ch.zone_type
+        s = pd.Series(types, index=self.twin["parcels"].index, name="zone_type", dtype=object)
+        self._ptypes[v] = s
+        return s
+
+    def _parcel_points(self):
+        if self._parcel_pts is None:
+            self._parcel_pts = shapely.point_on_surface(
+                np.asarray(self.twin.metric("parcels").geometry.values))
+        return self._parcel_pts
+
+    def _parcel_tree(self):
+        if getattr(self, "_ptree", None) is None:
+            self._ptree = shapely.STRtree(self._parcel_points())
+        return self._ptree
+
+    def capacity(self, version: int | None = None) -> pd.Series:
+        """Maximum floor area (m²) of each parcel under a version."""
+        return capacity(self.twin["parcels"], None, self.regulations(version),
+                        zone_types=self.parcel_zone_types(version))
+
+    def capacity_summary(self, version: int | None = None) -> pd.DataFrame:
+        return capacity_summary(self.twin["parcels"], self.parcel_zone_types(version),
+                                self.capacity(version))
+
+    # -- diff ------------------------------------------------------------------------------
+    def diff(self, v1: int, v2: int) -> PlanDiff:
+        """What changed from ``v1`` to ``v2``: zone transitions per district (hectares and
+        parcels) and regulation fields, in words by ``str()``."""
+        v1, v2 = self._check(v1), self._check(v2)
+        zt = zone_transitions(self.zones(v1, metric=True), self.zones(v2, metric=True))
+        names = dict(zip(self.twin["districts"]["id"].astype(str),
+                         self.twin["districts"]["name"]))
+        key = ["district_id", "from_zone", "to_zone"]
+        if "parcels" in self.twin and len(zt):
+            a, b = self.parcel_zone_types(v1), self.parcel_zone_types(v2)
+            moved = (a.fillna("") != b.fillna("")).to_numpy()
+            p = self.twin["parcels"]
+            pc = pd.DataFrame({"district_id": p["district_id"].astype(str).to_numpy()[moved],
+                               "from_zone": a.to_numpy()[moved], "to_zone": b.to_numpy()[moved],
+                               "parcel_ha": p["area_ha"].to_numpy()[moved]})
+            pc = pc.groupby(key, as_index=False).agg(parcels=("parcel_ha", "size"),
+                                                     parcel_ha=("parcel_ha", "sum"))
+            zt = zt.merge(pc, on=key, how="left")
+        else:
+            zt = zt.assign(parcels=0, parcel_ha=0.0)
+        zt["parcels"] = zt["parcels"].fillna(0).astype(int)
+        zt.insert(1, "district", zt["district_id"].map(lambda d: names.get(d, d)))
+        zt = zt.sort_values("hectares", ascending=False, kind="stable").reset_index(drop=True)
+        return PlanDiff(self.id, v1, v2, zt,
+                        regulation_changes(self.regulations(v1), self.regulations(v2)))
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self) -> int:
+        """Write versions not yet saved into the twin's tables and, when the twin has a
+        file, into that file in one SQLite transaction. Returns how many were written."""
+        new = self._records[self._saved:]
+        table = self.twin.tables.get(VERSIONS_TABLE)
+        ours = pd.DataFrame(self._records, columns=VERSION_COLUMNS)
+        others = (table[table["plan_id"].astype(str) != self.id] if table is not None
+                  else pd.DataFrame(columns=VERSION_COLUMNS))
+        path = self.twin.path
+        if path is not None and Path(path).is_file() and new:
+            with store.transaction(path) as conn:
+                _ensure_table(conn)
+                have = {int(r[0]) for r in conn.execute(
+                    f'SELECT version FROM "{VERSIONS_TABLE}" WHERE plan_id = ?', (self.id,))}
+                if have - {int(r["version"]) for r in self._records[:self._saved]}:
+                    raise PlanVersionError(
+                        f"the twin file {str(path)!r} holds versions of plan {self.id!r} "
+                        "that this session has not seen (another session saved): reopen "
+                        "the twin and apply your changes again")
+                conn.executemany(
+                    f'INSERT INTO "{VERSIONS_TABLE}" ({", ".join(VERSION_COLUMNS)}) '
+                    f'VALUES ({", ".join("?" * len(VERSION_COLUMNS))})',
+                    [tuple(_plain(r[c]) for c in VERSION_COLUMNS) for r in new])
+        self.twin.tables[VERSIONS_TABLE] = pd.concat(
+            [others.astype(object), ours.astype(object)], ignore_index=True) if len(
+            others) else ours
+        self._saved = len(self._records)
+        return len(new)
+
+    # -- outputs ---------------------------------------------------------------------------
+    def export(self, path, version: int | None = None) -> Path:
+        """Write the plan of a version to a GeoPackage, atomically."""
+        from .report import export_plan
+
+        return export_plan(self, path, version)
+
+    def report(self, out_dir, version: int | None = None) -> Path:
+        """Write a Markdown report with tables and a map figure into ``out_dir``."""
+        from .report import write_report
+
+        return write_report(self, out_dir, version)
+
+
+def _metric(z, crs):
+    from ._geom import in_crs
+
+    return in_crs(z, crs, "zones")
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ensure_table(conn) -> None:
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                          (VERSIONS_TABLE,)).fetchone()
+    if not exists:
+        conn.execute(f'CREATE TABLE "{VERSIONS_TABLE}" (plan_id TEXT, version INTEGER, '
+                     'parent INTEGER, kind TEXT, change TEXT, message TEXT, '
+                     'created_utc TEXT, base_token TEXT)')
+    registered = conn.execute("SELECT 1 FROM gpkg_contents WHERE table_name=?",
+                              (VERSIONS_TABLE,)).fetchone()
+    if not registered:
+        conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier) "
+                     "VALUES (?, 'attributes', ?)", (VERSIONS_TABLE, VERSIONS_TABLE))
