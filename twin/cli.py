@@ -98,6 +98,21 @@ def _cmd_map(args) -> int:
     return 0
 
 
+def _cmd_add_raster(args) -> int:
+    from .raster import add_raster
+
+    tw = _open(args)
+    info = add_raster(tw, args.name, args.file, title=args.title, units=args.units,
+                      source=args.source, synthetic=args.synthetic, colormap=args.colormap,
+                      vmin=args.vmin, vmax=args.vmax, replace=args.replace)
+    w, s, e, n = info.bounds
+    print(f"added raster {info.name!r}: {info.width}x{info.height}, {info.count} band(s), "
+          f"{info.dtype}, lon {w:.4f}..{e:.4f}, lat {s:.4f}..{n:.4f} -> {info.path}")
+    print(f"tiles: /raster/{info.name}/{{z}}/{{x}}/{{y}}.png ({info.colormap}, "
+          f"{info.vmin:g}..{info.vmax:g})")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="twin", description="aqmola-twin: build, inspect and serve digital twins."
@@ -136,6 +151,23 @@ def _parser() -> argparse.ArgumentParser:
                    "e.g. http://127.0.0.1:8000/tiles/parcels/{z}/{x}/{y}.mvt (default: no "
                    "parcels; they are never inlined)")
     m.set_defaults(func=_cmd_map)
+
+    a = sub.add_parser("add-raster", help="add a GeoTIFF to a twin as a served raster layer")
+    a.add_argument("name", help="raster name: lower-case letters, digits, underscores")
+    a.add_argument("file", help="a GeoTIFF with a CRS (VRT and other formats are refused)")
+    a.add_argument("--twin", help="twin file (default: the default twin)")
+    a.add_argument("--title", help="a title for catalogues (default: the name)")
+    a.add_argument("--units", default="", help="units of the values, e.g. 'm' or 'NDVI'")
+    a.add_argument("--source", help="where the data came from (default: the file name)")
+    a.add_argument("--synthetic", action="store_true", help="mark the data as made up")
+    a.add_argument("--colormap", default="viridis",
+                   help="tile colormap (rio-tiler name; default viridis)")
+    a.add_argument("--vmin", type=float, help="value drawn at the colormap's start "
+                   "(default: 2nd percentile)")
+    a.add_argument("--vmax", type=float, help="value drawn at the colormap's end "
+                   "(default: 98th percentile)")
+    a.add_argument("--replace", action="store_true", help="replace a raster of that name")
+    a.set_defaults(func=_cmd_add_raster)
     return p
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -40,6 +41,10 @@ def get_raster_tiles(request: Request) -> RasterTileSource:
     return src
 
 
+TwinDep = Annotated[object, Depends(get_twin)]
+SourceDep = Annotated[RasterTileSource, Depends(get_raster_tiles)]
+
+
 def _links(request: Request, name: str) -> list[dict]:
     base = url_for(request, f"/raster/{name}")
     return [
@@ -53,7 +58,7 @@ def _links(request: Request, name: str) -> list[dict]:
 
 
 @router.get("/raster", summary="The twin's raster surfaces")
-def rasters(request: Request, tw=Depends(get_twin)) -> dict:
+def rasters(request: Request, tw: TwinDep) -> dict:
     out = []
     for info in list_rasters(tw):
         d = info.to_dict()
@@ -65,8 +70,8 @@ def rasters(request: Request, tw=Depends(get_twin)) -> dict:
 
 
 @router.get("/raster/{name}.json", summary="TileJSON 3.0.0 for a raster")
-def raster_tilejson(request: Request, name: str, tw=Depends(get_twin),
-                    src: RasterTileSource = Depends(get_raster_tiles)) -> dict:
+def raster_tilejson(request: Request, name: str, tw: TwinDep,
+                    src: SourceDep) -> dict:
     info = get_raster(tw, name)
     tiles = url_for(request, f"/raster/{info.name}") + "/{z}/{x}/{y}.png"
     return tilejson(info, tiles, src.zooms(info))
@@ -81,8 +86,8 @@ def raster_tilejson(request: Request, name: str, tw=Depends(get_twin),
                304: {"description": "Not modified (If-None-Match matched the ETag)"},
                404: {"description": "Unknown raster, or a tile outside its bounds"}},
 )
-def raster_tile(request: Request, name: str, z: int, x: int, y: int, tw=Depends(get_twin),
-                src: RasterTileSource = Depends(get_raster_tiles)) -> Response:
+def raster_tile(request: Request, name: str, z: int, x: int, y: int, tw: TwinDep,
+                src: SourceDep) -> Response:
     info = get_raster(tw, name)
     etag = f'"{info.version}-{z}-{x}-{y}"'
     headers = {"etag": etag,
@@ -104,5 +109,5 @@ def _coordinate(text: str, what: str) -> float:
 
 
 @router.get("/raster/{name}/point/{lon},{lat}", summary="A raster's value at a lon/lat point")
-def raster_point(name: str, lon: str, lat: str, tw=Depends(get_twin)) -> dict:
+def raster_point(name: str, lon: str, lat: str, tw: TwinDep) -> dict:
     return value_at(tw, name, _coordinate(lon, "longitude"), _coordinate(lat, "latitude"))

@@ -15,6 +15,7 @@ from .registry import (
     RasterTooLarge,
     check_name,
     describe,
+    list_rasters,
     raster_dir,
     register,
     save_registry,
@@ -90,7 +91,7 @@ def check_user_raster(path, *, max_pixels: int = MAX_PIXELS, max_bands: int = MA
 def add_raster(tw, name: str, file, *, title: str | None = None, description: str = "",
                units: str = "", source: str | None = None, synthetic: bool = False,
                colormap: str = "viridis", vmin: float | None = None,
-               vmax: float | None = None, **limits) -> RasterInfo:
+               vmax: float | None = None, replace: bool = False, **limits) -> RasterInfo:
     """Vet a user's GeoTIFF, store it as a COG in the twin's sidecar and register it.
 
     Tiles draw band 1 through ``colormap`` from ``vmin`` to ``vmax`` (default: the 2nd and
@@ -103,6 +104,9 @@ def add_raster(tw, name: str, file, *, title: str | None = None, description: st
     from ..store import atomic_path
 
     check_name(name)
+    if not replace and any(r.name == name for r in list_rasters(tw)):
+        raise RasterFormatError(f"twin {tw.name!r} already has a raster {name!r}: pick "
+                                "another name, or replace it (replace=True, --replace)")
     if colormap not in COLORMAPS:
         raise RasterFormatError(f"colormap {colormap!r} is not offered: use one of "
                                 f"{', '.join(COLORMAPS)}")
