@@ -40,14 +40,21 @@ def rng(stream: int) -> np.random.Generator:
     return np.random.default_rng([int(load_config()["seed"]), stream])
 
 
+# What the default build reads. Other modules that live in geodata/ (e.g. the score's
+# indicator files) are not inputs of this build and must not invalidate a cached twin.
+BUILD_INPUTS = (
+    "sources/akmola.geojson", "sources/settlements.csv", "sources/units.csv", "config.yaml",
+    "__init__.py", "_common.py", "_metric.py", "boundaries.py", "places.py", "features.py",
+    "projects.py", "parcels.py",
+)
+
+
 def fingerprint() -> str:
-    """SHA-256 over every committed source and build module, so any change shows."""
+    """SHA-256 over the build's committed sources, config and code, so any change shows."""
     h = hashlib.sha256()
-    files = sorted([*SOURCES.glob("*"), CONFIG, *HERE.glob("*.py")])
-    for f in files:
-        if f.is_file():
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
+    for rel in BUILD_INPUTS:
+        h.update(rel.encode())
+        h.update((HERE / rel).read_bytes())
     return h.hexdigest()
 
 

@@ -85,8 +85,9 @@ def _round(geom, nd: int = 5):
 def extract_outline(kz_adm1: Path, simplify_deg: float, official_km2: float) -> dict:
     feats = json.loads(kz_adm1.read_text())["features"]
     by_code = {f["properties"]["ADM1_PCODE"]: f for f in feats}
-    region = shapely.geometry.shape(by_code["KAZ002"]["geometry"])
-    astana = shapely.geometry.shape(by_code["KAZ006"]["geometry"])
+    # the asset carries a constant z; the twin is 2D
+    region = shapely.force_2d(shapely.geometry.shape(by_code["KAZ002"]["geometry"]))
+    astana = shapely.force_2d(shapely.geometry.shape(by_code["KAZ006"]["geometry"]))
     simple = _round(region.simplify(simplify_deg, preserve_topology=True))
     raw_km2 = float(area_m2([region])[0] / 1e6)
     km2 = float(area_m2([simple])[0] / 1e6)

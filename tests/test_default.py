@@ -1,0 +1,91 @@
+"""twin.default: the default Akmola twin assembled, validated, saved and cached."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+import twin
+from twin import default
+
+
+def test_default_twin_has_every_layer_with_provenance(default_twin):
+    assert default_twin.name == "akmola"
+    assert default_twin.version == default.BUILD_VERSION
+    want = {"region", "context", "districts", "settlements", "industrial_zones",
+            "protected_areas", "water", "project_sites", "parcels"}
+    assert want <= set(default_twin.layer_names)
+    for name in default_twin.layer_names:
+        gdf = default_twin[name]
+        assert gdf["source"].str.len().gt(0).all(), name
+        assert gdf["synthetic"].dtype == bool, name
+        assert "licence" in default_twin.metadata.provenance[name] or \
+            ";" in default_twin.metadata.provenance[name], name
+
+
+def test_default_twin_reproduces_the_sources_figures(default_twin):
+    p = default_twin["project_sites"]
+    impl = p[p["status"] == "implementation"]
+    assert (len(impl), int(impl["investment_kzt"].sum()), int(impl["jobs"].sum())) == \
+        (226, 456_000_000_000, 2_500)
+    pipe = p[p["status"] == "pipeline"]
+    assert len(pipe) == 7 and pipe["jobs"].sum() > 4_500
+    area = default_twin.area_km2("region").iloc[0]
+    assert abs(area / 146_219 - 1) < 0.005
+
+
+def test_default_parcels_partition_cleanly(default_twin):
+    p = default_twin["parcels"]
+    assert len(p) == 50_000
+    cells = default_twin["districts"].set_index("id")
+    own = np.asarray(cells.loc[p["district_id"]].geometry.values)
+    assert shapely.contains_properly(own, np.asarray(p.geometry.values)).all()
+    g = np.asarray(default_twin.metric("parcels").geometry.values)
+    i, j = shapely.STRtree(g).query(g, predicate="intersects")
+    keep = i < j
+    assert shapely.area(shapely.intersection(g[i[keep]], g[j[keep]])).max(initial=0) < 1e-3
+
+
+def test_two_builds_have_the_same_content_hash(tmp_path):
+    a = default.build_default(tmp_path / "a.gpkg", parcels=500)
+    b = default.build_default(tmp_path / "b.gpkg", parcels=500)
+    assert a.content_hash() == b.content_hash()
+    assert twin.Twin.open(a.path).content_hash() == a.content_hash()
+
+
+def test_default_twin_path_follows_xdg_and_version(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    p = default.default_twin_path()
+    assert p == tmp_path / "aqmola-twin" / f"akmola-{default.BUILD_VERSION}.gpkg"
+    assert default.default_twin_path(1_000).name == f"akmola-{default.BUILD_VERSION}-p1000.gpkg"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert ".cache" in default.default_twin_path().parts
+
+
+def test_load_default_builds_once_then_reuses(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = twin.load_default(parcels=300)
+    assert first.path == default.default_twin_path(300) and first.path.is_file()
+    stamp = first.path.stat().st_mtime_ns
+    again = twin.load_default(parcels=300)
+    assert again.path.stat().st_mtime_ns == stamp
+    assert again.content_hash() == first.content_hash()
+
+
+def test_derived_layers_join_the_build(monkeypatch, tmp_path):
+    def zones(layers):
+        d = layers["districts"]
+        return d.assign(zone_type="reserve", district_id=d["id"],
+                        area_ha=d["area_km2"] * 100)[
+            ["id", "zone_type", "district_id", "area_ha", "source", "synthetic", "geometry"]]
+
+    monkeypatch.setitem(default.DERIVED_LAYERS, "zones", zones)
+    tw = default.build_default(tmp_path / "z.gpkg", parcels=200)
+    assert len(tw["zones"]) == 20
+    assert "zones" in tw.metadata.provenance
+
+
+def test_too_few_parcels_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="at least 100"):
+        default.build_default(tmp_path / "x.gpkg", parcels=5)
