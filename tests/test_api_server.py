@@ -1,0 +1,156 @@
+"""The API on a real uvicorn server on loopback: HTTP clients, GDAL's OAPIF driver
+(``ogrinfo``) and ``twin serve`` itself."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import mapbox_vector_tile
+import pytest
+
+from api.app import create_app
+from api.settings import Settings
+from layers.tile_math import tiles_for_bounds
+from tests.test_vector_tiles import grid_twin
+
+pytestmark = pytest.mark.server
+
+# Hermetic: loopback only, whatever proxy the environment names.
+_NO_PROXY_ENV = {k: v for k, v in os.environ.items()
+                 if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+_NO_PROXY_ENV["NO_PROXY"] = _NO_PROXY_ENV["no_proxy"] = "127.0.0.1,localhost"
+
+
+@contextlib.contextmanager
+def serve_in_thread(app):
+    """Run ``app`` with uvicorn (uvloop + httptools when installed) on a free loopback
+    port in a thread; yield its base URL; stop it on exit."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not t.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        t.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def served():
+    tw = grid_twin(30, 20)
+    with serve_in_thread(create_app(Settings(), twin=tw)) as url:
+        yield url, tw
+
+
+def test_real_server_features_and_tiles(served):
+    url, tw = served
+    with httpx.Client(base_url=url, trust_env=False) as c:
+        assert c.get("/health").json()["status"] == "ok"
+        body = c.get("/collections/parcels/items", params={"limit": 5}).json()
+        assert body["numberMatched"] == 600
+        nxt = [link for link in body["links"] if link["rel"] == "next"][0]["href"]
+        assert nxt.startswith(url)
+        z = 12
+        x0, y0, x1, y1 = tiles_for_bounds(tuple(tw.layer("parcels").total_bounds), z)
+        x, y = (x0 + x1) // 2, (y0 + y1) // 2
+        cold = c.get(f"/tiles/parcels/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+        warm = c.get(f"/tiles/parcels/{z}/{x}/{y}.mvt", headers={"Accept-Encoding": "gzip"})
+        assert cold.status_code == warm.status_code == 200
+        assert warm.headers["content-encoding"] == "gzip"
+        assert cold.content == warm.content
+        assert mapbox_vector_tile.decode(warm.content)["parcels"]["features"]
+        assert c.get("/tiles/parcels/99/0/0.mvt").status_code == 404
+        assert c.get("/collections/parcels/items?bbox=x").status_code == 400
+
+
+@pytest.mark.gdal
+def test_ogrinfo_reads_every_collection(served):
+    url, tw = served
+    if shutil.which("ogrinfo") is None:
+        pytest.skip("ogrinfo is not installed (Debian: apt-get install gdal-bin)")
+    out = subprocess.run(
+        ["ogrinfo", "-ro", "-so", "-al", f"OAPIF:{url}/"],
+        capture_output=True, text=True, timeout=120, env=_NO_PROXY_ENV,
+    )
+    assert out.returncode == 0, out.stderr
+    counts = {}
+    name = None
+    for line in out.stdout.splitlines():
+        if line.startswith("Layer name:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("Feature Count:") and name:
+            counts[name] = int(line.split(":", 1)[1])
+    assert counts == {n: len(tw.layer(n)) for n in tw.layer_names}, out.stdout[-2000:]
+
+
+@pytest.mark.gdal
+def test_ogr2ogr_pages_through_parcels(served, tmp_path):
+    """Reading every feature (not just counting) follows our next links."""
+    url, tw = served
+    if shutil.which("ogr2ogr") is None:
+        pytest.skip("ogr2ogr is not installed (Debian: apt-get install gdal-bin)")
+    dst = tmp_path / "parcels.gpkg"
+    out = subprocess.run(
+        ["ogr2ogr", "-f", "GPKG", str(dst), f"OAPIF:{url}/", "parcels",
+         "-oo", "PAGE_SIZE=250"],
+        capture_output=True, text=True, timeout=120, env=_NO_PROXY_ENV,
+    )
+    assert out.returncode == 0, out.stderr
+    import pyogrio
+
+    got = pyogrio.read_dataframe(dst)
+    assert sorted(got["id"]) == sorted(tw.layer("parcels")["id"])
+
+
+@pytest.mark.slow
+def test_twin_serve_command(small_twin, tmp_path):
+    """`twin serve --twin FILE` starts uvicorn with create_app and answers."""
+    path = small_twin.save(tmp_path / "small.gpkg")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "serve", "--twin", str(path), "--port", str(port)],
+        cwd=root, env=_NO_PROXY_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health", trust_env=False, timeout=2)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(proc.stdout.read().decode()) from None
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["twin"] == "small"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        proc.stdout.close()
