@@ -36,11 +36,20 @@ def _build_version() -> str:
 
 BUILD_VERSION = _build_version()
 
+
+def _plan_zones(layers: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    from .plan.zones import zones_from_layers  # lazy: the plan package loads when building
+
+    return zones_from_layers(layers)
+
+
 #: Layers derived from the built ones (e.g. the general plan's ``zones``). Each entry maps
 #: a layer name to a function ``f(layers: dict[str, GeoDataFrame]) -> GeoDataFrame``; they
 #: run in order after the geodata layers and before validation. This is the one place to
 #: add them.
-DERIVED_LAYERS: dict[str, Callable[[dict[str, gpd.GeoDataFrame]], gpd.GeoDataFrame]] = {}
+DERIVED_LAYERS: dict[str, Callable[[dict[str, gpd.GeoDataFrame]], gpd.GeoDataFrame]] = {
+    "zones": _plan_zones,
+}
 
 
 def default_twin_path(parcels: int = _DEFAULT_PARCELS) -> Path:

@@ -298,6 +298,20 @@ class Twin:
             s = self._score = Score(self)
         return s
 
+    @property
+    def plan(self):
+        """The digital general plan of this twin (:class:`twin.plan.Plan`), made on first use.
+
+        Made afresh when the ``zones`` layer has been replaced since, so the plan never
+        replays its history on zones it was not made for.
+        """
+        p = self.__dict__.get("_plan")
+        if p is None or not p.matches_twin():
+            from .plan import Plan  # lazy: `import twin` stays light
+
+            p = self._plan = Plan(self)
+        return p
+
     def map(self, **kwargs):
         """A pydeck 3D view of the twin (needs the ``viz`` extra)."""
         from layers.deck import twin_deck  # lazy: twin stays free of drawing code on import

@@ -33,7 +33,7 @@ from .versions import (
     zone_transitions,
 )
 from .zones import rezone as _rezone
-from .zones import zones_for_twin
+from .zones import _valid_storage, zones_for_twin
 
 __all__ = ["Plan"]
 
@@ -91,6 +91,7 @@ class Plan:
         else:
             base_zones = _metric(zones_for_twin(tw), self.crs)
         self._base_token = zones_token(base_zones, self.crs)
+        self._zones_dv = tw.data_version("zones") if "zones" in tw else None
         table = tw.tables.get(VERSIONS_TABLE)
         rows = (table[table["plan_id"].astype(str) == self.id].sort_values("version")
                 if table is not None and len(table) else pd.DataFrame(columns=VERSION_COLUMNS))
@@ -120,6 +121,11 @@ class Plan:
         self._ptypes: dict[int, pd.Series] = {}
         self._ctx: dict[int, ComplianceContext] = {}
         self._parcel_pts = None
+
+    def matches_twin(self) -> bool:
+        """Whether the twin still holds the zones layer this plan was made on."""
+        now = self.twin.data_version("zones") if "zones" in self.twin else None
+        return now == self._zones_dv
 
     def __repr__(self) -> str:
         return f"<Plan {self.id!r} v{self.version} of twin {self.twin.name!r}>"
@@ -218,7 +224,7 @@ class Plan:
         v = self._check(version)
         self._materialise(v)
         z = self._zones[v]
-        return z.copy() if metric else to_storage(z)
+        return z.copy() if metric else _valid_storage(z)
 
     def regulations(self, version: int | None = None) -> Regulations:
         v = self._check(version)

@@ -24,7 +24,7 @@ from .errors import PlanError
 from .regulations import ZONE_TYPES, check_zone_type
 
 __all__ = ["ZoningRules", "ZONES_COLUMNS", "derive_zones", "zones_for_twin", "rezone",
-           "zone_index_of_points", "parcel_zones"]
+           "zone_index_of_points", "parcel_zones", "zones_from_layers"]
 
 #: Columns of the zones layer: the core schema's plus ``name`` and ``basis``.
 ZONES_COLUMNS = ["id", "zone_type", "district_id", "area_ha", "name", "basis", "source",
@@ -216,7 +216,21 @@ def derive_zones(
     z = gpd.GeoDataFrame(pd.DataFrame(out, columns=cols), geometry="geometry", crs=crs)
     z["area_ha"] = z.geometry.area / 1e4
     z["synthetic"] = z["synthetic"].astype(bool)
-    return to_storage(z[ZONES_COLUMNS + ["geometry"]])
+    return _valid_storage(z[ZONES_COLUMNS + ["geometry"]])
+
+
+def _valid_storage(z: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    # Reprojecting a valid polygon can make it invalid where a hole nearly touches the shell
+    # (float rounding of ~1e-9 degrees); repairing those few keeps areas to well under 1 m².
+    s = to_storage(z)
+    g = np.asarray(s.geometry.values)
+    bad = ~shapely.is_valid(g)
+    if bad.any():
+        g = g.copy()
+        g[bad] = polygonal(shapely.make_valid(g[bad], method="structure",
+                                              keep_collapsed=False))
+        s = s.set_geometry(gpd.GeoSeries(g, index=s.index, crs=s.crs))
+    return s
 
 
 def zones_for_twin(tw, rules: ZoningRules | None = None) -> gpd.GeoDataFrame:
@@ -302,7 +316,9 @@ def rezone(
     z = z[keep].reset_index(drop=True)
     z["area_ha"] = shapely.area(np.asarray(z.geometry.values)) / 1e4
     z["synthetic"] = z["synthetic"].astype(bool)
-    return z if src_crs is None or CRS(src_crs) == work_crs else in_crs(z, src_crs, "zones")
+    if src_crs is None or CRS(src_crs) == work_crs:
+        return z
+    return _valid_storage(z) if CRS(src_crs) == CRS(4326) else in_crs(z, src_crs, "zones")
 
 
 def zone_index_of_points(points: np.ndarray, zone_geoms: np.ndarray) -> np.ndarray:
@@ -335,5 +351,9 @@ def parcel_zones(parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> pd.Serie
     return pd.Series(out, index=parcels.index, name="zone_id", dtype=object)
 
 
-def _all_zone_types() -> tuple[str, ...]:
-    return ZONE_TYPES
+def zones_from_layers(layers: dict, rules: ZoningRules | None = None) -> gpd.GeoDataFrame:
+    """:func:`derive_zones` from a dict of layers, as ``twin.default`` builds them (the
+    entry point of ``DERIVED_LAYERS["zones"]``)."""
+    return derive_zones(layers["districts"], layers.get("settlements"),
+                        layers.get("industrial_zones"), layers.get("protected_areas"),
+                        rules=rules)
