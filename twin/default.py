@@ -29,8 +29,18 @@ _DEFAULT_PARCELS = 50_000
 def _build_version() -> str:
     import geodata
 
+    # Derived layers and tables (the plan's zones, the score history) are built by code
+    # outside geodata's layer inputs, so their files count too.
+    here = Path(__file__).parent
+    extra = sorted(
+        p for pattern in ("plan/**/*.py", "plan/**/*.yaml")
+        for p in here.glob(pattern) if "__pycache__" not in p.parts
+    ) + sorted(p for pattern in ("*.py", "*.yaml") for p in Path(geodata.__file__).parent
+               .glob(pattern) if p.name != "extract.py")
     h = hashlib.sha256(geodata.fingerprint().encode())
-    h.update(Path(__file__).read_bytes())
+    for f in [Path(__file__), *extra]:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
     return f"{_MANUAL_VERSION}.{h.hexdigest()[:10]}"
 
 
@@ -109,6 +119,15 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
     tw.tables["score_observations"] = generate_history(
         tw["districts"]["id"].tolist(), tw["project_sites"])
     path = Path(out) if out is not None else default_twin_path(parcels)
+    # Derived raster surfaces (twin/raster): COGs in <path>.rasters/, registered in
+    # tw.tables and so saved with the twin. They need the 'raster' extra; without it the
+    # twin simply has no rasters.
+    import importlib.util
+
+    if all(importlib.util.find_spec(m) for m in ("rasterio", "scipy")):
+        from .raster import build_rasters
+
+        build_rasters(tw, path)
     if progress:
         print(f"saving {path}", flush=True)
     tw.save(path)

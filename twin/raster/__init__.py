@@ -41,7 +41,13 @@ from .registry import (
     value_at,
     write_cog,
 )
-from .surfaces import build_rasters, default_constraints, population_density, suitability
+from .surfaces import (
+    build_rasters,
+    default_constraints,
+    plan_constraints,
+    population_density,
+    suitability,
+)
 from .user import MAX_BANDS, MAX_BYTES, MAX_PIXELS, add_raster, check_user_raster
 
 __all__ = [
@@ -49,6 +55,6 @@ __all__ = [
     "RasterInfo", "Surface", "RasterError", "RasterNotFound", "RasterFormatError",
     "RasterTooLarge", "OutsideRaster", "InvalidPoint", "raster_dir", "list_rasters",
     "get_raster", "save_registry", "write_cog", "value_at", "build_rasters",
-    "population_density", "suitability", "default_constraints", "check_user_raster",
-    "add_raster",
+    "population_density", "suitability", "default_constraints", "plan_constraints",
+    "check_user_raster", "add_raster",
 ]

@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import MissingCRS
 from .registry import RasterError, RasterInfo, Surface, describe, raster_dir, register, write_cog
 
-__all__ = ["population_density", "suitability", "default_constraints", "build_rasters"]
+__all__ = ["population_density", "suitability", "default_constraints", "plan_constraints",
+           "build_rasters"]
 
 # -- the grid and the surfaces ------------------------------------------------------------
 def _grid(tw, resolution: float):
@@ -66,8 +67,10 @@ def population_density(tw, *, resolution: float = 500.0, k: float = 15.0,
     dens = np.zeros((h, w), dtype="float64")
     pts = to_metric(tw["settlements"], tw.analysis_crs) if "settlements" in tw else None
     cell_km2 = resolution * resolution / 1e6
+    n_places, total = 0, 0.0
     if pts is not None:
         pop = pts["population"].fillna(0).to_numpy(dtype="float64")
+        n_places, total = int((pop > 0).sum()), float(pop[pop > 0].sum())
         for x, y, p in zip(pts.geometry.x, pts.geometry.y, pop, strict=True):
             if p <= 0:
                 continue
@@ -90,7 +93,9 @@ def population_density(tw, *, resolution: float = 500.0, k: float = 15.0,
     method = (f"Gaussian kernel around each settlement point, sigma = clip({k:g}*sqrt("
               f"population), {resolution:g} m, {sigma_max:g} m), cut at 3 sigma and "
               "normalised so each settlement's cells sum to its population; cells outside "
-              "the region are nodata")
+              f"the region are nodata. Only the twin's {n_places} settlements with a "
+              f"population ({int(total):,} people) are spread: people living elsewhere are "
+              "not represented")
     return Surface("population_density", out, transform, tw.analysis_crs.to_wkt(), nodata, {
         "title": "Population density", "units": "people/km2",
         "description": "Modelled population density (people per km²) from settlement "
@@ -109,6 +114,25 @@ def default_constraints(tw) -> dict:
     ``{**default_constraints(tw), "sanitary_zones": zones_gdf}``.
     """
     return {n: tw[n] for n in ("protected_areas", "water") if n in tw}
+
+
+def plan_constraints(tw, regulations=None) -> dict:
+    """:func:`default_constraints` plus the general plan's buffers, in the analysis CRS.
+
+    Adds ``sanitary_zones`` (sanitary protection zones around hazardous project sites) and
+    ``water_protection`` (water protection zones, which contain the no-build strips), both
+    from :mod:`twin.plan.buffers` with the plan's regulations.
+    """
+    from ..plan import load_regulations, sanitary_zones, water_protection
+
+    regs = regulations or load_regulations()
+    out = default_constraints(tw)
+    if "project_sites" in tw:
+        out["sanitary_zones"] = sanitary_zones(tw["project_sites"], regs, crs=tw.analysis_crs)
+    if "water" in tw:
+        wp = water_protection(tw["water"], regs, crs=tw.analysis_crs)
+        out["water_protection"] = wp[wp["kind"] == "zone"]
+    return out
 
 
 def _distance_to(shapes, transform, shape) -> np.ndarray | None:
@@ -135,7 +159,7 @@ def suitability(tw, *, constraints: Mapping | None = None, resolution: float = 5
 
     where :math:`d_k` is the distance (m) to the nearest feature of attractor layer *k*,
     :math:`w_k` its weight and :math:`L_k` its decay length. Attractors default to
-    settlements (w 0.5, L 10 km), industrial zones (w 0.3, L 25 km) and roads (w 0.2,
+    settlements (w 0.5, L 20 km), industrial zones (w 0.3, L 40 km) and roads (w 0.2,
     L 5 km); a layer the twin lacks is left out and the weights renormalise. The default
     twin has no road layer, so roads are not scored there (the metadata says so).
 
@@ -149,8 +173,8 @@ def suitability(tw, *, constraints: Mapping | None = None, resolution: float = 5
     from ..crs import to_metric
 
     transform, shape, inside = _grid(tw, resolution)
-    attractors = dict(attractors or {"settlements": (0.5, 10_000.0),
-                                     "industrial_zones": (0.3, 25_000.0),
+    attractors = dict(attractors or {"settlements": (0.5, 20_000.0),
+                                     "industrial_zones": (0.3, 40_000.0),
                                      "roads": (0.2, 5_000.0)})
     score, weight, used = np.zeros(shape), 0.0, []
     for lname, (wk, lk) in attractors.items():
@@ -185,7 +209,8 @@ def suitability(tw, *, constraints: Mapping | None = None, resolution: float = 5
                        "distances to settlements and industrial zones; derived.",
         "method": method, "source": "derived from the twin's layers",
         "derived": True,
-        "synthetic": _synthetic(tw, *attractors, *[c for c in constraints if c in tw]),
+        "synthetic": _synthetic(tw, *attractors) or any(
+            "synthetic" in g and bool(g["synthetic"].any()) for g in constraints.values()),
         "colormap": "rdylgn", "vmin": 0.0, "vmax": 1.0,
         "inputs": [n for n in attractors if n in tw], "constraints": list(constraints),
         "resolution_m": resolution,
@@ -196,10 +221,13 @@ def build_rasters(tw, twin_path=None, *, constraints: Mapping | None = None,
                   resolution: float = 500.0) -> list[RasterInfo]:
     """Build the derived surfaces beside the twin file and register them in ``tw.tables``.
 
-    The registry is saved with the twin: call ``tw.save(twin_path)`` afterwards, or
-    :func:`save_registry` when the file already exists.
+    ``constraints`` default to :func:`plan_constraints` (protected areas, water, and the
+    plan's sanitary and water protection zones). The registry is saved with the twin: call
+    ``tw.save(twin_path)`` afterwards, or :func:`save_registry` when the file already exists.
     """
     twin_path = Path(twin_path or tw.path)
+    if constraints is None:
+        constraints = plan_constraints(tw)
     folder = raster_dir(twin_path)
     infos = []
     for surf in (population_density(tw, resolution=resolution),
