@@ -58,10 +58,10 @@ COLOR_BY = {
 }
 
 # Heights as fractions of the region's extent, so a 20 km test twin and the ~700 km Akmola
-# region look alike: for Akmola, districts rise up to ~25 km and project columns up to ~70 km
+# region look alike: for Akmola, districts rise up to ~37 km and project columns up to ~73 km
 # above them, tall enough to read at pitch 45, low enough not to hide the neighbours.
-DISTRICT_MAX_ELEVATION = 0.035
-COLUMN_MAX_ELEVATION = 0.10
+DISTRICT_MAX_ELEVATION = 0.06
+COLUMN_MAX_ELEVATION = 0.12
 COLUMN_RADIUS = 0.004
 # ~100 m in degrees: invisible at regional zoom, and it keeps a single-file map small.
 _SIMPLIFY_DEG = 0.001
@@ -405,6 +405,8 @@ def settlement_layers(twin, heights: pd.Series | None = None, *, label: str = "n
                     get_color=[20, 20, 20, 255], get_pixel_offset=[0, -14],
                     outline_width=3, outline_color=[255, 255, 255, 230],
                     billboard=True, pickable=False,
+                    # Labels stay readable in front of the 3D columns and prisms.
+                    parameters={"depthCompare": "always", "depthWriteEnabled": False},
                     font_family=style.FONT_FAMILY, character_set=style.CHARACTER_SET)
     # sdf and the outline make labels legible over both dark and pale districts.
     labels.font_settings = {"sdf": True, "fontSize": 48, "buffer": 6}
@@ -423,10 +425,12 @@ def _view_state(twin, *, pitch: float, width: int = 1280, height: int = 800) -> 
 
     zx = math.log2(width / 512 * 360 / max(x1 - x0, 1e-6))
     zy = math.log2(height / 512 * 2 * math.pi / max(merc(y1) - merc(y0), 1e-9))
-    # Tilting pushes the far edge away, so a pitched view backs off a little more.
-    zoom = min(zx, zy) - 0.15 - (0.35 if pitch else 0.0)
+    # Tilting pushes the far edge away, so a pitched view backs off a little. The camera sits
+    # a little east of the centre because the legend covers the map's right edge.
+    zoom = min(zx, zy) - 0.1 - (0.15 if pitch else 0.0)
     lat = (y0 + y1) / 2 - (0.08 * (y1 - y0) if pitch else 0)
-    return pdk.ViewState(longitude=(x0 + x1) / 2, latitude=lat,
+    lon = (x0 + x1) / 2 + 0.06 * (x1 - x0)
+    return pdk.ViewState(longitude=lon, latitude=lat,
                          zoom=round(zoom, 2), pitch=pitch, bearing=0 if not pitch else -12,
                          min_zoom=3, max_zoom=16)
 

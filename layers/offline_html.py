@@ -51,9 +51,11 @@ def legend_html(legend: dict) -> str:
     rows += [f"{_swatch(c['color'])}{html.escape(c['label'])}" for c in d.get("classes", [])]
     if legend.get("sectors"):
         rows.append("<b>Project sites</b> (height ∝ √investment)")
-        rows += [f"{_swatch(c)}{html.escape(s)}" for s, c in legend["sectors"].items()]
+        cols = "<br/>".join(f"{_swatch(c)}{html.escape(s)}"
+                            for s, c in legend["sectors"].items())
         if legend.get("has_pipeline"):
-            rows.append(f"{_swatch([255, 255, 255, 255])}square, pale: pipeline (planned)")
+            cols += f"<br/>{_swatch([255, 255, 255, 255])}square, pale: pipeline"
+        rows.append(f'<div class="cols">{cols}</div>')
     rows.append("<b>Zones</b>")
     rows.append(f"{_swatch(style.BASE['protected'])}protected area")
     rows.append(f"{_swatch(style.BASE['industrial'])}industrial zone")
@@ -61,7 +63,7 @@ def legend_html(legend: dict) -> str:
         rows.append("<small>Parcels need the tile server: run <code>twin serve</code> and open "
                     "/map.</small>")
     rows.append("<small>Tooltips say whether each row is real, approximate or synthetic.</small>")
-    return "<br/>".join(rows)
+    return "".join(f"<div>{r}</div>" for r in rows)
 
 
 _PAGE = """<!DOCTYPE html>
@@ -75,9 +77,10 @@ _PAGE = """<!DOCTYPE html>
 html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden;
   font-family: {font_family}; background: rgb({bg}); }}
 #map {{ position: absolute; inset: 0; }}
-#legend {{ position: absolute; right: 10px; bottom: 10px; z-index: 2; max-width: 300px;
+#legend {{ position: absolute; right: 10px; bottom: 10px; z-index: 2; max-width: 380px;
   background: rgba(255,255,255,.92); padding: 8px 10px; font-size: 12px; line-height: 1.5;
   border: 1px solid #aaa; border-radius: 4px; max-height: 80vh; overflow: auto; }}
+#legend .cols {{ columns: 2; column-gap: 10px; }}
 #legend i {{ display: inline-block; width: 12px; height: 12px; margin-right: 6px;
   vertical-align: -2px; border: 1px solid #888; }}
 #title {{ position: absolute; left: 10px; top: 10px; z-index: 2; font-size: 15px;

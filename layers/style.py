@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,8 +47,9 @@ def _chars(*ranges: tuple[int, int]) -> str:
 
 #: Every glyph deck.gl's TextLayer may need. Its default atlas holds ASCII only, so any Cyrillic
 #: label would silently draw as blanks. U+0400-U+04FF covers Russian and every Kazakh letter
-#: (Ә Ғ Қ Ң Ө Ұ Ү Һ І); U+2116 is "№", U+20B8 the tenge sign.
-CHARACTER_SET = _chars((0x20, 0x7E), (0xA0, 0xFF), (0x400, 0x4FF), (0x2013, 0x2014),
+#: (Ә Ғ Қ Ң Ө Ұ Ү Һ І); Latin Extended-A holds romanised names such as "Būrabay";
+#: U+2116 is "№", U+20B8 the tenge sign.
+CHARACTER_SET = _chars((0x20, 0x7E), (0xA0, 0x17F), (0x400, 0x4FF), (0x2013, 0x2014),
                        (0x2018, 0x201E), (0x2116, 0x2116), (0x20B8, 0x20B8))
 
 #: What each accuracy level means, in the words the tooltips use.
@@ -60,21 +62,22 @@ ACCURACY_TEXT = {
 # Colours are RGBA lists, as deck.gl takes them. Sector colours follow the source's growth
 # sectors; unknown sectors get colours from _FALLBACK in sorted order, so runs are stable.
 SECTOR_COLORS: dict[str, list[int]] = {
-    "agro": [116, 196, 118, 255],
-    "agriculture": [116, 196, 118, 255],
-    "food": [186, 228, 140, 255],
+    "agriculture": [120, 198, 121, 255],
+    "agro": [120, 198, 121, 255],
+    "agro_processing": [35, 139, 69, 255],
+    "agricultural_machinery": [0, 150, 136, 255],
+    "gold_mining": [230, 180, 0, 255],
     "mining": [204, 153, 51, 255],
-    "gold": [230, 190, 40, 255],
-    "metallurgy": [150, 150, 170, 255],
-    "rare_earth": [170, 110, 200, 255],
-    "energy": [240, 100, 60, 255],
-    "manufacturing": [70, 140, 220, 255],
-    "machinery": [70, 140, 220, 255],
-    "construction": [200, 120, 90, 255],
-    "logistics": [90, 200, 200, 255],
-    "tourism": [250, 150, 200, 255],
+    "rare_earth_metals_processing": [170, 90, 200, 255],
+    "metallurgy": [110, 110, 140, 255],
+    "energy": [228, 26, 28, 255],
+    "energy_wind": [255, 127, 80, 255],
+    "construction_materials": [166, 86, 40, 255],
+    "construction": [166, 86, 40, 255],
+    "logistics": [55, 126, 184, 255],
+    "tourism": [247, 129, 191, 255],
     "housing": [240, 200, 150, 255],
-    "utilities": [120, 170, 190, 255],
+    "other_industry": [150, 150, 150, 255],
 }
 
 #: Functional zones of the general plan and parcel land uses share one palette, the usual
@@ -138,7 +141,7 @@ def categorical_colors(values, known: dict[str, list[int]] | None = None) -> dic
     known = known or {}
     out, i = {}, 0
     for v in sorted({str(v) for v in values if v is not None and v == v}):
-        key = v.strip().lower().replace(" ", "_").replace("-", "_")
+        key = re.sub(r"[^0-9a-z]+", "_", v.strip().lower()).strip("_")
         if key in known:
             out[v] = list(known[key])
         else:
