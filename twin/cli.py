@@ -113,6 +113,28 @@ def _cmd_add_raster(args) -> int:
     return 0
 
 
+def _cmd_plan_export(args) -> int:
+    tw = _open(args)
+    plan = tw.plan if args.plan == "main" else _plan(tw, args.plan)
+    out = plan.export(args.out, version=args.version)
+    print(f"wrote plan {plan.id!r} v{args.version or plan.version} -> {out}")
+    return 0
+
+
+def _cmd_plan_report(args) -> int:
+    tw = _open(args)
+    plan = tw.plan if args.plan == "main" else _plan(tw, args.plan)
+    out = plan.report(args.out, version=args.version)
+    print(f"wrote report of plan {plan.id!r} v{args.version or plan.version} -> {out}")
+    return 0
+
+
+def _plan(tw, plan_id: str):
+    from .plan import Plan
+
+    return Plan(tw, plan_id)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="twin", description="aqmola-twin: build, inspect and serve digital twins."
@@ -168,6 +190,19 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: 98th percentile)")
     a.add_argument("--replace", action="store_true", help="replace a raster of that name")
     a.set_defaults(func=_cmd_add_raster)
+
+    pl = sub.add_parser("plan", help="the digital general plan: export it or report on it")
+    plsub = pl.add_subparsers(dest="plan_command", required=True)
+    for verb, func, out_help in [
+        ("export", _cmd_plan_export, "GeoPackage to write (zones, buffers, findings, tables)"),
+        ("report", _cmd_plan_report, "folder to write report.md, map.png and CSVs into"),
+    ]:
+        v = plsub.add_parser(verb, help=out_help)
+        v.add_argument("--out", required=True, help=out_help)
+        v.add_argument("--twin", help="twin file (default: the default twin)")
+        v.add_argument("--plan", default="main", help="plan id (default main)")
+        v.add_argument("--version", type=int, help="plan version (default: the latest)")
+        v.set_defaults(func=func)
     return p
 
 

@@ -60,6 +60,10 @@ class Finding:
 FINDING_COLUMNS = list(Finding.__dataclass_fields__)
 
 
+def _ha(x: float) -> str:
+    return f"{x:,.1f} ha" if x >= 0.1 else f"{x * 1e4:,.0f} m²"
+
+
 def _s(x) -> str:
     return "" if x is None or (isinstance(x, float) and np.isnan(x)) else str(x)
 
@@ -118,7 +122,7 @@ class ComplianceContext:
                                             np.full(len(lay), "", dtype=object))
                                         for c in ("geometry", *cols)}
 
-        self._pa_tree, self._pa = prep(protected, "protected_areas", ("id", "name"))
+        self._pa_tree, self._pa = prep(protected, "protected_areas", ("id", "name", "kind"))
         self._w_tree, self._w = prep(water, "water", ("id", "name"))
         self._st_tree, self._st = prep(settlements, "settlements", ("id", "name", "population"))
         if parcels is not None and len(parcels):
@@ -175,13 +179,25 @@ class ComplianceContext:
         if self._pa_tree is not None:
             si, ai = self._pa_tree.query(pts, predicate="intersects")
             depth = shapely.distance(pts[si], shapely.boundary(self._pa["geometry"][ai]))
+            protected_reg = regs["protected"]
             for i, a, dep in zip(si, ai, depth):
                 name = _s(self._pa["name"][a])
-                out.append(Finding(**base[i], rule="protected_area", severity="error",
+                # A strict nature reserve (zapovednik) bars every project; a national park
+                # has recreation zones where the sectors the protected regulation permits
+                # (tourism) may build with the park's consent.
+                strict = "reserve" in _s(self._pa["kind"][a]).lower()
+                if not strict and sector[i] and protected_reg.permits(sector[i]):
+                    sev, tail = "warning", (
+                        f"a {sector[i]} project may build only in the park's recreation zones "
+                        "with the park administration's consent: check the park's internal "
+                        "zoning")
+                else:
+                    sev, tail = "error", ("building is not allowed there; move the site "
+                                          "out of the protected area")
+                out.append(Finding(**base[i], rule="protected_area", severity=sev,
                                    distance_m=float(dep), affected=(_s(self._pa["id"][a]),),
                                    message=f"site {ids[i]!r} lies inside protected area "
-                                   f"{name!r}, {dep:,.0f} m from its edge: building is not "
-                                   "allowed there; move the site out of the protected area"))
+                                   f"{name!r}, {dep:,.0f} m from its edge: {tail}"))
 
         if self._w_tree is not None:
             zone_m, strip_m = regs.water_zone_m, regs.water_strip_m
@@ -261,9 +277,9 @@ class ComplianceContext:
                 parts.append(f"{len(near)} settlement(s) with {rec['pop']:,} people (nearest "
                              f"{near[0][1]!r} at {near[0][0]:,.0f} m)")
             if rec["n"]:
-                parts.append(f"{rec['n']:,} residential parcel(s), {rec['ha']:,.1f} ha")
+                parts.append(f"{rec['n']:,} residential parcel(s), {_ha(rec['ha'])}")
             if rec["zha"] > 0:
-                parts.append(f"{rec['zha']:,.1f} ha of residential zone")
+                parts.append(f"{_ha(rec['zha'])} of residential zone")
             shift = r[k] - near[0][0] if near else float("nan")
             fix = (f"move it at least {shift:,.0f} m further from {near[0][1]!r}"
                    if near else "move it away from housing")
