@@ -19,7 +19,7 @@ from layers.vector_tiles import TileSource
 from . import errors
 from .fastpath import TileFastPath
 from .limits import BodyLimit
-from .routers import features, landing, raster, tiles
+from .routers import features, landing, map, raster, tiles
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
     for r in (landing.router, features.router, tiles.router):
         app.include_router(r)
     app.include_router(raster.router)
+    app.include_router(map.router)
 
     # add_middleware puts each new one outside the previous: the fast path runs last.
     app.add_middleware(TileFastPath, state=app.state)

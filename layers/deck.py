@@ -21,7 +21,6 @@ from __future__ import annotations
 import html
 import json
 import math
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -30,7 +29,7 @@ import pydeck as pdk
 import shapely
 
 from . import style
-from .offline_html import bundle_path, to_html, write_html
+from .offline_html import TwinDeck, bundle_path, to_html, write_html
 
 __all__ = [
     "COLOR_BY",
@@ -433,34 +432,6 @@ def _view_state(twin, *, pitch: float, width: int = 1280, height: int = 800) -> 
     return pdk.ViewState(longitude=lon, latitude=lat,
                          zoom=round(zoom, 2), pitch=pitch, bearing=0 if not pitch else -12,
                          min_zoom=3, max_zoom=16)
-
-
-class TwinDeck(pdk.Deck):
-    """A ``pydeck.Deck`` that renders offline.
-
-    pydeck's own HTML pulls deck.gl, CSS and a basemap from CDNs; this subclass inlines the
-    bundled deck.gl and font instead, in notebooks (``_repr_html_``) and in files
-    (``to_html``). ``legend`` holds what the view's colours mean.
-    """
-
-    legend: dict
-    title: str
-
-    def to_html(self, filename=None, *args, as_string: bool = False, **kwargs):
-        text = to_html(self)
-        if filename:
-            Path(filename).write_text(text, encoding="utf-8")
-            return str(Path(filename).resolve())
-        return text
-
-    def _repr_html_(self):
-        # An iframe with srcdoc isolates the bundle's globals from the notebook's page.
-        doc = html.escape(to_html(self), quote=True)
-        return (f'<iframe srcdoc="{doc}" style="width:100%;height:560px;border:0" '
-                'title="twin map"></iframe>')
-
-    def show(self):
-        return self._repr_html_()
 
 
 def twin_deck(twin, *, color_by="population", parcels_url: str | None = None,

@@ -16,7 +16,7 @@ import pydeck as pdk
 
 from . import style
 
-__all__ = ["bundle_path", "legend_html", "to_html", "write_html"]
+__all__ = ["TwinDeck", "bundle_path", "legend_html", "to_html", "write_html"]
 
 
 def bundle_path() -> Path:
@@ -134,3 +134,31 @@ def write_html(deck: pdk.Deck, path) -> Path:
     path = Path(path)
     path.write_text(to_html(deck), encoding="utf-8")
     return path
+
+
+class TwinDeck(pdk.Deck):
+    """A ``pydeck.Deck`` that renders offline.
+
+    pydeck's own HTML pulls deck.gl, CSS and a basemap from CDNs; this subclass inlines the
+    bundled deck.gl and font instead, in notebooks (``_repr_html_``) and in files
+    (``to_html``). ``legend`` holds what the view's colours mean.
+    """
+
+    legend: dict
+    title: str
+
+    def to_html(self, filename=None, *args, as_string: bool = False, **kwargs):
+        text = to_html(self)
+        if filename:
+            Path(filename).write_text(text, encoding="utf-8")
+            return str(Path(filename).resolve())
+        return text
+
+    def _repr_html_(self):
+        # An iframe with srcdoc isolates the bundle's globals from the notebook's page.
+        doc = html.escape(to_html(self), quote=True)
+        return (f'<iframe srcdoc="{doc}" style="width:100%;height:560px;border:0" '
+                'title="twin map"></iframe>')
+
+    def show(self):
+        return self._repr_html_()
