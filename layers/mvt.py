@@ -40,8 +40,12 @@ def _sizes(v: np.ndarray) -> np.ndarray:
     """Bytes each unsigned value takes as a varint."""
     v = v.astype(np.uint64, copy=False)
     s = np.ones(v.shape, dtype=np.int64)
-    for k in range(1, 10):
+    top = int(v.max()) if v.size else 0
+    k = 1
+    # Only as many passes as the largest value needs (most tile values fit in 2 bytes).
+    while k < 10 and top >= (1 << (7 * k)):
         s += v >= np.uint64(1 << (7 * k))
+        k += 1
     return s
 
 
