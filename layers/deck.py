@@ -370,46 +370,65 @@ def parcel_layer(parcels_url: str, *, field: str = "land_use", min_zoom: int = 0
                   load_options={"worker": False})
 
 
-def settlement_layers(twin, heights: pd.Series | None = None, *, label: str = "name",
-                      min_population: int = 0) -> list[pdk.Layer]:
-    """Settlements as dots (area by population) with labels in any script.
-
-    ``label`` names the column to print (e.g. ``name``, or ``name_kk`` where a layer has
-    one). The TextLayer gets the bundled font and a character set covering Cyrillic,
-    Kazakh letters included, because deck.gl's default atlas is ASCII only.
-    """
-    if "settlements" not in twin:
-        return []
-    s = twin["settlements"]
-    heights = heights if heights is not None else pd.Series(dtype=float)
-    acc = _accuracy(s)
-    z = _on_top(s, heights) + extent_m(twin) * 5e-4
-    text = s[label] if label in s else s["name"]
-    df = pd.DataFrame({
-        "name": text.astype(str).to_numpy(), "population": s["population"].to_numpy(),
-        "lon": s.geometry.x.to_numpy(), "lat": s.geometry.y.to_numpy(), "z": z,
-        # Dot area grows with population; pixel limits keep villages visible and cities small.
-        "r": np.sqrt(s["population"].clip(lower=0).to_numpy(float)) * 12 + 800,
-    })
-    rows = s.drop(columns=s.geometry.name).to_dict("records")
-    df["tw_tip"] = [_tip(r["name"], r, ["population", "district_id"], a)
-                    for r, a in zip(rows, acc, strict=True)]
-    big = df[df["population"] >= min_population]
-    dots = _layer("ScatterplotLayer", df, "settlements", get_position=["lon", "lat", "z"],
-                  get_radius="r", radius_min_pixels=2, radius_max_pixels=14,
-                  get_fill_color=style.BASE["settlement"], stroked=True,
-                  get_line_color=[255, 255, 255, 255], line_width_min_pixels=1, pickable=True)
-    labels = _layer("TextLayer", big, "settlement_labels", get_position=["lon", "lat", "z"],
-                    get_text="name", get_size=13, size_units="pixels",
-                    get_color=[20, 20, 20, 255], get_pixel_offset=[0, -14],
-                    outline_width=3, outline_color=[255, 255, 255, 230],
-                    billboard=True, pickable=False,
-                    # Labels stay readable in front of the 3D columns and prisms.
-                    parameters={"depthCompare": "always", "depthWriteEnabled": False},
-                    font_family=style.FONT_FAMILY, character_set=style.CHARACTER_SET)
+def _text_layer(df: pd.DataFrame, id: str, *, size: int, color: list[int],
+                offset: int) -> pdk.Layer:
+    layer = _layer("TextLayer", df, id, get_position=["lon", "lat", "z"], get_text="label",
+                   get_size=size, size_units="pixels", get_color=color,
+                   get_pixel_offset=[0, offset], outline_width=3,
+                   outline_color=[255, 255, 255, 230], billboard=True, pickable=False,
+                   # Labels stay readable in front of the 3D columns and prisms.
+                   parameters={"depthCompare": "always", "depthWriteEnabled": False},
+                   font_family=style.FONT_FAMILY, character_set=style.CHARACTER_SET)
     # sdf and the outline make labels legible over both dark and pale districts.
-    labels.font_settings = {"sdf": True, "fontSize": 48, "buffer": 6}
-    return [dots, labels]
+    layer.font_settings = {"sdf": True, "fontSize": 48, "buffer": 6}
+    return layer
+
+
+def settlement_layers(twin, heights: pd.Series | None = None, *,
+                      lang: str = "kk") -> list[pdk.Layer]:
+    """Settlements as dots (area by population), settlement and district labels.
+
+    ``lang`` picks the label language (``kk``, ``ru``, ``en``; see
+    :data:`layers.style.LABEL_COLUMNS`). The TextLayers get the bundled font and a
+    character set covering Cyrillic, Kazakh letters included, because deck.gl's default
+    atlas is ASCII only.
+    """
+    heights = heights if heights is not None else pd.Series(dtype=float)
+    lift = extent_m(twin) * 5e-4
+    out = []
+    if "settlements" in twin:
+        s = twin["settlements"]
+        acc = _accuracy(s)
+        df = pd.DataFrame({
+            "label": style.label_text(s, lang).to_numpy(),
+            "population": s["population"].to_numpy(),
+            "lon": s.geometry.x.to_numpy(), "lat": s.geometry.y.to_numpy(),
+            "z": _on_top(s, heights) + lift,
+            # Dot area grows with population; pixel limits keep villages visible.
+            "r": np.sqrt(s["population"].clip(lower=0).to_numpy(float)) * 12 + 800,
+        })
+        rows = s.drop(columns=s.geometry.name).to_dict("records")
+        df["tw_tip"] = [_tip(r["name"], r, ["name_ru", "population", "district_id"], a)
+                        for r, a in zip(rows, acc, strict=True)]
+        out.append(_layer("ScatterplotLayer", df, "settlements",
+                          get_position=["lon", "lat", "z"], get_radius="r",
+                          radius_min_pixels=2, radius_max_pixels=14,
+                          get_fill_color=style.BASE["settlement"], stroked=True,
+                          get_line_color=[255, 255, 255, 255], line_width_min_pixels=1,
+                          pickable=True))
+        out.append(_text_layer(df.drop(columns="tw_tip"), "settlement_labels", size=11,
+                               color=[20, 20, 20, 255], offset=-13))
+    d = twin["districts"]
+    if "kind" in d:
+        # A city's name is already on its settlement label; printing it twice only clutters.
+        d = d[d["kind"].astype(str).str.lower() != "city"]
+    pts = d.geometry.representative_point()
+    idc = twin.schema("districts").id_column
+    dl = pd.DataFrame({"label": style.label_text(d, lang).to_numpy(),
+                       "lon": pts.x.to_numpy(), "lat": pts.y.to_numpy(),
+                       "z": d[idc].map(heights).fillna(0).to_numpy(float) + lift})
+    out.append(_text_layer(dl, "district_labels", size=14, color=[70, 40, 110, 255], offset=0))
+    return out
 
 
 # --------------------------------------------------------------------------- the whole view
@@ -435,7 +454,7 @@ def _view_state(twin, *, pitch: float, width: int = 1280, height: int = 800) -> 
 
 
 def twin_deck(twin, *, color_by="population", parcels_url: str | None = None,
-              extruded: bool = True, pitch: float | None = None, label: str = "name",
+              extruded: bool = True, pitch: float | None = None, lang: str = "kk",
               title: str | None = None) -> TwinDeck:
     """A 3D view of a twin as a ``pydeck.Deck`` (rendered offline).
 
@@ -455,8 +474,9 @@ def twin_deck(twin, *, color_by="population", parcels_url: str | None = None,
         3D districts and columns; ``False`` gives a flat 2D map.
     pitch : float, optional
         Camera tilt in degrees; defaults to 45 when extruded, else 0.
-    label : str
-        Settlement column to print as labels (``name``, or e.g. ``name_kk`` where present).
+    lang : str
+        Label language: ``kk`` (Kazakh, falling back to Russian where a row has no Kazakh
+        name), ``ru`` or ``en`` (romanised names).
 
     Examples
     --------
@@ -474,7 +494,7 @@ def twin_deck(twin, *, color_by="population", parcels_url: str | None = None,
     layers += zone_layers(twin)
     plist, sectors = project_layers(twin, heights, extruded=extruded)
     layers += plist
-    layers += settlement_layers(twin, heights, label=label)
+    layers += settlement_layers(twin, heights, lang=lang)
     deck = TwinDeck(
         layers=layers,
         views=[pdk.View(type="MapView", controller=True)],

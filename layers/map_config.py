@@ -66,6 +66,16 @@ def map_config(twin, *, parcel_zooms: tuple[int, int] | None = None) -> dict:
     land_uses = (sorted(pd.unique(twin["parcels"]["land_use"].dropna().astype(str)))
                  if "parcels" in twin else [])
     view = _view_state(twin, pitch=0).__dict__
+    d = twin["districts"]
+    idc = twin.schema("districts").id_column
+    pts = d.geometry.representative_point()
+    district_labels = [
+        {"id": str(i), "kind": str(k), "lon": float(p.x), "lat": float(p.y),
+         **{lang: t for lang, t in zip(style.LABEL_COLUMNS, texts, strict=True)}}
+        for i, k, p, *texts in zip(d[idc], d.get("kind", pd.Series("", index=d.index)), pts,
+                                   *(style.label_text(d, lang) for lang in style.LABEL_COLUMNS),
+                                   strict=True)
+    ]
     return {
         "name": twin.name,
         "version": twin.version,
@@ -81,6 +91,7 @@ def map_config(twin, *, parcel_zooms: tuple[int, int] | None = None) -> dict:
             str(k): {c: _num(v) for c, v in row.items()} for k, row in agg.iterrows()
         },
         "color_by": color_by,
+        "district_labels": district_labels,
         "sector_colors": sectors,
         "land_uses": land_uses,
         "parcels": ({"tiles": PARCEL_TILES, "minzoom": parcel_zooms[0],

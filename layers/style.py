@@ -27,6 +27,8 @@ __all__ = [
     "categorical_colors",
     "font_face_css",
     "is_pipeline",
+    "LABEL_COLUMNS",
+    "label_text",
     "sequential_classes",
     "style_spec",
 ]
@@ -119,6 +121,29 @@ BASE = {
     "settlement": [40, 40, 40, 255],
     "pipeline": [255, 255, 255, 255],
 }
+
+#: Label languages and the columns each reads, first non-empty wins: Kazakh falls back to
+#: Russian (settlements carry no Kazakh names yet), then to the romanised name.
+LABEL_COLUMNS = {"kk": ("name_kk", "name_ru", "name"), "ru": ("name_ru", "name"),
+                 "en": ("name",)}
+
+
+def label_text(df: pd.DataFrame, lang: str = "kk") -> pd.Series:
+    """The label of each row in ``lang`` (``kk``, ``ru`` or ``en``), with fallbacks.
+
+    >>> label_text(pd.DataFrame({"name": ["Akkol"], "name_ru": ["Акколь"]}), "kk").tolist()
+    ['Акколь']
+    """
+    if lang not in LABEL_COLUMNS:
+        raise ValueError(f"label language {lang!r} is not known: use one of "
+                         f"{', '.join(LABEL_COLUMNS)}")
+    out = pd.Series("", index=df.index, dtype=object)
+    for col in reversed(LABEL_COLUMNS[lang]):
+        if col in df:
+            v = df[col].fillna("").astype(str).str.strip()
+            out = v.where(v != "", out)
+    return out
+
 
 _PIPELINE = {"pipeline", "planned", "planning", "proposed", "portfolio"}
 
@@ -236,4 +261,5 @@ def style_spec() -> dict:
         "base": BASE,
         "pipeline_statuses": sorted(_PIPELINE),
         "accuracy_text": ACCURACY_TEXT,
+        "label_columns": LABEL_COLUMNS,
     }

@@ -92,7 +92,7 @@ def _cmd_map(args) -> int:
                         f"{', '.join(COLOR_BY)}")
     tw = _open(args)
     deck = twin_deck(tw, color_by=args.color_by, extruded=not args.flat,
-                     parcels_url=args.parcels_url, label=args.label)
+                     parcels_url=args.parcels_url, lang=args.labels)
     out = write_html(deck, args.out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, opens offline)")
     return 0
@@ -166,8 +166,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="district colour and height: population, investment_kzt, jobs, "
                    "projects (default population)")
     m.add_argument("--flat", action="store_true", help="a 2D map instead of 3D")
-    m.add_argument("--label", default="name",
-                   help="settlement column to print as labels (default name)")
+    m.add_argument("--labels", default="kk", choices=["kk", "ru", "en"],
+                   help="label language: kk (Kazakh, else Russian), ru or en (default kk)")
     m.add_argument("--parcels-url",
                    help="XYZ template of parcel vector tiles from a running 'twin serve', "
                    "e.g. http://127.0.0.1:8000/tiles/parcels/{z}/{x}/{y}.mvt (default: no "

@@ -17,7 +17,7 @@
     ready: false, errors: [], tilesLoaded: 0, deck: null, data: {}, config: null,
   });
   const state = {
-    threeD: false, colorBy: "population", selected: null,
+    threeD: false, colorBy: "population", selected: null, lang: "kk",
     visible: {
       districts: true, parcels: true, protected_areas: true, industrial_zones: true,
       project_sites: true, pipeline: true, settlements: true, labels: true, water: true,
@@ -109,6 +109,14 @@
     if (!state.threeD) return 0;
     const cb = tm.config.color_by[state.colorBy];
     return (cb.height[id] || 0) * tm.config.heights.district * tm.config.extent_m;
+  }
+  // First non-empty of the language's columns (layers.style.LABEL_COLUMNS): Kazakh falls
+  // back to Russian, then to the romanised name.
+  function labelOf(p) {
+    for (const col of tm.config.style.label_columns[state.lang]) {
+      if (p[col]) return String(p[col]);
+    }
+    return "";
   }
   function sectorColor(s) { return tm.config.sector_colors[s] || [120, 120, 120, 255]; }
   function isPipeline(p) {
@@ -204,17 +212,28 @@
       getLineColor: [255, 255, 255, 255], lineWidthMinPixels: 1,
       updateTriggers: { getPosition: trig },
     }));
-    if (v.labels && towns.length) out.push(new deck.TextLayer({
-      id: "labels", data: towns, getPosition: (f) => pos(f, 5e-4),
-      getText: (f) => f.properties.name, getSize: 13, sizeUnits: "pixels",
-      getPixelOffset: [0, -14], getColor: [20, 20, 20, 255],
+    const text = (id, data, props) => new deck.TextLayer({
+      id, data, sizeUnits: "pixels", getColor: [20, 20, 20, 255],
       // The default atlas is ASCII only; Cyrillic and Kazakh names need these glyphs.
       characterSet: st.character_set, fontFamily: st.font_family,
       fontSettings: { sdf: true, fontSize: 48, buffer: 6 },
       outlineWidth: 3, outlineColor: [255, 255, 255, 230],
       // Labels stay readable in front of the 3D columns and prisms.
       parameters: { depthCompare: "always", depthWriteEnabled: false },
-      updateTriggers: { getPosition: trig },
+      updateTriggers: { getPosition: trig, getText: state.lang },
+      ...props,
+    });
+    if (v.labels && v.districts) {
+      // A city's name is already on its settlement label; printing it twice only clutters.
+      const dl = cfg.district_labels.filter((l) => l.kind !== "city");
+      out.push(text("district-labels", dl, {
+        getPosition: (l) => [l.lon, l.lat, districtHeight(l.id) + 5e-4 * ext],
+        getText: (l) => l[state.lang] || l.en, getSize: 14, getColor: [70, 40, 110, 255],
+      }));
+    }
+    if (v.labels && towns.length) out.push(text("labels", towns, {
+      getPosition: (f) => pos(f, 5e-4), getText: (f) => labelOf(f.properties), getSize: 11,
+      getPixelOffset: [0, -13],
     }));
     if (state.selected) out.push(new deck.GeoJsonLayer({
       id: "selected", data: [state.selected], filled: false, stroked: true,
@@ -257,6 +276,10 @@
     for (const [k, cb] of Object.entries(cfg.color_by)) sel.add(new Option(cb.title, k));
     sel.value = state.colorBy;
     sel.addEventListener("change", () => { state.colorBy = sel.value; render(); });
+
+    const lang = $("lang");
+    lang.value = state.lang;
+    lang.addEventListener("change", () => { state.lang = lang.value; render(); });
 
     const box = $("layers");
     for (const [k, title] of Object.entries(LAYER_TITLES)) {
@@ -335,6 +358,7 @@
     document.title = `${cfg.name} — map`;
     $("title").textContent = `${cfg.name} — map`;
     if (cfg.color_by[params.get("color")]) state.colorBy = params.get("color");
+    if (cfg.style.label_columns[params.get("labels")]) state.lang = params.get("labels");
     state.threeD = params.get("view") === "3d";
     status("Loading layers…");
     const wanted = ["region", "context", "water", "districts", "protected_areas",
