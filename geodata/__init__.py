@@ -42,6 +42,7 @@ __all__ = [
     "project_sites",
     "parcels",
     "locate",
+    "tidy_layer",
 ]
 
 #: One line per layer: "source; licence; accuracy". Copied into the twin's provenance.
@@ -63,7 +64,7 @@ PROVENANCE: dict[str, str] = {
 }
 
 
-def _tidy(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def tidy_layer(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Geometry last, and one polygon type per layer.
 
     A GeoPackage layer has one geometry type, so a layer mixing Polygon and MultiPolygon
@@ -119,6 +120,6 @@ def build_layers(parcels: int | None = None, progress: bool = False
     out["project_sites"] = project_sites(d, s, z, w)
     done("parcels", make_parcels(d, s, z, pa, w, parcels, progress=progress))
     steps.close()
-    return {k: _tidy(out[k]) for k in ("region", "context", "districts", "settlements",
+    return {k: tidy_layer(out[k]) for k in ("region", "context", "districts", "settlements",
                                 "industrial_zones", "protected_areas", "water",
                                 "project_sites", "parcels")}

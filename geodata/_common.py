@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from functools import lru_cache
 from pathlib import Path
@@ -24,14 +25,17 @@ SRC_FACTS = "seed/facts.md"
 SRC_SYNTH = "synthetic: aqmola-twin geodata build (seeded)"
 
 
-@lru_cache(maxsize=1)
-def _config_text() -> str:
-    return CONFIG.read_text(encoding="utf-8")
+@lru_cache(maxsize=4)
+def _parsed(text: str) -> dict:
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def load_config() -> dict:
-    """The build's knobs from ``geodata/config.yaml`` (a fresh copy each call)."""
-    return yaml.safe_load(_config_text())
+    """The build's knobs from ``geodata/config.yaml`` (a fresh copy each call).
+
+    Parsed once per file content; callers get a deep copy, so they may edit it freely.
+    """
+    return copy.deepcopy(_parsed(CONFIG.read_text(encoding="utf-8")))
 
 
 def rng(stream: int) -> np.random.Generator:

@@ -103,9 +103,12 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
         raise ValueError(f"parcels={parcels}: the default twin needs at least 100 parcels")
     layers = geodata.build_layers(parcels=int(parcels), progress=progress)
     for name, derive in DERIVED_LAYERS.items():
-        layers[name] = derive(layers)
+        # tidy: a GeoPackage layer holds one geometry type, so mixed Polygon/MultiPolygon
+        # would come back all-Multi and the saved twin's hash would differ from the built one
+        layers[name] = geodata.tidy_layer(derive(layers))
     provenance = dict(geodata.PROVENANCE)
-    provenance.setdefault("zones", "derived by the general plan from the layers above")
+    provenance.setdefault("zones", "derived from the layers above by the general plan "
+                          "(twin/plan); licences of its inputs; approximate")
     tw = Twin(name="akmola", version=BUILD_VERSION,
               provenance={k: v for k, v in provenance.items() if k in layers})
     for name, gdf in tqdm(layers.items(), desc="validate", unit="layer",
