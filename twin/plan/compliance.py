@@ -269,7 +269,10 @@ class ComplianceContext:
         out = []
         for k, i in enumerate(sel):
             rec = per[int(i)]
-            if not rec["near"] and rec["n"] == 0 and rec["zha"] <= 0:
+            # The rule is about housing: settlements and residential parcels. The plan's
+            # residential zone is reported alongside but does not trigger on its own, as
+            # its extent is a synthetic disc in the default twin.
+            if not rec["near"] and rec["n"] == 0:
                 continue
             near = sorted(rec["near"])
             parts = []

@@ -127,6 +127,8 @@ def _draw_map(plan, v, findings: pd.DataFrame, target: Path) -> None:
     ax = fig.add_subplot()
     z.plot(ax=ax, color=z["zone_type"].map(ZONE_COLOURS).fillna("#ffffff"), linewidth=0)
     plan.twin.metric("districts").boundary.plot(ax=ax, color="#555555", linewidth=0.5)
+    if "water" in plan.twin:
+        plan.twin.metric("water").plot(ax=ax, color="#4a90d9", linewidth=0.8)
     handles = [Patch(facecolor=ZONE_COLOURS[t], edgecolor="#999999", label=t)
                for t in ZONE_TYPES if (z["zone_type"] == t).any()]
     if "project_sites" in plan.twin:
