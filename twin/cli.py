@@ -135,6 +135,96 @@ def _plan(tw, plan_id: str):
     return Plan(tw, plan_id)
 
 
+def _score_json(value):
+    # numpy scalars and NaN are not JSON; the CLI speaks plain JSON.
+    if isinstance(value, dict):
+        return {k: _score_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_score_json(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _cmd_score(args) -> int:
+    tw = _open(args)
+    sc = tw.score
+    if args.normalisation or args.aggregation:
+        sc.configure(normalisation=args.normalisation, aggregation=args.aggregation)
+    ranking = sc.ranking()
+    unc = sc.uncertainty(n=args.mc, seed=args.seed).ranks if args.mc else None
+    synthetic = bool(sc.observations["synthetic"].any())
+    ref = sc.panel.reference_month
+    if args.json:
+        units = []
+        flags = sc.panel.imputed
+        for uid, row in ranking.iterrows():
+            u = {"unit_id": uid, "name": row["name"], "rank": row["rank"],
+                 "score": row["score"],
+                 "dimensions": {d: row[d] for d in sc.registry.dimension_ids},
+                 "imputed": {k: v for k, v in flags.loc[uid].items() if v}}
+            if unc is not None:
+                u.update({k: unc.loc[uid, k] for k in ("median_rank", "rank_p05", "rank_p95")})
+            units.append(u)
+        out = {"twin": tw.name, "config": {"normalisation": sc.config.normalisation,
+                                           "aggregation": sc.config.aggregation},
+               "reference_month": ref.to_dict(), "region_score": sc.region_score,
+               "synthetic_data": synthetic, "monte_carlo": {"n": args.mc, "seed": args.seed},
+               "units": units}
+        print(json.dumps(_score_json(out), indent=2, ensure_ascii=False))
+        return 0
+    print(f"Aqmola Region Score of {tw.name!r}: {sc.config.normalisation} normalisation, "
+          f"{sc.config.aggregation} aggregation, weights: registry (equal)")
+    print(f"scored at {', '.join(sorted(set(ref.dropna())))}; region score "
+          f"{sc.region_score:.1f}/100")
+    if synthetic:
+        print("NOTE: the observations are SYNTHETIC (see geodata/indicators.yaml)")
+    dims = list(sc.registry.dimension_ids)
+    head = f"{'rank':>4} {'unit':<22} {'score':>5}" + "".join(f" {d[:7]:>7}" for d in dims)
+    print(head + ("  median [5-95%] rank" if unc is not None else ""))
+    for uid, row in ranking.iterrows():
+        line = f"{row['rank']:>4} {row['name']:<22} {row['score']:5.1f}" + "".join(
+            f" {row[d]:7.1f}" for d in dims)
+        if unc is not None:
+            r = unc.loc[uid]
+            line += f"  {r['median_rank']:>3} [{r['rank_p05']}-{r['rank_p95']}]"
+        print(line + (f"  ({row['n_imputed']} imputed)" if row["n_imputed"] else ""))
+    return 0
+
+
+def _cmd_score_forecast(args) -> int:
+    tw = _open(args)
+    sc = tw.score
+    fc = sc.forecast(horizon=args.horizon, level=args.level, units=args.unit or None,
+                     indicators=args.indicator or None, seed=args.seed)
+    bt = sc.backtest(units=args.unit or None, indicators=args.indicator or None) \
+        if args.backtest else None
+    warn = fc.early_warning
+    if args.json:
+        out = {"horizon": fc.horizon, "level": fc.level, "seed": fc.seed,
+               "early_warning": warn.to_dict(orient="records"),
+               "kpi": fc.kpi.to_dict(orient="records"),
+               "forecasts": fc.table.to_dict(orient="records")}
+        if bt is not None:
+            out["backtest"] = {"origins": list(bt.origins), "horizon": bt.horizon,
+                               "summary": bt.summary.reset_index().to_dict(orient="records")}
+        print(json.dumps(_score_json(out), indent=2, ensure_ascii=False))
+        return 0
+    print(f"early warning: {len(warn)} of {len(fc.kpi)} unit-indicator KPIs are forecast "
+          f"to miss their target by {fc.kpi['at'].max() if len(fc.kpi) else '-'} "
+          f"({fc.level:.0%} intervals)")
+    for r in warn.itertuples(index=False):
+        print(f"  {r.unit_id:<12} {r.indicator:<22} forecast {r.kpi:10.2f} "
+              f"[{r.kpi_lower:.2f}, {r.kpi_upper:.2f}]  target {r.target:10.2f}  "
+              f"P(miss) {r.p_miss:.0%}")
+    if bt is not None:
+        print(f"\nbacktest: MAPE %, origins {', '.join(bt.origins)}, {bt.horizon} months ahead")
+        print(bt.summary.round(2).to_string())
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="twin", description="aqmola-twin: build, inspect and serve digital twins."
@@ -203,6 +293,29 @@ def _parser() -> argparse.ArgumentParser:
         v.add_argument("--plan", default="main", help="plan id (default main)")
         v.add_argument("--version", type=int, help="plan version (default: the latest)")
         v.set_defaults(func=func)
+
+    sc = sub.add_parser("score", help="the region score: ranking with rank intervals")
+    sc.add_argument("--twin", help="twin file (default: the default twin)")
+    sc.add_argument("--json", action="store_true", help="print JSON")
+    sc.add_argument("--normalisation", choices=["minmax", "zscore", "target"])
+    sc.add_argument("--aggregation", choices=["arithmetic", "geometric"])
+    sc.add_argument("--mc", type=int, default=1000,
+                    help="Monte Carlo draws for rank intervals (0: none; default 1000)")
+    sc.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sc.set_defaults(func=_cmd_score)
+    scsub = sc.add_subparsers(dest="score_command")
+    f = scsub.add_parser("forecast", help="forecasts, early-warning list, backtest")
+    f.add_argument("--twin", help="twin file (default: the default twin)")
+    f.add_argument("--json", action="store_true", help="print JSON")
+    f.add_argument("--horizon", type=int, default=12, help="months ahead, 1-12 (default 12)")
+    f.add_argument("--level", type=float, default=0.9,
+                   help="prediction interval coverage (default 0.9)")
+    f.add_argument("--unit", action="append", help="only this unit id (repeatable)")
+    f.add_argument("--indicator", action="append", help="only this indicator (repeatable)")
+    f.add_argument("--backtest", action="store_true",
+                   help="also run the rolling-origin backtest against seasonal-naive (slow)")
+    f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    f.set_defaults(func=_cmd_score_forecast)
     return p
 
 
