@@ -1,8 +1,10 @@
 r"""Raster tiles of the twin's surfaces: WebMercatorQuad PNGs through a documented colormap.
 
-rio-tiler reads the tile (it picks the COG overview for the zoom and reprojects the grid to
-Web Mercator with nearest-neighbour resampling, so a pixel is a real cell value, never a
-blend). Each 256×256 tile is then drawn in three steps, the **colormap contract**:
+rio-tiler reads the tile: it reprojects the grid to Web Mercator with nearest-neighbour
+resampling, from full resolution where a tile pixel is finer than a cell and from one of the
+COG's averaged overviews below that (so a low-zoom pixel is an area mean, which is what a
+density means at that scale). Each 256×256 tile is then drawn in three steps, the
+**colormap contract**:
 
 1. value *v* → index :math:`i = \lfloor 255\,(\mathrm{clip}(v, v_{min}, v_{max}) -
    v_{min}) / (v_{max} - v_{min}) \rfloor`, with the raster's registered ``vmin``/``vmax``;
