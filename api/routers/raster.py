@@ -97,17 +97,24 @@ def raster_tile(request: Request, name: str, z: int, x: int, y: int, tw: TwinDep
     return Response(src.png(info, z, x, y), media_type=PNG, headers=headers)
 
 
-def _coordinate(text: str, what: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = math.nan
-    if not math.isfinite(v):
-        raise BadRequest(f"{what} {text!r} is not a number: give the point as "
-                         "/point/{lon},{lat} in decimal degrees, e.g. /point/71.43,51.13")
-    return v
+def _lonlat(text: str) -> tuple[float, float]:
+    # One path segment parsed here rather than "{lon},{lat}" in the route, so that a
+    # missing half ("71.4,") is a 400 naming the problem, not a routing 404.
+    parts = text.split(",")
+    values = []
+    for part in parts if len(parts) == 2 else ():
+        try:
+            values.append(float(part))
+        except ValueError:
+            break
+    if len(values) != 2 or not all(math.isfinite(v) for v in values):
+        raise BadRequest(f"point {text!r} is not two numbers: give it as /point/{{lon}},{{lat}} "
+                         "in decimal degrees, e.g. /point/71.43,51.13")
+    return values[0], values[1]
 
 
-@router.get("/raster/{name}/point/{lon},{lat}", summary="A raster's value at a lon/lat point")
-def raster_point(name: str, lon: str, lat: str, tw: TwinDep) -> dict:
-    return value_at(tw, name, _coordinate(lon, "longitude"), _coordinate(lat, "latitude"))
+@router.get("/raster/{name}/point/{lonlat}", summary="A raster's value at a lon/lat point")
+def raster_point(name: str, lonlat: str, tw: TwinDep) -> dict:
+    """Band values at ``lon,lat`` (EPSG:4326); ``null`` where the raster has nodata."""
+    lon, lat = _lonlat(lonlat)
+    return value_at(tw, name, lon, lat)
