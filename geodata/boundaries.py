@@ -22,7 +22,7 @@ from ._common import (
     lonlat_to_m,
     metric_shape_lonlat,
 )
-from ._metric import area_m2, to_lonlat, to_metric
+from ._metric import area_m2, to_metric
 
 __all__ = ["region", "context", "districts", "units"]
 
@@ -128,5 +128,4 @@ def districts(region_gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
          "accuracy": "approximate", "source": src, "synthetic": False},
         geometry=list(geoms), crs=4326,
     )
-    _ = to_lonlat  # the metric round trip lives in metric_shape_lonlat
     return out

@@ -28,7 +28,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import shapely
 import yaml
 
@@ -148,7 +147,6 @@ def main() -> None:
     missing = units - {r["name"] for r in rows}
     if missing:
         raise ValueError(f"unit centres not found among the settlements: {sorted(missing)}")
-    _ = np  # numpy is imported for shapely's array API only
 
 
 if __name__ == "__main__":

@@ -73,6 +73,16 @@ def test_load_default_builds_once_then_reuses(monkeypatch, tmp_path):
     assert again.content_hash() == first.content_hash()
 
 
+def test_load_default_rebuilds_an_unreadable_cache(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = default.default_twin_path(250)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a geopackage")
+    tw = twin.load_default(parcels=250)
+    assert len(tw["parcels"]) == 250 and twin.Twin.open(path).content_hash() == tw.content_hash()
+    assert "rebuilding" in capsys.readouterr().err
+
+
 def test_derived_layers_join_the_build(monkeypatch, tmp_path):
     def zones(layers):
         d = layers["districts"]

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
 
+from .errors import TwinFileError
 from .model import Twin
 
 __all__ = ["BUILD_VERSION", "DERIVED_LAYERS", "default_twin_path", "build_default",
@@ -96,8 +98,9 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
     >>> len(tw["project_sites"].query("status == 'implementation'"))  # doctest: +SKIP
     226
     """
-    import geodata
     from tqdm import tqdm
+
+    import geodata
 
     if int(parcels) < 100:
         raise ValueError(f"parcels={parcels}: the default twin needs at least 100 parcels")
@@ -138,8 +141,21 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
 
 
 def load_default(parcels: int = _DEFAULT_PARCELS, progress: bool = False) -> Twin:
-    """Open the cached default twin for this build version, building it first if missing."""
+    """Open the cached default twin for this build version, building it first if missing.
+
+    An unreadable cache file (e.g. from an older format) is rebuilt in place.
+
+    Examples
+    --------
+    >>> tw = load_default()                       # doctest: +SKIP
+    >>> tw["districts"]["id"].tolist()[:3]        # doctest: +SKIP
+    ['kokshetau', 'stepnogorsk', 'kosshy']
+    """
     path = default_twin_path(parcels)
     if path.is_file():
-        return Twin.open(path)
+        try:
+            return Twin.open(path)
+        except TwinFileError as e:
+            # a cache file that cannot be read is rebuilt rather than served; say so once
+            print(f"rebuilding unreadable cached twin {path}: {e}", file=sys.stderr)
     return build_default(path, parcels=parcels, progress=progress)
