@@ -93,7 +93,7 @@ def normalise(x, *, method: str = "minmax", higher_is_better: bool = True, targe
     >>> normalise([10, 20, 30], higher_is_better=False).tolist()
     [100.0, 50.0, 0.0]
     >>> normalise([1, 2, 3], method="zscore").round(2).tolist()
-    [9.83, 50.0, 90.17]
+    [11.03, 50.0, 88.97]
     >>> normalise([40, 80, 120], method="target", target=[80, 80, 80]).tolist()
     [50.0, 100.0, 100.0]
     >>> normalise([40, 80, 160], method="target", higher_is_better=False, target=80).tolist()
@@ -120,7 +120,7 @@ def normalise(x, *, method: str = "minmax", higher_is_better: bool = True, targe
         if target is None:
             raise ValueError("normalise(method='target') needs target=")
         t = np.broadcast_to(np.asarray(target, dtype=float), x.shape)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if higher_is_better:
                 y = np.where(x >= t, 1.0, np.where(t > 0, np.clip(x / t, 0, 1), 0.0))
             else:
@@ -152,10 +152,10 @@ def aggregate(norm, weights, groups, dimension_weights, *, method: str = "arithm
     >>> d, s = aggregate(y, [1, 1, 1], [0, 0, 1], [1, 1])
     >>> d.tolist(), s.tolist()
     ([[50.0, 50.0]], [50.0])
-    >>> d, s = aggregate(np.array([[24.0, 99.0, 99.0]]), [1, 1, 1], [0, 0, 1], [1, 1],
+    >>> d, s = aggregate(np.array([[24.0, 99.0, 71.0]]), [1, 1, 1], [0, 0, 1], [1, 1],
     ...                  method="geometric")
-    >>> np.round(d, 9).tolist(), np.round(s, 9).tolist()
-    ([[49.0, 99.0]], [70.0])
+    >>> np.round(d, 9).tolist(), np.round(s, 9).tolist()   # sqrt(25*100)-1, sqrt(50*72)-1
+    ([[49.0, 71.0]], [59.0])
     """
     y = np.asarray(norm, dtype=float)
     w = np.asarray(weights, dtype=float)
