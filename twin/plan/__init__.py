@@ -8,7 +8,7 @@ Examples
 --------
 >>> from tests.common import make_small_twin
 >>> from twin.plan import Plan
->>> plan = Plan(make_small_twin(), zones=None)
+>>> plan = Plan(make_small_twin())
 >>> plan.version
 1
 """
@@ -24,6 +24,7 @@ from .compliance import (
     compliance_summary,
 )
 from .errors import PlanError, PlanVersionError, RegulationError, UnknownZoneType
+from .plan import Plan
 from .regulations import (
     HAZARD_CLASSES,
     ZONE_TYPES,
@@ -32,6 +33,7 @@ from .regulations import (
     default_regulations_path,
     load_regulations,
 )
+from .versions import PlanDiff, Rezone, SetRegulation
 from .zones import ZoningRules, derive_zones, parcel_zones, rezone, zones_for_twin
 
 __all__ = [
@@ -46,10 +48,3 @@ __all__ = [
     "PlanError", "RegulationError", "UnknownZoneType", "PlanVersionError",
 ]
 
-
-def __getattr__(name):
-    if name in ("Plan", "PlanDiff", "Rezone", "SetRegulation"):
-        from . import plan, versions
-
-        return getattr(plan if name == "Plan" else versions, name)
-    raise AttributeError(f"module 'twin.plan' has no attribute {name!r}")

@@ -90,8 +90,9 @@ class ComplianceContext:
     >>> ctx = ComplianceContext(zones_for_twin(tw), load_regulations(),
     ...                         protected=tw["protected_areas"],
     ...                         settlements=tw["settlements"], parcels=tw["parcels"])
-    >>> len(ctx.check(tw["project_sites"]))      # both sites comply
-    0
+    >>> f = ctx.check(tw["project_sites"])      # the farm's sector 'agro' is not listed
+    >>> f[["site_id", "rule", "severity"]].values.tolist()
+    [['p2', 'zone_use', 'warning']]
     >>> found = ctx.check_site(point_lonlat(5_800, 5_000), "metallurgy", "I")
     >>> [(f.rule, f.severity, f.population) for f in found]
     [('sanitary_zone', 'error', 5000), ('zone_use', 'warning', 0)]
