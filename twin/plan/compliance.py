@@ -131,6 +131,29 @@ class ComplianceContext:
             parcels = parcels[parcels["land_use"].astype(str) == "residential"]
         self._rp_tree, self._rp = prep(parcels, "parcels", ("id",))
 
+    def with_plan(self, zones=None, regulations: Regulations | None = None
+                  ) -> ComplianceContext:
+        """A copy for other zones and/or regulations that shares every other index.
+
+        A scenario's rezone rebuilds only the zone lookup; the protected-area, water,
+        settlement and residential-parcel indexes (the costly ones) are reused as they are.
+        """
+        import copy
+
+        new = copy.copy(self)
+        if regulations is not None:
+            new.regulations = regulations
+        if zones is not None:
+            z = in_crs(zones, self.crs, "zones")
+            new._zone_type = z["zone_type"].to_numpy(dtype=object)
+            new._zone_district = z["district_id"].astype(str).to_numpy(dtype=object)
+            zg = np.asarray(z.geometry.values)
+            new._pieces, new._parent = subdivide(zg)
+            new._zone_tree = shapely.STRtree(new._pieces)
+            new._res_zone = zg[new._zone_type == "residential"]
+            new._res_zone_tree = shapely.STRtree(new._res_zone)
+        return new
+
     # -- zone lookup -----------------------------------------------------------------------
     def zone_of(self, points: np.ndarray) -> np.ndarray:
         """Row position of the zone holding each (metric) point, -1 outside every zone."""
