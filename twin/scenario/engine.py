@@ -1,0 +1,365 @@
+"""The incremental engine: a scenario's state after each edit, derived from the state before.
+
+:class:`Baseline` prepares, once per twin, every index a scenario needs (the plan's compliance
+context, the zone type of each parcel, parcel hectares by district and zone type, settlement
+points). A :class:`State` is the scenario after *k* edits; :func:`apply` makes state *k+1*
+from state *k* and touches only what the edit changes:
+
+* a project edit re-checks that one site against the current plan;
+* a rezone rebuilds the zone lookup (not the other layers' indexes), re-types only the parcels
+  inside the area, moves their hectares between zone types and re-checks the sites;
+* a regulation edit swaps the regulations (capacity follows from hectares x FAR);
+* a weights edit changes only the score's configuration.
+
+:func:`fresh_state` computes the same state from the layers with no cache at all, with the
+plan's plain functions: the naive full recompute, for cross-checks and the benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..plan.compliance import ComplianceContext
+from ..plan.regulations import ZONE_TYPES, Regulations
+from ..plan.zones import rezone as _rezone
+from .edits import AddProject, Edit, MoveProject, RemoveProject, Rezone, SetRegulation, \
+    SetScoreWeights
+from .errors import DuplicateProject, InvalidEdit, OutsideRegion, UnknownProject, \
+    UnknownSector
+
+__all__ = ["Baseline", "State", "apply", "baseline_of", "fresh_state", "ACCESS_RADIUS_M"]
+
+#: Radius of the jobs catchment: people living this close to a project can commute to it.
+ACCESS_RADIUS_M = 30_000.0
+_OUTSIDE = len(ZONE_TYPES)  # zone-type code of a parcel outside every zone
+_SITE_COLS = ["id", "name", "sector", "district_id", "investment_kzt", "jobs", "status",
+              "hazard_class", "area_ha", "synthetic", "geometry"]
+
+
+def _type_codes(types) -> np.ndarray:
+    code = {z: i for i, z in enumerate(ZONE_TYPES)}
+    return np.fromiter((code.get(t, _OUTSIDE) for t in types), dtype=np.int8,
+                       count=len(types))
+
+
+class Baseline:
+    """Everything a scenario of ``tw`` reuses, prepared once per twin (see :func:`baseline_of`).
+
+    The baseline plan is the twin's plan at its latest version when the baseline is made.
+    """
+
+    def __init__(self, tw) -> None:
+        self.twin = tw
+        self.crs = tw.analysis_crs
+        plan = tw.plan
+        self.plan_version = plan.version
+        self.key = _baseline_key(tw)
+        zones = plan.zones(self.plan_version, metric=True)
+        regs = plan.regulations(self.plan_version)
+        ctx = plan.context(self.plan_version)
+        d = tw["districts"]
+        self.district_ids = d["id"].astype(str).to_numpy()
+        self.district_names = dict(zip(self.district_ids, d["name"].astype(str)))
+        dm = tw.metric("districts")
+        self._district_geoms = np.asarray(dm.geometry.values)
+        self._district_tree = shapely.STRtree(self._district_geoms)
+        self.region = shapely.union_all(np.asarray(tw.metric("region").geometry.values))
+        shapely.prepare(self.region)
+        st = tw.metric("settlements") if "settlements" in tw else None
+        if st is not None and len(st):
+            self.st_ids = st["id"].astype(str).to_numpy()
+            self.st_pop = pd.to_numeric(st["population"], errors="coerce").fillna(0) \
+                .to_numpy(dtype=np.int64)
+            self.st_tree = shapely.STRtree(np.asarray(st.geometry.values))
+        else:
+            self.st_ids, self.st_pop, self.st_tree = np.array([], dtype=object), \
+                np.array([], dtype=np.int64), None
+        self.pop_of = dict(zip(self.st_ids, self.st_pop.tolist()))
+        # parcels: the zone type of each (from the plan), hectares by district x zone type
+        p = tw["parcels"]
+        codes = {k: i for i, k in enumerate(self.district_ids)}
+        self.parcel_district = p["district_id"].astype(str).map(codes).fillna(-1) \
+            .to_numpy(dtype=np.int64)
+        self.parcel_ha = p["area_ha"].to_numpy(dtype=float)
+        self.parcel_ids = p["id"]
+        ptypes = _type_codes(plan.parcel_zone_types(self.plan_version).to_numpy(dtype=object))
+        self._parcel_tree = None
+        sites = self._sites_frame(tw.metric("project_sites"))
+        self.sectors = frozenset(s for z in regs for s in regs[z].permitted_sectors
+                                 if s != "*") | frozenset(sites["sector"].astype(str))
+        self.score_panel, self.score_config, self.score_registry = None, None, None
+        if "districts" in tw:
+            from ..score.errors import NoObservations
+
+            try:
+                sc = tw.score
+                self.score_panel, self.score_config = sc.panel, sc.config
+                self.score_registry = sc.registry
+            except NoObservations:
+                pass  # a twin without observations: the evaluation has no score part
+        self.state = State(
+            sites=sites, zones=zones, regs=regs, ctx=ctx, ptypes=ptypes,
+            area_by=self.hectares_by(ptypes), findings=ctx.check(sites), weights={},
+            dimension_weights={}, n_rezones=0, origin={})
+
+    @staticmethod
+    def _sites_frame(s: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        s = s.copy()
+        if "area_ha" not in s:
+            s["area_ha"] = 0.0  # footprints of existing projects are not in the twin
+        for c in _SITE_COLS:
+            if c not in s:
+                s[c] = ""
+        s["id"] = s["id"].astype(str)
+        return s[_SITE_COLS].reset_index(drop=True)
+
+    def hectares_by(self, ptypes: np.ndarray) -> np.ndarray:
+        """Parcel hectares by district (rows) and zone-type code (columns)."""
+        ok = self.parcel_district >= 0
+        n_t = _OUTSIDE + 1
+        flat = np.bincount(self.parcel_district[ok] * n_t + ptypes[ok].astype(np.int64),
+                           weights=self.parcel_ha[ok], minlength=len(self.district_ids) * n_t)
+        return flat.reshape(len(self.district_ids), n_t)
+
+    def parcel_tree(self) -> shapely.STRtree:
+        """An index of the parcels' representative points (made on the first rezone)."""
+        if self._parcel_tree is None:
+            pts = shapely.point_on_surface(
+                np.asarray(self.twin.metric("parcels").geometry.values))
+            self._parcel_tree = shapely.STRtree(pts)
+        return self._parcel_tree
+
+    def to_metric_point(self, lon: float, lat: float):
+        from ..plan._geom import geometry_in
+
+        return geometry_in(shapely.Point(lon, lat), self.crs, "project site")
+
+    def district_of(self, pt, ctx: ComplianceContext) -> str:
+        zi = ctx.zone_of(np.array([pt], dtype=object))[0]
+        if zi >= 0:
+            return str(ctx._zone_district[zi])
+        hit = self._district_tree.query(pt, predicate="intersects")
+        return str(self.district_ids[hit.min()]) if len(hit) else ""
+
+    def check_inside(self, pt, what: str, lon: float, lat: float) -> None:
+        if not shapely.covers(self.region, pt):
+            raise OutsideRegion(
+                f"{what}: ({lon:.5f}, {lat:.5f}) lies outside the region of twin "
+                f"{self.twin.name!r}: pick a site inside it (positions are lon, lat)")
+
+    def check_sector(self, sector: str, what: str) -> None:
+        if sector not in self.sectors:
+            raise UnknownSector(
+                f"{what}: sector {sector!r} is unknown: use one the regulations or the "
+                f"twin's projects name ({', '.join(sorted(self.sectors)[:12])}, ...)")
+
+
+def _baseline_key(tw) -> tuple:
+    # Layers are replaced (never mutated) by add_layer, so their identities say whether the
+    # twin still holds what the baseline was made from; the plan version says the rest.
+    names = ("project_sites", "parcels", "zones", "settlements", "districts", "region")
+    return tuple(id(tw._layers.get(n)) for n in names) + (tw.plan.version,)
+
+
+def baseline_of(tw) -> Baseline:
+    """The twin's :class:`Baseline`, made on first use and again whenever its layers change."""
+    b = tw.__dict__.get("_scenario_baseline")
+    if b is None or b.key != _baseline_key(tw):
+        b = tw._scenario_baseline = Baseline(tw)
+    return b
+
+
+@dataclass(frozen=True)
+class State:
+    """A scenario after some edits (metric CRS). ``origin`` maps each site changed by an
+    edit to ``added``, ``moved`` or ``removed`` (against the baseline)."""
+
+    sites: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    regs: Regulations
+    ctx: ComplianceContext
+    ptypes: np.ndarray
+    area_by: np.ndarray
+    findings: pd.DataFrame
+    weights: dict
+    dimension_weights: dict
+    n_rezones: int
+    origin: dict
+
+
+def _site_row(b: Baseline, st: State, e: AddProject, pt) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"id": [e.id], "name": [e.name], "sector": [e.sector],
+         "district_id": [b.district_of(pt, st.ctx)], "investment_kzt": [e.investment_kzt],
+         "jobs": [e.jobs], "status": ["scenario"], "hazard_class": [e.hazard_class],
+         "area_ha": [e.area_ha], "synthetic": [False]},
+        geometry=[pt], crs=b.crs)
+
+
+def _recheck(st: State, site_ids, sites: gpd.GeoDataFrame, ctx: ComplianceContext):
+    keep = st.findings[~st.findings["site_id"].isin(site_ids)]
+    rows = sites[sites["id"].isin(site_ids)]
+    new = ctx.check(rows) if len(rows) else keep.iloc[:0]
+    return pd.concat([keep, new], ignore_index=True) if len(new) else keep.reset_index(drop=True)
+
+
+def apply(b: Baseline, st: State, e: Edit) -> State:
+    """State ``st`` with edit ``e`` applied, validated against the twin; raises
+    :class:`~twin.scenario.errors.InvalidEdit` (or a subclass) and changes nothing."""
+    if isinstance(e, AddProject):
+        what = f"add_project {e.id!r}"
+        if (st.sites["id"] == e.id).any():
+            raise DuplicateProject(f"{what}: a project with this id exists: pick another id")
+        b.check_sector(e.sector, what)
+        pt = b.to_metric_point(e.lon, e.lat)
+        b.check_inside(pt, what, e.lon, e.lat)
+        sites = pd.concat([st.sites, _site_row(b, st, e, pt)], ignore_index=True)
+        origin = {**st.origin, e.id: "added"}
+        return replace(st, sites=sites, origin=origin,
+                       findings=_recheck(st, [e.id], sites, st.ctx))
+    if isinstance(e, (MoveProject, RemoveProject)):
+        hit = np.flatnonzero((st.sites["id"] == e.project_id).to_numpy())
+        if not len(hit):
+            raise UnknownProject(
+                f"{e.kind} {e.project_id!r}: no such project in this scenario: check the id "
+                "(tw['project_sites']['id'] lists the baseline's)")
+        if isinstance(e, RemoveProject):
+            sites = st.sites.drop(index=st.sites.index[hit]).reset_index(drop=True)
+            was = st.origin.get(e.project_id)
+            origin = {k: v for k, v in st.origin.items() if k != e.project_id}
+            if was != "added":  # removing a project the scenario added leaves no trace
+                origin[e.project_id] = "removed"
+            return replace(st, sites=sites, origin=origin,
+                           findings=_recheck(st, [e.project_id], sites, st.ctx))
+        pt = b.to_metric_point(e.lon, e.lat)
+        b.check_inside(pt, f"move_project {e.project_id!r}", e.lon, e.lat)
+        sites = st.sites.copy()
+        geoms = np.asarray(sites.geometry.values).copy()
+        geoms[hit[0]] = pt
+        sites = sites.set_geometry(gpd.GeoSeries(geoms, index=sites.index, crs=b.crs))
+        sites.loc[sites.index[hit[0]], "district_id"] = b.district_of(pt, st.ctx)
+        origin = {**st.origin, e.project_id: st.origin.get(e.project_id, "moved")}
+        return replace(st, sites=sites, origin=origin,
+                       findings=_recheck(st, [e.project_id], sites, st.ctx))
+    if isinstance(e, Rezone):
+        g = _rezone_area(b, e)
+        k = st.n_rezones + 1
+        zones = _rezone(st.zones, g, e.zone_type, tag=f"scenario{k}",
+                        basis=f"scenario edit {k}: {e.describe()}", source="scenario")
+        gm = _metric_area(b, g)
+        inside = b.parcel_tree().query(gm, predicate="intersects")
+        ptypes = st.ptypes.copy()
+        new_code = ZONE_TYPES.index(e.zone_type)
+        area_by = st.area_by.copy()
+        d = b.parcel_district[inside]
+        ok = d >= 0
+        np.subtract.at(area_by, (d[ok], ptypes[inside][ok]), b.parcel_ha[inside][ok])
+        np.add.at(area_by, (d[ok], np.full(ok.sum(), new_code)), b.parcel_ha[inside][ok])
+        ptypes[inside] = new_code
+        ctx = st.ctx.with_plan(zones=zones)
+        return replace(st, zones=zones, ctx=ctx, ptypes=ptypes, area_by=area_by,
+                       n_rezones=k, findings=ctx.check(st.sites))
+    if isinstance(e, SetRegulation):
+        regs = st.regs.set(e.zone_type, e.field, e.value)
+        ctx = st.ctx.with_plan(regulations=regs)
+        return replace(st, regs=regs, ctx=ctx, findings=ctx.check(st.sites))
+    if isinstance(e, SetScoreWeights):
+        w = {**st.weights, **dict(e.weights)}
+        W = {**st.dimension_weights, **dict(e.dimension_weights)}
+        if b.score_registry is not None:
+            from ..score.composite import resolve_weights
+
+            base = b.score_config
+            resolve_weights(b.score_registry, {**dict(base.weights), **w},
+                            {**dict(base.dimension_weights), **W})  # raises WeightError
+        return replace(st, weights=w, dimension_weights=W)
+    raise InvalidEdit(f"not an edit: {e!r}")
+
+
+def _rezone_area(b: Baseline, e: Rezone):
+    """The area of a rezone in lon/lat; parcel ids become the union of those parcels."""
+    if e.geometry_wkb:
+        g = e.geometry
+        from ..plan._geom import geometry_in
+
+        if not shapely.intersects(b.region, geometry_in(g, b.crs, "rezone area")):
+            raise OutsideRegion("rezone: the area lies outside the region: check it is in "
+                                "lon/lat (EPSG:4326)")
+        return g
+    p = b.twin["parcels"]
+    want = pd.Index(list(e.parcel_ids))
+    sel = p[p["id"].isin(want)]
+    missing = sorted(set(want) - set(sel["id"].tolist()), key=str)
+    if missing:
+        raise InvalidEdit(f"rezone: no parcel(s) with id {missing[:5]}: check the ids")
+    return shapely.union_all(np.asarray(sel.geometry.values))
+
+
+def _metric_area(b: Baseline, g):
+    from ..plan._geom import geometry_in
+
+    return geometry_in(g, b.crs, "rezone area")
+
+
+def fresh_state(b: Baseline, edits) -> State:
+    """The state after ``edits`` computed with no incremental shortcut: every site checked
+    against a compliance context built from the layers, every parcel typed by a
+    point-in-polygon lookup over the final zones. Slow by design (the naive recompute)."""
+    from ..plan.balance import parcel_zone_types
+
+    tw = b.twin
+    plan = tw.plan
+    zones = plan.zones(b.plan_version, metric=True)
+    regs = plan.regulations(b.plan_version)
+    weights, dweights = {}, {}
+    sites = Baseline._sites_frame(tw.metric("project_sites"))
+    origin: dict = {}
+    k = 0
+    first_ctx = ComplianceContext(zones, regs, crs=b.crs)  # the base zones: for districts
+    for e in edits:  # the plan edits first change zones/regulations wholesale
+        if isinstance(e, Rezone):
+            k += 1
+            zones = _rezone(zones, _rezone_area(b, e), e.zone_type, tag=f"scenario{k}",
+                            basis=f"scenario edit {k}: {e.describe()}", source="scenario")
+        elif isinstance(e, SetRegulation):
+            regs = regs.set(e.zone_type, e.field, e.value)
+        elif isinstance(e, SetScoreWeights):
+            weights.update(dict(e.weights))
+            dweights.update(dict(e.dimension_weights))
+    # A rezone keeps every piece in its district, so a site's district does not depend on
+    # the zones' version: the base zones tell it.
+    for e in edits:
+        if isinstance(e, AddProject):
+            pt = b.to_metric_point(e.lon, e.lat)
+            st0 = State(sites, zones, regs, first_ctx, None, None, None, {}, {}, 0, {})
+            sites = pd.concat([sites, _site_row(b, st0, e, pt)], ignore_index=True)
+            origin[e.id] = "added"
+        elif isinstance(e, MoveProject):
+            pt = b.to_metric_point(e.lon, e.lat)
+            i = np.flatnonzero((sites["id"] == e.project_id).to_numpy())[0]
+            geoms = np.asarray(sites.geometry.values).copy()
+            geoms[i] = pt
+            sites = sites.set_geometry(gpd.GeoSeries(geoms, index=sites.index, crs=b.crs))
+            sites.loc[sites.index[i], "district_id"] = b.district_of(pt, first_ctx)
+            origin[e.project_id] = origin.get(e.project_id, "moved")
+        elif isinstance(e, RemoveProject):
+            sites = sites[sites["id"] != e.project_id].reset_index(drop=True)
+            if origin.pop(e.project_id, None) != "added":
+                origin[e.project_id] = "removed"
+
+    def lay(n):
+        return tw.metric(n) if n in tw else None
+
+    ctx = ComplianceContext(zones, regs, protected=lay("protected_areas"), water=lay("water"),
+                            settlements=lay("settlements"), parcels=lay("parcels"),
+                            crs=b.crs)
+    ptypes = _type_codes(parcel_zone_types(tw.metric("parcels"), zones).to_numpy(dtype=object))
+    return State(sites=sites, zones=zones, regs=regs, ctx=ctx, ptypes=ptypes,
+                 area_by=b.hectares_by(ptypes), findings=ctx.check(sites), weights=weights,
+                 dimension_weights=dweights, n_rezones=k, origin=origin)
+
