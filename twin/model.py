@@ -312,6 +312,13 @@ class Twin:
             p = self._plan = Plan(self)
         return p
 
+    def scenario(self, name: str, *, create: bool = True):
+        """The stored scenario ``name`` (:class:`twin.scenario.Scenario`, its edits
+        replayed), or a new empty one when none is stored (``create=False`` raises)."""
+        from .scenario import open_scenario  # lazy: `import twin` stays light
+
+        return open_scenario(self, name, create=create)
+
     def map(self, **kwargs):
         """A pydeck 3D view of the twin (needs the ``viz`` extra)."""
         from layers.deck import twin_deck  # lazy: twin stays free of drawing code on import
