@@ -239,11 +239,13 @@ def parcels(districts_gdf: gpd.GeoDataFrame, settlements_gdf: gpd.GeoDataFrame,
     core = (town_u < 0.3) & (gen.random(len(town)) < float(cfg["town_core_public_business"]))
     lu_town[core] = "public_business"
     lu_field = _draw(gen, cfg["field_mix"], len(cells))
-    centres = shapely.centroid(f_ll)
+    # field centres as coordinate arrays: a million point objects would cost ~150 MB
+    clon, clat = _transformer(False).transform((cells[:, 0] + cells[:, 2]) / 2,
+                                               (cells[:, 1] + cells[:, 3]) / 2)
     for _, pa in protected_gdf.iterrows():
         g = pa.geometry
         shapely.prepare(g)
-        inside = shapely.contains(g, centres)
+        inside = shapely.contains_xy(g, clon, clat)
         lu = np.full(inside.sum(), "protected", dtype=object)
         if "national park" in pa["kind"]:
             lu[gen.random(inside.sum()) < float(cfg["protected_recreational_share"])] = \

@@ -63,24 +63,19 @@ def test_default_twin_path_follows_xdg_and_version(monkeypatch, tmp_path):
     assert ".cache" in default.default_twin_path().parts
 
 
-def test_load_default_builds_once_then_reuses(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    first = twin.load_default(parcels=300)
-    assert first.path == default.default_twin_path(300) and first.path.is_file()
-    stamp = first.path.stat().st_mtime_ns
-    again = twin.load_default(parcels=300)
-    assert again.path.stat().st_mtime_ns == stamp
-    assert again.content_hash() == first.content_hash()
-
-
-def test_load_default_rebuilds_an_unreadable_cache(monkeypatch, tmp_path, capsys):
+def test_load_default_rebuilds_an_unreadable_cache_then_reuses_it(monkeypatch, tmp_path,
+                                                                   capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = default.default_twin_path(250)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a geopackage")
-    tw = twin.load_default(parcels=250)
-    assert len(tw["parcels"]) == 250 and twin.Twin.open(path).content_hash() == tw.content_hash()
+    first = twin.load_default(parcels=250)
     assert "rebuilding" in capsys.readouterr().err
+    assert first.path == path and len(first["parcels"]) == 250
+    stamp = path.stat().st_mtime_ns
+    again = twin.load_default(parcels=250)
+    assert path.stat().st_mtime_ns == stamp  # opened, not rebuilt
+    assert again.content_hash() == first.content_hash()
 
 
 def test_derived_layers_join_the_build(monkeypatch, tmp_path):
