@@ -19,7 +19,7 @@ from layers.vector_tiles import TileSource
 from . import errors
 from .fastpath import TileFastPath
 from .limits import BodyLimit
-from .routers import features, landing, map, raster, tiles
+from .routers import features, landing, map, plan, raster, score, tiles
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
         app.include_router(r)
     app.include_router(raster.router)
     app.include_router(map.router)
+    app.include_router(plan.router)
+    app.include_router(score.router)
 
     # add_middleware puts each new one outside the previous: the fast path runs last.
     app.add_middleware(TileFastPath, state=app.state)

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from twin import errors as te
 from twin import raster as tr
+from twin.score import errors as se
 
 __all__ = ["ApiError", "BadRequest", "NotFound", "Unauthorized", "Forbidden",
            "PayloadTooLarge", "ERROR_STATUS", "problem", "install", "PROBLEM_JSON"]
@@ -70,11 +71,16 @@ ERROR_STATUS: dict[type[BaseException], int] = {
     tr.InvalidPoint: 400,
     tr.RasterFormatError: 415,
     tr.RasterTooLarge: 413,
+    se.DuplicateObservation: 409,  # already stored and no upsert asked
+    se.ObservationError: 422,
+    se.NoObservations: 404,  # nothing to score yet
+    se.ForecastUnavailable: 503,  # statsmodels missing: an install problem
     te.TwinFileError: 503,  # the served file is unreadable: an operator's problem
     te.TwinError: 400,
 }
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+           409: "Conflict",
            405: "Method not allowed", 406: "Not acceptable", 413: "Payload too large",
            415: "Unsupported media type", 422: "Unprocessable content",
            500: "Internal server error", 503: "Service unavailable"}

@@ -1,0 +1,219 @@
+"""The region score over HTTP: the ranking with rank intervals, a unit's history,
+forecasts, new observations (Bearer-authenticated) and a live stream of the ranking.
+
+The score is ``tw.score`` (:class:`twin.score.Score`), shared through
+:class:`api.score_hub.ScoreHub`, which also caches the Monte Carlo rank intervals per data
+version and pushes each new ranking to ``GET /score/stream`` clients.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
+
+from ..deps import get_twin, require_token
+from ..errors import BadRequest, NotFound
+from ..fastpath import etag_matches
+from ..models_score import MAX_BATCH, ObservationBatch, inline_schema
+from ..score_hub import ScoreHub, hub_of
+from ..urls import url_for
+from .plan import json_answer, records, split_list
+
+__all__ = ["router", "MAX_FORECAST_SERIES"]
+
+router = APIRouter(tags=["score"])
+
+#: Series one forecast request may fit (each is a maximum-likelihood ETS fit, ~0.1-0.3 s).
+MAX_FORECAST_SERIES = 40
+
+TwinDep = Annotated[object, Depends(get_twin)]
+EVENT_STREAM = "text/event-stream"
+
+
+def get_hub(request: Request) -> ScoreHub:
+    return hub_of(request.app)
+
+
+HubDep = Annotated[ScoreHub, Depends(get_hub)]
+
+
+def _links(request: Request) -> list[dict]:
+    def link(path, rel, type_, title, **kw):
+        return {"href": url_for(request, path), "rel": rel, "type": type_, "title": title,
+                **kw}
+
+    js = "application/json"
+    return [
+        link("/score", "self", js, "This document"),
+        link("/score/stream", "alternate", EVENT_STREAM,
+             "The ranking as server-sent events, pushed after each ingest"),
+        link("/score/units/{unit_id}/history", "related", js,
+             "A unit's observations over time", templated=True),
+        link("/score/forecast", "related", js, "Forecasts with prediction intervals"),
+        link("/score/observations", "create-form", js,
+             "POST new observations (Bearer token)"),
+    ]
+
+
+@router.get("/score", summary="The current ranking, with sub-scores and rank intervals",
+            description="Units best first: composite score (0-100), one sub-score per "
+            "dimension, and the 5-95 % Monte Carlo interval of the rank and the score "
+            "(weights ±50 %, normalisation and aggregation varied; a fixed seed). "
+            "`data_version` changes when a scored value does. The same document is pushed "
+            "as server-sent events at /score/stream after each ingest.")
+def score(request: Request, hub: HubDep) -> Response:
+    body = hub.ranking()
+    # The ranking changes only with its data version: dashboards polling with
+    # If-None-Match get a 304 until then.
+    headers = {"ETag": f'"{body["data_version"]}"', "Cache-Control": "no-cache"}
+    if etag_matches(request.headers.get("if-none-match", ""), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    body["links"] = _links(request)
+    return json_answer(body, headers=headers)
+
+
+@router.get("/score/units/{unit_id}/history",
+            summary="A unit's observations over time, per indicator, with provenance")
+def unit_history(
+    hub: HubDep,
+    unit_id: Annotated[str, Path(description="District or city id, as in GET /score")],
+    indicator: Annotated[str | None, Query(
+        description="Indicator id(s), comma-separated; default: all")] = None,
+) -> Response:
+    with hub.lock:
+        s = hub.score
+        if unit_id not in s.units:
+            raise NotFound(f"no unit {unit_id!r}: the units are {', '.join(s.units)}")
+        reg = s.registry
+        wanted = split_list(indicator, "indicator", reg.ids) or list(reg.ids)
+        obs = s.observations
+        mine = obs[obs["unit_id"] == unit_id].copy()
+        name = s.names[s.units.index(unit_id)]
+        current = None
+        try:
+            rk = s.ranking()
+            current = {"rank": int(rk.loc[unit_id, "rank"]),
+                       "score": float(rk.loc[unit_id, "score"])}
+        except LookupError:
+            pass
+    mine = mine.sort_values(["indicator", "month"], kind="stable")
+    by = {k: g for k, g in mine.groupby("indicator", sort=False)}
+    out = []
+    for iid in wanted:
+        ind = reg[iid]
+        g = by.get(iid)
+        rows = records(g[["month", "value", "source", "synthetic"]]) if g is not None else []
+        out.append({"id": iid, "name": ind.name, "dimension": ind.dimension,
+                    "unit": ind.unit, "kind": ind.kind, "direction": ind.direction,
+                    "observations": rows})
+    return json_answer({"unit_id": unit_id, "name": name, "current": current,
+                        "indicators": out})
+
+
+@router.get("/score/forecast",
+            summary="Forecasts of indicators with prediction intervals, and KPI risks",
+            description="ETS forecasts from each series' last month, with the `level` "
+            "prediction interval from simulated paths, and per unit and indicator the KPI "
+            "at the horizon, its target and the probability of missing it. Narrow large "
+            f"requests with `unit` and `indicator`: at most {MAX_FORECAST_SERIES} series per "
+            "request.")
+def forecast(
+    hub: HubDep,
+    unit: Annotated[str | None, Query(description="Unit id(s), comma-separated")] = None,
+    indicator: Annotated[str | None, Query(
+        description="Indicator id(s), comma-separated")] = None,
+    horizon: Annotated[int, Query(ge=1, le=12, description="Months ahead, 1-12")] = 6,
+    level: Annotated[float, Query(gt=0, lt=1, description="Interval coverage")] = 0.9,
+) -> Response:
+    s = hub.score
+    units = split_list(unit, "unit", s.units) or list(s.units)
+    inds = split_list(indicator, "indicator", s.registry.ids) or list(s.registry.ids)
+    n = len(units) * len(inds)
+    if n > MAX_FORECAST_SERIES:
+        raise BadRequest(
+            f"this asks for {len(units)} unit(s) x {len(inds)} indicator(s) = {n} series; "
+            f"one request fits at most {MAX_FORECAST_SERIES}: narrow it with ?unit= and/or "
+            "?indicator= (comma-separated)")
+    key = (tuple(units), tuple(inds), horizon, round(level, 6))
+    res = hub.forecast(key, lambda snap: snap.forecast(
+        horizon=horizon, level=level, units=units, indicators=inds))
+    kpi = res.kpi
+    return json_answer({
+        "horizon": res.horizon, "level": res.level, "seed": res.seed,
+        "units": units, "indicators": inds,
+        "series": records(res.table), "kpi": records(kpi),
+        "early_warning": records(res.early_warning[["unit_id", "indicator", "at", "kpi",
+                                                    "target", "p_miss"]]),
+    })
+
+
+_BATCH_SCHEMA = inline_schema(ObservationBatch)
+
+
+def _shape_errors(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors()[:10]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    more = f" (and {e.error_count() - 10} more)" if e.error_count() > 10 else ""
+    return ("the body is not a valid observation batch: " + "; ".join(parts) + more
+            + ': send {"observations": [{"unit_id", "indicator", "month": "YYYY-MM", '
+            '"value", "unit"}, ...], "upsert": false} (see /openapi.json)')
+
+
+@router.post(
+    "/score/observations", summary="Ingest observations (Bearer token); live-updates the score",
+    description="All or nothing: the batch is validated, committed to the twin file in one "
+    "transaction, then the score is recomputed and the new ranking pushed to "
+    "/score/stream. An observation already stored for the same unit, indicator and month "
+    "answers 409 unless `upsert` is true, which replaces it. At most "
+    f"{MAX_BATCH} observations per request.",
+    dependencies=[Depends(require_token)],
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _BATCH_SCHEMA}}}},
+    responses={401: {"description": "No or a wrong Bearer token"},
+               403: {"description": "Writes are off: no tokens configured"},
+               409: {"description": "Already stored, and upsert is false"},
+               422: {"description": "An observation the score cannot take"}},
+)
+async def post_observations(request: Request, hub: HubDep) -> Response:
+    # The body is parsed here, after the token check, so that an unauthenticated client
+    # learns nothing from validation messages.
+    raw = await request.body()
+    try:
+        batch = ObservationBatch.model_validate_json(raw)
+    except ValidationError as e:
+        raise BadRequest(_shape_errors(e)) from None
+    recs = [o.record() for o in batch.observations]
+    report, ranking = await run_in_threadpool(hub.ingest, recs, batch.upsert)
+    woken = hub.publish(ranking) if ranking is not None else 0
+    return json_answer({
+        "added": report.added, "replaced": report.replaced,
+        "indicators": list(report.indicators), "persisted": report.persisted,
+        "data_version": ranking["data_version"] if ranking else None,
+        "streams_notified": woken,
+        "links": [{"href": url_for(request, "/score"), "rel": "related",
+                   "type": "application/json", "title": "The new ranking"}],
+    })
+
+
+# Not in the OpenAPI document: it never ends, so a client generated from the schema (or
+# a fuzzer) that reads whole bodies would wait forever. /score links to it.
+@router.get("/score/stream", include_in_schema=False)
+async def stream(request: Request, hub: HubDep) -> StreamingResponse:
+    async def current() -> bytes | None:
+        try:
+            return hub.event(await run_in_threadpool(hub.ranking))
+        except LookupError:  # no observations yet: the first ingest brings the first event
+            return None
+
+    # Errors belong before the 200: building the score now turns a twin without districts
+    # into a 404 instead of a broken stream.
+    await run_in_threadpool(lambda: hub.score)
+    return StreamingResponse(
+        hub.stream(current), media_type=EVENT_STREAM,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
