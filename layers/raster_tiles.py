@@ -53,13 +53,18 @@ def colormap_lut(name: str) -> np.ndarray:
 
 def _index(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     span = (vmax - vmin) or 1.0
-    scaled = (np.clip(values.astype("float64"), vmin, vmax) - vmin) / span
-    return np.floor(np.nan_to_num(scaled) * 255).astype("uint8")
+    # In place, in float64, in the documented order: (clip(v) - vmin) / span * 255.
+    scaled = np.clip(values, vmin, vmax, dtype="float64")
+    scaled -= vmin
+    scaled /= span
+    scaled *= 255
+    np.nan_to_num(scaled, copy=False)
+    return scaled.astype("uint8")  # truncation is floor: scaled is never negative
 
 
 def colorize(values: np.ndarray, mask: np.ndarray, info: RasterInfo) -> np.ndarray:
     """Apply the colormap contract: values (H, W) and a nodata mask → RGBA (H, W, 4)."""
-    rgba = colormap_lut(info.colormap)[_index(values, info.vmin, info.vmax)].copy()
+    rgba = np.take(colormap_lut(info.colormap), _index(values, info.vmin, info.vmax), axis=0)
     rgba[mask] = 0
     return rgba
 
