@@ -9,7 +9,7 @@ Examples
 >>> _ = s.add_project("p3", p.x, p.y, "metallurgy", investment_kzt=2_000_000_000, jobs=300,
 ...                   hazard_class="III")
 >>> ev = s.evaluate()
->>> ev.summary()["d_jobs"], ev.districts.loc["east", "d_investment_kzt"]
+>>> ev.summary()["d_jobs"], int(ev.districts.loc["east", "d_investment_kzt"])
 (300, 2000000000)
 """
 
