@@ -279,6 +279,14 @@ def test_parcels_are_deterministic_and_exact_for_other_counts():
                                 tolerance=0).all()
 
 
+@pytest.mark.parametrize("n", [100, 137, 4_321])
+def test_parcel_count_is_exact_even_for_few_large_fields(layers, n):
+    got = geodata.parcels(layers["districts"], layers["settlements"],
+                          layers["industrial_zones"], layers["protected_areas"],
+                          layers["water"], n=n)
+    assert len(got) == n and got["id"].max() == n
+
+
 def test_too_few_parcels_is_a_clear_error():
     with pytest.raises(ValueError, match="too few"):
         geodata.parcels(None, None, None, None, None, n=10)
