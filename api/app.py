@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
     app.include_router(score.router)
 
     # add_middleware puts each new one outside the previous: the fast path runs last.
-    app.add_middleware(TileFastPath, state=app.state)
+    if settings.tile_fast_path:
+        app.add_middleware(TileFastPath, state=app.state)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     trust_forwarded_headers: bool = True
     #: Cache-Control max-age of tiles, in seconds.
     tile_max_age: int = 300
+    #: Answer cached XYZ tiles before FastAPI's routing (api/fastpath.py). Off only to
+    #: measure what it saves (bench/tiles.py --no-fast-path).
+    tile_fast_path: bool = True
 
     _split_tokens = field_validator("api_tokens", "cors_origins", mode="before")(_split)
 

@@ -49,7 +49,7 @@ def _sizes(v: np.ndarray) -> np.ndarray:
     return s
 
 
-def varint_bytes(v: np.ndarray) -> np.ndarray:
+def varint_bytes(v: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
     """Encode an array of unsigned integers as consecutive protobuf varints (uint8 array).
 
     Examples
@@ -58,18 +58,22 @@ def varint_bytes(v: np.ndarray) -> np.ndarray:
     b'\\x01\\xac\\x02'
     """
     v = np.asarray(v).astype(np.uint64, copy=False)
-    sizes = _sizes(v)
+    if sizes is None:
+        sizes = _sizes(v)
     ends = np.cumsum(sizes)
-    starts = ends - sizes
     out = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.uint8)
+    if not len(v):
+        return out
+    pos = ends - sizes
     j = 0
-    while True:
-        m = sizes > j
-        if not m.any():
+    # Byte j of every value still that long; the set shrinks fast (most values are short).
+    while len(v):
+        more = sizes > j + 1
+        out[pos + j] = ((v & np.uint64(0x7F)) | (more.astype(np.uint64) << np.uint64(7))
+                        ).astype(np.uint8)
+        if not more.any():
             break
-        byte = (v[m] >> np.uint64(7 * j)) & np.uint64(0x7F)
-        more = sizes[m] - 1 > j
-        out[starts[m] + j] = (byte | (more.astype(np.uint64) << np.uint64(7))).astype(np.uint8)
+        v, pos, sizes = v[more] >> np.uint64(7), pos[more], sizes[more]
         j += 1
     return out
 
@@ -80,7 +84,13 @@ def _zigzag(v: np.ndarray) -> np.ndarray:
 
 
 def _vb(n: int) -> bytes:
-    return varint_bytes(np.array([n])).tobytes()
+    # Scalar varints (lengths of names and keys): plain Python beats a NumPy round trip.
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 # -- values --------------------------------------------------------------------------------
@@ -264,10 +274,14 @@ def _commands(q, off, keep_path, path_feature, nfeat, closed: bool, points: bool
     return out, per_feat
 
 
-def _geometry(geoms: np.ndarray, kind: int):
+def _geometry(geoms: np.ndarray, kind: int, transform):
     """Commands for geometries of one family (points, lines or polygons)."""
     n = len(geoms)
     gtype, coords, offsets = shapely.to_ragged_array(geoms, include_z=False)
+    if transform is not None:
+        # Into tile units on the raw coordinate array: no new geometry objects are made.
+        x0, y0, scale = transform
+        coords = np.column_stack([(coords[:, 0] - x0) * scale, (y0 - coords[:, 1]) * scale])
     if kind == _POINT:
         if gtype == shapely.GeometryType.POINT:
             offsets = (np.arange(n + 1),)
@@ -318,6 +332,7 @@ def encode_layer(
     columns: list[EncodedColumn],
     ids: np.ndarray | None = None,
     extent: int = 4096,
+    transform: tuple[float, float, float] | None = None,
 ) -> bytes:
     """Encode one MVT layer as a complete tile (bytes).
 
@@ -326,7 +341,8 @@ def encode_layer(
     name : str
         The layer name clients style by.
     geoms : array of shapely geometries
-        Already in tile coordinates (0..extent, y down), clipped; coordinates are rounded here.
+        Clipped; in tile coordinates (0..extent, y down) unless ``transform`` is given.
+        Coordinates are rounded here.
         Missing or empty geometries and GeometryCollections are dropped.
     rows : int array
         For each geometry, the source row whose values ``columns`` hold.
@@ -334,6 +350,9 @@ def encode_layer(
         The properties to tag features with.
     ids : uint64 array, optional
         The MVT feature id of each geometry.
+    transform : (x0, y0, scale), optional
+        When given, ``geoms`` are in map units and move to tile units as
+        ``((x - x0) * scale, (y0 - y) * scale)``; otherwise they are in tile units already.
 
     Returns
     -------
@@ -361,7 +380,7 @@ def encode_layer(
         sel = np.flatnonzero(fam == f)
         if not len(sel):
             continue
-        vals, counts = _geometry(geoms[sel], f)
+        vals, counts = _geometry(geoms[sel], f, transform)
         keep = counts > 0
         # Re-slice the flat commands to the kept features (dropped ones have no tokens).
         feat_tokens.append(vals)

@@ -148,6 +148,7 @@ class _Prepared:
         geoms = np.asarray(gdf.geometry.values)
         self.merc = to_mercator(geoms)
         self.tree = shapely.STRtree(self.merc)
+        self.bounds = shapely.bounds(self.merc)
         tid = shapely.get_type_id(self.merc)
         # The over-dense policy ranks by size: area for polygons, length for lines; points
         # keep their table order (the layers list the important ones first).
@@ -275,27 +276,26 @@ def render_tile(prep: _Prepared, name: str, settings: TileLayer, z: int, x: int,
         return b""
     cap = settings.max_features
     if cap is not None and len(idx) > cap:
-        # Over-dense: keep the `cap` largest; ties broken by table order, so it is stable.
+        # Over-dense: keep the `cap` largest (argpartition is deterministic for a given input).
         top = np.argpartition(-prep.rank[idx], cap - 1)[:cap]
         idx = idx[top]
     idx.sort()
-    g = shapely.clip_by_rect(prep.merc[idx], *box)
+    g = prep.merc[idx]
+    # Only features crossing the buffered box need clipping; most are inside it.
+    b = prep.bounds[idx]
+    crossing = ((b[:, 0] < box[0]) | (b[:, 1] < box[1]) | (b[:, 2] > box[2])
+                | (b[:, 3] > box[3]))
+    if crossing.any():
+        g[crossing] = shapely.clip_by_rect(g[crossing], *box)
     scale = extent / size
-
-    def to_tile(c: np.ndarray) -> np.ndarray:
-        out = np.empty_like(c)
-        out[:, 0] = (c[:, 0] - minx) * scale
-        out[:, 1] = (maxy - c[:, 1]) * scale
-        return out
-
-    g = shapely.transform(g, to_tile)
     tol = settings.tolerance(z)
     if tol > 0:
         # Only geometries with more vertices than a ring of a quad can lose any to
         # simplification; skipping the rest (most parcels) halves the cost of a tile.
         busy = shapely.get_num_coordinates(g) > _SIMPLE_VERTICES
         if busy.any():
-            g[busy] = shapely.simplify(g[busy], tol, preserve_topology=True)
+            g[busy] = shapely.simplify(g[busy], tol / scale, preserve_topology=True)
     g = _family_only(g)
     ids = prep.ids[idx] if prep.ids is not None else None
-    return encode_layer(name, g, rows=idx, columns=prep.columns, ids=ids, extent=extent)
+    return encode_layer(name, g, rows=idx, columns=prep.columns, ids=ids, extent=extent,
+                        transform=(minx, maxy, scale))
