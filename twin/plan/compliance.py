@@ -20,7 +20,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from ..crs import AKMOLA_ANALYSIS_CRS
+from ..crs import AKMOLA_ANALYSIS_CRS, to_metric, transformer
+from ..errors import MissingCRS
 from ._geom import geometry_in, in_crs, subdivide
 from .buffers import _QUAD_SEGS, sanitary_distance_m
 from .regulations import Regulations
@@ -126,10 +127,20 @@ class ComplianceContext:
         self._pa_tree, self._pa = prep(protected, "protected_areas", ("id", "name", "kind"))
         self._w_tree, self._w = prep(water, "water", ("id", "name"))
         self._st_tree, self._st = prep(settlements, "settlements", ("id", "name", "population"))
+        self._rp_tree = None
         if parcels is not None and len(parcels):
-            # only residential parcels matter here; reproject just those
-            parcels = parcels[parcels["land_use"].astype(str) == "residential"]
-        self._rp_tree, self._rp = prep(parcels, "parcels", ("id",))
+            if parcels.crs is None:
+                raise MissingCRS("parcels have no CRS: set one (e.g. .set_crs('EPSG:4326'))")
+            # Only residential parcels matter here. They stay in their own CRS: with a
+            # million parcels, reprojecting them all costs more than every check; the
+            # candidates near a site are reprojected when a site needs them.
+            res = parcels[parcels["land_use"].astype(str).to_numpy() == "residential"]
+            if not CRS(res.crs).is_geographic:
+                res = in_crs(res, self.crs, "parcels")
+            self._rp_crs = CRS(res.crs)
+            self._rp_geoms = np.asarray(res.geometry.values)
+            self._rp_tree = shapely.STRtree(self._rp_geoms)
+            self._rp_metric: dict[int, object] = {}
 
     def with_plan(self, zones=None, regulations: Regulations | None = None
                   ) -> ComplianceContext:
@@ -278,8 +289,8 @@ class ComplianceContext:
                 rec["pop"] += int(pop.iloc[j])
                 rec["near"].append((float(dist), _s(self._st["name"][j]), _s(self._st["id"][j])))
         if self._rp_tree is not None:
-            a, b = self._rp_tree.query(p, predicate="dwithin", distance=r)
-            ha = shapely.area(shapely.intersection(self._rp["geometry"][b], buf[a])) / 1e4
+            a, b, rp = self._residential_near(p, r)
+            ha = shapely.area(shapely.intersection(rp, buf[a])) / 1e4
             sums = pd.DataFrame({"a": a, "ha": ha}).query("ha > 0").groupby("a")["ha"]
             for k, v in sums.sum().items():
                 per[int(sel[k])]["ha"] += float(v)
@@ -319,6 +330,28 @@ class ComplianceContext:
                 f"sanitary protection zone covers {'; '.join(parts)}; no housing is allowed "
                 f"inside it: {fix}"))
         return out
+
+    def _residential_near(self, p: np.ndarray, r: np.ndarray):
+        """Pairs (site k, residential parcel j) within r[k] metres, with the parcels' metric
+        geometries. Lon/lat parcels are pre-selected by a window in degrees that is wider
+        than r (by half, which covers the projection's scale error many times over), then
+        tested exactly in metres."""
+        if self._rp_crs == self.crs:
+            a, b = self._rp_tree.query(p, predicate="dwithin", distance=r)
+            return a, b, self._rp_geoms[b]
+        tr = transformer(self.crs, self._rp_crs)
+        lon, lat = tr.transform(shapely.get_x(p), shapely.get_y(p))
+        dlat = 1.5 * r / 110_574.0 + 1e-4
+        dlon = 1.5 * r / (111_320.0 * np.cos(np.radians(np.clip(np.abs(lat), 0, 89)))) + 1e-4
+        windows = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+        a, b = self._rp_tree.query(windows, predicate="intersects")
+        need = np.setdiff1d(np.unique(b), np.fromiter(self._rp_metric, dtype=np.int64))
+        if len(need):
+            moved = to_metric(gpd.GeoSeries(self._rp_geoms[need], crs=self._rp_crs), self.crs)
+            self._rp_metric.update(zip(need.tolist(), moved.values))
+        rp = np.array([self._rp_metric[j] for j in b.tolist()], dtype=object)
+        near = shapely.dwithin(p[a], rp, r[a]) if len(a) else np.zeros(0, dtype=bool)
+        return a[near], b[near], rp[near]
 
     def check_site(self, geometry, sector: str = "", hazard_class: str = "", *,
                    site_id: str = "proposed", district_id: str = "") -> tuple[Finding, ...]:

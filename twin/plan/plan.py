@@ -21,7 +21,7 @@ from ._geom import geometry_in
 from .balance import capacity, capacity_summary, land_balance
 from .compliance import ComplianceContext, Finding, compliance_summary
 from .errors import PlanError, PlanVersionError
-from .regulations import Regulations, load_regulations
+from .regulations import ZONE_TYPES, Regulations, load_regulations
 from .versions import (
     VERSION_COLUMNS,
     VERSIONS_TABLE,
@@ -242,7 +242,8 @@ class Plan:
             self._ctx[v] = ComplianceContext(
                 self.zones(v, metric=True), self.regulations(v),
                 protected=self._layer("protected_areas"), water=self._layer("water"),
-                settlements=self._layer("settlements"), parcels=self._layer("parcels"),
+                settlements=self._layer("settlements"),
+                parcels=self.twin["parcels"] if "parcels" in self.twin else None,
                 crs=self.crs)
         return self._ctx[v]
 
@@ -275,26 +276,29 @@ class Plan:
         if v == 1 or not any(k < v for k in self._ptypes):
             from .zones import zone_index_of_points
 
+            # in lon/lat, where the parcels are stored: a million parcels need no
+            # reprojection, and the zones partition lon/lat space as well as metres
             pts = self._parcel_points()
-            z = self.zones(v, metric=True)
-            idx = zone_index_of_points(pts, np.asarray(z.geometry.values))
-            types = np.where(idx >= 0, z["zone_type"].to_numpy()[np.clip(idx, 0, None)], None)
+            z = self.twin["zones"] if v == 1 and "zones" in self.twin else self.zones(v)
+            idx = zone_index_of_points(pts, np.asarray(z.geometry.values),
+                                       self._parcel_tree())
+            zcode = pd.Categorical(z["zone_type"], categories=ZONE_TYPES).codes
+            codes = np.where(idx >= 0, zcode[np.clip(idx, 0, None)], -1).astype(np.int8)
         else:
-            prev = self.parcel_zone_types(v - 1)
-            types = prev.to_numpy(dtype=object).copy()
+            codes = self.parcel_zone_types(v - 1).cat.codes.to_numpy().copy()
             ch = self._change(v)
             if isinstance(ch, Rezone):
-                g = geometry_in(ch.geometry, self.crs)
-                inside = self._parcel_tree().query(g, predicate="intersects")
-                types[inside] = ch.zone_type
-        s = pd.Series(types, index=self.twin["parcels"].index, name="zone_type", dtype=object)
+                inside = self._parcel_tree().query(ch.geometry, predicate="intersects")
+                codes[inside] = ZONE_TYPES.index(ch.zone_type)
+        s = pd.Series(pd.Categorical.from_codes(codes, categories=ZONE_TYPES),
+                      index=self.twin["parcels"].index, name="zone_type")
         self._ptypes[v] = s
         return s
 
     def _parcel_points(self):
         if self._parcel_pts is None:
             self._parcel_pts = shapely.point_on_surface(
-                np.asarray(self.twin.metric("parcels").geometry.values))
+                np.asarray(self.twin["parcels"].geometry.values))  # lon/lat
         return self._parcel_pts
 
     def _parcel_tree(self):
@@ -322,10 +326,11 @@ class Plan:
         key = ["district_id", "from_zone", "to_zone"]
         if "parcels" in self.twin and len(zt):
             a, b = self.parcel_zone_types(v1), self.parcel_zone_types(v2)
-            moved = (a.fillna("") != b.fillna("")).to_numpy()
+            moved = a.cat.codes.to_numpy() != b.cat.codes.to_numpy()
             p = self.twin["parcels"]
             pc = pd.DataFrame({"district_id": p["district_id"].astype(str).to_numpy()[moved],
-                               "from_zone": a.to_numpy()[moved], "to_zone": b.to_numpy()[moved],
+                               "from_zone": a.astype(object).to_numpy()[moved],
+                               "to_zone": b.astype(object).to_numpy()[moved],
                                "parcel_ha": p["area_ha"].to_numpy()[moved]})
             pc = pc.groupby(key, as_index=False).agg(parcels=("parcel_ha", "size"),
                                                      parcel_ha=("parcel_ha", "sum"))

@@ -321,10 +321,12 @@ def rezone(
     return _valid_storage(z) if CRS(src_crs) == CRS(4326) else in_crs(z, src_crs, "zones")
 
 
-def zone_index_of_points(points: np.ndarray, zone_geoms: np.ndarray) -> np.ndarray:
-    """Row position of the zone holding each point (-1 outside every zone)."""
+def zone_index_of_points(points: np.ndarray, zone_geoms: np.ndarray,
+                         tree: shapely.STRtree | None = None) -> np.ndarray:
+    """Row position of the zone holding each point (-1 outside every zone); ``tree`` is an
+    STRtree of ``points`` if the caller has one."""
     return points_in_polygons(np.asarray(points, dtype=object),
-                              np.asarray(zone_geoms, dtype=object))
+                              np.asarray(zone_geoms, dtype=object), tree)
 
 
 def parcel_zones(parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> pd.Series:
