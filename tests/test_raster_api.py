@@ -189,3 +189,20 @@ def test_a_raster_added_while_serving_is_listed_and_served(twin_path, tmp_path):
         assert "late" in [d["name"] for d in c.get("/raster").json()["rasters"]]
         r = c.get(f"/raster/late/{TILE.z}/{TILE.x}/{TILE.y}.png")
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+
+
+def test_tile_numbers_never_answer_5xx(client):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.integers(-2, 30), st.integers(-3, 5000), st.integers(-3, 5000),
+           st.sampled_from(["suitability", "population_density", "nope", "Suit", "x.tif"]))
+    def check(z, x, y, name):
+        r = client.get(f"/raster/{name}/{z}/{x}/{y}.png")
+        assert r.status_code in (200, 404), r.text
+        want = "image/png" if r.status_code == 200 else PROBLEM
+        assert r.headers["content-type"] == want
+
+    check()
