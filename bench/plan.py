@@ -93,8 +93,12 @@ def base_compliance(tw):
     d = sanitary_distance_m(sites["hazard_class"], regs)
     buf = sites[d > 0][["id", "geometry"]].copy()
     buf["geometry"] = buf.buffer(d[d > 0], quad_segs=32)
-    hit = gpd.overlay(res[["id", "geometry"]].rename(columns={"id": "pid"}), buf,
-                      how="intersection", keep_geom_type=True)
+    hit = gpd.overlay(
+        res[["id", "geometry"]].rename(columns={"id": "pid"}),
+        buf,
+        how="intersection",
+        keep_geom_type=True,
+    )
     hit = hit[hit.area > 0]
     pop = gpd.sjoin(st[["population", "geometry"]], buf, predicate="within")
     for s in sorted(set(hit["id"]) | set(pop["id"])):
@@ -115,10 +119,12 @@ def base_capacity(tw):
     crs = tw.analysis_crs
     regs = Plan(tw, "bench-base").regulations()
     p = tw["parcels"].to_crs(crs)
-    pts = gpd.GeoDataFrame(p[["district_id", "area_ha"]], geometry=p.representative_point(),
-                           crs=crs)
-    j = gpd.sjoin(pts, tw["zones"].to_crs(crs)[["zone_type", "geometry"]], how="left",
-                  predicate="within")
+    pts = gpd.GeoDataFrame(
+        p[["district_id", "area_ha"]], geometry=p.representative_point(), crs=crs
+    )
+    j = gpd.sjoin(
+        pts, tw["zones"].to_crs(crs)[["zone_type", "geometry"]], how="left", predicate="within"
+    )
     j = j[~j.index.duplicated()]
     far = j["zone_type"].map({z: regs[z].max_far for z in regs}).fillna(0.0)
     j["max_floor_area_m2"] = j["area_ha"] * 1e4 * far
@@ -160,18 +166,23 @@ def main(argv=None) -> int:
     ob = lb.set_index(["district_id", "zone_type"])["area_ha"]
     ob = ob[ob > 0]
     # overlay slivers along district edges: agree to 0.01 ha per zone
-    assert np.allclose(ob.sort_index(), blb.reindex(ob.sort_index().index).fillna(0),
-                       rtol=1e-6, atol=0.01)
+    assert np.allclose(
+        ob.sort_index(), blb.reindex(ob.sort_index().index).fillna(0), rtol=1e-6, atol=0.01
+    )
     oc = cap.set_index(["district_id", "zone_type"])["max_floor_area_m2"].sort_index()
     assert np.allclose(oc, bcap.reindex(oc.index).fillna(0), rtol=1e-9)
 
-    rows = [("compliance (233 sites vs zones, parks, water, settlements, parcels)", t_oc,
-             t_bc), ("land balance (zones x districts)", t_ob, t_bb),
-            ("capacity (parcel -> zone -> FAR, by district & zone)", t_op, t_bp)]
+    rows = [
+        ("compliance (233 sites vs zones, parks, water, settlements, parcels)", t_oc, t_bc),
+        ("land balance (zones x districts)", t_ob, t_bb),
+        ("capacity (parcel -> zone -> FAR, by district & zone)", t_op, t_bp),
+    ]
     rows.append(("total", sum(r[1] for r in rows), sum(r[2] for r in rows)))
-    print(f"\nplan on {n:,} parcels, {len(tw['project_sites'])} sites, "
-          f"{len(tw['zones'])} zones; best of {args.repeat}; same answers on both sides "
-          f"({len(f)} findings)")
+    print(
+        f"\nplan on {n:,} parcels, {len(tw['project_sites'])} sites, "
+        f"{len(tw['zones'])} zones; best of {args.repeat}; same answers on both sides "
+        f"({len(f)} findings)"
+    )
     print(f"{'step':<70} {'ours s':>8} {'baseline s':>11} {'ratio':>7}")
     for name, a, b in rows:
         print(f"{name:<70} {a:>8.2f} {b:>11.2f} {b / a:>6.1f}x")

@@ -46,8 +46,7 @@ def gdf(rows: dict, geoms) -> gpd.GeoDataFrame:
 def one_zone(zone_type="agricultural", size=40_000):
     """A single zone covering a square of ``size`` metres centred on the origin."""
     h = size / 2
-    return gdf({"id": ["d:z"], "zone_type": [zone_type], "district_id": ["d"]},
-               [box(-h, -h, h, h)])
+    return gdf({"id": ["d:z"], "zone_type": [zone_type], "district_id": ["d"]}, [box(-h, -h, h, h)])
 
 
 def town(x=0.0, y=0.0, population=1000):
@@ -56,10 +55,16 @@ def town(x=0.0, y=0.0, population=1000):
 
 def sites(*rows):
     """rows: (id, x, y, sector, hazard_class)."""
-    return gdf({"id": [r[0] for r in rows], "sector": [r[3] for r in rows],
-                "hazard_class": [r[4] for r in rows], "district_id": ["d"] * len(rows),
-                "synthetic": [True] * len(rows)},
-               [Point(r[1], r[2]) for r in rows])
+    return gdf(
+        {
+            "id": [r[0] for r in rows],
+            "sector": [r[3] for r in rows],
+            "hazard_class": [r[4] for r in rows],
+            "district_id": ["d"] * len(rows),
+            "synthetic": [True] * len(rows),
+        },
+        [Point(r[1], r[2]) for r in rows],
+    )
 
 
 def rules(findings, site_id):
@@ -82,23 +87,30 @@ def test_class_I_plant_800m_from_a_settlement_is_flagged_class_V_80m_is_not(regs
     assert rules(f, "small") == []
 
 
-@pytest.mark.parametrize("cls,limit", [("I", 1000), ("II", 500), ("III", 300), ("IV", 100),
-                                       ("V", 50)])
+@pytest.mark.parametrize(
+    "cls,limit", [("I", 1000), ("II", 500), ("III", 300), ("IV", 100), ("V", 50)]
+)
 def test_sanitary_distance_per_hazard_class_is_exact_at_the_edge(regs, cls, limit):
     ctx = ComplianceContext(one_zone("industrial"), regs, settlements=town())
-    f = ctx.check(sites(("in", limit - 1, 0, "metallurgy", cls),
-                        ("edge", 0, limit, "metallurgy", cls),
-                        ("out", -(limit + 1), 0, "metallurgy", cls)))
+    f = ctx.check(
+        sites(
+            ("in", limit - 1, 0, "metallurgy", cls),
+            ("edge", 0, limit, "metallurgy", cls),
+            ("out", -(limit + 1), 0, "metallurgy", cls),
+        )
+    )
     assert rules(f, "in") == ["sanitary_zone"]
-    assert rules(f, "edge") == ["sanitary_zone"]   # "within" the zone includes its edge
+    assert rules(f, "edge") == ["sanitary_zone"]  # "within" the zone includes its edge
     assert rules(f, "out") == []
 
 
 def test_sanitary_zone_hectares_of_residential_parcels(regs):
     # A class III plant (300 m) on the corner of a 1 km residential parcel covers a quarter
     # disc of it: pi * 300^2 / 4 m^2 = 7.0686 ha. The farm parcel next to it does not count.
-    parcels = gdf({"id": [1, 2], "land_use": ["residential", "agricultural"]},
-                  [box(0, 0, 1000, 1000), box(-1000, 0, 0, 1000)])
+    parcels = gdf(
+        {"id": [1, 2], "land_use": ["residential", "agricultural"]},
+        [box(0, 0, 1000, 1000), box(-1000, 0, 0, 1000)],
+    )
     ctx = ComplianceContext(one_zone("industrial"), regs, parcels=parcels)
     f = ctx.check(sites(("p", 0, 0, "metallurgy", "III")))
     row = f[f.rule == "sanitary_zone"].iloc[0]
@@ -120,23 +132,28 @@ def test_unknown_hazard_class_is_refused_with_the_fix(regs):
 
 
 def test_sanitary_zone_polygons_have_the_class_radius(regs):
-    s = sites(("a", 0, 0, "metallurgy", "I"), ("b", 5000, 0, "metallurgy", "IV"),
-              ("c", 9000, 0, "tourism", ""))
+    s = sites(
+        ("a", 0, 0, "metallurgy", "I"),
+        ("b", 5000, 0, "metallurgy", "IV"),
+        ("c", 9000, 0, "tourism", ""),
+    )
     z = sanitary_zones(s, regs, crs=M)
     assert z["site_id"].tolist() == ["a", "b"]
     assert z.area.to_numpy() / (math.pi * np.array([1000.0, 100.0]) ** 2) == pytest.approx(
-        [1, 1], rel=1e-3)
+        [1, 1], rel=1e-3
+    )
 
 
 # -- protected areas and water ----------------------------------------------------------------
 def park(kind="state national nature park"):
-    return gdf({"id": ["pk"], "name": ["Test park"], "kind": [kind]},
-               [box(1000, 1000, 5000, 5000)])
+    return gdf({"id": ["pk"], "name": ["Test park"], "kind": [kind]}, [box(1000, 1000, 5000, 5000)])
 
 
 def test_project_inside_a_protected_area_is_an_error(regs):
     ctx = ComplianceContext(one_zone(), regs, protected=park())
-    f = ctx.check(sites(("in", 2000, 3000, "metallurgy", ""), ("out", 6000, 3000, "agriculture", "")))
+    f = ctx.check(
+        sites(("in", 2000, 3000, "metallurgy", ""), ("out", 6000, 3000, "agriculture", ""))
+    )
     row = f[f.rule == "protected_area"].iloc[0]
     assert row.site_id == "in" and row.severity == "error"
     assert row.distance_m == pytest.approx(1000.0)  # 1 km inside the west edge
@@ -147,8 +164,7 @@ def test_project_inside_a_protected_area_is_an_error(regs):
 def test_tourism_in_a_national_park_is_a_warning_but_not_in_a_strict_reserve(regs):
     s = sites(("t", 3000, 3000, "tourism", ""))
     park_f = ComplianceContext(one_zone(), regs, protected=park()).check(s)
-    reserve_f = ComplianceContext(one_zone(), regs,
-                                  protected=park("state nature reserve")).check(s)
+    reserve_f = ComplianceContext(one_zone(), regs, protected=park("state nature reserve")).check(s)
     assert park_f.loc[park_f.rule == "protected_area", "severity"].tolist() == ["warning"]
     assert reserve_f.loc[reserve_f.rule == "protected_area", "severity"].tolist() == ["error"]
 
@@ -157,22 +173,33 @@ def test_water_protection_strip_and_zone(regs):
     # A river along y = 0. Strip 100 m (regulations.yaml), zone 500 m.
     river = gdf({"id": ["r"], "name": ["River"]}, [LineString([(-5000, 0), (5000, 0)])])
     ctx = ComplianceContext(one_zone(), regs, water=river)
-    f = ctx.check(sites(("strip", 0, 50, "agriculture", ""), ("zone", 0, -300, "agriculture", ""),
-                        ("hazard", 1000, 300, "agro-processing", "I"),
-                        ("far", 0, 600, "agriculture", "")))
+    f = ctx.check(
+        sites(
+            ("strip", 0, 50, "agriculture", ""),
+            ("zone", 0, -300, "agriculture", ""),
+            ("hazard", 1000, 300, "agro-processing", "I"),
+            ("far", 0, 600, "agriculture", ""),
+        )
+    )
     strip = f[f.site_id == "strip"].iloc[0]
     assert (strip.rule, strip.severity, strip.distance_m, strip.limit_m) == (
-        "water_strip", "error", pytest.approx(50.0), regs.water_strip_m)
+        "water_strip",
+        "error",
+        pytest.approx(50.0),
+        regs.water_strip_m,
+    )
     assert f.loc[f.site_id == "zone", ["rule", "severity"]].values.tolist() == [
-        ["water_zone", "info"]]
+        ["water_zone", "info"]
+    ]
     hz = f[(f.site_id == "hazard") & (f.rule == "water_zone")]
     assert hz.severity.tolist() == ["warning"]
     assert rules(f, "far") == []
 
 
 def test_water_protection_polygons(regs):
-    river = gdf({"id": ["r"], "name": ["River"], "synthetic": [False]},
-                [LineString([(0, 0), (1000, 0)])])
+    river = gdf(
+        {"id": ["r"], "name": ["River"], "synthetic": [False]}, [LineString([(0, 0), (1000, 0)])]
+    )
     wp = water_protection(river, regs, crs=M)
     assert wp["kind"].tolist() == ["zone", "strip"]
     assert wp.geometry.iloc[1].contains(Point(500, 99))
@@ -182,8 +209,13 @@ def test_water_protection_polygons(regs):
 # -- zone use ---------------------------------------------------------------------------------
 def test_zone_must_permit_the_sector(regs):
     ctx = ComplianceContext(one_zone("agricultural", size=10_000), regs)
-    f = ctx.check(sites(("mine", 0, 0, "gold mining", ""), ("farm", 10, 0, "agriculture", ""),
-                        ("away", 50_000, 0, "agriculture", "")))
+    f = ctx.check(
+        sites(
+            ("mine", 0, 0, "gold mining", ""),
+            ("farm", 10, 0, "agriculture", ""),
+            ("away", 50_000, 0, "agriculture", ""),
+        )
+    )
     mine = f[f.site_id == "mine"].iloc[0]
     assert (mine.rule, mine.severity, mine.zone_type) == ("zone_use", "warning", "agricultural")
     assert "'gold mining' is not permitted in the agricultural zone" in mine.message
@@ -194,14 +226,17 @@ def test_zone_must_permit_the_sector(regs):
 def test_check_site_reuses_the_context_for_a_proposed_site(regs, small_twin):
     from tests.common import point_lonlat
 
-    ctx = ComplianceContext(zones_for_twin(small_twin), regs,
-                            settlements=small_twin["settlements"],
-                            protected=small_twin["protected_areas"])
+    ctx = ComplianceContext(
+        zones_for_twin(small_twin),
+        regs,
+        settlements=small_twin["settlements"],
+        protected=small_twin["protected_areas"],
+    )
     # Westtown is at (5000, 5000): 800 m east of it a class I plant is flagged.
     found = ctx.check_site(point_lonlat(5_800, 5_000), "metallurgy", "I")
     szz = [f for f in found if f.rule == "sanitary_zone"]
     assert len(szz) == 1 and szz[0].population == 5000
-    assert szz[0].distance_m == pytest.approx(800, abs=0.5)   # the lon/lat round trip
+    assert szz[0].distance_m == pytest.approx(800, abs=0.5)  # the lon/lat round trip
     inside_park = ctx.check_site(point_lonlat(2_000, 2_000), "agriculture")
     assert [f.rule for f in inside_park] == ["protected_area", "zone_use"]
 
@@ -213,7 +248,11 @@ def test_compliance_summary_per_district(regs):
     f = ctx.check(s)
     summ = compliance_summary(f, s, settlements=town(population=700)).set_index("district_id")
     assert summ.loc["d", ["sites", "compliant", "with_errors", "with_warnings"]].tolist() == [
-        1, 0, 1, 1]
+        1,
+        0,
+        1,
+        1,
+    ]
     assert summ.loc["d", "population_in_szz"] == 700
     assert summ.loc["e", ["sites", "compliant", "with_errors"]].tolist() == [1, 1, 0]
 
@@ -234,12 +273,15 @@ def test_derived_zones_partition_each_district(small_twin):
     union = shapely.union_all(g)
     # no overlap, no gap (to the float noise of the round trip through lon/lat)
     assert shapely.area(g).sum() == pytest.approx(shapely.area(union), rel=1e-7)
-    assert shapely.area(union) == pytest.approx(shapely.area(shapely.union_all(
-        np.asarray(d.geometry.values))), rel=1e-7)
-    for did, dg in zip(d["id"], d.geometry):
+    assert shapely.area(union) == pytest.approx(
+        shapely.area(shapely.union_all(np.asarray(d.geometry.values))), rel=1e-7
+    )
+    for did, dg in zip(d["id"], d.geometry, strict=True):
         inside = z[z.district_id == did]
-        assert shapely.area(shapely.difference(shapely.union_all(inside.geometry.values),
-                                               dg)) < 1e-6 * dg.area  # stays in its district
+        assert (
+            shapely.area(shapely.difference(shapely.union_all(inside.geometry.values), dg))
+            < 1e-6 * dg.area
+        )  # stays in its district
 
 
 def test_derived_zone_types_areas_and_provenance(small_twin):
@@ -255,7 +297,8 @@ def test_derived_zone_types_areas_and_provenance(small_twin):
     by_type = z.set_index("zone_type")
     # a zone taken from a layer is as synthetic as its source row (all rows here are)
     assert by_type.loc["industrial", "synthetic"] == bool(
-        small_twin["industrial_zones"]["synthetic"].iloc[0])
+        small_twin["industrial_zones"]["synthetic"].iloc[0]
+    )
     assert bool(by_type.loc["agricultural", "synthetic"].all())  # a rule, so synthetic
     assert z["basis"].str.len().min() > 10
     assert z["id"].is_unique
@@ -268,33 +311,40 @@ def test_settlements_come_before_protected_areas():
     z = derive_zones(d, town(5000, 5000, population=2500), protected_areas=pk, crs=M)
     area = to_metric(z).set_index("zone_type").area / 1e4
     assert z.set_index("zone_type")["synthetic"].to_dict() == {
-        "residential": True, "protected": False, "agricultural": True}  # derived vs rule
+        "residential": True,
+        "protected": False,
+        "agricultural": True,
+    }  # derived vs rule
     assert area["residential"] == pytest.approx(100.0, rel=2e-3)
     assert area["protected"] == pytest.approx(3600.0 - area["residential"], rel=1e-6)
 
 
 def test_land_balance_sums_to_each_districts_area(small_twin):
     lb = land_balance(zones_for_twin(small_twin), small_twin["districts"])
-    assert set(lb["zone_type"]) == set(load_regulations().zones)     # all nine, zeros too
-    per = lb.groupby("district_id").agg(total=("area_ha", "sum"),
-                                        district=("district_area_ha", "first"),
-                                        share=("share", "sum"))
+    assert set(lb["zone_type"]) == set(load_regulations().zones)  # all nine, zeros too
+    per = lb.groupby("district_id").agg(
+        total=("area_ha", "sum"), district=("district_area_ha", "first"), share=("share", "sum")
+    )
     # each district is 10 km x 10 km = 10,000 ha (tests/common.py)
     assert per["district"].tolist() == pytest.approx([10_000, 10_000], rel=1e-6)
-    assert (per["total"] / per["district"] - 1).abs().max() < 1e-3    # within 0.1 %
+    assert (per["total"] / per["district"] - 1).abs().max() < 1e-3  # within 0.1 %
     assert per["share"].tolist() == pytest.approx([1.0, 1.0])
 
 
 def test_land_balance_reports_a_gap(small_twin):
     z = zones_for_twin(small_twin)
-    z = z[z["zone_type"] != "protected"]            # drop the 400 ha park
+    z = z[z["zone_type"] != "protected"]  # drop the 400 ha park
     lb = land_balance(z, small_twin["districts"]).set_index(["district_id", "zone_type"])
     assert lb.loc[("west", "agricultural"), "closure"] == pytest.approx(-0.04, abs=1e-4)
 
 
 def test_capacity_is_parcel_area_times_far_of_its_zone(small_twin):
-    regs = (load_regulations().set("industrial", "max_far", 1.5)
-            .set("residential", "max_far", 0.8).set("agricultural", "max_far", 0.1))
+    regs = (
+        load_regulations()
+        .set("industrial", "max_far", 1.5)
+        .set("residential", "max_far", 0.8)
+        .set("agricultural", "max_far", 0.1)
+    )
     z = zones_for_twin(small_twin)
     types = parcel_zone_types(small_twin["parcels"], z)
     # parcel 1 lies in Westtown's disc; 2 and 3 in open land; 4 is the industrial zone
@@ -302,7 +352,8 @@ def test_capacity_is_parcel_area_times_far_of_its_zone(small_twin):
     cap = capacity(small_twin["parcels"], z, regs)
     assert cap.tolist() == pytest.approx([100e4 * 0.8, 100e4 * 0.1, 100e4 * 0.1, 100e4 * 1.5])
     summ = capacity_summary(small_twin["parcels"], types, cap).set_index(
-        ["district_id", "zone_type"])
+        ["district_id", "zone_type"]
+    )
     assert summ.loc[("west", "residential"), "max_floor_area_m2"] == pytest.approx(0.8e6)
     assert summ.loc[("east", "agricultural"), "parcels"] == 1
 

@@ -40,15 +40,24 @@ def test_cli_plan_export(saved_small, tmp_path, capsys):
     assert "v2" in capsys.readouterr().out
     layers = dict(pyogrio.list_layers(out))
     assert layers["zones"] == "MultiPolygon" and layers["findings"] == "Point"
-    assert {"sanitary_zones", "protected_areas", "land_balance", "compliance_summary",
-            "capacity_summary", "regulations", "plan_history"} <= set(layers)
+    assert {
+        "sanitary_zones",
+        "protected_areas",
+        "land_balance",
+        "compliance_summary",
+        "capacity_summary",
+        "regulations",
+        "plan_history",
+    } <= set(layers)
     z = pyogrio.read_dataframe(out, layer="zones")
     assert {"max_far", "max_floors", "min_green_share", "basis", "synthetic"} <= set(z)
     assert "industrial" in set(z.loc[z.district_id == "west", "zone_type"])
     assert _no_temp_files(out.parent) == []
     # an earlier version on request
-    assert main(["plan", "export", "--twin", str(saved_small), "--out", str(out),
-                 "--version", "1"]) == 0
+    assert (
+        main(["plan", "export", "--twin", str(saved_small), "--out", str(out), "--version", "1"])
+        == 0
+    )
     z1 = pyogrio.read_dataframe(out, layer="zones")
     assert "industrial" not in set(z1.loc[z1.district_id == "west", "zone_type"])
 
@@ -57,8 +66,13 @@ def test_cli_plan_report(saved_small, tmp_path):
     out = tmp_path / "report"
     assert main(["plan", "report", "--twin", str(saved_small), "--out", str(out)]) == 0
     md = (out / "report.md").read_text(encoding="utf-8")
-    for heading in ("## Land balance by district", "## Compliance of project sites",
-                    "## Building capacity", "## Regulations", "## Versions"):
+    for heading in (
+        "## Land balance by district",
+        "## Compliance of project sites",
+        "## Building capacity",
+        "## Regulations",
+        "## Versions",
+    ):
         assert heading in md
     assert "1 parcel, 100 ha, in West district went from agricultural to industrial" in md
     assert "![Functional zones and project compliance](map.png)" in md
@@ -68,15 +82,27 @@ def test_cli_plan_report(saved_small, tmp_path):
 
 
 def test_cli_plan_unknown_version_is_a_clean_error(saved_small, tmp_path, capsys):
-    rc = main(["plan", "export", "--twin", str(saved_small), "--out",
-               str(tmp_path / "x.gpkg"), "--version", "9"])
+    rc = main(
+        [
+            "plan",
+            "export",
+            "--twin",
+            str(saved_small),
+            "--out",
+            str(tmp_path / "x.gpkg"),
+            "--version",
+            "9",
+        ]
+    )
     assert rc == 1
     assert "has no version 9" in capsys.readouterr().err
     assert not (tmp_path / "x.gpkg").exists()
 
 
-@pytest.mark.parametrize("module", ["regulations", "zones", "buffers", "compliance",
-                                    "balance", "versions", "plan", "__init__"])
+@pytest.mark.parametrize(
+    "module",
+    ["regulations", "zones", "buffers", "compliance", "balance", "versions", "plan", "__init__"],
+)
 def test_docstring_examples_run(module):
     name = "twin.plan" if module == "__init__" else f"twin.plan.{module}"
     res = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
@@ -84,9 +110,11 @@ def test_docstring_examples_run(module):
 
 
 def test_importing_the_plan_stays_light():
-    code = ("import sys, twin, twin.plan; tw = twin.Twin(); "
-            "bad = [m for m in ('matplotlib', 'fastapi', 'pydeck', 'rasterio') "
-            "if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    code = (
+        "import sys, twin, twin.plan; tw = twin.Twin(); "
+        "bad = [m for m in ('matplotlib', 'fastapi', 'pydeck', 'rasterio') "
+        "if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -94,17 +122,24 @@ def test_importing_the_plan_stays_light():
 # -- the default Akmola twin ---------------------------------------------------------------
 def test_default_twin_zones_cover_each_district_without_overlap(default_twin):
     z = default_twin.metric("zones")
-    assert {"residential", "public_business", "industrial", "protected", "agricultural",
-            "reserve", "recreational"} <= set(z["zone_type"])
+    assert {
+        "residential",
+        "public_business",
+        "industrial",
+        "protected",
+        "agricultural",
+        "reserve",
+        "recreational",
+    } <= set(z["zone_type"])
     g = np.asarray(z.geometry.values)
-    assert shapely.area(g).sum() == pytest.approx(shapely.area(shapely.union_all(g)),
-                                                  rel=1e-7)
+    assert shapely.area(g).sum() == pytest.approx(shapely.area(shapely.union_all(g)), rel=1e-7)
     lb = land_balance(z, default_twin.metric("districts"))
-    per = lb.groupby("district_id").agg(total=("area_ha", "sum"),
-                                        area=("district_area_ha", "first"))
+    per = lb.groupby("district_id").agg(
+        total=("area_ha", "sum"), area=("district_area_ha", "first")
+    )
     assert len(per) == len(default_twin["districts"])
-    assert ((per["total"] / per["area"] - 1).abs() < 1e-3).all()     # within 0.1 %
-    assert not z.loc[z.zone_type == "protected", "synthetic"].any()    # from the real layer
+    assert ((per["total"] / per["area"] - 1).abs() < 1e-3).all()  # within 0.1 %
+    assert not z.loc[z.zone_type == "protected", "synthetic"].any()  # from the real layer
 
 
 def test_default_twin_project_inside_burabay_park_is_flagged(default_twin):
@@ -124,7 +159,7 @@ def test_default_twin_compliance_names_real_findings(default_twin):
     # Sites the generator placed inside the Burabay park polygon are found by the check.
     m = to_metric(sites)
     pa = default_twin.metric("protected_areas")
-    inside = {s for s, g in zip(m["id"], m.geometry) if pa.geometry.contains(g).any()}
+    inside = {s for s, g in zip(m["id"], m.geometry, strict=True) if pa.geometry.contains(g).any()}
     assert set(f.loc[f.rule == "protected_area", "site_id"]) == inside
     assert (f["severity"] == "error").any()
     summ = plan.compliance_summary(findings=f)

@@ -60,31 +60,54 @@ def _broken(doc, edit):
     return d
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda d: d["zones"].pop("reserve"), r"no regulation for zone type\(s\) 'reserve'"),
-    (lambda d: d["zones"].__setitem__("factory", d["zones"]["industrial"]),
-     r"unknown zone type\(s\) 'factory'.*use the plan's zone types"),
-    (lambda d: d["zones"]["industrial"].__setitem__("max_far", -0.5),
-     r"zones.industrial.max_far: -0.5 is out of range"),
-    (lambda d: d["zones"]["industrial"].__setitem__("max_far", "high"),
-     r"zones.industrial.max_far: expected a number, got 'high'"),
-    (lambda d: d["zones"]["residential"].__setitem__("max_floors", 2.5),
-     r"max_floors: expected a whole number"),
-    (lambda d: d["zones"]["residential"].__setitem__("min_green_share", 25),
-     r"min_green_share: 25 is out of range: it must be between 0 and 1"),
-    (lambda d: d["zones"]["residential"].pop("max_far"), r"missing 'max_far'"),
-    (lambda d: d["zones"]["residential"].__setitem__("colour", "red"),
-     r"unknown field\(s\) 'colour'"),
-    (lambda d: d["zones"]["residential"].__setitem__("permitted_sectors", "housing"),
-     r"permitted_sectors: expected a list of strings"),
-    (lambda d: d["buffers"]["sanitary_protection_m"].pop("V"),
-     r"sanitary_protection_m must give a distance in metres for each hazard class"),
-    (lambda d: d["buffers"]["sanitary_protection_m"].__setitem__("V", 2000),
-     r"must not grow from class I to V"),
-    (lambda d: d["buffers"].__setitem__("water_protection_strip_m", 600),
-     r"strip \(600 m\) is wider than the water protection zone"),
-    (lambda d: d.__setitem__("format", 2), r"format 2 is not supported"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda d: d["zones"].pop("reserve"), r"no regulation for zone type\(s\) 'reserve'"),
+        (
+            lambda d: d["zones"].__setitem__("factory", d["zones"]["industrial"]),
+            r"unknown zone type\(s\) 'factory'.*use the plan's zone types",
+        ),
+        (
+            lambda d: d["zones"]["industrial"].__setitem__("max_far", -0.5),
+            r"zones.industrial.max_far: -0.5 is out of range",
+        ),
+        (
+            lambda d: d["zones"]["industrial"].__setitem__("max_far", "high"),
+            r"zones.industrial.max_far: expected a number, got 'high'",
+        ),
+        (
+            lambda d: d["zones"]["residential"].__setitem__("max_floors", 2.5),
+            r"max_floors: expected a whole number",
+        ),
+        (
+            lambda d: d["zones"]["residential"].__setitem__("min_green_share", 25),
+            r"min_green_share: 25 is out of range: it must be between 0 and 1",
+        ),
+        (lambda d: d["zones"]["residential"].pop("max_far"), r"missing 'max_far'"),
+        (
+            lambda d: d["zones"]["residential"].__setitem__("colour", "red"),
+            r"unknown field\(s\) 'colour'",
+        ),
+        (
+            lambda d: d["zones"]["residential"].__setitem__("permitted_sectors", "housing"),
+            r"permitted_sectors: expected a list of strings",
+        ),
+        (
+            lambda d: d["buffers"]["sanitary_protection_m"].pop("V"),
+            r"sanitary_protection_m must give a distance in metres for each hazard class",
+        ),
+        (
+            lambda d: d["buffers"]["sanitary_protection_m"].__setitem__("V", 2000),
+            r"must not grow from class I to V",
+        ),
+        (
+            lambda d: d["buffers"].__setitem__("water_protection_strip_m", 600),
+            r"strip \(600 m\) is wider than the water protection zone",
+        ),
+        (lambda d: d.__setitem__("format", 2), r"format 2 is not supported"),
+    ],
+)
 def test_invalid_documents_are_refused_naming_key_and_fix(doc, edit, message):
     with pytest.raises(RegulationError, match=message) as e:
         Regulations.parse(_broken(doc, edit), origin="regs.yaml")
@@ -119,7 +142,7 @@ def test_round_trip_and_frozen_edits():
     assert again["industrial"] == regs["industrial"]
     new = regs.set("industrial", "permitted_sectors", ["metallurgy"])
     assert new["industrial"].permitted_sectors == ("metallurgy",)
-    assert regs["industrial"].permits("gold mining")       # the original is unchanged
+    assert regs["industrial"].permits("gold mining")  # the original is unchanged
     assert not new["industrial"].permits("gold mining")
     assert new["industrial"].source["permitted_sectors"] == "set by a plan change"
     with pytest.raises(UnknownZoneType, match="'downtown'"):

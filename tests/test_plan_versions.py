@@ -53,8 +53,10 @@ def test_rezone_by_area_counts_parcels_and_hectares_per_district(plan):
     # no parcel's representative point inside it.
     plan.rezone(square_lonlat(9_000, 8_000, 2_000), "reserve")
     lines = plan.diff(1, 2).lines()
-    assert lines == ["200 ha, in West district went from agricultural to reserve",
-                     "200 ha, in East district went from agricultural to reserve"]
+    assert lines == [
+        "200 ha, in West district went from agricultural to reserve",
+        "200 ha, in East district went from agricultural to reserve",
+    ]
 
 
 def test_rezone_keeps_the_land_balance_closed(plan, small_twin):
@@ -85,9 +87,12 @@ def test_incremental_parcel_zones_equal_a_fresh_lookup(small_twin, tmp_path):
     inc = p.parcel_zone_types()
     fresh = Plan(small_twin)
     for ch in p._records[1:]:
-        fresh._records.append(ch)           # same history, no cached intermediate versions
-    assert fresh.parcel_zone_types(3).tolist() == inc.tolist() == [
-        "public_business", "agricultural", "special", "industrial"]
+        fresh._records.append(ch)  # same history, no cached intermediate versions
+    assert (
+        fresh.parcel_zone_types(3).tolist()
+        == inc.tolist()
+        == ["public_business", "agricultural", "special", "industrial"]
+    )
 
 
 def test_versions_persist_in_the_twin_file(tmp_path):
@@ -96,13 +101,14 @@ def test_versions_persist_in_the_twin_file(tmp_path):
     tw.save(path)
     tw.plan.rezone(parcels=[2], zone_type="industrial", note="aluminium plant")
     tw.plan.set_regulation("industrial", "max_floors", 7)
-    assert tw.plan.save() == 3                  # the base version and two changes
+    assert tw.plan.save() == 3  # the base version and two changes
     again = Twin.open(path)
     assert again.plan.version == 3
     assert again.plan.regulations()["industrial"].max_floors == 7
     assert str(again.plan.diff(1, 3)) == str(tw.plan.diff(1, 3))
     assert again.plan.versions()["description"].iloc[1] == (
-        "rezone 1 parcels to industrial (aluminium plant)")
+        "rezone 1 parcels to industrial (aluminium plant)"
+    )
     # a later Twin.save keeps the history too (it is one of the twin's tables)
     again.plan.set_regulation("residential", "min_green_share", 0.3)
     again.plan.save()
@@ -133,7 +139,7 @@ def test_history_cannot_be_replayed_on_other_zones(tmp_path):
     tw2.add_layer("zones", z[z.zone_type != "protected"])
     with pytest.raises(PlanVersionError, match="different zones layer"):
         Plan(tw2)
-    assert Plan(tw2, "draft").version == 1       # a new plan id starts afresh
+    assert Plan(tw2, "draft").version == 1  # a new plan id starts afresh
 
 
 def test_plan_property_follows_a_replaced_zones_layer(small_twin):
@@ -165,14 +171,20 @@ def test_rezone_accepts_a_geoseries_in_any_crs(plan):
     g = gpd.GeoSeries([shapely.box(6_000, 1_000, 7_000, 2_000)], crs=AKMOLA_ANALYSIS_CRS)
     plan.rezone(g, "industrial")
     assert plan.diff(1, 2).lines() == [
-        "1 parcel, 100 ha, in West district went from agricultural to industrial"]
+        "1 parcel, 100 ha, in West district went from agricultural to industrial"
+    ]
 
 
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(x=st.floats(-2_000, 19_000), y=st.floats(-2_000, 9_000),
-       w=st.floats(50, 8_000), h=st.floats(50, 8_000),
-       zone=st.sampled_from(["industrial", "reserve", "recreational", "agricultural"]))
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    x=st.floats(-2_000, 19_000),
+    y=st.floats(-2_000, 9_000),
+    w=st.floats(50, 8_000),
+    h=st.floats(50, 8_000),
+    zone=st.sampled_from(["industrial", "reserve", "recreational", "agricultural"]),
+)
 def test_rezone_any_rectangle_keeps_a_partition(x, y, w, h, zone):
     tw = _TWIN
     z0 = _ZONES
@@ -184,9 +196,10 @@ def test_rezone_any_rectangle_keeps_a_partition(x, y, w, h, zone):
         return
     geoms = np.asarray(z1.geometry.values)
     assert shapely.area(geoms).sum() == pytest.approx(
-        shapely.area(shapely.union_all(geoms)), rel=1e-9)              # still no overlap
+        shapely.area(shapely.union_all(geoms)), rel=1e-9
+    )  # still no overlap
     lb = land_balance(z1, tw.metric("districts"))
-    assert lb["closure"].abs().max() < 1e-6                            # still no gap
+    assert lb["closure"].abs().max() < 1e-6  # still no gap
     assert z1["id"].is_unique
 
 

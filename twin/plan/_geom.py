@@ -32,8 +32,9 @@ def geometry_in(geom, crs: CRS, what: str = "geometry"):
         gs = g.geometry if isinstance(g, gpd.GeoDataFrame) else g
         return shapely.union_all(np.asarray(gs.values))
     if not isinstance(geom, shapely.Geometry):
-        raise TypeError(f"{what} must be a shapely geometry or a GeoSeries, got "
-                        f"{type(geom).__name__}")
+        raise TypeError(
+            f"{what} must be a shapely geometry or a GeoSeries, got {type(geom).__name__}"
+        )
     tr = transformer(STORAGE_CRS, crs)
 
     def fn(c):
@@ -103,8 +104,9 @@ def subdivide(geoms: np.ndarray, max_vertices: int = 256) -> tuple[np.ndarray, n
     return np.concatenate(pieces), np.concatenate(parents)
 
 
-def points_in_polygons(points: np.ndarray, polygons: np.ndarray,
-                       tree: shapely.STRtree | None = None) -> np.ndarray:
+def points_in_polygons(
+    points: np.ndarray, polygons: np.ndarray, tree: shapely.STRtree | None = None
+) -> np.ndarray:
     """Index of the polygon containing each point (-1 where none), vectorised.
 
     Polygons are assumed not to overlap (a partition such as the plan's zones); on a

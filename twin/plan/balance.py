@@ -17,8 +17,9 @@ from .zones import parcel_zones
 __all__ = ["land_balance", "capacity", "capacity_summary", "parcel_zone_types"]
 
 
-def land_balance(zones: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
-                 crs: CRS | None = None) -> pd.DataFrame:
+def land_balance(
+    zones: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *, crs: CRS | None = None
+) -> pd.DataFrame:
     """Hectares and share of each zone type per district.
 
     Areas are measured afresh in the equal-area ``crs`` (not read from ``area_ha``, which a
@@ -47,34 +48,48 @@ def land_balance(zones: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, *,
     crs = CRS(crs or AKMOLA_ANALYSIS_CRS)
     z = in_crs(zones, crs, "zones")
     d = in_crs(districts, crs, "districts")
-    area = pd.DataFrame({"district_id": z["district_id"].astype(str).to_numpy(),
-                         "zone_type": z["zone_type"].to_numpy(),
-                         "area_ha": shapely.area(np.asarray(z.geometry.values)) / 1e4})
+    area = pd.DataFrame(
+        {
+            "district_id": z["district_id"].astype(str).to_numpy(),
+            "zone_type": z["zone_type"].to_numpy(),
+            "area_ha": shapely.area(np.asarray(z.geometry.values)) / 1e4,
+        }
+    )
     dids = d["id"].astype(str).to_numpy()
     full = pd.MultiIndex.from_product([dids, ZONE_TYPES], names=["district_id", "zone_type"])
-    out = area.groupby(["district_id", "zone_type"])["area_ha"].sum().reindex(
-        full, fill_value=0.0).reset_index()
+    out = (
+        area.groupby(["district_id", "zone_type"])["area_ha"]
+        .sum()
+        .reindex(full, fill_value=0.0)
+        .reset_index()
+    )
     zsum = out.groupby("district_id")["area_ha"].transform("sum")
     out["share"] = np.where(zsum > 0, out["area_ha"] / zsum.where(zsum > 0, 1), 0.0)
     dist_area = pd.Series(shapely.area(np.asarray(d.geometry.values)) / 1e4, index=dids)
     out["district_area_ha"] = out["district_id"].map(dist_area)
     out["closure"] = zsum / out["district_area_ha"] - 1.0
     if "name" in d:
-        out.insert(1, "district", out["district_id"].map(dict(zip(dids, d["name"]))))
+        out.insert(1, "district", out["district_id"].map(dict(zip(dids, d["name"], strict=True))))
     return out
 
 
 def parcel_zone_types(parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> pd.Series:
     """The zone type of each parcel (by its representative point), aligned to parcels."""
     zid = parcel_zones(parcels, zones)
-    t = zid.map(dict(zip(zones["id"], zones["zone_type"])))
-    return pd.Series(pd.Categorical(t, categories=ZONE_TYPES), index=parcels.index,
-                     name="zone_type")
+    t = zid.map(dict(zip(zones["id"], zones["zone_type"], strict=True)))
+    return pd.Series(
+        pd.Categorical(t, categories=ZONE_TYPES), index=parcels.index, name="zone_type"
+    )
 
 
-def capacity(parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None,
-             regulations: Regulations, *, zone_types: pd.Series | None = None,
-             crs: CRS | None = None) -> pd.Series:
+def capacity(
+    parcels: gpd.GeoDataFrame,
+    zones: gpd.GeoDataFrame | None,
+    regulations: Regulations,
+    *,
+    zone_types: pd.Series | None = None,
+    crs: CRS | None = None,
+) -> pd.Series:
     """Maximum floor area of each parcel: parcel area × max FAR of its zone, in m².
 
     .. math:: F_p = A_p \\cdot \\mathrm{FAR}_{z(p)}
@@ -119,8 +134,9 @@ def capacity(parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None,
     return pd.Series(area_m2 * far, index=parcels.index, name="max_floor_area_m2")
 
 
-def capacity_summary(parcels: gpd.GeoDataFrame, zone_types: pd.Series,
-                     floor_area: pd.Series) -> pd.DataFrame:
+def capacity_summary(
+    parcels: gpd.GeoDataFrame, zone_types: pd.Series, floor_area: pd.Series
+) -> pd.DataFrame:
     """Capacity totalled by district and zone type: parcels, hectares, max floor area.
 
     Examples
@@ -132,11 +148,18 @@ def capacity_summary(parcels: gpd.GeoDataFrame, zone_types: pd.Series,
 'max_floor_area_m2': 30000.0}
     """
     zt = pd.Categorical(zone_types, categories=[*ZONE_TYPES, "outside"])
-    df = pd.DataFrame({"district_id": pd.Categorical(parcels["district_id"]),
-                       "zone_type": zt.fillna("outside"),
-                       "area_ha": parcels["area_ha"].to_numpy(dtype=float),
-                       "max_floor_area_m2": floor_area.to_numpy(dtype=float)})
+    df = pd.DataFrame(
+        {
+            "district_id": pd.Categorical(parcels["district_id"]),
+            "zone_type": zt.fillna("outside"),
+            "area_ha": parcels["area_ha"].to_numpy(dtype=float),
+            "max_floor_area_m2": floor_area.to_numpy(dtype=float),
+        }
+    )
     g = df.groupby(["district_id", "zone_type"], sort=True, observed=True)
-    out = g.agg(parcels=("area_ha", "size"), area_ha=("area_ha", "sum"),
-                max_floor_area_m2=("max_floor_area_m2", "sum")).reset_index()
+    out = g.agg(
+        parcels=("area_ha", "size"),
+        area_ha=("area_ha", "sum"),
+        max_floor_area_m2=("max_floor_area_m2", "sum"),
+    ).reset_index()
     return out.astype({"district_id": str, "zone_type": str})

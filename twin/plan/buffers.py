@@ -46,8 +46,9 @@ def sanitary_distance_m(hazard_class, regulations: Regulations) -> np.ndarray:
     return cls.map(table).fillna(0.0).to_numpy(dtype=float)
 
 
-def sanitary_zones(sites: gpd.GeoDataFrame, regulations: Regulations, *,
-                   crs: CRS | None = None) -> gpd.GeoDataFrame:
+def sanitary_zones(
+    sites: gpd.GeoDataFrame, regulations: Regulations, *, crs: CRS | None = None
+) -> gpd.GeoDataFrame:
     """Sanitary protection zones (СЗЗ) around project sites, by hazard class.
 
     Sites without a hazard class get no zone. Returned in the metric ``crs``.
@@ -69,16 +70,21 @@ def sanitary_zones(sites: gpd.GeoDataFrame, regulations: Regulations, *,
     keep = d > 0
     s = s[keep]
     return gpd.GeoDataFrame(
-        {"site_id": s["id"].to_numpy(), "hazard_class": s["hazard_class"].to_numpy(),
-         "radius_m": d[keep], "source": "sanitary protection distance by hazard class "
-         "(facts.md)", "synthetic": s["synthetic"].to_numpy()},
+        {
+            "site_id": s["id"].to_numpy(),
+            "hazard_class": s["hazard_class"].to_numpy(),
+            "radius_m": d[keep],
+            "source": "sanitary protection distance by hazard class (facts.md)",
+            "synthetic": s["synthetic"].to_numpy(),
+        },
         geometry=shapely.buffer(np.asarray(s.geometry.values), d[keep], quad_segs=_QUAD_SEGS),
         crs=crs,
     )
 
 
-def water_protection(water: gpd.GeoDataFrame, regulations: Regulations, *,
-                     crs: CRS | None = None) -> gpd.GeoDataFrame:
+def water_protection(
+    water: gpd.GeoDataFrame, regulations: Regulations, *, crs: CRS | None = None
+) -> gpd.GeoDataFrame:
     """Water protection zones and strips around each water feature.
 
     Two rows per feature: ``kind`` ``"zone"`` (``water_zone_m``) and ``"strip"``
@@ -98,14 +104,18 @@ def water_protection(water: gpd.GeoDataFrame, regulations: Regulations, *,
     w = in_crs(water, crs, "water")
     g = np.asarray(w.geometry.values)
     n = len(w)
-    widths = np.concatenate([np.full(n, regulations.water_zone_m),
-                             np.full(n, regulations.water_strip_m)])
+    widths = np.concatenate(
+        [np.full(n, regulations.water_zone_m), np.full(n, regulations.water_strip_m)]
+    )
     return gpd.GeoDataFrame(
-        {"water_id": np.tile(w["id"].to_numpy(), 2),
-         "name": np.tile(w["name"].to_numpy() if "name" in w else w["id"].to_numpy(), 2),
-         "kind": ["zone"] * n + ["strip"] * n, "width_m": widths,
-         "source": "water protection zone/strip widths (facts.md; regulations.yaml)",
-         "synthetic": np.tile(w["synthetic"].to_numpy(), 2)},
+        {
+            "water_id": np.tile(w["id"].to_numpy(), 2),
+            "name": np.tile(w["name"].to_numpy() if "name" in w else w["id"].to_numpy(), 2),
+            "kind": ["zone"] * n + ["strip"] * n,
+            "width_m": widths,
+            "source": "water protection zone/strip widths (facts.md; regulations.yaml)",
+            "synthetic": np.tile(w["synthetic"].to_numpy(), 2),
+        },
         geometry=shapely.buffer(np.tile(g, 2), widths, quad_segs=_QUAD_SEGS),
         crs=crs,
     )

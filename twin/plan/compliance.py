@@ -26,8 +26,14 @@ from ._geom import geometry_in, in_crs, subdivide
 from .buffers import _QUAD_SEGS, sanitary_distance_m
 from .regulations import Regulations
 
-__all__ = ["Finding", "ComplianceContext", "compliance", "compliance_summary",
-           "FINDING_COLUMNS", "SEVERITIES"]
+__all__ = [
+    "Finding",
+    "ComplianceContext",
+    "compliance",
+    "compliance_summary",
+    "FINDING_COLUMNS",
+    "SEVERITIES",
+]
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -101,8 +107,17 @@ class ComplianceContext:
     (800, 1000.0)
     """
 
-    def __init__(self, zones, regulations: Regulations, *, protected=None, water=None,
-                 settlements=None, parcels=None, crs: CRS | None = None) -> None:
+    def __init__(
+        self,
+        zones,
+        regulations: Regulations,
+        *,
+        protected=None,
+        water=None,
+        settlements=None,
+        parcels=None,
+        crs: CRS | None = None,
+    ) -> None:
         self.crs = CRS(crs or AKMOLA_ANALYSIS_CRS)
         self.regulations = regulations
         z = in_crs(zones, self.crs, "zones")
@@ -120,9 +135,10 @@ class ComplianceContext:
                 return None, None
             lay = in_crs(layer, self.crs, name)
             g = np.asarray(lay.geometry.values)
-            return shapely.STRtree(g), {c: (lay[c].to_numpy() if c in lay else
-                                            np.full(len(lay), "", dtype=object))
-                                        for c in ("geometry", *cols)}
+            return shapely.STRtree(g), {
+                c: (lay[c].to_numpy() if c in lay else np.full(len(lay), "", dtype=object))
+                for c in ("geometry", *cols)
+            }
 
         self._pa_tree, self._pa = prep(protected, "protected_areas", ("id", "name", "kind"))
         self._w_tree, self._w = prep(water, "water", ("id", "name"))
@@ -142,8 +158,7 @@ class ComplianceContext:
             self._rp_tree = shapely.STRtree(self._rp_geoms)
             self._rp_metric: dict[int, object] = {}
 
-    def with_plan(self, zones=None, regulations: Regulations | None = None
-                  ) -> ComplianceContext:
+    def with_plan(self, zones=None, regulations: Regulations | None = None) -> ComplianceContext:
         """A copy for other zones and/or regulations that shares every other index.
 
         A scenario's rezone rebuilds only the zone lookup; the protected-area, water,
@@ -182,10 +197,16 @@ class ComplianceContext:
         pts = np.asarray(s.geometry.values)
         n = len(s)
         ids = s["id"].astype(str).to_numpy()
-        sector = (s["sector"].fillna("").astype(str).to_numpy() if "sector" in s
-                  else np.full(n, "", dtype=object))
-        hz = (s["hazard_class"].fillna("").astype(str).str.strip().str.upper().to_numpy()
-              if "hazard_class" in s else np.full(n, "", dtype=object))
+        sector = (
+            s["sector"].fillna("").astype(str).to_numpy()
+            if "sector" in s
+            else np.full(n, "", dtype=object)
+        )
+        hz = (
+            s["hazard_class"].fillna("").astype(str).str.strip().str.upper().to_numpy()
+            if "hazard_class" in s
+            else np.full(n, "", dtype=object)
+        )
         zi = self.zone_of(pts)
         ztype = np.where(zi >= 0, self._zone_type[np.clip(zi, 0, None)], "")
         zdist = np.where(zi >= 0, self._zone_district[np.clip(zi, 0, None)], "")
@@ -194,45 +215,78 @@ class ComplianceContext:
             dist = np.where(given != "", given, zdist)
         else:
             dist = zdist
-        base = [dict(site_id=ids[i], district_id=dist[i], zone_type=ztype[i],
-                     sector=sector[i], hazard_class=hz[i]) for i in range(n)]
+        base = [
+            dict(
+                site_id=ids[i],
+                district_id=dist[i],
+                zone_type=ztype[i],
+                sector=sector[i],
+                hazard_class=hz[i],
+            )
+            for i in range(n)
+        ]
         out: list[Finding] = []
         regs = self.regulations
 
         for i in range(n):  # zone use: a dict lookup per site, cheap
             if zi[i] < 0:
-                out.append(Finding(**base[i], rule="outside_plan", severity="warning",
-                                   message=f"site {ids[i]!r} lies outside every plan zone: "
-                                   "extend the plan or check the site's coordinates"))
+                out.append(
+                    Finding(
+                        **base[i],
+                        rule="outside_plan",
+                        severity="warning",
+                        message=f"site {ids[i]!r} lies outside every plan zone: "
+                        "extend the plan or check the site's coordinates",
+                    )
+                )
             elif sector[i] and not regs[ztype[i]].permits(sector[i]):
                 allowed = ", ".join(regs[ztype[i]].permitted_sectors) or "no sectors"
-                out.append(Finding(**base[i], rule="zone_use", severity="warning",
-                                   message=f"sector {sector[i]!r} is not permitted in the "
-                                   f"{ztype[i]} zone (it permits {allowed}): rezone the site "
-                                   "or move it to a zone that permits it"))
+                out.append(
+                    Finding(
+                        **base[i],
+                        rule="zone_use",
+                        severity="warning",
+                        message=f"sector {sector[i]!r} is not permitted in the "
+                        f"{ztype[i]} zone (it permits {allowed}): rezone the site "
+                        "or move it to a zone that permits it",
+                    )
+                )
 
         if self._pa_tree is not None:
             si, ai = self._pa_tree.query(pts, predicate="intersects")
             depth = shapely.distance(pts[si], shapely.boundary(self._pa["geometry"][ai]))
             protected_reg = regs["protected"]
-            for i, a, dep in zip(si, ai, depth):
+            for i, a, dep in zip(si, ai, depth, strict=True):
                 name = _s(self._pa["name"][a])
                 # A strict nature reserve (zapovednik) bars every project; a national park
                 # has recreation zones where the sectors the protected regulation permits
                 # (tourism) may build with the park's consent.
                 strict = "reserve" in _s(self._pa["kind"][a]).lower()
                 if not strict and sector[i] and protected_reg.permits(sector[i]):
-                    sev, tail = "warning", (
-                        f"a {sector[i]} project may build only in the park's recreation zones "
-                        "with the park administration's consent: check the park's internal "
-                        "zoning")
+                    sev, tail = (
+                        "warning",
+                        (
+                            f"a {sector[i]} project may build only in the park's recreation zones "
+                            "with the park administration's consent: check the park's internal "
+                            "zoning"
+                        ),
+                    )
                 else:
-                    sev, tail = "error", ("building is not allowed there; move the site "
-                                          "out of the protected area")
-                out.append(Finding(**base[i], rule="protected_area", severity=sev,
-                                   distance_m=float(dep), affected=(_s(self._pa["id"][a]),),
-                                   message=f"site {ids[i]!r} lies inside protected area "
-                                   f"{name!r}, {dep:,.0f} m from its edge: {tail}"))
+                    sev, tail = (
+                        "error",
+                        ("building is not allowed there; move the site out of the protected area"),
+                    )
+                out.append(
+                    Finding(
+                        **base[i],
+                        rule="protected_area",
+                        severity=sev,
+                        distance_m=float(dep),
+                        affected=(_s(self._pa["id"][a]),),
+                        message=f"site {ids[i]!r} lies inside protected area "
+                        f"{name!r}, {dep:,.0f} m from its edge: {tail}",
+                    )
+                )
 
         if self._w_tree is not None:
             zone_m, strip_m = regs.water_zone_m, regs.water_strip_m
@@ -244,29 +298,46 @@ class ComplianceContext:
                     i, w, d = int(r.s), int(r.w), float(r.d)
                     name = _s(self._w["name"][w]) or _s(self._w["id"][w])
                     if d <= strip_m:
-                        out.append(Finding(
-                            **base[i], rule="water_strip", severity="error", distance_m=d,
-                            limit_m=strip_m, affected=(_s(self._w["id"][w]),),
-                            message=f"site {ids[i]!r} is {d:,.0f} m from {name!r}, inside "
-                            f"its {strip_m:g} m water protection strip where building is "
-                            f"forbidden: move it at least {strip_m - d:,.0f} m further away"))
+                        out.append(
+                            Finding(
+                                **base[i],
+                                rule="water_strip",
+                                severity="error",
+                                distance_m=d,
+                                limit_m=strip_m,
+                                affected=(_s(self._w["id"][w]),),
+                                message=f"site {ids[i]!r} is {d:,.0f} m from {name!r}, inside "
+                                f"its {strip_m:g} m water protection strip where building is "
+                                f"forbidden: move it at least {strip_m - d:,.0f} m further away",
+                            )
+                        )
                     else:
                         hazardous = hz[i] in ("I", "II", "III")
-                        out.append(Finding(
-                            **base[i], rule="water_zone",
-                            severity="warning" if hazardous else "info", distance_m=d,
-                            limit_m=zone_m, affected=(_s(self._w["id"][w]),),
-                            message=f"site {ids[i]!r} is {d:,.0f} m from {name!r}, inside "
-                            f"its {zone_m:g} m water protection zone (special regime"
-                            + (f"; a class {hz[i]} plant needs a water-authority approval)"
-                               if hazardous else ")")))
+                        out.append(
+                            Finding(
+                                **base[i],
+                                rule="water_zone",
+                                severity="warning" if hazardous else "info",
+                                distance_m=d,
+                                limit_m=zone_m,
+                                affected=(_s(self._w["id"][w]),),
+                                message=f"site {ids[i]!r} is {d:,.0f} m from {name!r}, inside "
+                                f"its {zone_m:g} m water protection zone (special regime"
+                                + (
+                                    f"; a class {hz[i]} plant needs a water-authority approval)"
+                                    if hazardous
+                                    else ")"
+                                ),
+                            )
+                        )
 
         out.extend(self._sanitary(pts, ids, hz, base))
         rows = [asdict(f) for f in out]
         df = pd.DataFrame(rows, columns=FINDING_COLUMNS)
         order = {s: k for k, s in enumerate(SEVERITIES)}
-        df = df.assign(_o=df["severity"].map(order), _i=df["site_id"].map(
-            {v: k for k, v in enumerate(ids)}))
+        df = df.assign(
+            _o=df["severity"].map(order), _i=df["site_id"].map({v: k for k, v in enumerate(ids)})
+        )
         df = df.sort_values(["_i", "_o", "rule"], kind="stable").drop(columns=["_o", "_i"])
         return df.reset_index(drop=True)
 
@@ -277,14 +348,15 @@ class ComplianceContext:
             return []
         p, r = pts[sel], d[sel]
         buf = shapely.buffer(p, r, quad_segs=_QUAD_SEGS)
-        per: dict[int, dict] = {int(i): {"pop": 0, "near": [], "ha": 0.0, "n": 0, "zha": 0.0}
-                                for i in sel}
+        per: dict[int, dict] = {
+            int(i): {"pop": 0, "near": [], "ha": 0.0, "n": 0, "zha": 0.0} for i in sel
+        }
         if self._st_tree is not None:
             # exact distance to the settlement point, not a polygonised circle
             a, b = self._st_tree.query(p, predicate="dwithin", distance=r)
             dd = shapely.distance(p[a], self._st["geometry"][b])
             pop = pd.to_numeric(pd.Series(self._st["population"]), errors="coerce").fillna(0)
-            for k, j, dist in zip(a, b, dd):
+            for k, j, dist in zip(a, b, dd, strict=True):
                 rec = per[int(sel[k])]
                 rec["pop"] += int(pop.iloc[j])
                 rec["near"].append((float(dist), _s(self._st["name"][j]), _s(self._st["id"][j])))
@@ -312,23 +384,37 @@ class ComplianceContext:
             near = sorted(rec["near"])
             parts = []
             if near:
-                parts.append(f"{len(near)} settlement(s) with {rec['pop']:,} people (nearest "
-                             f"{near[0][1]!r} at {near[0][0]:,.0f} m)")
+                parts.append(
+                    f"{len(near)} settlement(s) with {rec['pop']:,} people (nearest "
+                    f"{near[0][1]!r} at {near[0][0]:,.0f} m)"
+                )
             if rec["n"]:
                 parts.append(f"{rec['n']:,} residential parcel(s), {_ha(rec['ha'])}")
             if rec["zha"] > 0:
                 parts.append(f"{_ha(rec['zha'])} of residential zone")
             shift = r[k] - near[0][0] if near else float("nan")
-            fix = (f"move it at least {shift:,.0f} m further from {near[0][1]!r}"
-                   if near else "move it away from housing")
-            out.append(Finding(
-                **base[int(i)], rule="sanitary_zone", severity="error",
-                distance_m=near[0][0] if near else float("nan"), limit_m=float(r[k]),
-                hectares=rec["ha"], residential_zone_ha=rec["zha"], parcels=rec["n"],
-                population=rec["pop"], affected=tuple(x[2] for x in near),
-                message=f"site {ids[int(i)]!r} (hazard class {hz[int(i)]}): its {r[k]:,.0f} m "
-                f"sanitary protection zone covers {'; '.join(parts)}; no housing is allowed "
-                f"inside it: {fix}"))
+            fix = (
+                f"move it at least {shift:,.0f} m further from {near[0][1]!r}"
+                if near
+                else "move it away from housing"
+            )
+            out.append(
+                Finding(
+                    **base[int(i)],
+                    rule="sanitary_zone",
+                    severity="error",
+                    distance_m=near[0][0] if near else float("nan"),
+                    limit_m=float(r[k]),
+                    hectares=rec["ha"],
+                    residential_zone_ha=rec["zha"],
+                    parcels=rec["n"],
+                    population=rec["pop"],
+                    affected=tuple(x[2] for x in near),
+                    message=f"site {ids[int(i)]!r} (hazard class {hz[int(i)]}): its {r[k]:,.0f} m "
+                    f"sanitary protection zone covers {'; '.join(parts)}; no housing is allowed "
+                    f"inside it: {fix}",
+                )
+            )
         return out
 
     def _residential_near(self, p: np.ndarray, r: np.ndarray):
@@ -348,13 +434,20 @@ class ComplianceContext:
         need = np.setdiff1d(np.unique(b), np.fromiter(self._rp_metric, dtype=np.int64))
         if len(need):
             moved = to_metric(gpd.GeoSeries(self._rp_geoms[need], crs=self._rp_crs), self.crs)
-            self._rp_metric.update(zip(need.tolist(), moved.values))
+            self._rp_metric.update(zip(need.tolist(), moved.values, strict=True))
         rp = np.array([self._rp_metric[j] for j in b.tolist()], dtype=object)
         near = shapely.dwithin(p[a], rp, r[a]) if len(a) else np.zeros(0, dtype=bool)
         return a[near], b[near], rp[near]
 
-    def check_site(self, geometry, sector: str = "", hazard_class: str = "", *,
-                   site_id: str = "proposed", district_id: str = "") -> tuple[Finding, ...]:
+    def check_site(
+        self,
+        geometry,
+        sector: str = "",
+        hazard_class: str = "",
+        *,
+        site_id: str = "proposed",
+        district_id: str = "",
+    ) -> tuple[Finding, ...]:
         """Findings for one proposed site, reusing this context's indexes.
 
         ``geometry`` is a shapely point in lon/lat (EPSG:4326), or a GeoSeries with a CRS.
@@ -362,12 +455,20 @@ class ComplianceContext:
         g = geometry_in(geometry, self.crs, "proposed site")
         if g.geom_type != "Point":
             g = shapely.point_on_surface(g)
-        one = gpd.GeoDataFrame({"id": [site_id], "sector": [sector],
-                                "hazard_class": [hazard_class or ""],
-                                "district_id": [district_id]}, geometry=[g], crs=self.crs)
+        one = gpd.GeoDataFrame(
+            {
+                "id": [site_id],
+                "sector": [sector],
+                "hazard_class": [hazard_class or ""],
+                "district_id": [district_id],
+            },
+            geometry=[g],
+            crs=self.crs,
+        )
         df = self.check(one)
-        return tuple(Finding(**{**r, "affected": tuple(r["affected"])})
-                     for r in df.to_dict("records"))
+        return tuple(
+            Finding(**{**r, "affected": tuple(r["affected"])}) for r in df.to_dict("records")
+        )
 
 
 def compliance(sites, zones, regulations: Regulations, **layers) -> pd.DataFrame:
@@ -378,9 +479,12 @@ def compliance(sites, zones, regulations: Regulations, **layers) -> pd.DataFrame
     return ComplianceContext(zones, regulations, **layers).check(sites)
 
 
-def compliance_summary(findings: pd.DataFrame, sites: gpd.GeoDataFrame,
-                       districts: gpd.GeoDataFrame | None = None,
-                       settlements: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
+def compliance_summary(
+    findings: pd.DataFrame,
+    sites: gpd.GeoDataFrame,
+    districts: gpd.GeoDataFrame | None = None,
+    settlements: gpd.GeoDataFrame | None = None,
+) -> pd.DataFrame:
     """Per district: sites checked, sites with errors / warnings, findings per rule, and
     the people living in settlements inside any sanitary zone (each settlement once when
     ``settlements`` is given; otherwise summed per site, which can count a town twice).
@@ -395,8 +499,10 @@ def compliance_summary(findings: pd.DataFrame, sites: gpd.GeoDataFrame,
     ...     ].to_dict("records")
     [{'sites': 2, 'compliant': 1, 'with_errors': 1, 'population_in_szz': 900}]
     """
-    site_d = pd.Series(sites["district_id"].fillna("").astype(str).to_numpy(),
-                       index=sites["id"].astype(str).to_numpy())
+    site_d = pd.Series(
+        sites["district_id"].fillna("").astype(str).to_numpy(),
+        index=sites["id"].astype(str).to_numpy(),
+    )
     f = findings.copy()
     f["district_id"] = f["site_id"].map(site_d).fillna(f["district_id"])
     table = pd.DataFrame(index=pd.Index(sorted(set(site_d)), name="district_id"))
@@ -412,18 +518,31 @@ def compliance_summary(findings: pd.DataFrame, sites: gpd.GeoDataFrame,
     szz = f[f["rule"] == "sanitary_zone"]
     if settlements is not None and len(szz):
         # each settlement counts once per district even when several plants cover it
-        pop = dict(zip(settlements["id"].astype(str),
-                       pd.to_numeric(settlements["population"], errors="coerce").fillna(0)))
-        per = {d: int(sum(pop.get(a, 0) for a in {a for t in g["affected"] for a in t}))
-               for d, g in szz.groupby("district_id")}
-        table["population_in_szz"] = pd.Series(per, dtype=float).reindex(
-            table.index).fillna(0).astype(int)
+        pop = dict(
+            zip(
+                settlements["id"].astype(str),
+                pd.to_numeric(settlements["population"], errors="coerce").fillna(0),
+                strict=True,
+            )
+        )
+        per = {
+            d: int(sum(pop.get(a, 0) for a in {a for t in g["affected"] for a in t}))
+            for d, g in szz.groupby("district_id")
+        }
+        table["population_in_szz"] = (
+            pd.Series(per, dtype=float).reindex(table.index).fillna(0).astype(int)
+        )
     else:
-        table["population_in_szz"] = szz.groupby("district_id")["population"].sum().reindex(
-            table.index, fill_value=0).astype(int)
-    table["residential_ha_in_szz"] = szz.groupby("district_id")["hectares"].sum().reindex(
-        table.index, fill_value=0.0)
+        table["population_in_szz"] = (
+            szz.groupby("district_id")["population"]
+            .sum()
+            .reindex(table.index, fill_value=0)
+            .astype(int)
+        )
+    table["residential_ha_in_szz"] = (
+        szz.groupby("district_id")["hectares"].sum().reindex(table.index, fill_value=0.0)
+    )
     if districts is not None and "name" in districts:
-        names = dict(zip(districts["id"].astype(str), districts["name"]))
+        names = dict(zip(districts["id"].astype(str), districts["name"], strict=True))
         table.insert(0, "district", table.index.map(lambda d: names.get(d, d)))
     return table.fillna(0).reset_index()

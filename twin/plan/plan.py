@@ -17,7 +17,6 @@ import shapely
 
 from .. import store
 from ..crs import to_storage
-from ._geom import geometry_in
 from .balance import capacity, capacity_summary, land_balance
 from .compliance import ComplianceContext, Finding, compliance_summary
 from .errors import PlanError, PlanVersionError
@@ -32,8 +31,8 @@ from .versions import (
     regulation_changes,
     zone_transitions,
 )
-from .zones import rezone as _rezone
 from .zones import _valid_storage, zones_for_twin
+from .zones import rezone as _rezone
 
 __all__ = ["Plan"]
 
@@ -46,7 +45,7 @@ def zones_token(zones: gpd.GeoDataFrame, crs) -> str:
     z = in_crs(zones, crs, "zones")
     area = np.round(shapely.area(np.asarray(z.geometry.values)) / 1e4, 2)
     h = hashlib.sha256()
-    for i, t, a in sorted(zip(z["id"].astype(str), z["zone_type"].astype(str), area)):
+    for i, t, a in sorted(zip(z["id"].astype(str), z["zone_type"].astype(str), area, strict=True)):
         h.update(f"{i}|{t}|{a:.2f};".encode())
     return h.hexdigest()[:16]
 
@@ -81,8 +80,13 @@ class Plan:
       - industrial FAR 1.0 → 1.2
     """
 
-    def __init__(self, tw, plan_id: str = "main", *,
-                 regulations: Regulations | str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        tw,
+        plan_id: str = "main",
+        *,
+        regulations: Regulations | str | os.PathLike | None = None,
+    ) -> None:
         self.twin = tw
         self.id = str(plan_id)
         self.crs = tw.analysis_crs
@@ -93,8 +97,11 @@ class Plan:
         self._base_token = zones_token(base_zones, self.crs)
         self._zones_dv = tw.data_version("zones") if "zones" in tw else None
         table = tw.tables.get(VERSIONS_TABLE)
-        rows = (table[table["plan_id"].astype(str) == self.id].sort_values("version")
-                if table is not None and len(table) else pd.DataFrame(columns=VERSION_COLUMNS))
+        rows = (
+            table[table["plan_id"].astype(str) == self.id].sort_values("version")
+            if table is not None and len(table)
+            else pd.DataFrame(columns=VERSION_COLUMNS)
+        )
         self._saved = len(rows)
         if len(rows):
             base = rows.iloc[0]
@@ -105,16 +112,25 @@ class Plan:
                     "start a new plan with another plan_id"
                 )
             self._records = rows[VERSION_COLUMNS].to_dict("records")
-            base_regs = Regulations.parse(json.loads(base["change"]),
-                                          origin=f"plan {self.id!r} v1")
+            base_regs = Regulations.parse(json.loads(base["change"]), origin=f"plan {self.id!r} v1")
         else:
-            regs = (regulations if isinstance(regulations, Regulations)
-                    else load_regulations(regulations))
-            self._records = [{
-                "plan_id": self.id, "version": 1, "parent": 0, "kind": "base",
-                "change": json.dumps(regs.to_dict(), ensure_ascii=False),
-                "message": f"base: the twin's zones and {regs.origin}",
-                "created_utc": _now(), "base_token": self._base_token}]
+            regs = (
+                regulations
+                if isinstance(regulations, Regulations)
+                else load_regulations(regulations)
+            )
+            self._records = [
+                {
+                    "plan_id": self.id,
+                    "version": 1,
+                    "parent": 0,
+                    "kind": "base",
+                    "change": json.dumps(regs.to_dict(), ensure_ascii=False),
+                    "message": f"base: the twin's zones and {regs.origin}",
+                    "created_utc": _now(),
+                    "base_token": self._base_token,
+                }
+            ]
             base_regs = regs
         self._zones: dict[int, gpd.GeoDataFrame] = {1: base_zones}
         self._regs: dict[int, Regulations] = {1: base_regs}
@@ -145,8 +161,9 @@ class Plan:
     def _check(self, version: int | None) -> int:
         v = self.version if version is None else int(version)
         if not 1 <= v <= self.version:
-            raise PlanVersionError(f"plan {self.id!r} has no version {v}: versions run "
-                                   f"from 1 to {self.version}")
+            raise PlanVersionError(
+                f"plan {self.id!r} has no version {v}: versions run from 1 to {self.version}"
+            )
         return v
 
     def _change(self, v: int):
@@ -154,10 +171,18 @@ class Plan:
 
     def _commit(self, change, message: str) -> int:
         v = self.version + 1
-        self._records.append({
-            "plan_id": self.id, "version": v, "parent": v - 1, "kind": change.kind,
-            "change": change.to_json(), "message": message or change.describe(),
-            "created_utc": _now(), "base_token": self._base_token})
+        self._records.append(
+            {
+                "plan_id": self.id,
+                "version": v,
+                "parent": v - 1,
+                "kind": change.kind,
+                "change": change.to_json(),
+                "message": message or change.describe(),
+                "created_utc": _now(),
+                "base_token": self._base_token,
+            }
+        )
         try:
             self._materialise(v)  # a change that cannot be applied leaves no version
         except Exception:
@@ -172,16 +197,22 @@ class Plan:
         ch = self._change(v)
         z, regs = self._zones[v - 1], self._regs[v - 1]
         if isinstance(ch, Rezone):
-            z = _rezone(z, ch.geometry, ch.zone_type, tag=f"v{v}",
-                        basis=f"plan {self.id!r} v{v}: {ch.describe()}",
-                        source=f"plan {self.id} v{v}")
+            z = _rezone(
+                z,
+                ch.geometry,
+                ch.zone_type,
+                tag=f"v{v}",
+                basis=f"plan {self.id!r} v{v}: {ch.describe()}",
+                source=f"plan {self.id} v{v}",
+            )
         else:
             regs = regs.set(ch.zone_type, ch.field, ch.value)
         self._zones[v], self._regs[v] = z, regs
 
     # -- changes ---------------------------------------------------------------------------
-    def rezone(self, area=None, zone_type: str | None = None, *, parcels=None,
-               note: str = "") -> int:
+    def rezone(
+        self, area=None, zone_type: str | None = None, *, parcels=None, note: str = ""
+    ) -> int:
         """Rezone an area or a set of parcels; returns the new version number.
 
         ``area`` is a shapely geometry in lon/lat or a GeoSeries with a CRS; ``parcels`` is
@@ -204,18 +235,22 @@ class Plan:
             if area.crs is None:
                 raise PlanError("rezone: the area GeoSeries has no CRS: set one")
             g = to_storage(area)
-            area = shapely.union_all(np.asarray(
-                (g.geometry if isinstance(g, gpd.GeoDataFrame) else g).values))
+            area = shapely.union_all(
+                np.asarray((g.geometry if isinstance(g, gpd.GeoDataFrame) else g).values)
+            )
         elif not isinstance(area, shapely.Geometry):
-            raise PlanError(f"rezone: area must be a shapely geometry in lon/lat or a "
-                            f"GeoSeries, got {type(area).__name__}")
+            raise PlanError(
+                f"rezone: area must be a shapely geometry in lon/lat or a "
+                f"GeoSeries, got {type(area).__name__}"
+            )
         ch = Rezone(zone_type, shapely.to_wkb(area, hex=True), ids, note)
         return self._commit(ch, note and f"{ch.describe()}")
 
     def set_regulation(self, zone_type: str, field: str, value, *, note: str = "") -> int:
         """Change one regulation field of one zone type; returns the new version number."""
-        ch = SetRegulation(zone_type, field, tuple(value) if isinstance(value, list)
-                           else value, note)
+        ch = SetRegulation(
+            zone_type, field, tuple(value) if isinstance(value, list) else value, note
+        )
         return self._commit(ch, ch.describe())
 
     # -- reading a version -----------------------------------------------------------------
@@ -240,11 +275,14 @@ class Plan:
         if v not in self._ctx:
             self._ctx = {k: c for k, c in self._ctx.items() if k >= v - 1}  # keep few
             self._ctx[v] = ComplianceContext(
-                self.zones(v, metric=True), self.regulations(v),
-                protected=self._layer("protected_areas"), water=self._layer("water"),
+                self.zones(v, metric=True),
+                self.regulations(v),
+                protected=self._layer("protected_areas"),
+                water=self._layer("water"),
                 settlements=self._layer("settlements"),
                 parcels=self.twin["parcels"] if "parcels" in self.twin else None,
-                crs=self.crs)
+                crs=self.crs,
+            )
         return self._ctx[v]
 
     def compliance(self, version: int | None = None, sites=None) -> pd.DataFrame:
@@ -252,21 +290,30 @@ class Plan:
         sites = self.twin["project_sites"] if sites is None else sites
         return self.context(version).check(sites)
 
-    def compliance_summary(self, version: int | None = None,
-                           findings: pd.DataFrame | None = None) -> pd.DataFrame:
+    def compliance_summary(
+        self, version: int | None = None, findings: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         f = self.compliance(version) if findings is None else findings
-        return compliance_summary(f, self.twin["project_sites"], self.twin["districts"],
-                                  self._layer("settlements"))
+        return compliance_summary(
+            f, self.twin["project_sites"], self.twin["districts"], self._layer("settlements")
+        )
 
-    def check_site(self, geometry, sector: str = "", hazard_class: str = "", *,
-                   version: int | None = None, site_id: str = "proposed") -> tuple[Finding, ...]:
+    def check_site(
+        self,
+        geometry,
+        sector: str = "",
+        hazard_class: str = "",
+        *,
+        version: int | None = None,
+        site_id: str = "proposed",
+    ) -> tuple[Finding, ...]:
         """Findings for one proposed site; reuses the version's indexes."""
-        return self.context(version).check_site(geometry, sector, hazard_class,
-                                                site_id=site_id)
+        return self.context(version).check_site(geometry, sector, hazard_class, site_id=site_id)
 
     def land_balance(self, version: int | None = None) -> pd.DataFrame:
-        return land_balance(self.zones(version, metric=True), self.twin.metric("districts"),
-                            crs=self.crs)
+        return land_balance(
+            self.zones(version, metric=True), self.twin.metric("districts"), crs=self.crs
+        )
 
     def parcel_zone_types(self, version: int | None = None) -> pd.Series:
         """Zone type of each parcel; a rezone updates only the parcels inside it."""
@@ -280,8 +327,7 @@ class Plan:
             # reprojection, and the zones partition lon/lat space as well as metres
             pts = self._parcel_points()
             z = self.twin["zones"] if v == 1 and "zones" in self.twin else self.zones(v)
-            idx = zone_index_of_points(pts, np.asarray(z.geometry.values),
-                                       self._parcel_tree())
+            idx = zone_index_of_points(pts, np.asarray(z.geometry.values), self._parcel_tree())
             zcode = pd.Categorical(z["zone_type"], categories=ZONE_TYPES).codes
             codes = np.where(idx >= 0, zcode[np.clip(idx, 0, None)], -1).astype(np.int8)
         else:
@@ -290,15 +336,19 @@ class Plan:
             if isinstance(ch, Rezone):
                 inside = self._parcel_tree().query(ch.geometry, predicate="intersects")
                 codes[inside] = ZONE_TYPES.index(ch.zone_type)
-        s = pd.Series(pd.Categorical.from_codes(codes, categories=ZONE_TYPES),
-                      index=self.twin["parcels"].index, name="zone_type")
+        s = pd.Series(
+            pd.Categorical.from_codes(codes, categories=ZONE_TYPES),
+            index=self.twin["parcels"].index,
+            name="zone_type",
+        )
         self._ptypes[v] = s
         return s
 
     def _parcel_points(self):
         if self._parcel_pts is None:
             self._parcel_pts = shapely.point_on_surface(
-                np.asarray(self.twin["parcels"].geometry.values))  # lon/lat
+                np.asarray(self.twin["parcels"].geometry.values)
+            )  # lon/lat
         return self._parcel_pts
 
     def _parcel_tree(self):
@@ -308,12 +358,17 @@ class Plan:
 
     def capacity(self, version: int | None = None) -> pd.Series:
         """Maximum floor area (m²) of each parcel under a version."""
-        return capacity(self.twin["parcels"], None, self.regulations(version),
-                        zone_types=self.parcel_zone_types(version))
+        return capacity(
+            self.twin["parcels"],
+            None,
+            self.regulations(version),
+            zone_types=self.parcel_zone_types(version),
+        )
 
     def capacity_summary(self, version: int | None = None) -> pd.DataFrame:
-        return capacity_summary(self.twin["parcels"], self.parcel_zone_types(version),
-                                self.capacity(version))
+        return capacity_summary(
+            self.twin["parcels"], self.parcel_zone_types(version), self.capacity(version)
+        )
 
     # -- diff ------------------------------------------------------------------------------
     def diff(self, v1: int, v2: int) -> PlanDiff:
@@ -321,55 +376,77 @@ class Plan:
         parcels) and regulation fields, in words by ``str()``."""
         v1, v2 = self._check(v1), self._check(v2)
         zt = zone_transitions(self.zones(v1, metric=True), self.zones(v2, metric=True))
-        names = dict(zip(self.twin["districts"]["id"].astype(str),
-                         self.twin["districts"]["name"]))
+        names = dict(
+            zip(
+                self.twin["districts"]["id"].astype(str),
+                self.twin["districts"]["name"],
+                strict=True,
+            )
+        )
         key = ["district_id", "from_zone", "to_zone"]
         if "parcels" in self.twin and len(zt):
             a, b = self.parcel_zone_types(v1), self.parcel_zone_types(v2)
             moved = a.cat.codes.to_numpy() != b.cat.codes.to_numpy()
             p = self.twin["parcels"]
-            pc = pd.DataFrame({"district_id": p["district_id"].astype(str).to_numpy()[moved],
-                               "from_zone": a.astype(object).to_numpy()[moved],
-                               "to_zone": b.astype(object).to_numpy()[moved],
-                               "parcel_ha": p["area_ha"].to_numpy()[moved]})
-            pc = pc.groupby(key, as_index=False).agg(parcels=("parcel_ha", "size"),
-                                                     parcel_ha=("parcel_ha", "sum"))
+            pc = pd.DataFrame(
+                {
+                    "district_id": p["district_id"].astype(str).to_numpy()[moved],
+                    "from_zone": a.astype(object).to_numpy()[moved],
+                    "to_zone": b.astype(object).to_numpy()[moved],
+                    "parcel_ha": p["area_ha"].to_numpy()[moved],
+                }
+            )
+            pc = pc.groupby(key, as_index=False).agg(
+                parcels=("parcel_ha", "size"), parcel_ha=("parcel_ha", "sum")
+            )
             zt = zt.merge(pc, on=key, how="left")
         else:
             zt = zt.assign(parcels=0, parcel_ha=0.0)
         zt["parcels"] = zt["parcels"].fillna(0).astype(int)
         zt.insert(1, "district", zt["district_id"].map(lambda d: names.get(d, d)))
         zt = zt.sort_values("hectares", ascending=False, kind="stable").reset_index(drop=True)
-        return PlanDiff(self.id, v1, v2, zt,
-                        regulation_changes(self.regulations(v1), self.regulations(v2)))
+        return PlanDiff(
+            self.id, v1, v2, zt, regulation_changes(self.regulations(v1), self.regulations(v2))
+        )
 
     # -- persistence -----------------------------------------------------------------------
     def save(self) -> int:
         """Write versions not yet saved into the twin's tables and, when the twin has a
         file, into that file in one SQLite transaction. Returns how many were written."""
-        new = self._records[self._saved:]
+        new = self._records[self._saved :]
         table = self.twin.tables.get(VERSIONS_TABLE)
         ours = pd.DataFrame(self._records, columns=VERSION_COLUMNS)
-        others = (table[table["plan_id"].astype(str) != self.id] if table is not None
-                  else pd.DataFrame(columns=VERSION_COLUMNS))
+        others = (
+            table[table["plan_id"].astype(str) != self.id]
+            if table is not None
+            else pd.DataFrame(columns=VERSION_COLUMNS)
+        )
         path = self.twin.path
         if path is not None and Path(path).is_file() and new:
             with store.transaction(path) as conn:
                 _ensure_table(conn)
-                have = {int(r[0]) for r in conn.execute(
-                    f'SELECT version FROM "{VERSIONS_TABLE}" WHERE plan_id = ?', (self.id,))}
-                if have - {int(r["version"]) for r in self._records[:self._saved]}:
+                have = {
+                    int(r[0])
+                    for r in conn.execute(
+                        f'SELECT version FROM "{VERSIONS_TABLE}" WHERE plan_id = ?', (self.id,)
+                    )
+                }
+                if have - {int(r["version"]) for r in self._records[: self._saved]}:
                     raise PlanVersionError(
                         f"the twin file {str(path)!r} holds versions of plan {self.id!r} "
                         "that this session has not seen (another session saved): reopen "
-                        "the twin and apply your changes again")
+                        "the twin and apply your changes again"
+                    )
                 conn.executemany(
                     f'INSERT INTO "{VERSIONS_TABLE}" ({", ".join(VERSION_COLUMNS)}) '
-                    f'VALUES ({", ".join("?" * len(VERSION_COLUMNS))})',
-                    [tuple(_plain(r[c]) for c in VERSION_COLUMNS) for r in new])
-        self.twin.tables[VERSIONS_TABLE] = pd.concat(
-            [others.astype(object), ours.astype(object)], ignore_index=True) if len(
-            others) else ours
+                    f"VALUES ({', '.join('?' * len(VERSION_COLUMNS))})",
+                    [tuple(_plain(r[c]) for c in VERSION_COLUMNS) for r in new],
+                )
+        self.twin.tables[VERSIONS_TABLE] = (
+            pd.concat([others.astype(object), ours.astype(object)], ignore_index=True)
+            if len(others)
+            else ours
+        )
         self._saved = len(self._records)
         return len(new)
 
@@ -402,14 +479,21 @@ def _now() -> str:
 
 
 def _ensure_table(conn) -> None:
-    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                          (VERSIONS_TABLE,)).fetchone()
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (VERSIONS_TABLE,)
+    ).fetchone()
     if not exists:
-        conn.execute(f'CREATE TABLE "{VERSIONS_TABLE}" (plan_id TEXT, version INTEGER, '
-                     'parent INTEGER, kind TEXT, change TEXT, message TEXT, '
-                     'created_utc TEXT, base_token TEXT)')
-    registered = conn.execute("SELECT 1 FROM gpkg_contents WHERE table_name=?",
-                              (VERSIONS_TABLE,)).fetchone()
+        conn.execute(
+            f'CREATE TABLE "{VERSIONS_TABLE}" (plan_id TEXT, version INTEGER, '
+            "parent INTEGER, kind TEXT, change TEXT, message TEXT, "
+            "created_utc TEXT, base_token TEXT)"
+        )
+    registered = conn.execute(
+        "SELECT 1 FROM gpkg_contents WHERE table_name=?", (VERSIONS_TABLE,)
+    ).fetchone()
     if not registered:
-        conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier) "
-                     "VALUES (?, 'attributes', ?)", (VERSIONS_TABLE, VERSIONS_TABLE))
+        conn.execute(
+            "INSERT INTO gpkg_contents (table_name, data_type, identifier) "
+            "VALUES (?, 'attributes', ?)",
+            (VERSIONS_TABLE, VERSIONS_TABLE),
+        )

@@ -33,14 +33,27 @@ __all__ = [
 #: The nine functional zone types of a general plan in Kazakhstan (facts.md, "Planning rules
 #: used in Kazakhstan"). The same strings are used for ``parcels.land_use``.
 ZONE_TYPES = (
-    "residential", "public_business", "industrial", "infrastructure", "recreational",
-    "agricultural", "special", "protected", "reserve",
+    "residential",
+    "public_business",
+    "industrial",
+    "infrastructure",
+    "recreational",
+    "agricultural",
+    "special",
+    "protected",
+    "reserve",
 )
 #: Sanitary hazard classes of industrial sites, most hazardous first.
 HAZARD_CLASSES = ("I", "II", "III", "IV", "V")
 #: Fields of a regulation that ``set_regulation`` may change.
-REGULATION_FIELDS = ("permitted_sectors", "permitted_uses", "max_far", "max_floors",
-                     "min_green_share", "label")
+REGULATION_FIELDS = (
+    "permitted_sectors",
+    "permitted_uses",
+    "max_far",
+    "max_floors",
+    "min_green_share",
+    "label",
+)
 
 
 def default_regulations_path() -> Path:
@@ -170,12 +183,16 @@ class Regulations:
                 f"{type(doc).__name__}: see geodata/regulations.yaml for the layout"
             )
         if doc.get("format", 1) != 1:
-            raise RegulationError(f"{origin}: format {doc.get('format')!r} is not supported; "
-                                  "this version reads format: 1")
+            raise RegulationError(
+                f"{origin}: format {doc.get('format')!r} is not supported; "
+                "this version reads format: 1"
+            )
         zones_doc = doc.get("zones")
         if not isinstance(zones_doc, dict) or not zones_doc:
-            raise RegulationError(f"{origin}: no 'zones:' mapping: add one block per zone "
-                                  f"type ({', '.join(ZONE_TYPES)})")
+            raise RegulationError(
+                f"{origin}: no 'zones:' mapping: add one block per zone "
+                f"type ({', '.join(ZONE_TYPES)})"
+            )
         unknown = [z for z in zones_doc if z not in ZONE_TYPES]
         if unknown:
             raise RegulationError(
@@ -188,32 +205,40 @@ class Regulations:
                 f"{origin}: no regulation for zone type(s) {', '.join(map(repr, missing))}: "
                 "add a block for each under 'zones:' (every zone needs rules)"
             )
-        zones = {z: _parse_zone(z, zones_doc[z], where=f"{origin}: zones.{z}")
-                 for z in ZONE_TYPES}
+        zones = {z: _parse_zone(z, zones_doc[z], where=f"{origin}: zones.{z}") for z in ZONE_TYPES}
 
         buf = doc.get("buffers") or {}
         if not isinstance(buf, dict):
             raise RegulationError(f"{origin}: 'buffers:' must be a mapping")
-        szz = buf.get("sanitary_protection_m", {"I": 1000, "II": 500, "III": 300,
-                                                 "IV": 100, "V": 50})
+        szz = buf.get(
+            "sanitary_protection_m", {"I": 1000, "II": 500, "III": 300, "IV": 100, "V": 50}
+        )
         if not isinstance(szz, dict) or set(map(str, szz)) != set(HAZARD_CLASSES):
             raise RegulationError(
                 f"{origin}: buffers.sanitary_protection_m must give a distance in metres for "
                 f"each hazard class {', '.join(HAZARD_CLASSES)} (e.g. {{I: 1000, II: 500, "
                 "III: 300, IV: 100, V: 50}})"
             )
-        sanitary = {str(k): _number(v, f"{origin}: buffers.sanitary_protection_m.{k}",
-                                    lo=0.0) for k, v in szz.items()}
+        sanitary = {
+            str(k): _number(v, f"{origin}: buffers.sanitary_protection_m.{k}", lo=0.0)
+            for k, v in szz.items()
+        }
         ordered = [sanitary[c] for c in HAZARD_CLASSES]
         if ordered != sorted(ordered, reverse=True):
             raise RegulationError(
                 f"{origin}: buffers.sanitary_protection_m must not grow from class I to V "
                 f"(got {ordered}): class I is the most hazardous and needs the widest zone"
             )
-        wz = _number(buf.get("water_protection_zone_m", 500),
-                     f"{origin}: buffers.water_protection_zone_m", lo=0.0)
-        ws = _number(buf.get("water_protection_strip_m", 100),
-                     f"{origin}: buffers.water_protection_strip_m", lo=0.0)
+        wz = _number(
+            buf.get("water_protection_zone_m", 500),
+            f"{origin}: buffers.water_protection_zone_m",
+            lo=0.0,
+        )
+        ws = _number(
+            buf.get("water_protection_strip_m", 100),
+            f"{origin}: buffers.water_protection_strip_m",
+            lo=0.0,
+        )
         if ws > wz:
             raise RegulationError(
                 f"{origin}: the water protection strip ({ws:g} m) is wider than the water "
@@ -223,7 +248,9 @@ class Regulations:
         return cls(
             zones=MappingProxyType(zones),
             sanitary_m=MappingProxyType({c: sanitary[c] for c in HAZARD_CLASSES}),
-            water_zone_m=wz, water_strip_m=ws, origin=origin,
+            water_zone_m=wz,
+            water_strip_m=ws,
+            origin=origin,
             buffer_sources=MappingProxyType(dict(buf.get("sources") or {})),
         )
 
@@ -242,8 +269,9 @@ def _strings(v: Any, where: str) -> tuple[str, ...]:
     if v is None:
         return ()
     if not isinstance(v, (list, tuple)) or not all(isinstance(s, str) for s in v):
-        raise RegulationError(f"{where}: expected a list of strings, got {v!r}: write e.g. "
-                              "[metallurgy, energy]")
+        raise RegulationError(
+            f"{where}: expected a list of strings, got {v!r}: write e.g. [metallurgy, energy]"
+        )
     return tuple(s.strip() for s in v)
 
 
@@ -258,16 +286,21 @@ def _parse_zone(zone_type: str, d: Any, where: str) -> Regulation:
         )
     for required in ("max_far", "max_floors", "min_green_share"):
         if required not in d:
-            raise RegulationError(f"{where}: missing {required!r}: give a value (mark it "
-                                  "'assumed' under source: if it is not from a norm)")
+            raise RegulationError(
+                f"{where}: missing {required!r}: give a value (mark it "
+                "'assumed' under source: if it is not from a norm)"
+            )
     floors = d["max_floors"]
     if isinstance(floors, bool) or not isinstance(floors, int) or floors < 0:
-        raise RegulationError(f"{where}.max_floors: expected a whole number of floors >= 0, "
-                              f"got {floors!r}")
+        raise RegulationError(
+            f"{where}.max_floors: expected a whole number of floors >= 0, got {floors!r}"
+        )
     source = d.get("source") or {}
     if not isinstance(source, dict):
-        raise RegulationError(f"{where}.source: expected a mapping {{field: where the value "
-                              f"comes from}}, got {source!r}")
+        raise RegulationError(
+            f"{where}.source: expected a mapping {{field: where the value "
+            f"comes from}}, got {source!r}"
+        )
     return Regulation(
         zone_type=zone_type,
         label=str(d.get("label") or zone_type),
@@ -275,8 +308,7 @@ def _parse_zone(zone_type: str, d: Any, where: str) -> Regulation:
         permitted_uses=_strings(d.get("permitted_uses"), f"{where}.permitted_uses"),
         max_far=_number(d["max_far"], f"{where}.max_far", lo=0.0, hi=20.0),
         max_floors=int(floors),
-        min_green_share=_number(d["min_green_share"], f"{where}.min_green_share", lo=0.0,
-                                hi=1.0),
+        min_green_share=_number(d["min_green_share"], f"{where}.min_green_share", lo=0.0, hi=1.0),
         source=MappingProxyType({str(k): str(v) for k, v in source.items()}),
     )
 
@@ -298,8 +330,9 @@ def load_regulations(path: str | os.PathLike | None = None) -> Regulations:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise RegulationError(f"cannot read regulations file {str(path)!r} ({e.strerror}): "
-                              "check the path") from e
+        raise RegulationError(
+            f"cannot read regulations file {str(path)!r} ({e.strerror}): check the path"
+        ) from e
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -21,12 +21,27 @@ import shapely
 from .errors import PlanVersionError
 from .regulations import REGULATION_FIELDS, check_zone_type
 
-__all__ = ["Rezone", "SetRegulation", "PlanDiff", "change_from_json", "zone_transitions",
-           "VERSIONS_TABLE", "VERSION_COLUMNS"]
+__all__ = [
+    "Rezone",
+    "SetRegulation",
+    "PlanDiff",
+    "change_from_json",
+    "zone_transitions",
+    "VERSIONS_TABLE",
+    "VERSION_COLUMNS",
+]
 
 VERSIONS_TABLE = "plan_versions"
-VERSION_COLUMNS = ["plan_id", "version", "parent", "kind", "change", "message",
-                   "created_utc", "base_token"]
+VERSION_COLUMNS = [
+    "plan_id",
+    "version",
+    "parent",
+    "kind",
+    "change",
+    "message",
+    "created_utc",
+    "base_token",
+]
 
 
 @dataclass(frozen=True)
@@ -48,10 +63,15 @@ class Rezone:
         return shapely.from_wkb(bytes.fromhex(self.geometry_wkb))
 
     def to_json(self) -> str:
-        return json.dumps({"kind": self.kind, "zone_type": self.zone_type,
-                           "geometry_wkb": self.geometry_wkb,
-                           "parcel_ids": [_plain(p) for p in self.parcel_ids],
-                           "note": self.note})
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "zone_type": self.zone_type,
+                "geometry_wkb": self.geometry_wkb,
+                "parcel_ids": [_plain(p) for p in self.parcel_ids],
+                "note": self.note,
+            }
+        )
 
     def describe(self) -> str:
         what = f"{len(self.parcel_ids):,} parcels" if self.parcel_ids else "an area"
@@ -73,17 +93,28 @@ class SetRegulation:
         if self.field not in REGULATION_FIELDS:
             from .errors import RegulationError
 
-            raise RegulationError(f"{self.field!r} is not a regulation field: use one of "
-                                  f"{', '.join(REGULATION_FIELDS)}")
+            raise RegulationError(
+                f"{self.field!r} is not a regulation field: use one of "
+                f"{', '.join(REGULATION_FIELDS)}"
+            )
 
     def to_json(self) -> str:
         v = list(self.value) if isinstance(self.value, (list, tuple)) else self.value
-        return json.dumps({"kind": self.kind, "zone_type": self.zone_type,
-                           "field": self.field, "value": v, "note": self.note})
+        return json.dumps(
+            {
+                "kind": self.kind,
+                "zone_type": self.zone_type,
+                "field": self.field,
+                "value": v,
+                "note": self.note,
+            }
+        )
 
     def describe(self) -> str:
-        return f"set {self.zone_type} {_FIELD_LABEL.get(self.field, self.field)} to " \
-               f"{_fmt(self.value)}" + (f" ({self.note})" if self.note else "")
+        return (
+            f"set {self.zone_type} {_FIELD_LABEL.get(self.field, self.field)} to "
+            f"{_fmt(self.value)}" + (f" ({self.note})" if self.note else "")
+        )
 
 
 def _plain(v):
@@ -101,19 +132,31 @@ def change_from_json(text: str):
     d = json.loads(text)
     kind = d.pop("kind", None)
     if kind == "rezone":
-        return Rezone(d["zone_type"], d.get("geometry_wkb", ""),
-                      tuple(d.get("parcel_ids", ())), d.get("note", ""))
+        return Rezone(
+            d["zone_type"],
+            d.get("geometry_wkb", ""),
+            tuple(d.get("parcel_ids", ())),
+            d.get("note", ""),
+        )
     if kind == "set_regulation":
         v = d["value"]
-        return SetRegulation(d["zone_type"], d["field"], tuple(v) if isinstance(v, list)
-                             else v, d.get("note", ""))
-    raise PlanVersionError(f"stored plan change of kind {kind!r} is unknown: the twin file "
-                           "was written by a newer version; upgrade aqmola-twin")
+        return SetRegulation(
+            d["zone_type"], d["field"], tuple(v) if isinstance(v, list) else v, d.get("note", "")
+        )
+    raise PlanVersionError(
+        f"stored plan change of kind {kind!r} is unknown: the twin file "
+        "was written by a newer version; upgrade aqmola-twin"
+    )
 
 
-_FIELD_LABEL = {"max_far": "FAR", "max_floors": "max floors",
-                "min_green_share": "min green share", "permitted_sectors": "permitted sectors",
-                "permitted_uses": "permitted uses", "label": "label"}
+_FIELD_LABEL = {
+    "max_far": "FAR",
+    "max_floors": "max floors",
+    "min_green_share": "min green share",
+    "permitted_sectors": "permitted sectors",
+    "permitted_uses": "permitted uses",
+    "label": "label",
+}
 
 
 def _fmt(v) -> str:
@@ -140,9 +183,14 @@ def zone_transitions(z1: gpd.GeoDataFrame, z2: gpd.GeoDataFrame) -> pd.DataFrame
     >>> zone_transitions(a, b).to_dict("records")
     [{'district_id': 'd', 'from_zone': 'agricultural', 'to_zone': 'industrial', 'hectares': 50.0}]
     """
-    g1 = dict(zip(z1["id"], z1.geometry.values))
-    same2 = np.array([i in g1 and bool(shapely.equals_exact(g1[i], g, 0))
-                      for i, g in zip(z2["id"], z2.geometry.values)], dtype=bool)
+    g1 = dict(zip(z1["id"], z1.geometry.values, strict=True))
+    same2 = np.array(
+        [
+            i in g1 and bool(shapely.equals_exact(g1[i], g, 0))
+            for i, g in zip(z2["id"], z2.geometry.values, strict=True)
+        ],
+        dtype=bool,
+    )
     ids2 = set(z2["id"][same2])
     same1 = z1["id"].isin(ids2).to_numpy()
     a, b = z1[~same1], z2[~same2]
@@ -155,8 +203,14 @@ def zone_transitions(z1: gpd.GeoDataFrame, z2: gpd.GeoDataFrame) -> pd.DataFrame
     diff = ta != tb
     ia, ib = ia[diff], ib[diff]
     ha = shapely.area(shapely.intersection(ga[ia], gb[ib])) / 1e4
-    df = pd.DataFrame({"district_id": b["district_id"].to_numpy()[ib],
-                       "from_zone": ta[diff], "to_zone": tb[diff], "hectares": ha})
+    df = pd.DataFrame(
+        {
+            "district_id": b["district_id"].to_numpy()[ib],
+            "from_zone": ta[diff],
+            "to_zone": tb[diff],
+            "hectares": ha,
+        }
+    )
     df = df[df["hectares"] > 1e-6]
     return df.groupby(cols[:3], as_index=False)["hectares"].sum()
 
@@ -181,18 +235,22 @@ class PlanDiff:
         for r in self.zones.itertuples(index=False):
             n = int(r.parcels) if not pd.isna(r.parcels) else 0
             who = f"{n:,} parcel{'s' if n != 1 else ''}, " if n else ""
-            out.append(f"{who}{r.hectares:,.0f} ha, in {r.district} went from "
-                       f"{r.from_zone} to {r.to_zone}")
+            out.append(
+                f"{who}{r.hectares:,.0f} ha, in {r.district} went from {r.from_zone} to {r.to_zone}"
+            )
         for r in self.regulations.itertuples(index=False):
-            out.append(f"{r.zone_type} {_FIELD_LABEL.get(r.field, r.field)} "
-                       f"{_fmt(r.before)} → {_fmt(r.after)}")
+            out.append(
+                f"{r.zone_type} {_FIELD_LABEL.get(r.field, r.field)} "
+                f"{_fmt(r.before)} → {_fmt(r.after)}"
+            )
         return out
 
     def __str__(self) -> str:
         head = f"plan {self.plan_id!r} v{self.v1} → v{self.v2}"
         body = self.lines()
-        return head + (": no changes" if not body else ":\n" + "\n".join(
-            f"  - {line}" for line in body))
+        return head + (
+            ": no changes" if not body else ":\n" + "\n".join(f"  - {line}" for line in body)
+        )
 
     @property
     def empty(self) -> bool:

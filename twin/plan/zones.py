@@ -21,14 +21,30 @@ from pyproj import CRS
 from ..crs import AKMOLA_ANALYSIS_CRS, to_storage
 from ._geom import geometry_in, in_crs, points_in_polygons, polygonal, polygonal1
 from .errors import PlanError
-from .regulations import ZONE_TYPES, check_zone_type
+from .regulations import check_zone_type
 
-__all__ = ["ZoningRules", "ZONES_COLUMNS", "derive_zones", "zones_for_twin", "rezone",
-           "zone_index_of_points", "parcel_zones", "zones_from_layers"]
+__all__ = [
+    "ZoningRules",
+    "ZONES_COLUMNS",
+    "derive_zones",
+    "zones_for_twin",
+    "rezone",
+    "zone_index_of_points",
+    "parcel_zones",
+    "zones_from_layers",
+]
 
 #: Columns of the zones layer: the core schema's plus ``name`` and ``basis``.
-ZONES_COLUMNS = ["id", "zone_type", "district_id", "area_ha", "name", "basis", "source",
-                 "synthetic"]
+ZONES_COLUMNS = [
+    "id",
+    "zone_type",
+    "district_id",
+    "area_ha",
+    "name",
+    "basis",
+    "source",
+    "synthetic",
+]
 
 
 @dataclass(frozen=True)
@@ -66,8 +82,14 @@ class ZoningRules:
     # Settlement lands come before protected areas: towns such as Shchuchinsk sit inside
     # the outline of Burabay park but their lands are not park lands. Compliance still
     # checks sites against the protected_areas layer itself.
-    priority: tuple[str, ...] = ("industrial", "public_business", "residential", "protected",
-                                 "recreational", "reserve")
+    priority: tuple[str, ...] = (
+        "industrial",
+        "public_business",
+        "residential",
+        "protected",
+        "recreational",
+        "reserve",
+    )
 
     def __post_init__(self):
         for z in self.priority:
@@ -92,19 +114,37 @@ def _candidates(settlements, industrial, protected, rules: ZoningRules, crs) -> 
     rows = []
     if industrial is not None and len(industrial):
         ind = in_crs(industrial, crs, "industrial_zones")
-        for r, g in zip(ind.itertuples(index=False), ind.geometry.values):
-            rows.append(("industrial", g, r.id, getattr(r, "name", r.id), 0,
-                         f"industrial_zones layer: {getattr(r, 'name', r.id)}",
-                         f"industrial_zones/{r.id}", bool(r.synthetic)))
+        for r, g in zip(ind.itertuples(index=False), ind.geometry.values, strict=True):
+            rows.append(
+                (
+                    "industrial",
+                    g,
+                    r.id,
+                    getattr(r, "name", r.id),
+                    0,
+                    f"industrial_zones layer: {getattr(r, 'name', r.id)}",
+                    f"industrial_zones/{r.id}",
+                    bool(r.synthetic),
+                )
+            )
     if protected is not None and len(protected):
         pa = in_crs(protected, crs, "protected_areas")
-        for r, g in zip(pa.itertuples(index=False), pa.geometry.values):
-            rows.append(("protected", g, r.id, getattr(r, "name", r.id), 0,
-                         f"protected_areas layer: {getattr(r, 'name', r.id)}",
-                         f"protected_areas/{r.id}", bool(r.synthetic)))
+        for r, g in zip(pa.itertuples(index=False), pa.geometry.values, strict=True):
+            rows.append(
+                (
+                    "protected",
+                    g,
+                    r.id,
+                    getattr(r, "name", r.id),
+                    0,
+                    f"protected_areas layer: {getattr(r, 'name', r.id)}",
+                    f"protected_areas/{r.id}",
+                    bool(r.synthetic),
+                )
+            )
     if settlements is not None and len(settlements):
         st = in_crs(settlements, crs, "settlements")
-        pop = (st["population"] if "population" in st else pd.Series(0, index=st.index))
+        pop = st["population"] if "population" in st else pd.Series(0, index=st.index)
         pop = pop.fillna(0).to_numpy(dtype=float)
         r_res = rules.residential_radius_m(pop)
         pts = np.asarray(st.geometry.values)
@@ -112,35 +152,68 @@ def _candidates(settlements, industrial, protected, rules: ZoningRules, crs) -> 
         ids = st["id"].astype(str).to_numpy()
         d = rules.persons_per_ha
         specs = [
-            ("residential", r_res, pop >= 0,
-             f"settlement point with a residential disc of population / {d:g} persons per "
-             "ha (assumed density)"),
-            ("public_business", r_res * np.sqrt(rules.core_share),
-             pop >= rules.core_min_population,
-             f"town centre: {rules.core_share:.0%} of the residential disc for settlements "
-             f"of {rules.core_min_population:,}+ people (assumed)"),
-            ("recreational", r_res + rules.green_belt_m, pop >= rules.green_belt_min_population,
-             f"{rules.green_belt_m:g} m green belt around towns of "
-             f"{rules.green_belt_min_population:,}+ people (assumed)"),
-            ("reserve", r_res + rules.green_belt_m + rules.reserve_ring_m,
-             pop >= rules.reserve_min_population,
-             f"{rules.reserve_ring_m:g} m growth reserve around towns of "
-             f"{rules.reserve_min_population:,}+ people (assumed)"),
+            (
+                "residential",
+                r_res,
+                pop >= 0,
+                f"settlement point with a residential disc of population / {d:g} persons per "
+                "ha (assumed density)",
+            ),
+            (
+                "public_business",
+                r_res * np.sqrt(rules.core_share),
+                pop >= rules.core_min_population,
+                f"town centre: {rules.core_share:.0%} of the residential disc for settlements "
+                f"of {rules.core_min_population:,}+ people (assumed)",
+            ),
+            (
+                "recreational",
+                r_res + rules.green_belt_m,
+                pop >= rules.green_belt_min_population,
+                f"{rules.green_belt_m:g} m green belt around towns of "
+                f"{rules.green_belt_min_population:,}+ people (assumed)",
+            ),
+            (
+                "reserve",
+                r_res + rules.green_belt_m + rules.reserve_ring_m,
+                pop >= rules.reserve_min_population,
+                f"{rules.reserve_ring_m:g} m growth reserve around towns of "
+                f"{rules.reserve_min_population:,}+ people (assumed)",
+            ),
         ]
         for zone_type, radius, keep, basis in specs:
             discs = shapely.buffer(pts, radius, quad_segs=16)
             for i in np.flatnonzero(keep):
-                rows.append((zone_type, discs[i], ids[i], names[i], pop[i],
-                             basis, f"settlements/{ids[i]} + ZoningRules", True))
-    cols = ["zone_type", "geometry", "feature_id", "feature_name", "population", "basis",
-            "source", "synthetic"]
+                rows.append(
+                    (
+                        zone_type,
+                        discs[i],
+                        ids[i],
+                        names[i],
+                        pop[i],
+                        basis,
+                        f"settlements/{ids[i]} + ZoningRules",
+                        True,
+                    )
+                )
+    cols = [
+        "zone_type",
+        "geometry",
+        "feature_id",
+        "feature_name",
+        "population",
+        "basis",
+        "source",
+        "synthetic",
+    ]
     cand = pd.DataFrame(rows, columns=cols)
     rank = {z: i for i, z in enumerate(rules.priority)}
     cand = cand[cand["zone_type"].isin(rank)]
     cand = cand.assign(rank=cand["zone_type"].map(rank))
     # bigger towns first inside a type, so a town keeps its disc where a village's overlaps
-    return cand.sort_values(["rank", "population", "feature_id"],
-                            ascending=[True, False, True], kind="stable").reset_index(drop=True)
+    return cand.sort_values(
+        ["rank", "population", "feature_id"], ascending=[True, False, True], kind="stable"
+    ).reset_index(drop=True)
 
 
 def derive_zones(
@@ -193,7 +266,7 @@ def derive_zones(
     cgeoms = np.asarray(cand["geometry"].to_numpy(), dtype=object)
     tree = shapely.STRtree(cgeoms)
     out = []
-    for did, dgeom in zip(dist["id"].astype(str), dist.geometry.values):
+    for did, dgeom in zip(dist["id"].astype(str), dist.geometry.values, strict=True):
         remaining = dgeom
         hits = np.sort(tree.query(dgeom, predicate="intersects"))  # sorted = priority order
         for i in hits:
@@ -202,17 +275,34 @@ def derive_zones(
             if shapely.is_empty(piece) or shapely.area(piece) <= 0:
                 continue
             remaining = polygonal1(shapely.difference(remaining, cgeoms[i]))
-            out.append((f"{did}:{c.zone_type}:{c.feature_id}", c.zone_type, did,
-                        f"{c.feature_name} ({c.zone_type})", c.basis, c.source, c.synthetic,
-                        piece))
+            out.append(
+                (
+                    f"{did}:{c.zone_type}:{c.feature_id}",
+                    c.zone_type,
+                    did,
+                    f"{c.feature_name} ({c.zone_type})",
+                    c.basis,
+                    c.source,
+                    c.synthetic,
+                    piece,
+                )
+            )
         if not shapely.is_empty(remaining) and shapely.area(remaining) > 0:
-            out.append((f"{did}:agricultural", "agricultural", did,
-                        "open land (agricultural)",
-                        "remainder of the district once the other zones are cut out, "
-                        "assumed agricultural (Akmola's open land is mostly arable and "
-                        "pasture)", "twin.plan.derive_zones remainder", True, remaining))
-    cols = ["id", "zone_type", "district_id", "name", "basis", "source", "synthetic",
-            "geometry"]
+            out.append(
+                (
+                    f"{did}:agricultural",
+                    "agricultural",
+                    did,
+                    "open land (agricultural)",
+                    "remainder of the district once the other zones are cut out, "
+                    "assumed agricultural (Akmola's open land is mostly arable and "
+                    "pasture)",
+                    "twin.plan.derive_zones remainder",
+                    True,
+                    remaining,
+                )
+            )
+    cols = ["id", "zone_type", "district_id", "name", "basis", "source", "synthetic", "geometry"]
     z = gpd.GeoDataFrame(pd.DataFrame(out, columns=cols), geometry="geometry", crs=crs)
     z["area_ha"] = z.geometry.area / 1e4
     z["synthetic"] = z["synthetic"].astype(bool)
@@ -227,19 +317,25 @@ def _valid_storage(z: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     bad = ~shapely.is_valid(g)
     if bad.any():
         g = g.copy()
-        g[bad] = polygonal(shapely.make_valid(g[bad], method="structure",
-                                              keep_collapsed=False))
+        g[bad] = polygonal(shapely.make_valid(g[bad], method="structure", keep_collapsed=False))
         s = s.set_geometry(gpd.GeoSeries(g, index=s.index, crs=s.crs))
     return s
 
 
 def zones_for_twin(tw, rules: ZoningRules | None = None) -> gpd.GeoDataFrame:
     """:func:`derive_zones` from a twin's layers (those it lacks are skipped)."""
+
     def get(name):
         return tw[name] if name in tw else None
 
-    return derive_zones(tw["districts"], get("settlements"), get("industrial_zones"),
-                        get("protected_areas"), rules=rules, crs=tw.analysis_crs)
+    return derive_zones(
+        tw["districts"],
+        get("settlements"),
+        get("industrial_zones"),
+        get("protected_areas"),
+        rules=rules,
+        crs=tw.analysis_crs,
+    )
 
 
 def rezone(
@@ -282,8 +378,9 @@ def rezone(
     """
     check_zone_type(zone_type)
     src_crs = CRS(zones.crs) if zones.crs is not None else None
-    work_crs = src_crs if src_crs is not None and src_crs.is_projected else CRS(
-        crs or AKMOLA_ANALYSIS_CRS)
+    work_crs = (
+        src_crs if src_crs is not None and src_crs.is_projected else CRS(crs or AKMOLA_ANALYSIS_CRS)
+    )
     z = in_crs(zones, work_crs, "zones").reset_index(drop=True)
     g = polygonal1(geometry_in(geometry, work_crs, "rezone geometry"))
     if shapely.is_empty(g):
@@ -291,8 +388,10 @@ def rezone(
     geoms = np.asarray(z.geometry.values).copy()
     hit = np.sort(shapely.STRtree(geoms).query(g, predicate="intersects"))
     if not len(hit):
-        raise PlanError("rezone: the geometry lies outside every zone: check its CRS "
-                        "(bare shapely geometries are read as lon/lat)")
+        raise PlanError(
+            "rezone: the geometry lies outside every zone: check its CRS "
+            "(bare shapely geometries are read as lon/lat)"
+        )
     inter = polygonal(shapely.intersection(geoms[hit], g))
     rest = polygonal(shapely.difference(geoms[hit], g))
     geoms[hit] = rest
@@ -303,15 +402,25 @@ def rezone(
         piece = polygonal1(shapely.union_all(inter[districts == did]))
         if shapely.is_empty(piece) or shapely.area(piece) <= 0:
             continue
-        new.append({"id": f"{did}:{zone_type}:{tag}", "zone_type": zone_type,
-                    "district_id": did, "name": f"{zone_type} ({tag})", "basis": basis,
-                    "source": source, "synthetic": False, "geometry": piece})
+        new.append(
+            {
+                "id": f"{did}:{zone_type}:{tag}",
+                "zone_type": zone_type,
+                "district_id": did,
+                "name": f"{zone_type} ({tag})",
+                "basis": basis,
+                "source": source,
+                "synthetic": False,
+                "geometry": piece,
+            }
+        )
     if new:
         dup = set(z["id"]) & {n["id"] for n in new}
         if dup:
             raise PlanError(f"rezone: zone id(s) {sorted(dup)} already exist: use a new tag")
-        z = pd.concat([z, gpd.GeoDataFrame(new, geometry="geometry", crs=work_crs)],
-                      ignore_index=True)
+        z = pd.concat(
+            [z, gpd.GeoDataFrame(new, geometry="geometry", crs=work_crs)], ignore_index=True
+        )
     keep = ~shapely.is_empty(np.asarray(z.geometry.values))
     z = z[keep].reset_index(drop=True)
     z["area_ha"] = shapely.area(np.asarray(z.geometry.values)) / 1e4
@@ -321,12 +430,14 @@ def rezone(
     return _valid_storage(z) if CRS(src_crs) == CRS(4326) else in_crs(z, src_crs, "zones")
 
 
-def zone_index_of_points(points: np.ndarray, zone_geoms: np.ndarray,
-                         tree: shapely.STRtree | None = None) -> np.ndarray:
+def zone_index_of_points(
+    points: np.ndarray, zone_geoms: np.ndarray, tree: shapely.STRtree | None = None
+) -> np.ndarray:
     """Row position of the zone holding each point (-1 outside every zone); ``tree`` is an
     STRtree of ``points`` if the caller has one."""
-    return points_in_polygons(np.asarray(points, dtype=object),
-                              np.asarray(zone_geoms, dtype=object), tree)
+    return points_in_polygons(
+        np.asarray(points, dtype=object), np.asarray(zone_geoms, dtype=object), tree
+    )
 
 
 def parcel_zones(parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> pd.Series:
@@ -356,6 +467,10 @@ def parcel_zones(parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> pd.Serie
 def zones_from_layers(layers: dict, rules: ZoningRules | None = None) -> gpd.GeoDataFrame:
     """:func:`derive_zones` from a dict of layers, as ``twin.default`` builds them (the
     entry point of ``DERIVED_LAYERS["zones"]``)."""
-    return derive_zones(layers["districts"], layers.get("settlements"),
-                        layers.get("industrial_zones"), layers.get("protected_areas"),
-                        rules=rules)
+    return derive_zones(
+        layers["districts"],
+        layers.get("settlements"),
+        layers.get("industrial_zones"),
+        layers.get("protected_areas"),
+        rules=rules,
+    )
