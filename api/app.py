@@ -19,7 +19,7 @@ from layers.vector_tiles import TileSource
 from . import errors
 from .fastpath import TileFastPath
 from .limits import BodyLimit
-from .routers import features, landing, map, plan, raster, score, tiles
+from .routers import features, landing, map, plan, raster, scenarios, score, tiles
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
     app.include_router(map.router)
     app.include_router(plan.router)
     app.include_router(score.router)
+    app.include_router(scenarios.router)
 
     # add_middleware puts each new one outside the previous: the fast path runs last.
     if settings.tile_fast_path:

@@ -18,10 +18,12 @@ from starlette.responses import Response
 
 from twin import errors as te
 from twin import raster as tr
+from twin import scenario as ts
 from twin.score import errors as se
 
 __all__ = ["ApiError", "BadRequest", "NotFound", "Unauthorized", "Forbidden",
-           "PayloadTooLarge", "ERROR_STATUS", "problem", "install", "PROBLEM_JSON"]
+           "PayloadTooLarge", "PreconditionRequired", "ERROR_STATUS", "problem", "install",
+           "PROBLEM_JSON"]
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("api")
@@ -51,6 +53,10 @@ class PayloadTooLarge(ApiError):
     """A request body over the configured limit."""
 
 
+class PreconditionRequired(ApiError):
+    """A change sent without ``If-Match``: it could overwrite someone else's change."""
+
+
 #: The one table. Subclasses come before their bases: the first match wins.
 ERROR_STATUS: dict[type[BaseException], int] = {
     BadRequest: 400,
@@ -58,6 +64,10 @@ ERROR_STATUS: dict[type[BaseException], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     PayloadTooLarge: 413,
+    PreconditionRequired: 428,
+    ts.ScenarioConflict: 412,  # a stale If-Match / version: nothing was written
+    ts.ScenarioNotFound: 404,
+    ts.InvalidEdit: 422,  # outside the region, unknown sector, negative investment...
     te.LayerNotFound: 404,
     te.ImportFormatError: 415,
     te.MissingColumn: 422,
@@ -81,7 +91,8 @@ ERROR_STATUS: dict[type[BaseException], int] = {
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
            409: "Conflict",
-           405: "Method not allowed", 406: "Not acceptable", 413: "Payload too large",
+           405: "Method not allowed", 406: "Not acceptable",
+           412: "Precondition failed", 428: "Precondition required", 413: "Payload too large",
            415: "Unsupported media type", 422: "Unprocessable content",
            500: "Internal server error", 503: "Service unavailable"}
 

@@ -177,6 +177,24 @@ class Scenario:
         return {"project_sites": to_storage(sites), "zones": to_storage(zones),
                 "sanitary_zones": to_storage(szz).assign(id=lambda d: d["site_id"])}
 
+    def to_twin(self):
+        """The scenario's own layers (:meth:`layers`) as a small :class:`~twin.Twin`, for
+        tiles and exports. Its version is ``<baseline version>+<id>.v<version>``."""
+        from ..model import Twin
+        from ..schema import LayerSchema
+
+        lay = self.layers()
+        lay["project_sites"]["source"] = np.where(
+            lay["project_sites"]["change"] == "", "baseline",
+            "scenario (" + lay["project_sites"]["change"] + ")")
+        poly, pt = ("Polygon", "MultiPolygon"), ("Point",)
+        schemas = {n: LayerSchema(n, pt if n == "project_sites" else poly,
+                                  description=f"scenario {self.id!r}: {n}")
+                   for n in lay}
+        return Twin(lay, name=f"{self.twin.name}:{self.id}",
+                    version=f"{self.twin.version}+{self.id}.v{self.version}",
+                    schemas=schemas, analysis_crs=self.twin.analysis_crs)
+
     def map(self, **kwargs):
         """A pydeck view of what changed (needs the ``viz`` extra)."""
         from layers.scenario_deck import scenario_deck  # lazy: twin stays free of drawing

@@ -1,0 +1,183 @@
+"""/scenarios over HTTP: create, read, patch with optimistic concurrency, delete, evaluation
+and tiles, on the small twin saved to a file (tests/common.py)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from tests.common import point_lonlat
+from twin import Twin
+
+AUTH = {"Authorization": "Bearer s3cret"}
+
+
+def lonlat(x, y):
+    p = point_lonlat(x, y)
+    return p.x, p.y
+
+
+@pytest.fixture
+def client(small_twin, tmp_path):
+    path = tmp_path / "small.gpkg"
+    small_twin.save(path)
+    app = create_app(Settings(api_tokens="s3cret", twin_path=path), twin=Twin.open(path))
+    with TestClient(app) as c:
+        yield c
+
+
+def _add(pid, x, y, **kw):
+    lon, lat = lonlat(x, y)
+    return {"kind": "add_project", "id": pid, "lon": lon, "lat": lat, "sector": "metallurgy",
+            **kw}
+
+
+def _create(client, sid="alu", edits=()):
+    r = client.post("/scenarios", json={"id": sid, "name": "Aluminium", "edits": list(edits)},
+                    headers=AUTH)
+    assert r.status_code == 201, r.text
+    return r
+
+
+def test_create_read_list(client):
+    r = _create(client, edits=[_add("alu", 4500, 4500, jobs=300, hazard_class="I")])
+    assert r.headers["etag"] == '"1"'
+    assert r.headers["location"].endswith("/scenarios/alu")
+    doc = client.get("/scenarios/alu")
+    assert doc.status_code == 200 and doc.headers["etag"] == '"1"'
+    assert doc.json()["edits"][0]["kind"] == "add_project"
+    assert client.get("/scenarios/alu", headers={"If-None-Match": '"1"'}).status_code == 304
+    listed = client.get("/scenarios").json()["scenarios"]
+    assert [(s["id"], s["version"], s["n_edits"]) for s in listed] == [("alu", 1, 1)]
+
+
+def test_writes_need_a_token(client):
+    assert client.post("/scenarios", json={"id": "x"}).status_code == 401
+    _create(client)
+    r = client.patch("/scenarios/alu", json={"append": []}, headers={"If-Match": '"1"'})
+    assert r.status_code == 401
+    assert client.delete("/scenarios/alu").status_code == 401
+
+
+def test_invalid_edits_answer_422_problem_json(client):
+    r = client.post("/scenarios", json={"id": "bad", "edits": [_add("a", 4500, 4500,
+                                                                    investment_kzt=-1)]},
+                    headers=AUTH)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "cannot be negative" in r.json()["detail"]
+    far = {"kind": "add_project", "id": "far", "lon": 60.0, "lat": 45.0,
+           "sector": "metallurgy"}
+    r = client.post("/scenarios", json={"id": "bad", "edits": [far]}, headers=AUTH)
+    assert r.status_code == 422 and "outside the region" in r.json()["detail"]
+    r = client.post("/scenarios", json={"id": "bad", "edits": [_add("a", 4500, 4500,
+                                                                    hazard_class="VII")]},
+                    headers=AUTH)
+    assert r.status_code == 422
+    assert client.get("/scenarios/bad").status_code == 404
+    _create(client)
+    assert client.post("/scenarios", json={"id": "alu"}, headers=AUTH).status_code == 412
+
+
+def test_patch_needs_if_match_and_refuses_stale(client):
+    _create(client)
+    r = client.patch("/scenarios/alu", json={"append": [_add("a", 4500, 4500)]}, headers=AUTH)
+    assert r.status_code == 428
+    ok = client.patch("/scenarios/alu", json={"append": [_add("a", 4500, 4500)]},
+                      headers={**AUTH, "If-Match": '"1"'})
+    assert ok.status_code == 200 and ok.headers["etag"] == '"2"'
+    stale = client.patch("/scenarios/alu", json={"append": [_add("b", 12_500, 2_500)]},
+                         headers={**AUTH, "If-Match": '"1"'})
+    assert stale.status_code == 412
+    assert "at version 2" in stale.json()["detail"]
+    doc = client.get("/scenarios/alu").json()
+    assert [e["id"] for e in doc["edits"]] == ["a"] and doc["version"] == 2
+
+
+def test_two_clients_one_stale_no_update_lost(client):
+    """Two clients read v1 and both PATCH with If-Match "1" at once: exactly one wins, the
+    other gets 412, re-reads and re-applies; both edits end up stored."""
+    _create(client)
+    edits = {"first": _add("a", 4500, 4500, jobs=1), "second": _add("b", 12_500, 2_500,
+                                                                     jobs=2)}
+    results: dict = {}
+    barrier = threading.Barrier(2)
+
+    def go(who):
+        barrier.wait()
+        results[who] = client.patch("/scenarios/alu", json={"append": [edits[who]]},
+                                    headers={**AUTH, "If-Match": '"1"'})
+
+    ts = [threading.Thread(target=go, args=(w,)) for w in edits]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    codes = sorted(r.status_code for r in results.values())
+    assert codes == [200, 412]
+    loser = next(w for w, r in results.items() if r.status_code == 412)
+    tag = client.get("/scenarios/alu").headers["etag"]
+    assert tag == '"2"'
+    r = client.patch("/scenarios/alu", json={"append": [edits[loser]]},
+                     headers={**AUTH, "If-Match": tag})
+    assert r.status_code == 200 and r.headers["etag"] == '"3"'
+    stored = {e["id"] for e in client.get("/scenarios/alu").json()["edits"]}
+    assert stored == {"a", "b"}
+    ev = client.get("/scenarios/alu/evaluation").json()
+    assert ev["summary"]["d_jobs"] == 3
+
+
+def test_evaluation_numbers(client):
+    _create(client, edits=[_add("alu", 4500, 4500, jobs=300, investment_kzt=7 * 10**9,
+                                hazard_class="I")])
+    r = client.get("/scenarios/alu/evaluation")
+    assert r.status_code == 200 and r.headers["etag"] == '"1"'
+    ev = r.json()
+    assert ev["summary"]["d_szz_population"] == 5000
+    assert ev["summary"]["d_szz_parcels"] == 1
+    west = next(d for d in ev["districts"] if d["district_id"] == "west")
+    assert (west["d_jobs"], west["d_investment_kzt"]) == (300, 7 * 10**9)
+    assert {f["rule"] for f in ev["findings_new"]} == {"sanitary_zone", "zone_use"}
+    assert ev["score"] is None   # the small twin has no score observations
+    assert client.get("/scenarios/nope/evaluation").status_code == 404
+
+
+def test_delete(client):
+    _create(client)
+    assert client.delete("/scenarios/alu", headers={**AUTH, "If-Match": '"9"'}
+                         ).status_code == 412
+    assert client.delete("/scenarios/alu", headers={**AUTH, "If-Match": '"1"'}
+                         ).status_code == 204
+    assert client.get("/scenarios/alu").status_code == 404
+    assert client.delete("/scenarios/alu", headers=AUTH).status_code == 404
+
+
+def test_tiles_are_immutable_per_version(client):
+    from layers.tile_math import tiles_for_bounds
+
+    _create(client, edits=[_add("alu", 4500, 4500, hazard_class="I")])
+    lon, lat = lonlat(4500, 4500)
+    z = 12
+    x, y, _, _ = tiles_for_bounds((lon, lat, lon, lat), z)
+    url = f"/scenarios/alu/tiles/sanitary_zones/{z}/{x}/{y}.mvt"
+    r = client.get(url + "?v=1")
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert r.content  # the zone is in this tile
+    assert client.get(url + "?v=1", headers={"If-None-Match": r.headers["etag"]}
+                      ).status_code == 304
+    assert client.get(url).headers["cache-control"] == "no-cache"
+    client.patch("/scenarios/alu", json={"append": [{"kind": "remove_project",
+                                                     "project_id": "p2"}]},
+                 headers={**AUTH, "If-Match": '"1"'})
+    assert client.get(url + "?v=1").status_code == 404   # that version is gone
+    r2 = client.get(url + "?v=2")
+    assert r2.status_code == 200 and r2.headers["etag"] != r.headers["etag"]
+    assert client.get(f"/scenarios/alu/tiles/nope/{z}/{x}/{y}.mvt").status_code == 404
+    links = client.get("/scenarios/alu").json()["links"]
+    assert any(lk["href"].endswith("/{z}/{x}/{y}.mvt?v=2") for lk in links)
