@@ -54,6 +54,10 @@ def _canonical(table: pd.DataFrame | None) -> pd.DataFrame:
     # SQLite has no boolean: the flag comes back as 0/1.
     t["synthetic"] = t["synthetic"].astype(bool)
     t["value"] = t["value"].astype(float)
+    # Plain object columns: a live upsert overwrites one cell in place, whereas pandas'
+    # Arrow-backed strings are immutable and would copy the whole column per cell.
+    for c in ("unit_id", "indicator", "month", "unit", "source"):
+        t[c] = t[c].astype(object)
     return t
 
 
@@ -88,6 +92,8 @@ class Score:
         table = _canonical(tw.tables.get(TABLE))
         tw.tables[TABLE] = table
         self._unit_set = frozenset(self.units)
+        self._unit_index = pd.Index(self.units, name="unit_id")
+        self._names_arr = np.array(self.names, dtype=object)
         self._row_of: dict | None = None  # (unit, indicator, month) -> table row, on demand
         self.cube = ObservationCube.from_frame(table, self.registry, self.units)
         self.config = config or ScoreConfig()
@@ -179,11 +185,11 @@ class Score:
     def ranking(self) -> pd.DataFrame:
         """One row per unit, best first: rank, name, score (0-100) and the sub-scores."""
         self._need_data()
-        cols = {"rank": self._rank, "name": self.names, "score": self._s}
-        cols.update(zip(self.registry.dimension_ids, self._dims.T))
-        cols["n_imputed"] = (self._flags != "").sum(axis=1)
-        df = pd.DataFrame(cols, index=pd.Index(self.units, name="unit_id"))
-        return df.iloc[np.argsort(self._rank)]
+        o = np.argsort(self._rank)
+        cols = {"rank": self._rank[o], "name": self._names_arr[o], "score": self._s[o]}
+        cols.update(zip(self.registry.dimension_ids, self._dims[o].T))
+        cols["n_imputed"] = (self._flags[o] != "").sum(axis=1)
+        return pd.DataFrame(cols, index=self._unit_index[o])
 
     @property
     def region_score(self) -> float:
@@ -284,7 +290,8 @@ class Score:
         if new:
             n0 = len(table)
             add = pd.DataFrame(new, columns=COLUMNS).astype(
-                {"value": float, "synthetic": bool})
+                {"value": float, "synthetic": bool, "unit_id": object, "indicator": object,
+                 "month": object, "unit": object, "source": object})
             table = pd.concat([table, add], ignore_index=True) if n0 else add
             for k, r in enumerate(new):
                 self._row_of[r[:3]] = n0 + k

@@ -1,0 +1,126 @@
+"""Benchmark: ingest one observation into the default twin and get the new ranking.
+
+Measured side by side in the same run, on a copy of the default twin's file (the cached twin
+is never modified):
+
+* **incremental**: ``tw.score.ingest(one observation)`` then ``tw.score.ranking()``; the
+  score recomputes only the touched indicator's panel column and normalisation, then the
+  aggregates.
+* **full recompute** (the anchor): what a non-incremental score does for the same
+  observation: rebuild the score from the observation table (``Score(tw)``), then rank.
+* **full from arrays**: recompute every indicator from the already-pivoted arrays
+  (``Score.recompute()``), a stricter anchor that isolates the cost of the maths alone.
+
+Each is timed both in memory (``persist=False``) and end to end, with the durable SQLite
+commit (``synchronous=FULL``) that a real ingest makes. Medians over ``--repeat`` runs.
+
+Usage: ``.venv/bin/python bench/score.py [--twin PATH] [--repeat 50]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from twin import Twin  # noqa: E402
+from twin.score import Score  # noqa: E402
+from twin.score.observations import validate  # noqa: E402
+
+
+def _obs(sc: Score, k: int) -> dict:
+    # Revise the latest month of one unit's wage: a typical live correction, and one that
+    # really moves the ranking. A different unit and value every time.
+    unit = sc.units[k % len(sc.units)]
+    return {"unit_id": unit, "indicator": "avg_wage", "month": "2025-08",
+            "value": 300.0 + (k * 37) % 250, "unit": "thousand KZT", "source": "bench"}
+
+
+def _median_ms(f, repeat: int) -> float:
+    times = []
+    for k in range(repeat):
+        t0 = time.perf_counter()
+        f(k)
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--twin", help="twin file (default: the default twin)")
+    ap.add_argument("--repeat", type=int, default=50)
+    args = ap.parse_args(argv)
+
+    if args.twin:
+        src = Path(args.twin)
+    else:
+        from twin.default import load_default
+
+        src = load_default().path
+    work = Path(tempfile.mkdtemp(prefix="bench-score-"))
+    path = work / "twin.gpkg"
+    shutil.copy(src, path)
+    tw = Twin.open(path)
+    sc = tw.score
+    sc.ranking()
+    n_obs = len(sc.observations)
+    r = args.repeat
+
+    def incremental_mem(k):
+        sc.ingest(_obs(sc, k), upsert=True, persist=False)
+        sc.ranking()
+
+    def incremental_durable(k):
+        sc.ingest(_obs(sc, k), upsert=True)
+        sc.ranking()
+
+    def full_mem(k):
+        sc.cube.write(validate(_obs(sc, k), sc.registry, sc.units))
+        Score(tw).ranking()
+
+    def full_durable(k):
+        rec = validate(_obs(sc, k), sc.registry, sc.units)
+        sc._persist(rec, upsert=True)
+        sc.cube.write(rec)
+        Score(tw).ranking()
+
+    def arrays_mem(k):
+        sc.cube.write(validate(_obs(sc, k), sc.registry, sc.units))
+        sc.recompute()
+        sc.ranking()
+
+    # Warm every path once (imports, caches), then measure interleaved pairs.
+    for f in (incremental_mem, full_mem, arrays_mem, incremental_durable, full_durable):
+        f(0)
+    inc_m = _median_ms(incremental_mem, r)
+    full_m = _median_ms(full_mem, r)
+    arr_m = _median_ms(arrays_mem, r)
+    inc_d = _median_ms(incremental_durable, r)
+    full_d = _median_ms(full_durable, r)
+
+    # The incremental result must equal a full recompute of the same data.
+    fresh = Score(Twin.open(path))
+    same = bool((fresh.ranking()["rank"] == sc.ranking()["rank"]).all())
+
+    print(f"score bench: {len(sc.units)} units x {len(sc.registry.ids)} indicators, "
+          f"{n_obs:,} observations, median of {r} runs ({path})")
+    print(f"{'':38} {'in memory':>11} {'durable':>11}")
+    print(f"{'incremental ingest + ranking':38} {inc_m:9.3f}ms {inc_d:9.3f}ms")
+    print(f"{'full recompute from observations':38} {full_m:9.3f}ms {full_d:9.3f}ms")
+    print(f"{'full recompute from arrays (maths only)':38} {arr_m:9.3f}ms")
+    print(f"speed-up vs full recompute: {full_m / inc_m:.1f}x in memory, "
+          f"{full_d / inc_d:.1f}x durable (target >= 10x)")
+    print(f"speed-up vs full-from-arrays: {arr_m / inc_m:.1f}x")
+    print(f"incremental ranking equals a fresh full recompute of the saved file: {same}")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
