@@ -29,7 +29,7 @@ import pydeck as pdk
 import shapely
 
 from . import style
-from .offline_html import TwinDeck, bundle_path, to_html, write_html
+from .offline_html import MVT_LOADER_REF, TwinDeck, bundle_path, to_html, write_html
 
 __all__ = [
     "COLOR_BY",
@@ -354,20 +354,24 @@ def land_use_expression(field: str = "land_use") -> str:
     return expr
 
 
-def parcel_layer(parcels_url: str, *, field: str = "land_use", min_zoom: int = 0,
-                 max_zoom: int = 14) -> pdk.Layer:
+def parcel_layer(parcels_url: str, *, field: str = "land_use", min_zoom: int = 5,
+                 max_zoom: int = 16) -> pdk.Layer:
     """Parcels as vector tiles from the twin's own endpoint.
 
     ``parcels_url`` is an XYZ template such as ``http://127.0.0.1:8000/tiles/parcels/{z}/{x}/
     {y}.mvt``. The tile server thins and simplifies per zoom, which is what lets a million
     parcels draw at regional zoom.
     """
-    return _layer("MVTLayer", parcels_url, "parcels", min_zoom=min_zoom, max_zoom=max_zoom,
-                  get_fill_color=land_use_expression(field), get_line_color=[90, 90, 90, 120],
-                  line_width_min_pixels=0.5, stroked=True, filled=True, pickable=True,
-                  unique_id_property="id", binary=True,
-                  # loaders.gl would fetch its MVT worker from a CDN; parse on the main thread.
-                  load_options={"worker": False})
+    layer = _layer("MVTLayer", parcels_url, "parcels", min_zoom=min_zoom, max_zoom=max_zoom,
+                   get_fill_color=land_use_expression(field),
+                   # No outlines: at regional zoom they double the geometry and show as noise.
+                   get_line_color=[90, 90, 90, 120], line_width_min_pixels=0.5, stroked=False,
+                   filled=True, pickable=True, unique_id_property="id", binary=False,
+                   load_options={"worker": False})
+    # pydeck's deck.gl bundle only has loaders.gl's worker MVT loader, whose worker comes from
+    # a CDN; the page registers our main-thread loader (assets/mvt-loader.js) under this name.
+    layer.loaders = [MVT_LOADER_REF]
+    return layer
 
 
 def _text_layer(df: pd.DataFrame, id: str, *, size: int, color: list[int],

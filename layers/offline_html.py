@@ -16,7 +16,14 @@ import pydeck as pdk
 
 from . import style
 
-__all__ = ["TwinDeck", "bundle_path", "legend_html", "to_html", "write_html"]
+__all__ = ["MVT_LOADER_PATH", "MVT_LOADER_REF", "TwinDeck", "bundle_path", "legend_html",
+           "to_html", "write_html"]
+
+
+#: Main-thread MVT loader (ours), because the bundle's MVT loader needs a worker from a CDN.
+MVT_LOADER_PATH = Path(__file__).parent / "assets" / "mvt-loader.js"
+#: How a pydeck layer names that loader: a @deck.gl/json constant the page registers.
+MVT_LOADER_REF = "@@#TwinMVTLoader"
 
 
 def bundle_path() -> Path:
@@ -87,6 +94,7 @@ html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden;
   background: rgba(255,255,255,.92); padding: 6px 10px; border-radius: 4px; }}
 </style>
 <script>{bundle}</script>
+<script>{mvt_loader}</script>
 </head>
 <body>
 <div id="map"></div>
@@ -100,7 +108,8 @@ const tooltip = {tooltip};
 document.fonts.load("16px {font_name}", "ӘҒҚҢӨҰҮҺІ").catch(() => null).then(() => {{
   window.twinDeck = createDeck({{
     container: document.getElementById("map"), jsonInput, tooltip,
-    customLibraries: null, configuration: null,
+    customLibraries: null,
+    configuration: {{ constants: {{ TwinMVTLoader: window.twinMVTLoader }} }},
   }});
 }});
 </script>
@@ -123,6 +132,7 @@ def to_html(deck: pdk.Deck) -> str:
         font_name=style.FONT_NAME,
         bg=",".join(map(str, style.BASE["background"])),
         bundle=_bundle(),
+        mvt_loader=MVT_LOADER_PATH.read_text(encoding="utf-8"),
         legend=legend_html(legend),
         json_input=_script_json(json.loads(deck.to_json())),
         tooltip=_script_json(tooltip),

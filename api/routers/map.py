@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from layers.map_config import map_config
-from layers.offline_html import bundle_path
+from layers.offline_html import MVT_LOADER_PATH, bundle_path
 from layers.style import FONT_PATH
 from layers.vector_tiles import tile_layer
 
@@ -33,6 +33,7 @@ _ASSETS = {
     "map.js": (lambda: _STATIC / "map.js", "text/javascript; charset=utf-8"),
     "map.css": (lambda: _STATIC / "map.css", "text/css; charset=utf-8"),
     "deck.gl.js": (bundle_path, "text/javascript; charset=utf-8"),
+    "mvt-loader.js": (lambda: MVT_LOADER_PATH, "text/javascript; charset=utf-8"),
     "twin-sans.ttf": (lambda: FONT_PATH, "font/ttf"),
     "twin-sans-OFL.txt": (lambda: FONT_PATH.parent / "OFL.txt", "text/plain; charset=utf-8"),
 }

@@ -123,6 +123,12 @@
     return tm.config.style.pipeline_statuses.includes(String(p.status || "").toLowerCase());
   }
 
+  const STROKE_ZOOM = 11;
+  function strokeParcels() {
+    const vs = tm.viewState || (tm.deck && tm.deck.props.initialViewState) || { zoom: 0 };
+    return vs.zoom >= STROKE_ZOOM;
+  }
+
   // ----------------------------------------------------------------- layers
   function buildLayers() {
     const cfg = tm.config, d = tm.data, st = cfg.style, base = st.base;
@@ -144,9 +150,12 @@
       id: "parcels", data: absolute(cfg.parcels.tiles), minZoom: cfg.parcels.minzoom,
       maxZoom: cfg.parcels.maxzoom, uniqueIdProperty: "id", pickable: true,
       getFillColor: (f) => landUseColor(f.properties.land_use),
-      getLineColor: [90, 90, 90, 110], lineWidthMinPixels: 0.5,
-      // loaders.gl would fetch its MVT worker from a CDN; parse on the main thread.
-      loadOptions: { worker: false },
+      // Outlines only where parcels are big enough to see them: at regional zoom a stroke per
+      // parcel doubles the geometry and draws nothing but grey noise.
+      stroked: strokeParcels(), getLineColor: [90, 90, 90, 110], lineWidthMinPixels: 0.5,
+      // The bundle's MVT loader would fetch its worker from a CDN: parse on the main thread
+      // with our loader (layers/assets/mvt-loader.js) instead.
+      binary: false, loaders: [window.twinMVTLoader], loadOptions: { worker: false },
       onTileLoad: () => { tm.tilesLoaded += 1; },
       onTileError: (e) => { tm.errors.push(String(e && e.message || e)); },
     });
@@ -181,8 +190,10 @@
       const color = (f) => { const c = sectorColor(f.properties.sector);
                              return pipe ? [c[0], c[1], c[2], 110] : c; };
       if (three) {
+        // Ids differ per mode: deck.gl matches layers by id, and a ColumnLayer must not
+        // inherit a ScatterplotLayer's state.
         out.push(new deck.ColumnLayer({
-          id, data, pickable: true, autoHighlight: true, extruded: true,
+          id: `${id}-3d`, data, pickable: true, autoHighlight: true, extruded: true,
           diskResolution: pipe ? 4 : 12, angle: pipe ? 45 : 0,
           radius: cfg.heights.column_radius * ext * (pipe ? 1.6 : 1),
           getPosition: (f) => pos(f, 1e-4),
@@ -194,7 +205,7 @@
       } else {
         // Flat columns would be a pixel wide at regional zoom: dots with a pixel floor.
         out.push(new deck.ScatterplotLayer({
-          id, data, pickable: true, autoHighlight: true, stroked: true,
+          id: `${id}-2d`, data, pickable: true, autoHighlight: true, stroked: true,
           getPosition: (f) => f.geometry.coordinates, radiusUnits: "pixels",
           getRadius: (f) => 3 + 9 * frac(f), getFillColor: color,
           getLineColor: pipe ? [40, 40, 40, 255] : [255, 255, 255, 255],
@@ -382,7 +393,11 @@
       parent: $("map"), initialViewState: vs, controller: true,
       views: new deck.MapView({ repeat: false }), getTooltip,
       parameters: { clearColor: cfg.style.base.background.map((c) => c / 255).concat([1]) },
-      onViewStateChange: ({ viewState }) => { tm.viewState = viewState; },
+      onViewStateChange: ({ viewState }) => {
+        const before = strokeParcels();
+        tm.viewState = viewState;
+        if (strokeParcels() !== before) render();
+      },
       onError: (e) => { tm.errors.push(String(e && e.message || e)); console.error(e); },
       onAfterRender: () => { if (!tm.ready && tm.deck) { tm.ready = true; status("Ready"); } },
       layers: [],
