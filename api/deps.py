@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hmac
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from .errors import Forbidden, Unauthorized
 from .settings import Settings
 
-__all__ = ["get_settings", "get_twin", "get_tiles", "require_token"]
+__all__ = ["get_settings", "get_twin", "get_tiles", "require_token", "TwinDep", "TilesDep"]
 
 
 def get_settings(request: Request) -> Settings:
@@ -50,3 +51,8 @@ def require_token(request: Request) -> str:
     if not ok:
         raise Unauthorized("the Bearer token is not valid here: check the token you were given")
     return given.strip()
+
+
+#: Route parameter types: ``def route(tw: TwinDep)``.
+TwinDep = Annotated[Any, Depends(get_twin)]
+TilesDep = Annotated[Any, Depends(get_tiles)]

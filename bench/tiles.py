@@ -46,7 +46,7 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from layers.tile_math import lonlat_to_mercator, tile_bounds, ORIGIN  # noqa: E402
+from layers.tile_math import ORIGIN, lonlat_to_mercator, tile_bounds  # noqa: E402
 from layers.vector_tiles import EXTENT, render_tile, tile_layer  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -325,8 +325,33 @@ def wrk(url: str, paths: list[str], workdir: Path, duration: int, conns: int) ->
                       ).split()[1])
 
 
+_BARE: dict[str, bytes] = {}
+
+
+async def bare_app(scope, receive, send):
+    """The ceiling for any Python tile server on uvicorn: a bare ASGI app answering from a
+    dict of the same tile bytes (``--bare``). Not a design, a yardstick."""
+    if not _BARE:
+        root = Path(os.environ["BARE_ROOT"])
+        _BARE.update({"/" + str(p.relative_to(root)): p.read_bytes()
+                      for p in root.rglob("*.mvt")})
+    body = _BARE.get(scope["path"], b"")
+    await send({"type": "http.response.start", "status": 200 if body else 404,
+                "headers": [(b"content-type", b"application/vnd.mapbox-vector-tile"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _uvicorn(target: list[str], port: int, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", *target, "--host", "127.0.0.1", "--port", str(port),
+         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level",
+         "warning", "--workers", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def bench_warm(twin_path: Path, tiles, data: dict, workdir: Path, duration: int, conns: int,
-               fast_path: bool) -> tuple[float, float]:
+               fast_path: bool, bare: bool) -> dict[str, float]:
     import httpx
 
     paths = [f"/tiles/{LAYER}/{z}/{x}/{y}.mvt" for (z, x, y) in tiles if data[(z, x, y)]]
@@ -363,16 +388,14 @@ http {{
         for p in [workdir, *workdir.rglob("*")]:
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
     nginx = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(workdir)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     port = free_port()
     env = {**os.environ, "TWIN_TWIN_PATH": str(twin_path),
            "TWIN_TILE_FAST_PATH": "true" if fast_path else "false",
            "TWIN_TILE_CACHE_BYTES": str(4 * 2**30)}
-    ours = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-         "--no-access-log", "--log-level", "warning", "--workers", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ours = _uvicorn(["api.app:create_app", "--factory"], port, env)
+    procs = [nginx, ours]
+    rates = {}
     try:
         wait_http(f"http://127.0.0.1:{nport}/", nginx)
         wait_http(f"http://127.0.0.1:{port}/health", ours)
@@ -381,11 +404,19 @@ http {{
             for p in paths:  # fill the cache: warm means every tile is cached
                 r = c.get(p, headers={"Accept-Encoding": "identity"})
                 r.raise_for_status()
-        r_nginx = wrk(f"http://127.0.0.1:{nport}", paths, workdir, duration, conns)
-        r_ours = wrk(f"http://127.0.0.1:{port}", paths, workdir, duration, conns)
-        return r_ours, r_nginx
+        rates["nginx"] = wrk(f"http://127.0.0.1:{nport}", paths, workdir, duration, conns)
+        rates["ours"] = wrk(f"http://127.0.0.1:{port}", paths, workdir, duration, conns)
+        if bare:
+            bport = free_port()
+            b = _uvicorn(["--app-dir", str(ROOT / "bench"), "tiles:bare_app"], bport,
+                         {**os.environ, "BARE_ROOT": str(root)})
+            procs.append(b)
+            wait_http(f"http://127.0.0.1:{bport}/", b)
+            rates["bare ASGI"] = wrk(f"http://127.0.0.1:{bport}", paths, workdir, duration,
+                                     conns)
+        return rates
     finally:
-        for p in (ours, nginx):
+        for p in procs:
             p.terminate()
             try:
                 p.wait(10)
@@ -403,6 +434,8 @@ def main(argv=None) -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--no-postgis", action="store_true")
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--bare", action="store_true",
+                    help="also measure a bare ASGI app on the same bytes (the ceiling)")
     ap.add_argument("--no-fast-path", action="store_true",
                     help="serve warm tiles through FastAPI's router (to measure the fast path)")
     args = ap.parse_args(argv)
@@ -448,12 +481,18 @@ def main(argv=None) -> int:
             print(f"cold ratio ours/PostGIS: {ours_rate / pg_rate:.2f}  (target >= 1.0)")
             compare_contents(ours_tiles, pg_tiles)
         if not args.no_http:
-            r_ours, r_nginx = bench_warm(path, tiles, ours_tiles, work, args.duration,
-                                         args.connections, not args.no_fast_path)
+            rates = bench_warm(path, tiles, ours_tiles, work, args.duration,
+                               args.connections, not args.no_fast_path, args.bare)
             mode = "FastAPI router" if args.no_fast_path else "fast path"
-            print(f"\nwarm, ours ({mode}): {r_ours:10.0f} requests/s")
-            print(f"warm, nginx:          {r_nginx:10.0f} requests/s")
-            print(f"warm ratio ours/nginx: {r_ours / r_nginx:.2f}  (target >= 0.5)")
+            print(f"\nwarm ({len([t for t in ours_tiles.values() if t])} non-empty tiles, "
+                  f"wrk -t1 -c{args.connections} -d{args.duration}s, keep-alive):")
+            print(f"  ours ({mode}): {rates['ours']:10.0f} requests/s")
+            print(f"  nginx:{'':{len(mode) + 2}} {rates['nginx']:10.0f} requests/s")
+            if "bare ASGI" in rates:
+                print(f"  bare ASGI app (ceiling): {rates['bare ASGI']:10.0f} requests/s "
+                      f"(ratio to nginx {rates['bare ASGI'] / rates['nginx']:.2f})")
+            print(f"warm ratio ours/nginx: {rates['ours'] / rates['nginx']:.2f}  "
+                  "(target >= 0.5)")
     return 0
 
 

@@ -28,7 +28,7 @@ import gzip
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
@@ -128,6 +128,9 @@ class Tile:
     data: bytes
     etag: str
     _gz: bytes | None = None
+    #: Derived forms a server may memoise with the tile (e.g. ready HTTP answers), so they
+    #: live and die with the cache entry.
+    memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def gzipped(self) -> bytes:

@@ -10,13 +10,13 @@ import math
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from layers import features as lf
 from layers.vector_tiles import tile_layer
 
-from ..deps import get_twin
+from ..deps import TwinDep
 from ..errors import BadRequest, NotFound
 from ..urls import url_for
 
@@ -84,7 +84,7 @@ def collection_doc(request: Request, tw, name: str) -> dict:
 
 
 @router.get("/collections", summary="The twin's layers, one collection each")
-def collections(request: Request, tw=Depends(get_twin)) -> dict:
+def collections(request: Request, tw: TwinDep) -> dict:
     return {
         "links": [{"href": url_for(request, "/collections"), "rel": "self",
                    "type": "application/json", "title": "This document"}],
@@ -93,8 +93,7 @@ def collections(request: Request, tw=Depends(get_twin)) -> dict:
 
 
 @router.get("/collections/{collection_id}", summary="One collection")
-def collection(request: Request, collection_id: str = CollectionId,
-               tw=Depends(get_twin)) -> dict:
+def collection(request: Request, tw: TwinDep, collection_id: str = CollectionId) -> dict:
     _layer(tw, collection_id)
     return collection_doc(request, tw, collection_id)
 
@@ -104,8 +103,7 @@ _JSON_KIND = {"str": "string", "int": "integer", "float": "number", "bool": "boo
 
 @router.get("/collections/{collection_id}/queryables",
             summary="Properties that items can be filtered on with ?name=value")
-def queryables(request: Request, collection_id: str = CollectionId,
-               tw=Depends(get_twin)) -> Response:
+def queryables(request: Request, tw: TwinDep, collection_id: str = CollectionId) -> Response:
     gdf, schema = _layer(tw, collection_id)
     props = {c: {"type": _JSON_KIND[k], "title": c}
              for c, k in lf.queryables(gdf, schema).items()}
@@ -167,6 +165,7 @@ def _filters(request: Request, gdf, schema) -> dict:
 )
 def items(
     request: Request,
+    tw: TwinDep,
     collection_id: str = CollectionId,
     bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat in CRS84; "
                              "minLon > maxLon crosses the antimeridian", max_length=400),
@@ -174,7 +173,6 @@ def items(
                        f"clamped to {MAX_LIMIT}"),
     offset: int = Query(0, ge=0, description="Features to skip"),
     f: str | None = Query(None, description="Output format: json (the only one)"),
-    tw=Depends(get_twin),
 ) -> Response:
     gdf, schema = _layer(tw, collection_id)
     if f is not None and f not in ("json", "geojson"):
@@ -215,8 +213,8 @@ def items(
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON Feature"}},
 )
-def item(request: Request, collection_id: str = CollectionId,
-         feature_id: str = Path(description="A feature id"), tw=Depends(get_twin)) -> Response:
+def item(request: Request, tw: TwinDep, collection_id: str = CollectionId,
+         feature_id: str = Path(description="A feature id")) -> Response:
     gdf, schema = _layer(tw, collection_id)
     kind = schema.required.get(schema.id_column, "str")
     row = lf.find_feature(gdf, schema.id_column, kind, feature_id)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from ..deps import get_twin
+from ..deps import TwinDep
 from ..urls import url_for
 
 __all__ = ["router", "CONFORMANCE"]
@@ -29,7 +29,7 @@ CONFORMANCE = [
 
 
 @router.get("/", summary="Landing page with links to the API's resources")
-def landing(request: Request, tw=Depends(get_twin)) -> dict:
+def landing(request: Request, tw: TwinDep) -> dict:
     def link(path, rel, type_, title):
         return {"href": url_for(request, path), "rel": rel, "type": type_, "title": title}
 
@@ -55,6 +55,6 @@ def conformance() -> dict:
 
 
 @router.get("/health", summary="Liveness: the twin is loaded and serving")
-def health(tw=Depends(get_twin)) -> dict:
+def health(tw: TwinDep) -> dict:
     return {"status": "ok", "twin": tw.name, "version": tw.version,
             "layers": len(tw.layer_names)}

@@ -8,14 +8,14 @@ router renders misses (in the thread pool: rendering is CPU work) and answers th
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from layers.tile_math import MAX_ZOOM, tiles_for_bounds, valid_tile
 from layers.vector_tiles import EXTENT, tile_layer
 
-from ..deps import get_tiles, get_twin
+from ..deps import TilesDep, TwinDep
 from ..errors import NotFound
 from ..fastpath import MVT, etag_matches, tile_headers, wants_gzip
 from ..urls import url_for
@@ -69,7 +69,7 @@ async def _tile_response(request: Request, tiles, cid: str, z: int, x: int, y: i
 
 
 @router.get("/collections/{collection_id}/tiles", summary="The collection's vector tilesets")
-def tilesets(request: Request, collection_id: str, tw=Depends(get_twin)) -> dict:
+def tilesets(request: Request, tw: TwinDep, collection_id: str) -> dict:
     _check_collection(tw, collection_id)
     base = f"/collections/{collection_id}/tiles"
     return {
@@ -97,7 +97,7 @@ def _fields(tw, cid: str) -> dict[str, str]:
 
 
 @router.get("/collections/{collection_id}/tiles/{tms}", summary="A tileset's metadata")
-def tileset(request: Request, collection_id: str, tms: str, tw=Depends(get_twin)) -> dict:
+def tileset(request: Request, tw: TwinDep, collection_id: str, tms: str) -> dict:
     _check_collection(tw, collection_id)
     if tms != TMS:
         raise NotFound(f"tile matrix set {tms!r} is not offered: use {TMS}")
@@ -138,8 +138,8 @@ def tileset(request: Request, collection_id: str, tms: str, tw=Depends(get_twin)
 @router.get("/collections/{collection_id}/tiles/{tms}/{tile_matrix}/{tile_row}/{tile_col}",
             summary="A vector tile (OGC order: zoom/row/column)", response_class=Response,
             responses=_TILE_RESPONSES)
-async def ogc_tile(request: Request, collection_id: str, tms: str, tile_matrix: int,
-                   tile_row: int, tile_col: int, tiles=Depends(get_tiles)) -> Response:
+async def ogc_tile(request: Request, tiles: TilesDep, collection_id: str, tms: str,
+                   tile_matrix: int, tile_row: int, tile_col: int) -> Response:
     _check_collection(tiles.twin, collection_id)
     if tms != TMS:
         raise NotFound(f"tile matrix set {tms!r} is not offered: use {TMS}")
@@ -149,13 +149,13 @@ async def ogc_tile(request: Request, collection_id: str, tms: str, tile_matrix: 
 @router.get("/tiles/{collection_id}/{z}/{x}/{y}.mvt",
             summary="A vector tile (XYZ order: zoom/column/row)", response_class=Response,
             responses=_TILE_RESPONSES)
-async def xyz_tile(request: Request, collection_id: str, z: int, x: int,
-                   y: int = Path(description="Tile row"), tiles=Depends(get_tiles)) -> Response:
+async def xyz_tile(request: Request, tiles: TilesDep, collection_id: str, z: int, x: int,
+                   y: int = Path(description="Tile row")) -> Response:
     return await _tile_response(request, tiles, collection_id, z, x, y)
 
 
 @router.get("/tiles/{collection_id}.json", summary="TileJSON 3.0.0 for a collection")
-def tilejson(request: Request, collection_id: str, tw=Depends(get_twin)) -> dict:
+def tilejson(request: Request, tw: TwinDep, collection_id: str) -> dict:
     _check_collection(tw, collection_id)
     tl = tile_layer(collection_id)
     doc = collection_doc(request, tw, collection_id)
