@@ -101,7 +101,17 @@ def test_cli_plan_unknown_version_is_a_clean_error(saved_small, tmp_path, capsys
 
 @pytest.mark.parametrize(
     "module",
-    ["regulations", "zones", "buffers", "compliance", "balance", "versions", "plan", "__init__"],
+    [
+        "regulations",
+        "zones",
+        "buffers",
+        "compliance",
+        "findings",
+        "balance",
+        "versions",
+        "plan",
+        "__init__",
+    ],
 )
 def test_docstring_examples_run(module):
     name = "twin.plan" if module == "__init__" else f"twin.plan.{module}"
