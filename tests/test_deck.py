@@ -20,7 +20,7 @@ from layers.deck import (
     twin_deck,
 )
 from layers.map_config import map_config
-from layers.offline_html import bundle_path, to_html
+from layers.offline_html import MVT_LOADER_PATH, bundle_path, to_html
 
 KAZAKH = "ӘҒҚҢӨҰҮҺІәғқңөұүһі"
 PARCELS_URL = "http://127.0.0.1:8000/tiles/parcels/{z}/{x}/{y}.mvt"
@@ -135,8 +135,9 @@ def test_parcels_never_inlined(small_twin):
     mvt = _layer(j, "parcels")
     assert mvt["@@type"] == "MVTLayer"
     assert mvt["data"] == PARCELS_URL
-    # loaders.gl must not fetch its worker from a CDN.
+    # loaders.gl must not fetch its worker from a CDN: our main-thread loader parses tiles.
     assert mvt["loadOptions"] == {"worker": False}
+    assert mvt["loaders"] == ["@@#TwinMVTLoader"] and mvt["binary"] is False
     assert "land_use" in mvt["getFillColor"]
 
 
@@ -211,11 +212,12 @@ def test_html_is_self_contained(small_twin, tmp_path):
     assert bundle in text
     # Our page around the bundle loads nothing from elsewhere (the browser test checks that
     # the bundle does not either): no src/href to any URL, no stylesheet link.
-    ours = text.replace(bundle, "")
+    ours = text.replace(bundle, "").replace(MVT_LOADER_PATH.read_text(encoding="utf-8"), "")
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", ours)
     assert not re.search(r"https?://", ours)
     assert "<link" not in ours
     assert "createDeck(" in ours and "data:font/ttf;base64," in ours
+    assert "TwinMVTLoader: window.twinMVTLoader" in ours
     # The data block cannot close its script early.
     data = text[text.index("const jsonInput"):]
     assert "</script>" not in data[: data.index("\n")]
