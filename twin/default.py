@@ -31,11 +31,11 @@ _DEFAULT_PARCELS = 50_000
 def _build_version() -> str:
     import geodata
 
-    # Derived layers and tables (the plan's zones, the score history) are built by code
-    # outside geodata's layer inputs, so their files count too.
+    # Derived layers, tables and rasters (the plan's zones, the score history, the raster
+    # surfaces) are built by code outside geodata's layer inputs, so their files count too.
     here = Path(__file__).parent
     extra = sorted(
-        p for pattern in ("plan/**/*.py", "plan/**/*.yaml")
+        p for pattern in ("plan/**/*.py", "plan/**/*.yaml", "raster/**/*.py")
         for p in here.glob(pattern) if "__pycache__" not in p.parts
     ) + sorted(p for pattern in ("*.py", "*.yaml") for p in Path(geodata.__file__).parent
                .glob(pattern) if p.name != "extract.py")
