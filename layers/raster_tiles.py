@@ -1,10 +1,11 @@
 r"""Raster tiles of the twin's surfaces: WebMercatorQuad PNGs through a documented colormap.
 
-rio-tiler reads the tile: it reprojects the grid to Web Mercator with nearest-neighbour
-resampling, from full resolution where a tile pixel is finer than a cell and from one of the
-COG's averaged overviews below that (so a low-zoom pixel is an area mean, which is what a
-density means at that scale). Each 256×256 tile is then drawn in three steps, the
-**colormap contract**:
+rio-tiler reads the tile from the raster's tile copy (``NAME.web.tif``,
+:func:`twin.raster.write_web_cog`): the values resampled once, nearest-neighbour, onto
+WebMercatorQuad's grid, so that a tile is a window of the copy or of one of its overviews
+(averaged for the derived surfaces, so a low-zoom pixel is an area mean, which is what a
+density means at that scale). Point values come from the original grid instead. Each
+256×256 tile is then drawn in three steps, the **colormap contract**:
 
 1. value *v* → index :math:`i = \lfloor 255\,(\mathrm{clip}(v, v_{min}, v_{max}) -
    v_{min}) / (v_{max} - v_{min}) \rfloor`, with the raster's registered ``vmin``/``vmax``;
@@ -31,7 +32,7 @@ import numpy as np
 
 from twin.raster import OutsideRaster, RasterInfo
 
-from .tile_math import valid_tile
+from .tile_math import tile_bounds_lonlat, valid_tile
 
 __all__ = ["TILE_SIZE", "RasterTileSource", "colormap_lut", "colorize", "tilejson"]
 
@@ -105,7 +106,7 @@ class RasterTileSource:
         if r is None:
             for old in [k for k in readers if k[0] == info.name]:  # a replaced file
                 readers.pop(old).close()
-            r = readers[key] = Reader(str(info.path))
+            r = readers[key] = Reader(str(info.tiles_path or info.path))
         return r
 
     def close(self) -> None:
@@ -129,14 +130,19 @@ class RasterTileSource:
         if not valid_tile(z, x, y):
             raise OutsideRaster(f"({z}/{x}/{y}) is not a WebMercatorQuad tile: zoom 0-24 "
                                 "and 0 <= x, y < 2**zoom")
-        try:
-            img = self._reader(info).tile(x, y, z, tilesize=TILE_SIZE)
-        except TileOutsideBounds:
-            w, s, e, n = info.bounds
+        # Outside is judged on the registered (TileJSON) bounds, not on the tile copy's
+        # extent, which GDAL rounds out to whole tiles of its zoom.
+        w, s, e, n = info.bounds
+        tw_, ts, te, tn = tile_bounds_lonlat(z, x, y)
+        if not (tw_ < e and te > w and ts < n and tn > s):
             raise OutsideRaster(
                 f"tile {z}/{x}/{y} lies outside raster {info.name!r} (lon {w:.3f}..{e:.3f}, "
                 f"lat {s:.3f}..{n:.3f}): its TileJSON gives the bounds"
-            ) from None
+            )
+        try:
+            img = self._reader(info).tile(x, y, z, tilesize=TILE_SIZE)
+        except TileOutsideBounds:  # pragma: no cover - the copy covers the bounds
+            raise OutsideRaster(f"tile {z}/{x}/{y} lies outside raster {info.name!r}") from None
         return img.array
 
     def png(self, info: RasterInfo, z: int, x: int, y: int) -> bytes:

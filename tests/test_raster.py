@@ -168,9 +168,17 @@ def test_registry_row_cannot_point_outside_the_sidecar(built):
         get_raster(built, "suitability")
 
 
-def test_missing_file_says_how_to_rebuild(built):
-    get_raster(built, "suitability").path.unlink()
+@pytest.mark.parametrize("which", ["path", "tiles_path"])
+def test_missing_file_says_how_to_rebuild(built, which):
+    getattr(get_raster(built, "suitability"), which).unlink()
     with pytest.raises(RasterNotFound, match="twin build"):
+        get_raster(built, "suitability")
+
+
+def test_tile_copy_row_cannot_point_outside_the_sidecar(built):
+    rows = built.tables["rasters"]
+    rows.loc[rows["name"] == "suitability", "tiles_file"] = "../../x.web.tif"
+    with pytest.raises(RasterNotFound, match="unusable file name"):
         get_raster(built, "suitability")
 
 

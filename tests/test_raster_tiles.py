@@ -109,43 +109,49 @@ def test_tiles_at_the_raster_edge(aligned):
         src.png(info, TILE.z, TILE.x - 2, TILE.y)
 
 
-def warped_read(info, tile, overview_level=None) -> np.ma.MaskedArray:
-    """rasterio's own read of a tile's area: a WarpedVRT onto the tile's 256×256 grid."""
-    from affine import Affine
+def test_the_tile_copy_is_the_surface_resampled_once(surfaces):
+    # NAME.web.tif holds the analysis grid's values, nearest-neighbour, on WebMercatorQuad.
     from rasterio.enums import Resampling
     from rasterio.vrt import WarpedVRT
 
-    b = mercantile.xy_bounds(tile)
-    px = (b.right - b.left) / TILE_SIZE
-    kw = {} if overview_level is None else {"overview_level": overview_level}
-    with rasterio.open(info.path, **kw) as src, WarpedVRT(
-        src, crs="EPSG:3857", resampling=Resampling.nearest, width=TILE_SIZE,
-        height=TILE_SIZE, transform=Affine(px, 0, b.left, 0, -px, b.top),
-    ) as vrt:
-        return vrt.read(1, masked=True)
+    info = get_raster(surfaces, "suitability")
+    with rasterio.open(info.tiles_path) as web, rasterio.open(info.path) as src:
+        assert web.crs.to_epsg() == 3857
+        assert web.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and web.overviews(1)
+        assert web.tags()["method"] == info.method  # the metadata travels with the copy
+        with WarpedVRT(src, crs=web.crs, transform=web.transform, width=web.width,
+                       height=web.height, resampling=Resampling.nearest) as vrt:
+            want = vrt.read(1, masked=True)
+        got = web.read(1, masked=True)
+    assert (np.ma.getmaskarray(got) == np.ma.getmaskarray(want)).mean() > 0.999
+    both = ~np.ma.getmaskarray(got) & ~np.ma.getmaskarray(want)
+    assert np.isclose(got.data[both], want.data[both]).mean() > 0.999
 
 
-@pytest.mark.parametrize("z", [10, 11, 12, 13])
-def test_tile_of_a_derived_surface_matches_a_warped_read(surfaces, z):
-    # The surface is in the equal-area CRS, so tiles are reprojected. At z12+ a tile pixel
-    # is finer than a 25 m cell and reads full resolution; below, rio-tiler reads one of
-    # the COG's averaged overviews. Either way the tile must equal rasterio's warped read
-    # of that level, cell for cell.
+@pytest.mark.parametrize("z", [10, 11, 12])  # the copy has two overviews
+def test_tile_of_a_derived_surface_is_a_window_of_its_tile_copy(surfaces, z):
+    # At the copy's own zoom (z12 for 25 m cells) a tile is a window of it; each zoom below
+    # is a window of the next overview. Cell for cell, mask included.
+    import math
+
+    from rasterio.windows import from_bounds
+
     info = get_raster(surfaces, "suitability")
     tile = mercantile.tile(69.87, 51.94, z)
     got = RasterTileSource().data(info, tile.z, tile.x, tile.y)[0]
-    with rasterio.open(info.path) as src:
-        levels = [None, *range(len(src.overviews(1)))]
-    best = 0.0
-    for level in levels:
-        want = warped_read(info, tile, level)
-        both = ~np.ma.getmaskarray(got) & ~np.ma.getmaskarray(want)
-        assert both.sum() > 1_000
-        best = max(best, float(np.isclose(got.data[both], want.data[both]).mean()))
-        if level is None and z >= 12:
-            assert (np.ma.getmaskarray(got) == np.ma.getmaskarray(want)).mean() > 0.999
-            assert best == 1.0
-    assert best > 0.999
+    b = mercantile.xy_bounds(tile)
+    with rasterio.open(info.tiles_path) as web:
+        native = round(math.log2(2 * 20037508.342789244 / (web.res[0] * TILE_SIZE)))
+        level = native - z - 1  # -1: full resolution
+    kw = {} if level < 0 else {"overview_level": level}
+    with rasterio.open(info.tiles_path, **kw) as web:
+        win = from_bounds(b.left, b.bottom, b.right, b.top, web.transform)
+        want = web.read(1, window=win.round_offsets().round_lengths(), masked=True,
+                        boundless=True)
+    assert want.shape == (TILE_SIZE, TILE_SIZE)
+    np.testing.assert_array_equal(np.ma.getmaskarray(got), np.ma.getmaskarray(want))
+    assert (~np.ma.getmaskarray(got)).sum() > 1_000
+    np.testing.assert_array_equal(got.compressed(), want.compressed())
 
 
 def test_nodata_outside_the_region_is_transparent(surfaces):

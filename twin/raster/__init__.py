@@ -40,6 +40,7 @@ from .registry import (
     save_registry,
     value_at,
     write_cog,
+    write_web_cog,
 )
 from .surfaces import (
     build_rasters,
@@ -54,7 +55,7 @@ __all__ = [
     "RASTER_TABLE", "NAME_RE", "COLORMAPS", "MAX_PIXELS", "MAX_BANDS", "MAX_BYTES",
     "RasterInfo", "Surface", "RasterError", "RasterNotFound", "RasterFormatError",
     "RasterTooLarge", "OutsideRaster", "InvalidPoint", "raster_dir", "list_rasters",
-    "get_raster", "save_registry", "write_cog", "value_at", "build_rasters",
+    "get_raster", "save_registry", "write_cog", "write_web_cog", "value_at", "build_rasters",
     "population_density", "suitability", "default_constraints", "plan_constraints",
     "check_user_raster", "add_raster",
 ]

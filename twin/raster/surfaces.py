@@ -12,7 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingCRS
-from .registry import RasterError, RasterInfo, Surface, describe, raster_dir, register, write_cog
+from .registry import (
+    RasterError,
+    RasterInfo,
+    Surface,
+    describe,
+    raster_dir,
+    register,
+    write_cog,
+    write_web_cog,
+)
 
 __all__ = ["population_density", "suitability", "default_constraints", "plan_constraints",
            "build_rasters"]
@@ -240,7 +249,9 @@ def build_rasters(tw, twin_path=None, *, constraints: Mapping | None = None,
     for surf in (population_density(tw, resolution=resolution),
                  suitability(tw, constraints=constraints, resolution=resolution)):
         path = write_cog(surf, folder / f"{surf.name}.tif")
-        info = describe(path, surf.name, surf.meta)
+        web = write_web_cog(path, folder / f"{surf.name}.web.tif",
+                            overview_resampling="average")
+        info = describe(path, surf.name, surf.meta, web)
         register(tw, info)
         infos.append(info)
     return infos

@@ -19,6 +19,7 @@ from .registry import (
     raster_dir,
     register,
     save_registry,
+    write_web_cog,
 )
 
 __all__ = ["MAX_PIXELS", "MAX_BANDS", "MAX_BYTES", "check_user_raster", "add_raster"]
@@ -134,7 +135,8 @@ def add_raster(tw, name: str, file, *, title: str | None = None, description: st
             "method": "added by a user with `twin add-raster`; values as supplied",
             "source": source or Path(file).name, "derived": False, "synthetic": synthetic,
             "colormap": colormap, "vmin": vmin, "vmax": vmax}
-    info = describe(target, name, meta)
+    web = write_web_cog(target, raster_dir(tw.path) / f"{name}.web.tif")
+    info = describe(target, name, meta, web)
     register(tw, info)
     if tw.path.is_file():
         save_registry(tw)
