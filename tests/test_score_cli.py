@@ -1,0 +1,45 @@
+"""`twin score` and `twin score forecast` (twin/cli.py)."""
+
+from __future__ import annotations
+
+import json
+
+from twin.cli import main
+
+
+def test_score_json(default_twin_path, capsys):
+    assert main(["score", "--twin", str(default_twin_path), "--json", "--mc", "50"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    units = out["units"]
+    assert len(units) == 20
+    assert sorted(u["rank"] for u in units) == list(range(1, 21))
+    assert [u["rank"] for u in units] == list(range(1, 21))  # best first
+    assert out["synthetic_data"] is True
+    assert set(units[0]["dimensions"]) == {"economy", "agriculture", "housing", "social",
+                                           "environment"}
+    assert all(u["rank_p05"] <= u["median_rank"] <= u["rank_p95"] for u in units)
+    assert 0 <= out["region_score"] <= 100
+    assert out["reference_month"]["investment"] == "2025-08"
+
+
+def test_score_text_says_synthetic(default_twin_path, capsys):
+    assert main(["score", "--twin", str(default_twin_path), "--mc", "0",
+                 "--normalisation", "target", "--aggregation", "geometric"]) == 0
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" in out and "target normalisation, geometric aggregation" in out
+    assert "Kokshetau" in out
+
+
+def test_score_forecast_json(default_twin_path, capsys):
+    assert main(["score", "forecast", "--twin", str(default_twin_path), "--json",
+                 "--unit", "kokshetau", "--indicator", "avg_wage", "--horizon", "6"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["horizon"] == 6 and len(out["forecasts"]) == 6
+    assert {f["unit_id"] for f in out["forecasts"]} == {"kokshetau"}
+    assert len(out["kpi"]) == 1
+    assert isinstance(out["early_warning"], list)
+
+
+def test_score_on_a_missing_file_is_a_clean_error(tmp_path, capsys):
+    assert main(["score", "--twin", str(tmp_path / "nope.gpkg")]) == 1
+    assert "does not exist" in capsys.readouterr().err
