@@ -173,3 +173,14 @@ def test_zip_without_shapefile_is_refused(small_twin, tmp_path):
         z.writestr("readme.txt", "nothing here")
     with pytest.raises(ImportFormatError, match="no .shp"):
         small_twin.import_layer("wells", p)
+
+
+def test_mixed_polygon_layer_round_trips_with_the_same_hash(small_twin, tmp_path):
+    import shapely
+
+    districts = small_twin["districts"].copy()
+    districts.loc[0, "geometry"] = shapely.MultiPolygon([districts.geometry.iloc[0]])
+    small_twin.add_layer("districts", districts)
+    assert set(small_twin["districts"].geom_type) == {"MultiPolygon"}
+    back = Twin.open(small_twin.save(tmp_path / "t.gpkg"))
+    assert back.content_hash("districts") == small_twin.content_hash("districts")

@@ -301,7 +301,31 @@ def validate_layer(
         geo[bad] = fixed
         out = out.set_geometry(gpd.GeoSeries(geo, index=out.index, crs=out.crs))
         report = RepairReport(name, int(bad.sum()), tuple(_ids(gdf, schema, bad)))
-    return out, report
+    return _promote_mixed_to_multi(out), report
+
+
+_MULTI_OF = {
+    shapely.GeometryType.POINT: (shapely.GeometryType.MULTIPOINT, shapely.multipoints),
+    shapely.GeometryType.LINESTRING: (
+        shapely.GeometryType.MULTILINESTRING, shapely.multilinestrings),
+    shapely.GeometryType.POLYGON: (shapely.GeometryType.MULTIPOLYGON, shapely.multipolygons),
+}
+
+
+def _promote_mixed_to_multi(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    # A GeoPackage layer has one geometry type, so a layer mixing Polygon and MultiPolygon is
+    # written as all-MultiPolygon. Promote here, on entry, so a saved and reopened twin holds
+    # exactly the data (and content hash) it had in memory.
+    geoms = np.asarray(gdf.geometry.values)
+    types = shapely.get_type_id(geoms)
+    present = set(np.unique(types).tolist())
+    for single, (multi, make) in _MULTI_OF.items():
+        if single.value in present and multi.value in present:
+            geoms = geoms.copy()
+            idx = types == single.value
+            geoms[idx] = make(geoms[idx][:, None])
+            gdf = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+    return gdf
 
 
 _SHAPELY_NAME = {
