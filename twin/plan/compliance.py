@@ -12,6 +12,7 @@ water protection zone); ``info`` worth knowing.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict
 
 import geopandas as gpd
@@ -90,15 +91,7 @@ class ComplianceContext:
     ) -> None:
         self.crs = CRS(crs or AKMOLA_ANALYSIS_CRS)
         self.regulations = regulations
-        z = in_crs(zones, self.crs, "zones")
-        self._zone_type = z["zone_type"].to_numpy(dtype=object)
-        self._zone_district = z["district_id"].astype(str).to_numpy(dtype=object)
-        zg = np.asarray(z.geometry.values)
-        self._pieces, self._parent = subdivide(zg)
-        self._zone_tree = shapely.STRtree(self._pieces)
-        res = self._zone_type == "residential"
-        self._res_zone = zg[res]
-        self._res_zone_tree = shapely.STRtree(self._res_zone)
+        self._set_zones(zones)
 
         def prep(layer, name, cols):
             if layer is None or not len(layer):
@@ -128,26 +121,37 @@ class ComplianceContext:
             self._rp_tree = shapely.STRtree(self._rp_geoms)
             self._rp_metric: dict[int, object] = {}
 
+    def _set_zones(self, zones) -> None:
+        z = in_crs(zones, self.crs, "zones")
+        self._zone_type = z["zone_type"].to_numpy(dtype=object)
+        self._zone_district = z["district_id"].astype(str).to_numpy(dtype=object)
+        zg = np.asarray(z.geometry.values)
+        self._pieces, self._parent = subdivide(zg)
+        self._zone_tree = shapely.STRtree(self._pieces)
+        self._res_zone = zg[self._zone_type == "residential"]
+        self._res_zone_tree = shapely.STRtree(self._res_zone)
+
     def with_plan(self, zones=None, regulations: Regulations | None = None) -> ComplianceContext:
-        """A copy for other zones and/or regulations that shares every other index.
+        """A context for changed zones and/or regulations that reuses this one's indexes of
+        protected areas, water, settlements and parcels (a scenario's rezone rebuilds only
+        the zone index; a regulation change rebuilds nothing).
 
-        A scenario's rezone rebuilds only the zone lookup; the protected-area, water,
-        settlement and residential-parcel indexes (the costly ones) are reused as they are.
+        Examples
+        --------
+        >>> from tests.common import make_small_twin
+        >>> from twin.plan import load_regulations, zones_for_twin
+        >>> tw = make_small_twin()
+        >>> ctx = ComplianceContext(zones_for_twin(tw), load_regulations())
+        >>> regs = ctx.regulations.set("agricultural", "permitted_sectors", ["agro"])
+        >>> len(ctx.check(tw["project_sites"])), len(
+        ...     ctx.with_plan(regulations=regs).check(tw["project_sites"]))
+        (1, 0)
         """
-        import copy
-
         new = copy.copy(self)
         if regulations is not None:
             new.regulations = regulations
         if zones is not None:
-            z = in_crs(zones, self.crs, "zones")
-            new._zone_type = z["zone_type"].to_numpy(dtype=object)
-            new._zone_district = z["district_id"].astype(str).to_numpy(dtype=object)
-            zg = np.asarray(z.geometry.values)
-            new._pieces, new._parent = subdivide(zg)
-            new._zone_tree = shapely.STRtree(new._pieces)
-            new._res_zone = zg[new._zone_type == "residential"]
-            new._res_zone_tree = shapely.STRtree(new._res_zone)
+            new._set_zones(zones)
         return new
 
     # -- zone lookup -----------------------------------------------------------------------
@@ -392,15 +396,17 @@ class ComplianceContext:
         geometries. Lon/lat parcels are pre-selected by a window in degrees that is wider
         than r (by half, which covers the projection's scale error many times over), then
         tested exactly in metres."""
+        tree = self._rp_tree
+        assert tree is not None  # only called when there are residential parcels
         if self._rp_crs == self.crs:
-            a, b = self._rp_tree.query(p, predicate="dwithin", distance=r)
+            a, b = tree.query(p, predicate="dwithin", distance=r)
             return a, b, self._rp_geoms[b]
         tr = transformer(self.crs, self._rp_crs)
         lon, lat = tr.transform(shapely.get_x(p), shapely.get_y(p))
         dlat = 1.5 * r / 110_574.0 + 1e-4
         dlon = 1.5 * r / (111_320.0 * np.cos(np.radians(np.clip(np.abs(lat), 0, 89)))) + 1e-4
         windows = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
-        a, b = self._rp_tree.query(windows, predicate="intersects")
+        a, b = tree.query(windows, predicate="intersects")
         need = np.setdiff1d(np.unique(b), np.fromiter(self._rp_metric, dtype=np.int64))
         if len(need):
             moved = to_metric(gpd.GeoSeries(self._rp_geoms[need], crs=self._rp_crs), self.crs)
