@@ -306,3 +306,26 @@ def test_twin_map_file_renders_offline(browser, default_twin_path, tmp_path):
         _shot(run.page, "twin-map-3d.png")
     finally:
         run.page.close()
+
+
+def test_mvt_loader_matches_an_independent_decoder(map_run, server):
+    """Our main-thread MVT decoder against mapbox-vector-tile (Python), on a real tile."""
+    import httpx
+    import mapbox_vector_tile
+
+    z, x, y = 8, 177, 83  # Kokshetau, where the default twin has dense parcels
+    raw = httpx.get(f"{server}/tiles/parcels/{z}/{x}/{y}.mvt").content
+    ref = mapbox_vector_tile.decode(raw, default_options={"y_coord_down": True})["parcels"]
+    got = map_run.page.evaluate("""async ([z, x, y]) => {
+        const buf = await (await fetch(`tiles/parcels/${z}/${x}/${y}.mvt`)).arrayBuffer();
+        const f = twinParseMVT(buf, {mvt: {coordinates: "local", layerProperty: "layerName"}});
+        return {n: f.length, props: f.slice(0, 50).map((g) => g.properties),
+                rings: f.slice(0, 50).map((g) => g.geometry.coordinates[0])};
+    }""", [z, x, y])
+    assert got["n"] == len(ref["features"]) > 0
+    ext = ref["extent"]
+    for props, ring, feat in zip(got["props"], got["rings"], ref["features"], strict=False):
+        assert props.pop("layerName") == "parcels"
+        assert props == pytest.approx(feat["properties"])
+        want = np.asarray(feat["geometry"]["coordinates"][0], dtype=float) / ext
+        assert np.allclose(np.asarray(ring, dtype=float), want)
