@@ -364,3 +364,30 @@ def test_parcels_outside_every_zone_have_no_capacity(small_twin, regs):
     cap = capacity(small_twin["parcels"], z, regs)
     assert cap.iloc[2:].tolist() == [0.0, 0.0]
     assert cap.iloc[0] > 0
+
+
+def test_with_plan_reuses_layer_indexes_and_sees_new_zones(regs, small_twin):
+    from twin.plan import rezone
+
+    z = zones_for_twin(small_twin)
+    ctx = ComplianceContext(
+        z, regs, protected=small_twin["protected_areas"], parcels=small_twin["parcels"]
+    )
+    farm = small_twin["project_sites"].iloc[[1]]  # 'agro' in open farmland: not permitted
+    assert ctx.check(farm)["rule"].tolist() == ["zone_use"]
+    from tests.common import square_lonlat
+
+    z2 = rezone(z, square_lonlat(6_000, 1_000, 1_000), "special", tag="t")
+    moved = ctx.with_plan(zones=z2)
+    assert moved._pa_tree is ctx._pa_tree and moved._rp_tree is ctx._rp_tree
+    assert moved.check(farm)["zone_type"].tolist() == ["special"]
+    assert ctx.check(farm)["zone_type"].tolist() == ["agricultural"]  # the original is intact
+
+
+def test_one_site_alone_gives_the_same_findings_as_in_the_batch(regs):
+    ctx = ComplianceContext(one_zone("agricultural"), regs, settlements=town(), protected=park())
+    batch = sites(("a", 500, 0, "metallurgy", "I"), ("b", 2000, 2000, "agriculture", ""))
+    everything = ctx.check(batch)
+    for sid in ("a", "b"):
+        alone = ctx.check(batch[batch.id == sid])
+        assert alone.equals(everything[everything.site_id == sid].reset_index(drop=True))
