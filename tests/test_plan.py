@@ -391,3 +391,28 @@ def test_one_site_alone_gives_the_same_findings_as_in_the_batch(regs):
     for sid in ("a", "b"):
         alone = ctx.check(batch[batch.id == sid])
         assert alone.equals(everything[everything.site_id == sid].reset_index(drop=True))
+
+
+def test_extra_layers_give_infrastructure_and_special_zones():
+    d = gdf({"id": ["d"]}, [box(0, 0, 10_000, 10_000)])
+    road = gdf(
+        {"id": ["r1"], "name": ["Road"], "synthetic": [False]},
+        [LineString([(0, 5000), (10_000, 5000)]).buffer(50, cap_style="flat")],
+    )
+    cemetery = gdf({"id": ["c1"], "synthetic": [True]}, [box(8000, 8000, 9000, 9000)])
+    z = derive_zones(
+        d,
+        town(2000, 5000, population=2500),
+        extra={"infrastructure": road, "special": cemetery},
+        crs=M,
+    )
+    area = to_metric(z).assign(ha=lambda g: g.area / 1e4).groupby("zone_type")["ha"].sum()
+    # the 100 m corridor (100 ha) wins over the town's disc it crosses
+    assert area["infrastructure"] == pytest.approx(100.0, rel=1e-6)
+    assert area["special"] == pytest.approx(100.0, rel=1e-6)
+    assert area["residential"] < 100.0
+    assert area.sum() == pytest.approx(10_000, rel=1e-6)
+    flags = z.set_index("zone_type")["synthetic"]
+    assert not flags["infrastructure"] and flags["special"]
+    with pytest.raises(KeyError, match="'roads' is not one of"):
+        derive_zones(d, extra={"roads": road}, crs=M)

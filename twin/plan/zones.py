@@ -84,6 +84,8 @@ class ZoningRules:
     # checks sites against the protected_areas layer itself.
     priority: tuple[str, ...] = (
         "industrial",
+        "infrastructure",
+        "special",
         "public_business",
         "residential",
         "protected",
@@ -110,38 +112,28 @@ class ZoningRules:
         return np.maximum(r, self.min_radius_m)
 
 
-def _candidates(settlements, industrial, protected, rules: ZoningRules, crs) -> pd.DataFrame:
-    rows = []
-    if industrial is not None and len(industrial):
-        ind = in_crs(industrial, crs, "industrial_zones")
-        for r, g in zip(ind.itertuples(index=False), ind.geometry.values, strict=True):
-            rows.append(
-                (
-                    "industrial",
-                    g,
-                    r.id,
-                    getattr(r, "name", r.id),
-                    0,
-                    f"industrial_zones layer: {getattr(r, 'name', r.id)}",
-                    f"industrial_zones/{r.id}",
-                    bool(r.synthetic),
-                )
-            )
-    if protected is not None and len(protected):
-        pa = in_crs(protected, crs, "protected_areas")
-        for r, g in zip(pa.itertuples(index=False), pa.geometry.values, strict=True):
-            rows.append(
-                (
-                    "protected",
-                    g,
-                    r.id,
-                    getattr(r, "name", r.id),
-                    0,
-                    f"protected_areas layer: {getattr(r, 'name', r.id)}",
-                    f"protected_areas/{r.id}",
-                    bool(r.synthetic),
-                )
-            )
+def _layer_rows(gdf, zone_type: str, layer: str, crs) -> list[tuple]:
+    """Candidate zones taken as they are from a layer's polygons (derived, not synthetic
+    unless the source row is)."""
+    if gdf is None or not len(gdf):
+        return []
+    g = in_crs(gdf, crs, layer)
+    names = g["name"].astype(str) if "name" in g else g["id"].astype(str)
+    synthetic = g["synthetic"].astype(bool) if "synthetic" in g else pd.Series(True, g.index)
+    return [
+        (zone_type, geom, fid, name, 0, f"{layer} layer: {name}", f"{layer}/{fid}", bool(syn))
+        for fid, name, syn, geom in zip(g["id"], names, synthetic, g.geometry.values, strict=True)
+    ]
+
+
+def _candidates(
+    settlements, industrial, protected, rules: ZoningRules, crs, extra=None
+) -> pd.DataFrame:
+    rows = _layer_rows(industrial, "industrial", "industrial_zones", crs)
+    rows += _layer_rows(protected, "protected", "protected_areas", crs)
+    for zone_type, layer in (extra or {}).items():
+        check_zone_type(zone_type)
+        rows += _layer_rows(layer, zone_type, f"{zone_type} (extra)", crs)
     if settlements is not None and len(settlements):
         st = in_crs(settlements, crs, "settlements")
         pop = st["population"] if "population" in st else pd.Series(0, index=st.index)
@@ -222,6 +214,7 @@ def derive_zones(
     industrial_zones: gpd.GeoDataFrame | None = None,
     protected_areas: gpd.GeoDataFrame | None = None,
     *,
+    extra: dict[str, gpd.GeoDataFrame] | None = None,
     rules: ZoningRules | None = None,
     crs: CRS | None = None,
 ) -> gpd.GeoDataFrame:
@@ -238,6 +231,11 @@ def derive_zones(
         Polygons with ``id``; any CRS.
     settlements, industrial_zones, protected_areas : GeoDataFrame, optional
         The twin's layers of those names.
+    extra : dict of GeoDataFrame, optional
+        Polygons to take as zones of a given type, e.g. ``{"infrastructure": corridors,
+        "special": cemeteries}`` (buffer lines such as roads first). The default twin has
+        no such layers, so its plan has no infrastructure or special zones until a plan
+        change rezones land to them.
     rules : ZoningRules, optional
         The assumed extent rules; see :class:`ZoningRules`.
     crs : CRS, optional
@@ -262,7 +260,7 @@ def derive_zones(
     rules = rules or ZoningRules()
     crs = CRS(crs or AKMOLA_ANALYSIS_CRS)
     dist = in_crs(districts, crs, "districts")
-    cand = _candidates(settlements, industrial_zones, protected_areas, rules, crs)
+    cand = _candidates(settlements, industrial_zones, protected_areas, rules, crs, extra)
     cgeoms = np.asarray(cand["geometry"].to_numpy(), dtype=object)
     tree = shapely.STRtree(cgeoms)
     out = []
