@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     #: Answer cached XYZ tiles before FastAPI's routing (api/fastpath.py). Off only to
     #: measure what it saves (bench/tiles.py --no-fast-path).
     tile_fast_path: bool = True
+    #: Move everything alive at startup (the twin) out of the GC's reach (gc.freeze), so
+    #: full collections do not stall requests. Off only to measure it.
+    gc_freeze: bool = True
 
     _split_tokens = field_validator("api_tokens", "cors_origins", mode="before")(_split)
 

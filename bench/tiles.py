@@ -392,6 +392,7 @@ http {{
     port = free_port()
     env = {**os.environ, "TWIN_TWIN_PATH": str(twin_path),
            "TWIN_TILE_FAST_PATH": "true" if fast_path else "false",
+           "TWIN_GC_FREEZE": os.environ.get("TWIN_GC_FREEZE", "true"),
            "TWIN_TILE_CACHE_BYTES": str(4 * 2**30)}
     ours = _uvicorn(["api.app:create_app", "--factory"], port, env)
     procs = [nginx, ours]
@@ -436,9 +437,13 @@ def main(argv=None) -> int:
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument("--bare", action="store_true",
                     help="also measure a bare ASGI app on the same bytes (the ceiling)")
+    ap.add_argument("--no-gc-freeze", action="store_true",
+                    help="serve without gc.freeze() at startup (to measure what it saves)")
     ap.add_argument("--no-fast-path", action="store_true",
                     help="serve warm tiles through FastAPI's router (to measure the fast path)")
     args = ap.parse_args(argv)
+    if args.no_gc_freeze:
+        os.environ["TWIN_GC_FREEZE"] = "false"
 
     from twin import Twin
 
@@ -462,7 +467,8 @@ def main(argv=None) -> int:
     prep = _Prepared(tw.layer(LAYER), "id", tile_layer(LAYER))
     print(f"prepare (Web Mercator, STRtree, encoded columns): {time.perf_counter() - t0:.2f} s")
 
-    bench_encoders(tw, prep, tiles, args.encoder_sample)
+    if args.encoder_sample > 0:
+        bench_encoders(tw, prep, tiles, args.encoder_sample)
 
     ours_rate, ours_tiles = bench_ours_cold(prep, tiles)
     sizes = [len(b) for b in ours_tiles.values()]
@@ -484,6 +490,7 @@ def main(argv=None) -> int:
             rates = bench_warm(path, tiles, ours_tiles, work, args.duration,
                                args.connections, not args.no_fast_path, args.bare)
             mode = "FastAPI router" if args.no_fast_path else "fast path"
+            mode += ", no gc.freeze" if args.no_gc_freeze else ", gc.freeze"
             print(f"\nwarm ({len([t for t in ours_tiles.values() if t])} non-empty tiles, "
                   f"wrk -t1 -c{args.connections} -d{args.duration}s, keep-alive):")
             print(f"  ours ({mode}): {rates['ours']:10.0f} requests/s")
