@@ -54,8 +54,8 @@ def test_rezone_by_area_counts_parcels_and_hectares_per_district(plan):
     plan.rezone(square_lonlat(9_000, 8_000, 2_000), "reserve")
     lines = plan.diff(1, 2).lines()
     assert lines == [
-        "200 ha, in West district went from agricultural to reserve",
-        "200 ha, in East district went from agricultural to reserve",
+        "200 ha in West district went from agricultural to reserve",
+        "200 ha in East district went from agricultural to reserve",
     ]
 
 
@@ -165,6 +165,14 @@ def test_bad_changes_are_refused_and_leave_no_version(plan):
     assert plan.version == 1
     with pytest.raises(PlanVersionError, match="no version 7"):
         plan.zones(7)
+
+
+def test_diff_of_permitted_sectors_names_what_was_added_and_removed(plan):
+    before = list(plan.regulations()["industrial"].permitted_sectors)
+    plan.set_regulation("industrial", "permitted_sectors", [*before[1:], "data centres"])
+    assert plan.diff(1, 2).lines() == [
+        f"industrial permitted sectors: + data centres; − {before[0]}"
+    ]
 
 
 def test_rezone_accepts_a_geoseries_in_any_crs(plan):

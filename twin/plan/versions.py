@@ -231,18 +231,25 @@ class PlanDiff:
     regulations: pd.DataFrame
 
     def lines(self) -> list[str]:
+        """One sentence per change, e.g. "12 parcels, 340 ha, in Tselinograd district went
+        from agricultural to industrial" or "industrial FAR 1.0 → 1.2"."""
         out = []
         for r in self.zones.itertuples(index=False):
             n = int(r.parcels) if not pd.isna(r.parcels) else 0
-            who = f"{n:,} parcel{'s' if n != 1 else ''}, " if n else ""
-            out.append(
-                f"{who}{r.hectares:,.0f} ha, in {r.district} went from {r.from_zone} to {r.to_zone}"
-            )
+            ha = f"{r.hectares:,.0f} ha" if r.hectares >= 1 else f"{r.hectares:,.2f} ha"
+            what = f"{n:,} parcel{'s' if n != 1 else ''}, {ha}," if n else ha
+            out.append(f"{what} in {r.district} went from {r.from_zone} to {r.to_zone}")
         for r in self.regulations.itertuples(index=False):
-            out.append(
-                f"{r.zone_type} {_FIELD_LABEL.get(r.field, r.field)} "
-                f"{_fmt(r.before)} → {_fmt(r.after)}"
-            )
+            label = _FIELD_LABEL.get(r.field, r.field)
+            if isinstance(r.before, (list, tuple)) and isinstance(r.after, (list, tuple)):
+                added = [x for x in r.after if x not in r.before]
+                removed = [x for x in r.before if x not in r.after]
+                parts = [f"+ {', '.join(added)}"] * bool(added) + [
+                    f"− {', '.join(removed)}"
+                ] * bool(removed)
+                out.append(f"{r.zone_type} {label}: {'; '.join(parts) or 'reordered'}")
+            else:
+                out.append(f"{r.zone_type} {label} {_fmt(r.before)} → {_fmt(r.after)}")
         return out
 
     def __str__(self) -> str:
