@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_score_composite import REG, panel_of
+from tests.test_score_composite import panel_of
 from twin.score import ScoreConfig, compute
 from twin.score.uncertainty import _first_order, rank_uncertainty
 

@@ -49,7 +49,7 @@ class IngestReport:
 def _canonical(table: pd.DataFrame | None) -> pd.DataFrame:
     if table is None or table.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-            COLUMNS, ["str", "str", "str", "float", "str", "str", "bool"])})
+            COLUMNS, ["str", "str", "str", "float", "str", "str", "bool"], strict=True)})
     t = table[COLUMNS].copy()
     # SQLite has no boolean: the flag comes back as 0/1.
     t["synthetic"] = t["synthetic"].astype(bool)
@@ -187,7 +187,7 @@ class Score:
         self._need_data()
         o = np.argsort(self._rank)
         cols = {"rank": self._rank[o], "name": self._names_arr[o], "score": self._s[o]}
-        cols.update(zip(self.registry.dimension_ids, self._dims[o].T))
+        cols.update(zip(self.registry.dimension_ids, self._dims[o].T, strict=True))
         cols["n_imputed"] = (self._flags[o] != "").sum(axis=1)
         return pd.DataFrame(cols, index=self._unit_index[o])
 
@@ -276,14 +276,14 @@ class Score:
         table = self.twin.tables[TABLE]
         if self._row_of is None:
             self._row_of = {k: n for n, k in enumerate(zip(
-                table["unit_id"], table["indicator"], table["month"]))}
+                table["unit_id"], table["indicator"], table["month"], strict=True))}
         rep = {r[:3] for r in replaced}
         cols = [table.columns.get_loc(c) for c in ("value", "source", "synthetic")]
         new = []
         for r in records:
             if r[:3] in rep:
                 pos = self._row_of[r[:3]]
-                for c, v in zip(cols, r[3:4] + r[5:7]):
+                for c, v in zip(cols, r[3:4] + r[5:7], strict=True):
                     table.iat[pos, c] = v
             else:
                 new.append(r)

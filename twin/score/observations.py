@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -70,8 +70,8 @@ def as_records(observations) -> list[tuple]:
             _missing(missing)
         n = len(df)
         parts = [df[c].tolist() if c in cols else [default] * n
-                 for c, default in zip(COLUMNS, _DEFAULTS)]
-        return list(zip(*parts))
+                 for c, default in zip(COLUMNS, _DEFAULTS, strict=True)]
+        return list(zip(*parts, strict=True))
     if isinstance(observations, Observation):
         o = observations
         return [(o.unit_id, o.indicator, o.month, o.value, o.unit, o.source, o.synthetic)]
@@ -79,7 +79,7 @@ def as_records(observations) -> list[tuple]:
         missing = [c for c in COLUMNS[:5] if c not in observations]
         if missing:
             _missing(missing)
-        return [tuple(observations.get(c, d) for c, d in zip(COLUMNS, _DEFAULTS))]
+        return [tuple(observations.get(c, d) for c, d in zip(COLUMNS, _DEFAULTS, strict=True))]
     if isinstance(observations, Iterable) and not isinstance(observations, (str, bytes)):
         return [r for o in observations for r in as_records(o)]
     raise ObservationError(
