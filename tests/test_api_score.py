@@ -1,0 +1,473 @@
+"""api/routers/score.py and api/score_hub.py: the ranking with rank intervals (cached per data
+version), a unit's history, forecasts, authenticated and idempotent ingest, and the live
+stream of the ranking over server-sent events on a real uvicorn server."""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import sqlite3
+import threading
+import time
+
+import httpx
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.score_hub import hub_of
+from api.settings import Settings
+from geodata.score_history import generate_history
+from tests.common import make_small_twin
+from tests.test_api_server import serve_in_thread
+from twin import Twin
+from twin.score import Score
+
+PROBLEM = "application/problem+json"
+TOKEN = "s3cret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# avg_wage is reported monthly by every unit up to 2025-08 (the reference month), so a new
+# value for 2025-08 changes the ranking; one for 2025-09 is stored but not yet scored.
+WAGE = {"unit_id": "east", "indicator": "avg_wage", "month": "2025-09", "value": 455.0,
+        "unit": "thousand KZT", "source": "test"}
+
+
+def scored_twin(path):
+    """The small twin with the synthetic score history, saved to ``path`` and reopened (an
+    ingest commits to the file)."""
+    tw = make_small_twin()
+    tw.tables["score_observations"] = generate_history(["west", "east"], tw["project_sites"])
+    tw.save(path)
+    return Twin.open(path)
+
+
+@pytest.fixture(scope="module")
+def base_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("score") / "scored.gpkg"
+    scored_twin(path)
+    return path
+
+
+@pytest.fixture
+def twin_file(base_file, tmp_path):
+    """A fresh copy of the scored twin's file, opened: for tests that write."""
+    path = tmp_path / "scored.gpkg"
+    shutil.copyfile(base_file, path)
+    return Twin.open(path), path
+
+
+@pytest.fixture
+def client(twin_file):
+    tw, _ = twin_file
+    with TestClient(create_app(Settings(api_tokens=TOKEN), twin=tw)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def ro_file(base_file, tmp_path_factory):
+    """One copy shared by the tests that only read (or must fail to write)."""
+    path = tmp_path_factory.mktemp("score_ro") / "scored.gpkg"
+    shutil.copyfile(base_file, path)
+    return Twin.open(path), path
+
+
+@pytest.fixture(scope="module")
+def ro(ro_file):
+    tw, _ = ro_file
+    with TestClient(create_app(Settings(api_tokens=TOKEN), twin=tw)) as c:
+        yield c
+
+
+def file_rows(path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.execute("SELECT * FROM score_observations").fetchall())
+
+
+def _problem(r, status: int, *words: str) -> str:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == PROBLEM
+    detail = r.json()["detail"]
+    for w in words:
+        assert w in detail, detail
+    return detail
+
+
+# -- GET /score -------------------------------------------------------------------------
+
+def test_ranking_with_subscores_and_rank_intervals(ro, ro_file):
+    tw, _ = ro_file
+    body = ro.get("/score").json()
+    r = tw.score.ranking()
+    assert [u["unit_id"] for u in body["units"]] == list(r.index)
+    assert [u["rank"] for u in body["units"]] == [1, 2]
+    dims = list(tw.score.registry.dimension_ids)
+    assert [d["id"] for d in body["dimensions"]] == dims
+    for u in body["units"]:
+        row = r.loc[u["unit_id"]]
+        assert u["score"] == pytest.approx(row["score"])
+        assert u["dimensions"] == pytest.approx({d: row[d] for d in dims})
+        lo, hi = u["rank_interval"]
+        assert 1 <= lo <= u["median_rank"] <= hi <= 2
+        assert u["score_interval"][0] <= u["score_interval"][1]
+    assert body["region_score"] == pytest.approx(tw.score.region_score)
+    mc = tw.score.uncertainty(n=1000, seed=0).ranks
+    assert [u["rank_interval"] for u in body["units"]] == [
+        [int(mc.loc[u, "rank_p05"]), int(mc.loc[u, "rank_p95"])] for u in r.index]
+    assert body["method"]["uncertainty"] == {"draws": 1000, "seed": 0, "weight_spread": 0.5,
+                                             "interval": [0.05, 0.95]}
+    links = {link["rel"]: link for link in body["links"]}
+    assert links["alternate"]["type"] == "text/event-stream"
+
+
+def test_monte_carlo_is_cached_per_data_version(client, monkeypatch):
+    calls = []
+    real = Score.uncertainty
+
+    def counting(self, **kw):
+        calls.append(kw)
+        return real(self, **kw)
+
+    monkeypatch.setattr(Score, "uncertainty", counting)
+    first = client.get("/score")
+    t0 = time.perf_counter()
+    second = client.get("/score")
+    warm = time.perf_counter() - t0
+    assert len(calls) == 1 and first.json() == second.json()
+    assert warm < 0.5, warm
+    # ETag is the data version: a poller revalidates for free
+    etag = first.headers["etag"]
+    assert etag == f'"{first.json()["data_version"]}"'
+    assert client.get("/score", headers={"If-None-Match": etag}).status_code == 304
+    # a new value of the reference month changes the data version: simulated afresh
+    obs = {**WAGE, "month": "2025-08", "value": 999.0}
+    r = client.post("/score/observations", json={"observations": [obs], "upsert": True},
+                    headers=AUTH)
+    assert r.status_code == 200, r.text
+    third = client.get("/score", headers={"If-None-Match": etag})
+    assert third.status_code == 200 and len(calls) == 2
+    assert third.json()["data_version"] == r.json()["data_version"] != first.json()[
+        "data_version"]
+
+
+def test_no_observations_is_404(small_twin):
+    with TestClient(create_app(Settings(), twin=small_twin)) as c:
+        _problem(c.get("/score"), 404, "no score observations")
+
+
+# -- history ----------------------------------------------------------------------------
+
+def test_unit_history(ro, ro_file):
+    tw, _ = ro_file
+    body = ro.get("/score/units/west/history").json()
+    obs = tw.score.observations
+    mine = obs[obs["unit_id"] == "west"]
+    assert body["name"] == "West district" and body["current"]["rank"] == 1
+    assert [i["id"] for i in body["indicators"]] == list(tw.score.registry.ids)
+    assert sum(len(i["observations"]) for i in body["indicators"]) == len(mine)
+    wage = ro.get("/score/units/west/history", params={"indicator": "avg_wage"}).json()
+    [ind] = wage["indicators"]
+    w = mine[mine["indicator"] == "avg_wage"].sort_values("month")
+    assert [o["month"] for o in ind["observations"]] == list(w["month"])
+    assert [o["value"] for o in ind["observations"]] == pytest.approx(list(w["value"]))
+    assert ind["unit"] == "thousand KZT" and ind["observations"][0]["synthetic"] is True
+
+
+def test_history_errors(ro):
+    _problem(ro.get("/score/units/north/history"), 404, "'north'", "west, east")
+    _problem(ro.get("/score/units/west/history", params={"indicator": "gdp"}), 400,
+             "'gdp'", "avg_wage")
+
+
+# -- forecast ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_forecast_one_series_equals_the_domain(ro, ro_file):
+    tw, _ = ro_file
+    params = {"unit": "west", "indicator": "avg_wage", "horizon": 3, "level": 0.8}
+    body = ro.get("/score/forecast", params=params).json()
+    ref = tw.score.forecast(horizon=3, level=0.8, units=["west"], indicators=["avg_wage"])
+    assert [s["month"] for s in body["series"]] == ["2025-09", "2025-10", "2025-11"]
+    assert [s["mean"] for s in body["series"]] == pytest.approx(list(ref.table["mean"]))
+    assert [s["lower"] for s in body["series"]] == pytest.approx(list(ref.table["lower"]))
+    [kpi] = body["kpi"]
+    assert kpi["p_miss"] == pytest.approx(float(ref.kpi["p_miss"].iloc[0]))
+    t0 = time.perf_counter()
+    again = ro.get("/score/forecast", params=params)
+    assert again.json() == body and time.perf_counter() - t0 < 0.5  # cached
+
+
+@pytest.mark.parametrize("params, status, words", [
+    ({"horizon": 13}, 400, ["horizon"]),
+    ({"horizon": 0}, 400, ["horizon"]),
+    ({"level": 1.5}, 400, ["level"]),
+    ({"level": "high"}, 400, ["level"]),
+    ({"unit": "north"}, 400, ["'north'", "west, east"]),
+    ({"indicator": "gdp,avg_wage"}, 400, ["'gdp'"]),
+])
+def test_forecast_bad_parameters(ro, params, status, words):
+    _problem(ro.get("/score/forecast", params=params), status, *words)
+
+
+def test_forecast_too_many_series_is_400(ro, monkeypatch):
+    import api.routers.score as rs
+
+    monkeypatch.setattr(rs, "MAX_FORECAST_SERIES", 3)
+    _problem(ro.get("/score/forecast", params={"unit": "west"}), 400,
+             "narrow it", "?unit=")
+
+
+# -- POST /score/observations -----------------------------------------------------------
+
+def test_post_without_a_token_is_refused_and_writes_nothing(ro, ro_file):
+    tw, path = ro_file
+    before = file_rows(path)
+    r = ro.post("/score/observations", json={"observations": [WAGE]})
+    _problem(r, 401, "Bearer")
+    assert r.headers["www-authenticate"] == "Bearer"
+    _problem(ro.post("/score/observations", json={"observations": [WAGE]},
+                         headers={"Authorization": "Bearer wrong"}), 401)
+    # the token is checked before the body is read: junk without a token is still a 401
+    _problem(ro.post("/score/observations", content=b"{junk"), 401)
+    assert file_rows(path) == before
+
+
+def test_writes_are_off_without_configured_tokens(twin_file):
+    tw, path = twin_file
+    before = file_rows(path)
+    with TestClient(create_app(Settings(), twin=tw)) as c:
+        r = c.post("/score/observations", json={"observations": [WAGE]}, headers=AUTH)
+    _problem(r, 403, "TWIN_API_TOKENS")
+    assert file_rows(path) == before
+
+
+def test_duplicate_is_409_and_upsert_replaces_one_row(client, twin_file):
+    tw, path = twin_file
+    n0 = len(file_rows(path))
+    r = client.post("/score/observations", json={"observations": [WAGE]}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json()["added"] == 1 and r.json()["replaced"] == 0
+    assert len(file_rows(path)) == n0 + 1
+    again = client.post("/score/observations", json={"observations": [WAGE]}, headers=AUTH)
+    _problem(again, 409, "already stored", "upsert")
+    assert len(file_rows(path)) == n0 + 1
+    new = {**WAGE, "value": 460.5}
+    up = client.post("/score/observations", json={"observations": [new], "upsert": True},
+                     headers=AUTH)
+    assert up.status_code == 200, up.text
+    assert (up.json()["added"], up.json()["replaced"]) == (0, 1)
+    rows = [row for row in file_rows(path) if row[:3] == ("east", "avg_wage", "2025-09")]
+    assert len(rows) == 1 and rows[0][3] == 460.5
+    assert len(file_rows(path)) == n0 + 1
+    mem = tw.score.observations
+    hit = mem[(mem["unit_id"] == "east") & (mem["indicator"] == "avg_wage")
+              & (mem["month"] == "2025-09")]
+    assert list(hit["value"]) == [460.5]
+
+
+@pytest.mark.parametrize("change, status, word", [
+    ({"unit_id": "north"}, 422, "unknown unit"),
+    ({"indicator": "gdp"}, 422, "unknown indicator"),
+    ({"month": "2025-13"}, 422, "YYYY-MM"),
+    ({"month": "Sept 2025"}, 422, "YYYY-MM"),
+    ({"unit": "mln KZT"}, 422, "thousand KZT"),
+    ({"value": -5.0}, 422, "range"),
+    ({"value": "a lot"}, 400, "value"),
+    ({"value": None}, 400, "value"),
+    ({"unit_id": ""}, 400, "unit_id"),
+    ({"colour": "red"}, 400, "colour"),
+])
+def test_bad_observation_is_4xx_and_changes_nothing(client, twin_file, change, status, word):
+    tw, path = twin_file
+    before, mem_before = file_rows(path), tw.score.observations.copy()
+    ranking = client.get("/score").json()
+    good = {**WAGE, "month": "2025-10"}
+    # all or nothing: a good observation in the same batch is not written either
+    batch = {"observations": [good, {**WAGE, **change}]}
+    _problem(client.post("/score/observations", json=batch, headers=AUTH), status, word)
+    assert file_rows(path) == before
+    assert tw.score.observations.equals(mem_before)
+    assert client.get("/score").json() == ranking
+
+
+@pytest.mark.parametrize("body", [b"", b"{junk", b"[]", b'{"observations": []}',
+                                  b'{"observations": [1]}', b'"text"', b"null",
+                                  b'{"observations": {"a": 1}}'])
+def test_malformed_bodies_are_400(ro, ro_file, body):
+    _, path = ro_file
+    before = file_rows(path)
+    r = ro.post("/score/observations", content=body,
+                    headers={**AUTH, "Content-Type": "application/json"})
+    _problem(r, 400, "observation")
+    assert file_rows(path) == before
+
+
+def test_nan_in_json_is_refused(ro, ro_file):
+    _, path = ro_file
+    before = file_rows(path)
+    body = orjson.dumps({"observations": [WAGE]}).replace(b"455.0", b"NaN")
+    r = ro.post("/score/observations", content=body,
+                    headers={**AUTH, "Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500 and r.headers["content-type"] == PROBLEM
+    assert file_rows(path) == before
+
+
+# -- GET /score/stream on a real server -------------------------------------------------
+
+class SSEReader:
+    """Reads a server-sent event stream in a thread; events and comments land in a queue."""
+
+    def __init__(self, url: str):
+        self.q: queue.Queue = queue.Queue()
+        self.opened = threading.Event()
+        self.status = None
+        self.ended = threading.Event()
+        self.stop = threading.Event()
+        self._client = httpx.Client(trust_env=False, timeout=httpx.Timeout(10, read=30))
+        self._t = threading.Thread(target=self._run, args=(url,), daemon=True)
+        self._t.start()
+        assert self.opened.wait(10), "the stream did not open"
+
+    def _run(self, url):
+        try:
+            with self._client.stream("GET", url + "/score/stream") as r:
+                self.status, self.headers = r.status_code, r.headers
+                self.opened.set()
+                event = {}
+                for line in r.iter_lines():
+                    if self.stop.is_set():  # leave: closing the response disconnects
+                        break
+                    if line.startswith(":"):
+                        self.q.put(("comment", line))
+                    elif not line:
+                        if "data" in event:  # a block without data is no event (SSE)
+                            self.q.put(("event", event))
+                        event = {}
+                    else:
+                        k, _, v = line.partition(":")
+                        event[k] = v.removeprefix(" ")
+        except (httpx.HTTPError, RuntimeError):  # closed from the test side
+            pass
+        finally:
+            self.opened.set()
+            self.ended.set()
+
+    def next(self, kind="event", timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                k, v = self.q.get(timeout=left)
+            except queue.Empty:
+                break
+            if k == kind:
+                return v
+        raise AssertionError(f"no {kind} within {timeout} s")
+
+    def close(self):
+        """Disconnect (at the next line: the server's keep-alives bring one soon)."""
+        self.stop.set()
+        self._t.join(5)
+        self._client.close()
+        assert not self._t.is_alive(), "the reader did not stop"
+
+
+@pytest.fixture
+def served(twin_file):
+    tw, path = twin_file
+    app = create_app(Settings(api_tokens=TOKEN), twin=tw)
+    hub_of(app).keepalive_s = 0.2  # frequent keep-alives let a test's reader leave soon
+    with serve_in_thread(app) as url:
+        yield url, app, path
+
+
+@pytest.mark.server
+def test_stream_pushes_the_new_ranking_within_a_second_of_a_post(served):
+    url, app, path = served
+    with httpx.Client(base_url=url, trust_env=False) as c:
+        current = c.get("/score").json()
+        sse = SSEReader(url)
+        try:
+            assert sse.status == 200
+            assert sse.headers["content-type"].startswith("text/event-stream")
+            first = sse.next()
+            assert first["event"] == "ranking"
+            # the same document as GET /score, less its request-relative links
+            assert orjson.loads(first["data"]) == {k: v for k, v in current.items()
+                                                   if k != "links"}
+            assert first["id"] == current["data_version"]
+            # east's wage for the reference month falls below west's: its economy sub-score
+            # falls
+            obs = {**WAGE, "month": "2025-08", "value": 100.0}
+            t0 = time.monotonic()
+            r = c.post("/score/observations", json={"observations": [obs], "upsert": True},
+                       headers=AUTH)
+            assert r.status_code == 200, r.text
+            pushed = sse.next(timeout=1.0)
+            took = time.monotonic() - t0
+            assert took < 1.0, took
+            new = orjson.loads(pushed["data"])
+            assert pushed["id"] == new["data_version"] == r.json()["data_version"]
+            assert new["data_version"] != current["data_version"]
+            assert new == {k: v for k, v in c.get("/score").json().items() if k != "links"}
+            def east(doc):
+                return next(u for u in doc["units"] if u["unit_id"] == "east")
+
+            assert east(new)["dimensions"]["economy"] < east(current)["dimensions"]["economy"]
+            assert r.json()["streams_notified"] == 1
+        finally:
+            sse.close()
+
+
+@pytest.mark.server
+def test_stream_keeps_alive_and_forgets_a_client_that_leaves(served):
+    url, app, _ = served
+    sse = SSEReader(url)
+    sse.next()  # the current ranking; the hub now exists
+    hub = hub_of(app)
+    assert sse.next("comment", timeout=2.0) == ": keep-alive"
+    assert hub.subscribers == 1
+    sse.close()
+    deadline = time.monotonic() + 3
+    while hub.subscribers and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hub.subscribers == 0
+
+
+@pytest.mark.server
+def test_server_shutdown_ends_open_streams(twin_file):
+    tw, _ = twin_file
+    app = create_app(Settings(api_tokens=TOKEN), twin=tw)  # keep-alives every 15 s
+    cm = serve_in_thread(app)
+    url = cm.__enter__()
+    readers = [SSEReader(url), SSEReader(url)]
+    for sse in readers:
+        sse.next()
+    t0 = time.monotonic()
+    cm.__exit__(None, None, None)  # should_exit, then join the server thread
+    took = time.monotonic() - t0
+    try:
+        assert took < 3.0, f"shutdown waited {took:.1f} s for the streams"
+        for sse in readers:
+            assert sse.ended.wait(3), "the client's stream did not end"
+        assert app.state.score_hub.subscribers == 0
+    finally:
+        for sse in readers:
+            sse.close()
+
+
+def test_stream_without_observations_waits_for_the_first_ingest(small_twin, tmp_path):
+    small_twin.save(tmp_path / "empty.gpkg")
+    tw = Twin.open(tmp_path / "empty.gpkg")
+    with TestClient(create_app(Settings(api_tokens=TOKEN), twin=tw)) as c:
+        with c.stream("GET", "/score/stream") as r:
+            assert r.status_code == 200
+            first = next(r.iter_bytes())
+            assert first == b"retry: 3000\n\n"  # no ranking yet, and no error
+
+
+def test_stream_of_a_twin_without_units_is_404():
+    tw = make_small_twin()
+    tw.remove_layer("districts")
+    with TestClient(create_app(Settings(), twin=tw)) as c:
+        _problem(c.get("/score/stream"), 404, "districts")
+        _problem(c.get("/score"), 404, "districts")
