@@ -1,17 +1,22 @@
 """Raster surfaces of the twin: build them, register them, and vet the rasters users bring.
 
 Every raster is a Cloud-Optimized GeoTIFF (tiled, DEFLATE, internal overviews) in a sidecar
-folder beside the twin file, ``<twin file>.rasters/NAME.tif``, written atomically. The twin
-lists them in its ``rasters`` attribute table (:data:`RASTER_TABLE`), saved with the twin,
-so a raster is always looked up by a registered name and never by a path a user typed.
+folder beside the twin file, ``<twin file>.rasters/NAME.tif``, written atomically, plus
+``NAME.web.tif``, the same values resampled once onto WebMercatorQuad's grid for tiles
+(:func:`write_web_cog`). The twin lists them in its ``rasters`` attribute table
+(:data:`RASTER_TABLE`), saved with the twin, so a raster is always looked up by a registered
+name and never by a path a user typed.
+
+Saving a twin to another path does not move its sidecar: build or add the rasters there.
 
 Two surfaces are derived from the layers when the twin is built (:func:`build_rasters`):
 
 - ``population_density``: people per km², a Gaussian kernel around each settlement scaled
   to its population (:func:`population_density`);
-- ``suitability``: development suitability 0..1, zero on the constraints (protected areas
-  and water by default; the plan's sanitary zones can be passed in), higher near
-  settlements, industrial zones and roads where a ``roads`` layer exists (:func:`suitability`).
+- ``suitability``: development suitability 0..1, zero on the constraints (protected areas,
+  water and the plan's sanitary and water protection zones, :func:`plan_constraints`; any
+  mapping can be passed in), higher near settlements, industrial zones and roads where a
+  ``roads`` layer exists (:func:`suitability`).
 
 Both are computed on one grid in the twin's equal-area analysis CRS, so every cell has the
 same area and a density integrates to people. rasterio is imported inside the functions
