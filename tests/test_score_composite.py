@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm as normal
 
@@ -214,12 +214,15 @@ def test_score_rises_when_a_higher_is_better_indicator_rises(raw, config, data):
 def test_score_rises_strictly_under_zscore(raw, data):
     # z_u = (x_u - mean)/sd is strictly increasing in x_u when the other units differ among
     # themselves, and 100*Phi is strictly increasing, so the score must rise strictly.
+    # (Far out in the tail the rise is real but below float resolution, so the unit starts
+    # within a few spreads of the others.)
     u = data.draw(st.integers(0, raw.shape[0] - 1))
     others = np.delete(raw[:, 0], u)
-    if np.ptp(others) < 1e-3 * max(1.0, np.abs(others).max()):
-        return
+    spread = np.ptp(others)
+    assume(spread > 1e-3 * max(1.0, np.abs(others).max()))
+    assume(abs(raw[u, 0] - others.mean()) <= 3 * spread)
     up = raw.copy()
-    up[u, 0] += data.draw(st.floats(0.1, 10.0)) * max(1.0, np.ptp(others))
+    up[u, 0] += data.draw(st.floats(0.1, 3.0)) * spread
     cfg = ScoreConfig("zscore")
     assert compute(panel_of(up), cfg).composite.iloc[u] > \
         compute(panel_of(raw), cfg).composite.iloc[u]
