@@ -239,3 +239,15 @@ def test_incremental_matches_full_recompute(small_twin, batch):
 def test_a_twin_without_observations_says_how_to_get_some(small_twin):
     with pytest.raises(NoObservations, match="ingest"):
         small_twin.score.ranking()
+
+
+def test_gaps_are_imputed_visibly_not_silently(small_twin):
+    h = generate_history(["west", "east"], small_twin["project_sites"])
+    gap = (h.unit_id == "east") & (h.indicator == "agri_output") & (h.month == "2025-03")
+    small_twin.tables["score_observations"] = h[~gap]
+    sc = small_twin.score
+    flags = sc.panel.imputed
+    assert flags.loc["east", "agri_output"] == "months_filled"
+    assert (flags.drop(columns="agri_output") == "").all().all()
+    assert sc.ranking().loc["east", "n_imputed"] == 1
+    assert sc.table().imputed.loc["east", "agri_output"] == "months_filled"
