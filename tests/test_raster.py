@@ -149,6 +149,13 @@ def test_built_rasters_are_cogs_with_overviews_and_honest_tags(built):
         assert info.derived and info.synthetic  # the small twin's rows are synthetic
 
 
+def test_builds_are_deterministic(tmp_path):
+    # The same layers give the same bytes, so a file's version (its hash) is a cache key.
+    a = build_small(tmp_path / "a", resolution=200)
+    b = build_small(tmp_path / "b", resolution=200)
+    assert [r.version for r in list_rasters(a)] == [r.version for r in list_rasters(b)]
+
+
 def test_registry_is_saved_with_the_twin(built):
     again = Twin.open(built.path)
     assert [r.to_dict() for r in list_rasters(again)] == [
