@@ -4,6 +4,7 @@ stream of the ranking over server-sent events on a real uvicorn server."""
 
 from __future__ import annotations
 
+import json
 import queue
 import shutil
 import sqlite3
@@ -14,6 +15,8 @@ import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api.app import create_app
 from api.score_hub import hub_of
@@ -310,6 +313,44 @@ def test_nan_in_json_is_refused(ro, ro_file):
                     headers={**AUTH, "Content-Type": "application/json"})
     assert 400 <= r.status_code < 500 and r.headers["content-type"] == PROBLEM
     assert file_rows(path) == before
+
+
+_IDS = ["investment", "avg_wage", "network_wear"]
+_obs = st.fixed_dictionaries(
+    {"unit_id": st.sampled_from(["west", "east"]) | st.text(max_size=8),
+     "indicator": st.sampled_from(_IDS) | st.text(max_size=8),
+     "month": st.sampled_from(["2025-09", "2025-10", "2026-01", "2025-08"])
+     | st.text(max_size=10),
+     "value": st.floats() | st.integers(-10**30, 10**30) | st.text(max_size=5) | st.none(),
+     "unit": st.sampled_from(["thousand KZT", "bn KZT", "%"]) | st.text(max_size=6)},
+    optional={"source": st.text(max_size=5), "synthetic": st.booleans() | st.text(max_size=3),
+              "extra": st.integers()})
+_bodies = st.fixed_dictionaries({"observations": st.lists(_obs, max_size=3)},
+                                optional={"upsert": st.booleans() | st.text(max_size=3)})
+
+
+@pytest.fixture(scope="module")
+def fuzzed(base_file, tmp_path_factory):
+    path = tmp_path_factory.mktemp("score_fuzz") / "scored.gpkg"
+    shutil.copyfile(base_file, path)
+    tw = Twin.open(path)
+    with TestClient(create_app(Settings(api_tokens=TOKEN), twin=tw)) as c:
+        yield c, tw, path
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=_bodies)
+def test_any_observation_body_is_never_5xx_and_file_equals_memory(fuzzed, body):
+    c, tw, path = fuzzed
+    raw = json.dumps(body, allow_nan=True).encode()  # NaN and Infinity tokens included
+    r = c.post("/score/observations", content=raw,
+               headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code in (200, 400, 409, 422), r.text
+    if r.status_code != 200:
+        assert r.headers["content-type"] == PROBLEM
+    with sqlite3.connect(path) as conn:
+        n = conn.execute("SELECT count(*) FROM score_observations").fetchone()[0]
+    assert n == len(tw.score.observations)
 
 
 # -- GET /score/stream on a real server -------------------------------------------------
