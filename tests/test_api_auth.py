@@ -13,6 +13,7 @@ from api.settings import Settings
 
 
 def _app(small_twin, **settings):
+    settings.setdefault("gc_freeze", False)
     app = create_app(Settings(**settings), twin=small_twin)
 
     # A stand-in for the write endpoints other routers add (score observations, scenarios).

@@ -16,7 +16,7 @@ PROBLEM = "application/problem+json"
 @pytest.fixture(scope="module")
 def client():
     tw = grid_twin(30, 20)  # 600 parcels plus the small twin's other layers
-    with TestClient(create_app(Settings(), twin=tw)) as c:
+    with TestClient(create_app(Settings(gc_freeze=False), twin=tw)) as c:
         c.twin = tw
         yield c
 
@@ -182,3 +182,15 @@ def test_links_follow_forwarded_headers(client):
                             "X-Forwarded-Prefix": "/twin"})
     nxt = [link for link in r.json()["links"] if link["rel"] == "next"][0]["href"]
     assert nxt == "https://maps.example.org/twin/collections/parcels/items?limit=10&offset=10"
+
+
+def test_startup_freezes_the_twin_for_the_gc(small_twin):
+    import gc
+
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(Settings(), twin=small_twin)) as c:
+            assert c.get("/health").status_code == 200
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

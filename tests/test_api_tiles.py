@@ -20,7 +20,7 @@ MVT = "application/vnd.mapbox-vector-tile"
 
 @pytest.fixture(scope="module")
 def app():
-    return create_app(Settings(), twin=grid_twin(30, 20))
+    return create_app(Settings(gc_freeze=False), twin=grid_twin(30, 20))
 
 
 @pytest.fixture
