@@ -119,8 +119,12 @@ class RasterTileSource:
             self._size = 0
 
     # -- tiles ----------------------------------------------------------------------------
-    def data(self, info: RasterInfo, z: int, x: int, y: int) -> np.ma.MaskedArray:
-        """Raw band values of tile (z, x, y): a masked (count, 256, 256) array.
+    def data(self, info: RasterInfo, z: int, x: int, y: int,
+             indexes: tuple[int, ...] | None = None) -> np.ma.MaskedArray:
+        """Raw band values of tile (z, x, y): a masked (bands, 256, 256) array.
+
+        ``indexes`` picks bands (1-based; default all). An alpha band, which the tile copy
+        gains when the source has no nodata value, is the mask, never a band.
 
         Raises :class:`~twin.raster.OutsideRaster` for a tile that is not in
         WebMercatorQuad or does not touch the raster's bounds.
@@ -140,7 +144,7 @@ class RasterTileSource:
                 f"lat {s:.3f}..{n:.3f}): its TileJSON gives the bounds"
             )
         try:
-            img = self._reader(info).tile(x, y, z, tilesize=TILE_SIZE)
+            img = self._reader(info).tile(x, y, z, tilesize=TILE_SIZE, indexes=indexes)
         except TileOutsideBounds:  # pragma: no cover - the copy covers the bounds
             raise OutsideRaster(f"tile {z}/{x}/{y} lies outside raster {info.name!r}") from None
         return img.array
@@ -153,7 +157,7 @@ class RasterTileSource:
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        arr = self.data(info, z, x, y)
+        arr = self.data(info, z, x, y, indexes=(1,))  # tiles draw band 1
         mask = np.ma.getmaskarray(arr[0]) | ~np.isfinite(arr.data[0])
         body = _encode_png(colorize(arr.data[0], mask, info))
         with self._lock:

@@ -154,6 +154,27 @@ def test_tile_of_a_derived_surface_is_a_window_of_its_tile_copy(surfaces, z):
     np.testing.assert_array_equal(got.compressed(), want.compressed())
 
 
+def test_a_lonlat_raster_without_nodata_is_transparent_around_it(tmp_path):
+    # A user's 3-band EPSG:4326 GeoTIFF with no nodata value: the tile copy gets an alpha
+    # band, so the tile is transparent beyond the raster and opaque on it; band 1 is drawn.
+    from affine import Affine
+
+    tw = make_small_twin()
+    tw.save(tmp_path / "t.gpkg")
+    data = np.stack([np.full((100, 100), v, "uint8") for v in (50, 150, 250)])
+    src = write_tif(tmp_path / "ll.tif", data, crs="EPSG:4326",
+                    transform=Affine(0.001, 0, 69.86, 0, -0.001, 51.95))
+    info = add_raster(tw, "lonlat", src, vmin=0, vmax=100, colormap="greys")
+    tile = mercantile.tile(69.86, 51.95, 13)  # holds the raster's north-west corner
+    rs = RasterTileSource()
+    rgba = decode(rs.png(info, tile.z, tile.x, tile.y))
+    alpha = rgba[..., 3]
+    assert (alpha == 0).any() and (alpha == 255).any() and set(np.unique(alpha)) == {0, 255}
+    lut = colormap_lut("greys")
+    assert (rgba[alpha == 255] == lut[int(np.floor(50 / 100 * 255))]).all()
+    assert rs.data(info, tile.z, tile.x, tile.y).shape[0] == 3  # alpha is not a band
+
+
 def test_nodata_outside_the_region_is_transparent(surfaces):
     info = get_raster(surfaces, "population_density")
     z8 = mercantile.tile(69.87, 51.94, 8)  # the 20 km region fills a corner of this tile
