@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from twin.score import UnknownIndicator, UnknownUnit
 from twin.score import forecast as fc_mod
 from twin.score.forecast import mape, seasonal_naive
 
@@ -121,3 +122,7 @@ def test_bad_arguments_are_refused(series_twin):
         series_twin.score.forecast(horizon=18)
     with pytest.raises(ValueError, match="fewer origins"):
         series_twin.score.backtest(n_origins=10, step=3)
+    with pytest.raises(UnknownUnit, match="'north'"):
+        series_twin.score.forecast(units=["north"])
+    with pytest.raises(UnknownIndicator, match="'gdp'"):
+        series_twin.score.backtest(indicators=["gdp"])

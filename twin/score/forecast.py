@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import ForecastUnavailable
+from .errors import ForecastUnavailable, UnknownIndicator, UnknownUnit
 from .registry import Indicator
 
 __all__ = ["ForecastResult", "BacktestResult", "forecast_score", "backtest",
@@ -73,6 +73,8 @@ def _ets():
 def _prepare(y: pd.Series) -> tuple[pd.Series, str]:
     """Drop leading/trailing gaps; interpolate inner ones (and say so)."""
     first, last = y.first_valid_index(), y.last_valid_index()
+    if first is None:
+        return y.iloc[:0].astype(float), "no observations"
     y = y.loc[first:last]
     note = ""
     if y.isna().any():
@@ -109,6 +111,21 @@ def _fit(y: pd.Series, ind: Indicator):
     msgs = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
                    for w in caught})
     return res, name, log, msgs
+
+
+def _selection(score, units, indicators) -> tuple[list[str], list[Indicator]]:
+    reg = score.registry
+    units = list(units or score.units)
+    bad = [u for u in units if u not in score.units]
+    if bad:
+        raise UnknownUnit(f"unknown unit(s) {bad}: use ids of the twin's 'districts' layer "
+                          f"({', '.join(score.units)})")
+    ids = list(indicators or reg.ids)
+    bad = [i for i in ids if i not in reg]
+    if bad:
+        raise UnknownIndicator(f"unknown indicator(s) {bad}: the registry has "
+                               f"{', '.join(reg.ids)}")
+    return units, [reg[i] for i in ids]
 
 
 def _clip(x, ind: Indicator):
@@ -177,9 +194,7 @@ def forecast_score(score, *, horizon: int = 12, level: float = 0.9, units=None,
         raise ValueError(f"horizon={horizon}: forecast 1 to 12 months ahead")
     if not 0 < level < 1:
         raise ValueError(f"level={level} must be between 0 and 1")
-    reg = score.registry
-    units = list(units or score.units)
-    inds = [reg[i] for i in (indicators or reg.ids)]
+    units, inds = _selection(score, units, indicators)
     a = (1 - level) / 2
     rows, kpis = [], []
     for ind in inds:
@@ -252,9 +267,7 @@ def backtest(score, *, horizon: int = 6, n_origins: int = 4, step: int = 3, unit
     seasonal-naive baseline, their ratio, the share of series (unit x indicator) on which
     ETS has the lower MAPE, and how many fits raised (recorded) warnings.
     """
-    reg = score.registry
-    units = list(units or score.units)
-    inds = [reg[i] for i in (indicators or reg.ids)]
+    units, inds = _selection(score, units, indicators)
     months = pd.PeriodIndex(score.cube.months, freq="M")
     last = len(months) - 1 - horizon
     origin_idx = [last - k * step for k in range(n_origins)][::-1]
@@ -268,6 +281,8 @@ def backtest(score, *, horizon: int = 6, n_origins: int = 4, step: int = 3, unit
         for u in units:
             full = score.cube.series(u, ind.id)
             for o in origin_idx:
+                if np.isnan(full.iloc[o]):
+                    continue  # the forecast would start before the origin
                 y, _ = _prepare(full.iloc[: o + 1])
                 actual = full.iloc[o + 1: o + 1 + horizon].to_numpy()
                 if len(y) < 2 * PERIOD or np.isnan(actual).any():
