@@ -27,8 +27,12 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+if TYPE_CHECKING:
+    from twin.score.uncertainty import RankUncertainty
 
 __all__ = ["ScoreHub", "hub_of", "DRAWS", "SEED"]
 
@@ -85,8 +89,8 @@ class ScoreHub:
     def __init__(self, tw) -> None:
         self.twin = tw
         self.lock = threading.RLock()
-        self._mc: OrderedDict[str, object] = OrderedDict()
-        self._forecasts: OrderedDict[tuple, object] = OrderedDict()
+        self._mc: OrderedDict[str, RankUncertainty] = OrderedDict()
+        self._forecasts: OrderedDict[tuple, Any] = OrderedDict()
         self._subs: set[_Subscriber] = set()
         self._closed = False
         self._servers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

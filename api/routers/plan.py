@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import orjson
@@ -33,7 +33,7 @@ router = APIRouter(tags=["plan"])
 # safe to fill from two threads at once; plan reads are short, so they take turns.
 _lock = threading.Lock()
 
-TwinDep = Annotated[object, Depends(get_twin)]
+TwinDep = Annotated[Any, Depends(get_twin)]
 VersionQuery = Annotated[int | None, Query(
     ge=1, description="A plan version (see /plan/versions); default: the latest")]
 

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
-from ..deps import get_twin, require_token
+from ..deps import require_token
 from ..errors import BadRequest, NotFound
 from ..fastpath import etag_matches
 from ..models_score import MAX_BATCH, ObservationBatch, inline_schema
@@ -30,7 +30,6 @@ router = APIRouter(tags=["score"])
 #: Series one forecast request may fit (each is a maximum-likelihood ETS fit, ~0.1-0.3 s).
 MAX_FORECAST_SERIES = 40
 
-TwinDep = Annotated[object, Depends(get_twin)]
 EVENT_STREAM = "text/event-stream"
 
 
