@@ -12,6 +12,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, box
 
 from twin.crs import AKMOLA_ANALYSIS_CRS, to_metric
@@ -416,3 +418,65 @@ def test_extra_layers_give_infrastructure_and_special_zones():
     assert not flags["infrastructure"] and flags["special"]
     with pytest.raises(KeyError, match="'roads' is not one of"):
         derive_zones(d, extra={"roads": road}, crs=M)
+
+
+# -- cross-check against a brute-force reference ------------------------------------------------
+
+_xy = st.tuples(st.floats(-5_000, 5_000), st.floats(-5_000, 5_000))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    plants=st.lists(
+        st.tuples(_xy, st.sampled_from(["I", "II", "III", "IV", "V", ""])), min_size=1, max_size=6
+    ),
+    towns=st.lists(st.tuples(_xy, st.integers(0, 50_000)), min_size=1, max_size=8),
+    homes=st.lists(_xy, min_size=0, max_size=8),
+)
+def test_sanitary_rule_matches_a_brute_force_reference(plants, towns, homes):
+    regs = _REGS
+    t = gdf(
+        {
+            "id": [f"t{i}" for i in range(len(towns))],
+            "name": "T",
+            "population": [p for _, p in towns],
+        },
+        [Point(*xy) for xy, _ in towns],
+    )
+    parcels = (
+        gdf(
+            {"id": list(range(len(homes))), "land_use": "residential"},
+            [box(x, y, x + 400, y + 300) for x, y in homes],
+        )
+        if homes
+        else None
+    )
+    s = sites(*[(f"s{i}", x, y, "metallurgy", c) for i, ((x, y), c) in enumerate(plants)])
+    f = ComplianceContext(one_zone("industrial"), regs, settlements=t, parcels=parcels).check(s)
+    got = f[f.rule == "sanitary_zone"].set_index("site_id")
+    for i, ((x, y), c) in enumerate(plants):
+        d = regs.sanitary_m.get(c, 0.0)
+        p = Point(x, y)
+        pop = sum(pp for xy, pp in towns if d > 0 and p.distance(Point(*xy)) <= d)
+        near = [xy for xy, _ in towns if d > 0 and p.distance(Point(*xy)) <= d]
+        circle = p.buffer(d, quad_segs=32) if d > 0 else None
+        ha = (
+            sum(circle.intersection(box(a, b, a + 400, b + 300)).area for a, b in homes) / 1e4
+            if d > 0
+            else 0.0
+        )
+        n = sum(
+            1
+            for a, b in homes
+            if d > 0 and circle.intersection(box(a, b, a + 400, b + 300)).area > 0
+        )
+        if near or n:
+            row = got.loc[f"s{i}"]
+            assert row.population == pop
+            assert row.parcels == n
+            assert row.hectares == pytest.approx(ha, rel=1e-9, abs=1e-9)
+        else:
+            assert f"s{i}" not in got.index
+
+
+_REGS = load_regulations()
