@@ -11,7 +11,7 @@ import math
 import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from layers.raster_tiles import RasterTileSource, tilejson
@@ -114,7 +114,8 @@ def _lonlat(text: str) -> tuple[float, float]:
 
 
 @router.get("/raster/{name}/point/{lonlat}", summary="A raster's value at a lon/lat point")
-def raster_point(name: str, lonlat: str, tw: TwinDep) -> dict:
+def raster_point(name: str, tw: TwinDep, lonlat: Annotated[str, Path(
+        description="lon,lat in decimal degrees (EPSG:4326), e.g. 71.43,51.13")]) -> dict:
     """Band values at ``lon,lat`` (EPSG:4326); ``null`` where the raster has nodata."""
     lon, lat = _lonlat(lonlat)
     return value_at(tw, name, lon, lat)
