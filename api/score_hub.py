@@ -89,6 +89,7 @@ class ScoreHub:
     def __init__(self, tw) -> None:
         self.twin = tw
         self.lock = threading.RLock()
+        self._forecasting = threading.Lock()
         self._mc: OrderedDict[str, RankUncertainty] = OrderedDict()
         self._forecasts: OrderedDict[tuple, Any] = OrderedDict()
         self._subs: set[_Subscriber] = set()
@@ -165,16 +166,16 @@ class ScoreHub:
         """``compute(snapshot)``, cached per observations version and ``key``."""
         snap, version = self.snapshot()
         full = (version, *key)
-        with self.lock:
+        # One forecast at a time: the fits are CPU-bound, statsmodels' warnings are caught
+        # with warnings.catch_warnings (process-global, not thread-safe), and a second
+        # identical request then finds the first one's result.
+        with self._forecasting:
             hit = self._forecasts.get(full)
-        if hit is not None:
-            return hit
-        res = compute(snap)
-        with self.lock:
-            self._forecasts[full] = res
-            while len(self._forecasts) > 32:
-                self._forecasts.popitem(last=False)
-        return res
+            if hit is None:
+                hit = self._forecasts[full] = compute(snap)
+                while len(self._forecasts) > 32:
+                    self._forecasts.popitem(last=False)
+        return hit
 
     # -- writing --------------------------------------------------------------------------
     def ingest(self, records: list[dict], upsert: bool):
