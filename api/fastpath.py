@@ -11,7 +11,7 @@ the answers are identical byte for byte (tests/test_api_tiles.py checks).
 
 from __future__ import annotations
 
-__all__ = ["TileFastPath", "tile_headers", "wants_gzip", "etag_matches", "MVT"]
+__all__ = ["TileFastPath", "tile_headers", "wants_gzip", "etag_matches", "MVT", "http_protocol"]
 
 MVT = "application/vnd.mapbox-vector-tile"
 
@@ -123,3 +123,84 @@ class TileFastPath:
         if inm and etag_matches(inm, answer[1][0][1].decode()):
             return 304, answer[1][:3], b""
         return answer
+
+
+def http_protocol():
+    """uvicorn's httptools protocol with cache hits answered at the protocol level.
+
+    Behind :class:`TileFastPath` a hit still pays uvicorn's ASGI machinery: a scope, a
+    request cycle, an asyncio task and two ``send`` awaits. This protocol answers a hit as
+    soon as the request's headers are parsed, with one ``writelines`` of memoised bytes,
+    and hands everything else to uvicorn unchanged (a miss, HEAD, a query string, an
+    escaped path, HTTP/1.0 or ``Connection: close``, a request pipelined behind another).
+    Returns None when httptools is not installed (uvicorn then picks its default).
+    """
+    try:
+        import httptools
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # pragma: no cover - uvicorn without the [standard] extra
+        return None
+
+    class _Answered:
+        # Stands in for uvicorn's RequestResponseCycle of a request answered here, so
+        # that the protocol's later callbacks see a finished response.
+        response_complete = True
+        keep_alive = True
+        disconnected = False
+
+        class message_event:  # noqa: N801 - mimics asyncio.Event's one used method
+            @staticmethod
+            def set() -> None:
+                pass
+
+    answered = _Answered()
+
+    class TileHttpToolsProtocol(HttpToolsProtocol):
+        _fast: TileFastPath | None = None
+
+        def _fast_path(self) -> TileFastPath | None:
+            app = self.app
+            for _ in range(8):  # unwrap uvicorn's own middlewares to find our app
+                fp = getattr(app, "fast_path", None)
+                if fp is not None:
+                    return fp
+                app = getattr(app, "app", None)
+                if app is None:
+                    return None
+            return None
+
+        def on_headers_complete(self) -> None:
+            if (self.parser.get_method() == b"GET" and not self.pipeline
+                    and (self.cycle is None or self.cycle.response_complete)
+                    and self.parser.should_keep_alive()
+                    and self.parser.get_http_version() == "1.1"):
+                fp = self._fast or self._fast_path()
+                self._fast = fp
+                if fp is not None and self._answer(fp):
+                    return
+            super().on_headers_complete()
+
+        def _answer(self, fp: TileFastPath) -> bool:
+            url = httptools.parse_url(self.url)
+            if url.query or b"%" in url.path:
+                return False
+            path = self.root_path + url.path.decode("ascii")
+            scope = {"type": "http", "method": "GET", "path": path,
+                     "root_path": self.root_path, "headers": self.headers}
+            hit = fp._lookup(scope)
+            if hit is None:
+                return False
+            status, headers, body = hit
+            head = b"".join([b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
+                             *(b"%s: %s\r\n" % kv for kv in headers),
+                             *(b"%s: %s\r\n" % kv for kv in
+                               self.server_state.default_headers), b"\r\n"])
+            self.transport.writelines([head, body] if body else [head])
+            self.cycle = answered
+            self.on_response_complete()
+            return True
+
+    return TileHttpToolsProtocol
+
+
+_REASONS = {200: b"OK", 204: b"No Content", 304: b"Not Modified"}

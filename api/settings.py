@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     #: Move everything alive at startup (the twin) out of the GC's reach (gc.freeze), so
     #: full collections do not stall requests. Off only to measure it.
     gc_freeze: bool = True
+    #: uvicorn's access log in `twin serve` (one line per request: off for benchmarks).
+    access_log: bool = True
 
     _split_tokens = field_validator("api_tokens", "cors_origins", mode="before")(_split)
 

@@ -394,7 +394,11 @@ http {{
            "TWIN_TILE_FAST_PATH": "true" if fast_path else "false",
            "TWIN_GC_FREEZE": os.environ.get("TWIN_GC_FREEZE", "true"),
            "TWIN_TILE_CACHE_BYTES": str(4 * 2**30)}
-    ours = _uvicorn(["api.app:create_app", "--factory"], port, env)
+    # The real serve path: `twin serve` (uvicorn with the protocol-level fast path).
+    ours = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "serve", "--twin", str(twin_path), "--port",
+         str(port)], cwd=ROOT, env={**env, "TWIN_ACCESS_LOG": "false"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     procs = [nginx, ours]
     rates = {}
     try:

@@ -40,7 +40,10 @@ def serve_in_thread(app):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    from api.fastpath import http_protocol
+
+    # The protocol `twin serve` uses: cache hits are answered inside uvicorn's protocol.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", http=http_protocol())
     server = uvicorn.Server(config)
     t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     t.start()
@@ -83,6 +86,34 @@ def test_real_server_features_and_tiles(served):
         assert mapbox_vector_tile.decode(warm.content)["parcels"]["features"]
         assert c.get("/tiles/parcels/99/0/0.mvt").status_code == 404
         assert c.get("/collections/parcels/items?bbox=x").status_code == 400
+
+
+def test_protocol_fast_path_answers_equal_the_asgi_ones(served):
+    """On one keep-alive connection: a miss (ASGI), then hits (protocol level), 304s,
+    gzip, HEAD and a query string (both fall back to ASGI) all answer the same."""
+    url, tw = served
+    z = 13
+    x0, y0, x1, y1 = tiles_for_bounds(tuple(tw.layer("parcels").total_bounds), z)
+    p = f"/tiles/parcels/{z}/{(x0 + x1) // 2}/{(y0 + y1) // 2}.mvt"
+    drop = {"date"}
+    with httpx.Client(base_url=url, trust_env=False) as c:
+        for enc in ("identity", "gzip"):
+            h = {"Accept-Encoding": enc}
+            answers = [c.get(p, headers=h) for _ in range(4)]
+            answers.append(c.get(p + "?v=1", headers=h))  # falls back: query string
+            first = answers[0]
+            assert first.status_code == 200
+            for r in answers[1:]:
+                assert r.status_code == 200 and r.content == first.content
+                assert ({k: v for k, v in r.headers.items() if k not in drop}
+                        == {k: v for k, v in first.headers.items() if k not in drop})
+            nm = c.get(p, headers={**h, "If-None-Match": first.headers["etag"]})
+            assert nm.status_code == 304 and nm.content == b""
+            head = c.head(p, headers=h)
+            assert head.status_code == 200 and head.content == b""
+        empty = [c.get("/tiles/parcels/8/5/100.mvt") for _ in range(3)]
+        assert [r.status_code for r in empty] == [204, 204, 204]
+        assert c.get("/health").status_code == 200  # the connection is still sound
 
 
 @pytest.mark.gdal

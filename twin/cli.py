@@ -76,7 +76,12 @@ def _cmd_serve(args) -> int:
         build_default(out=path, progress=True)
     settings = Settings(twin_path=path)
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    from api.fastpath import http_protocol
+
+    # Cached tiles are answered inside uvicorn's HTTP protocol (api/fastpath.py).
+    proto = http_protocol() if settings.tile_fast_path else None
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
+                access_log=settings.access_log, **({"http": proto} if proto else {}))
     return 0
 
 
