@@ -72,13 +72,14 @@ def scenario_deck(scenario, **kwargs):
     szz = lay["sanitary_zones"]
     szz_props = pd.DataFrame({"tw_tip": [
         _tip(f"sanitary protection zone of {s}", [f"class {h}, {m:,.0f} m"])
-        for s, h, m in zip(szz["site_id"], szz["hazard_class"], szz["radius_m"])]})
+        for s, h, m in zip(szz["site_id"], szz["hazard_class"], szz["radius_m"], strict=True)]})
     zones = lay["zones"]
     rezoned = zones[zones["id"].astype(str).str.contains(":scenario")]
-    rz_props = pd.DataFrame({"tw_tip": [
-        _tip(f"rezoned to {z}", [f"{a:,.1f} ha"])
-        for z, a in zip(rezoned["zone_type"], shapely.area(
-            np.asarray(scenario._states[-1].zones.loc[rezoned.index].geometry.values)) / 1e4)]})
+    ha = shapely.area(np.asarray(scenario._states[-1].zones.loc[rezoned.index]
+                                 .geometry.values)) / 1e4  # the metric zones: true hectares
+    rz_props = pd.DataFrame({"tw_tip": [_tip(f"rezoned to {z}", [f"{a:,.1f} ha"])
+                                        for z, a in zip(rezoned["zone_type"], ha,
+                                                        strict=True)]})
     deck.layers += [
         _layer("GeoJsonLayer", _features(szz, szz_props), "scenario_sanitary_zones",
                stroked=True, filled=True, get_fill_color=[215, 25, 28, 60],

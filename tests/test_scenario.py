@@ -274,3 +274,12 @@ def test_map_shows_what_changed(scen):
     assert {"scenario_sites", "scenario_moves", "scenario_sanitary_zones"} <= set(ids)
     moves = next(layer for layer in deck.layers if layer.id == "scenario_moves")
     assert len(moves.data) == 1
+
+
+def test_new_score_observations_are_a_baseline_change(small_twin):
+    _equal_observations(small_twin)
+    s = Scenario(small_twin, "score")
+    small_twin.score.ingest([Observation("west", "avg_wage", "2025-07", 60.0, "thousand KZT",
+                                         "test", True)], persist=False)
+    with pytest.raises(ScenarioError, match="changed since"):
+        s.evaluate()

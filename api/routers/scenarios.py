@@ -24,8 +24,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from layers.vector_tiles import TileSource
-from twin.scenario import Scenario, ScenarioConflict, delete_scenario, edit_from_dict, \
-    list_scenarios, open_scenario
+from twin.scenario import (
+    Scenario,
+    ScenarioConflict,
+    delete_scenario,
+    edit_from_dict,
+    list_scenarios,
+    open_scenario,
+)
 from twin.scenario.persist import read_row
 
 from ..deps import get_twin, require_token
@@ -38,6 +44,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["scenarios"])
 SCENARIO_LAYERS = ("project_sites", "zones", "sanitary_zones")
 _IMMUTABLE = "public, max-age=31536000, immutable"
+TwinDep = Annotated[Any, Depends(get_twin)]
 
 
 class ScenarioCreate(BaseModel):
@@ -131,7 +138,7 @@ def _load(request: Request, tw, scenario_id: str) -> Scenario:
 
 
 @router.get("/scenarios", summary="The stored scenarios")
-def list_all(request: Request, tw=Depends(get_twin)) -> dict:
+def list_all(request: Request, tw: TwinDep) -> dict:
     t = list_scenarios(tw)
     return {"scenarios": [
         {**{k: (int(v) if isinstance(v, np.integer) else v) for k, v in r.items()},
@@ -144,7 +151,7 @@ def list_all(request: Request, tw=Depends(get_twin)) -> dict:
 
 @router.post("/scenarios", summary="Create a scenario", status_code=201,
              dependencies=[Depends(require_token)])
-def create(request: Request, body: ScenarioCreate, tw=Depends(get_twin)) -> JSONResponse:
+def create(request: Request, body: ScenarioCreate, tw: TwinDep) -> JSONResponse:
     s = Scenario(tw, body.id, _edits(body.edits), name=body.name)
     s.save()
     return _json(_doc(request, s), 201, {"ETag": _etag(s.version),
@@ -152,7 +159,7 @@ def create(request: Request, body: ScenarioCreate, tw=Depends(get_twin)) -> JSON
 
 
 @router.get("/scenarios/{scenario_id}", summary="A scenario: its edits and version (ETag)")
-def read(request: Request, scenario_id: str, tw=Depends(get_twin)) -> Response:
+def read(request: Request, scenario_id: str, tw: TwinDep) -> Response:
     s = _load(request, tw, scenario_id)
     if etag_matches(request.headers.get("if-none-match", ""), _etag(s.version)):
         return Response(status_code=304, headers={"ETag": _etag(s.version)})
@@ -163,8 +170,7 @@ def read(request: Request, scenario_id: str, tw=Depends(get_twin)) -> Response:
 @router.patch("/scenarios/{scenario_id}", summary="Change a scenario (If-Match required)",
               dependencies=[Depends(require_token)])
 def patch(request: Request, scenario_id: str, body: Annotated[ScenarioPatch, Body()],
-          if_match: Annotated[str | None, Header()] = None,
-          tw=Depends(get_twin)) -> JSONResponse:
+          tw: TwinDep, if_match: Annotated[str | None, Header()] = None) -> JSONResponse:
     expected = _if_match(if_match)
     current = _load(request, tw, scenario_id)
     if current.version != expected:
@@ -182,8 +188,8 @@ def patch(request: Request, scenario_id: str, body: Annotated[ScenarioPatch, Bod
 
 @router.delete("/scenarios/{scenario_id}", summary="Delete a scenario",
                status_code=204, dependencies=[Depends(require_token)])
-def delete(scenario_id: str, if_match: Annotated[str | None, Header()] = None,
-           tw=Depends(get_twin)) -> Response:
+def delete(scenario_id: str, tw: TwinDep,
+           if_match: Annotated[str | None, Header()] = None) -> Response:
     delete_scenario(tw, scenario_id, _if_match(if_match) if if_match else None)
     return Response(status_code=204)
 
@@ -209,7 +215,7 @@ def _records(df: pd.DataFrame | None, index: str | None = None):
 
 @router.get("/scenarios/{scenario_id}/evaluation",
             summary="The scenario's consequences, as deltas against the baseline")
-def evaluation(request: Request, scenario_id: str, tw=Depends(get_twin)) -> Response:
+def evaluation(request: Request, scenario_id: str, tw: TwinDep) -> Response:
     s = _load(request, tw, scenario_id)
     tag = _etag(s.version)
     if etag_matches(request.headers.get("if-none-match", ""), tag):
@@ -235,9 +241,10 @@ def evaluation(request: Request, scenario_id: str, tw=Depends(get_twin)) -> Resp
 @router.get("/scenarios/{scenario_id}/tiles/{layer}/{z}/{x}/{y}.mvt",
             summary="A vector tile of the scenario's own layers", response_class=Response)
 async def tile(request: Request, scenario_id: str, layer: str, z: int, x: int, y: int,
+               tw: TwinDep,
                v: Annotated[int | None, Query(description="the scenario version; with it "
-                                                       "the tile is immutable")] = None,
-               tw=Depends(get_twin)) -> Response:
+                                                       "the tile is immutable")] = None
+               ) -> Response:
     if layer not in SCENARIO_LAYERS:
         raise NotFound(f"scenario layer {layer!r} does not exist: use one of "
                        f"{', '.join(SCENARIO_LAYERS)}")

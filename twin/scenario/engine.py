@@ -27,10 +27,16 @@ import shapely
 from ..plan.compliance import ComplianceContext
 from ..plan.regulations import ZONE_TYPES, Regulations
 from ..plan.zones import rezone as _rezone
-from .edits import AddProject, Edit, MoveProject, RemoveProject, Rezone, SetRegulation, \
-    SetScoreWeights
-from .errors import DuplicateProject, InvalidEdit, OutsideRegion, UnknownProject, \
-    UnknownSector
+from .edits import (
+    AddProject,
+    Edit,
+    MoveProject,
+    RemoveProject,
+    Rezone,
+    SetRegulation,
+    SetScoreWeights,
+)
+from .errors import DuplicateProject, InvalidEdit, OutsideRegion, UnknownProject, UnknownSector
 
 __all__ = ["Baseline", "State", "apply", "baseline_of", "fresh_state", "ACCESS_RADIUS_M"]
 
@@ -58,13 +64,12 @@ class Baseline:
         self.crs = tw.analysis_crs
         plan = tw.plan
         self.plan_version = plan.version
-        self.key = _baseline_key(tw)
         zones = plan.zones(self.plan_version, metric=True)
         regs = plan.regulations(self.plan_version)
         ctx = plan.context(self.plan_version)
         d = tw["districts"]
         self.district_ids = d["id"].astype(str).to_numpy()
-        self.district_names = dict(zip(self.district_ids, d["name"].astype(str)))
+        self.district_names = dict(zip(self.district_ids, d["name"].astype(str), strict=True))
         dm = tw.metric("districts")
         self._district_geoms = np.asarray(dm.geometry.values)
         self._district_tree = shapely.STRtree(self._district_geoms)
@@ -79,7 +84,7 @@ class Baseline:
         else:
             self.st_ids, self.st_pop, self.st_tree = np.array([], dtype=object), \
                 np.array([], dtype=np.int64), None
-        self.pop_of = dict(zip(self.st_ids, self.st_pop.tolist()))
+        self.pop_of = dict(zip(self.st_ids, self.st_pop.tolist(), strict=True))
         # parcels: the zone type of each (from the plan), hectares by district x zone type
         p = tw["parcels"]
         codes = {k: i for i, k in enumerate(self.district_ids)}
@@ -106,6 +111,8 @@ class Baseline:
             sites=sites, zones=zones, regs=regs, ctx=ctx, ptypes=ptypes,
             area_by=self.hectares_by(ptypes), findings=ctx.check(sites), weights={},
             dimension_weights={}, n_rezones=0, origin={})
+        # last: making the score (above) canonicalises the twin's observations table
+        self.key = _baseline_key(tw)
 
     @staticmethod
     def _sites_frame(s: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -162,8 +169,12 @@ class Baseline:
 def _baseline_key(tw) -> tuple:
     # Layers are replaced (never mutated) by add_layer, so their identities say whether the
     # twin still holds what the baseline was made from; the plan version says the rest.
+    # The score's observations table is replaced on ingest, so its identity says the same.
     names = ("project_sites", "parcels", "zones", "settlements", "districts", "region")
-    return tuple(id(tw._layers.get(n)) for n in names) + (tw.plan.version,)
+    score = tw.__dict__.get("_score")
+    return tuple(id(tw._layers.get(n)) for n in names) + (
+        tw.plan.version, id(tw.tables.get("score_observations")),
+        None if score is None else score.config)
 
 
 def baseline_of(tw) -> Baseline:
@@ -262,12 +273,28 @@ def apply(b: Baseline, st: State, e: Edit) -> State:
         np.add.at(area_by, (d[ok], np.full(ok.sum(), new_code)), b.parcel_ha[inside][ok])
         ptypes[inside] = new_code
         ctx = st.ctx.with_plan(zones=zones)
+        # A rezone changes a site's findings only through the zone at the site (zone use)
+        # or the residential zone inside its sanitary zone: both need the area within the
+        # widest sanitary distance of the site. Sites farther away keep their findings.
+        reach = max(float(v) for v in st.regs.sanitary_m.values())
+        near = shapely.dwithin(np.asarray(st.sites.geometry.values), gm, reach)
         return replace(st, zones=zones, ctx=ctx, ptypes=ptypes, area_by=area_by,
-                       n_rezones=k, findings=ctx.check(st.sites))
+                       n_rezones=k,
+                       findings=_recheck(st, st.sites["id"][near].tolist(), st.sites, ctx))
     if isinstance(e, SetRegulation):
         regs = st.regs.set(e.zone_type, e.field, e.value)
         ctx = st.ctx.with_plan(regulations=regs)
-        return replace(st, regs=regs, ctx=ctx, findings=ctx.check(st.sites))
+        # Findings read only the permitted sectors: of the site's zone (zone use), and of
+        # the protected zone for sites inside a protected area (any zone). FAR, floors and
+        # green share are capacity matters.
+        if e.field != "permitted_sectors":
+            return replace(st, regs=regs, ctx=ctx)
+        if e.zone_type == "protected":
+            return replace(st, regs=regs, ctx=ctx, findings=ctx.check(st.sites))
+        zi = ctx.zone_of(np.asarray(st.sites.geometry.values))
+        zt = np.where(zi >= 0, ctx._zone_type[np.clip(zi, 0, None)], "")
+        ids = st.sites["id"][zt == e.zone_type].tolist()
+        return replace(st, regs=regs, ctx=ctx, findings=_recheck(st, ids, st.sites, ctx))
     if isinstance(e, SetScoreWeights):
         w = {**st.weights, **dict(e.weights)}
         W = {**st.dimension_weights, **dict(e.dimension_weights)}

@@ -111,26 +111,38 @@ class Evaluation:
         return f"<Evaluation {parts}>"
 
 
-def _by_district(b: Baseline, sites: pd.DataFrame, col: str) -> pd.Series:
-    return sites.groupby(sites["district_id"].astype(str))[col].sum().reindex(
-        b.district_ids, fill_value=0)
+_TYPES = list(ZONE_TYPES) + ["outside"]
 
 
-def _zone_ha(zones) -> pd.Series:
-    a = pd.Series(shapely.area(np.asarray(zones.geometry.values)) / 1e4,
-                  index=zones["zone_type"].to_numpy())
-    return a.groupby(level=0).sum().reindex(list(ZONE_TYPES), fill_value=0.0)
+def _by_district(b: Baseline, sites: pd.DataFrame, col: str) -> np.ndarray:
+    # NumPy, not groupby: a few hundred sites, where pandas' overhead is the whole cost
+    code = {k: i for i, k in enumerate(b.district_ids)}
+    d = np.fromiter((code.get(x, -1) for x in sites["district_id"].astype(str)), np.int64,
+                    count=len(sites))
+    v = sites[col].to_numpy(dtype=np.int64)
+    ok = d >= 0
+    out = np.zeros(len(b.district_ids), dtype=np.int64)
+    np.add.at(out, d[ok], v[ok])
+    return out
 
 
-def _footprints(st: State) -> pd.Series:
-    s = st.sites
-    fp = s[s["area_ha"].astype(float) > 0]
-    if not len(fp):
-        return pd.Series(0.0, index=list(ZONE_TYPES) + ["outside"])
-    zi = st.ctx.zone_of(np.asarray(fp.geometry.values))
+def _zone_ha(zones) -> np.ndarray:
+    code = {z: i for i, z in enumerate(ZONE_TYPES)}
+    t = np.fromiter((code[z] for z in zones["zone_type"]), np.int64, count=len(zones))
+    a = shapely.area(np.asarray(zones.geometry.values)) / 1e4
+    return np.bincount(t, weights=a, minlength=len(_TYPES))
+
+
+def _footprints(st: State) -> np.ndarray:
+    area = st.sites["area_ha"].to_numpy(dtype=float)
+    sel = np.flatnonzero(area > 0)
+    out = np.zeros(len(_TYPES))
+    if not len(sel):
+        return out
+    zi = st.ctx.zone_of(np.asarray(st.sites.geometry.values)[sel])
     zt = np.where(zi >= 0, st.ctx._zone_type[np.clip(zi, 0, None)], "outside")
-    return pd.Series(fp["area_ha"].astype(float).to_numpy(), index=zt).groupby(level=0) \
-        .sum().reindex(list(ZONE_TYPES) + ["outside"], fill_value=0.0)
+    np.add.at(out, [_TYPES.index(z) for z in zt], area[sel])
+    return out
 
 
 def _sanitary(b: Baseline, f: pd.DataFrame) -> pd.Series:
@@ -146,6 +158,13 @@ def _catchment(b: Baseline, pts) -> tuple[int, list[int]]:
     each point alone."""
     if b.st_tree is None or not len(pts):
         return 0, [0] * len(pts)
+    if len(pts) == 1:  # one site's catchment: kept, as the same sites recur edit after edit
+        memo = b.__dict__.setdefault("_eval_memo", {}).setdefault("catchment", {})
+        k = shapely.to_wkb(pts[0])
+        if k not in memo:
+            j = b.st_tree.query(pts[0], predicate="dwithin", distance=ACCESS_RADIUS_M)
+            memo[k] = int(b.st_pop[j].sum())
+        return memo[k], [memo[k]]
     i, j = b.st_tree.query(np.asarray(pts, dtype=object), predicate="dwithin",
                            distance=ACCESS_RADIUS_M)
     each = np.bincount(i, weights=b.st_pop[j], minlength=len(pts)).astype(np.int64)
@@ -153,21 +172,27 @@ def _catchment(b: Baseline, pts) -> tuple[int, list[int]]:
 
 
 def _access(b: Baseline, base: State, st: State) -> tuple[pd.DataFrame, int]:
-    rows, new_pts = [], []
-    bs = base.sites.set_index("id")
-    ss = st.sites.set_index("id")
-    for sid, change in sorted(st.origin.items()):
-        before = bs.geometry.get(sid) if sid in bs.index else None
-        after = ss.geometry.get(sid) if sid in ss.index else None
-        jobs = int((ss if after is not None else bs).loc[sid, "jobs"])
-        _, (pb,) = _catchment(b, [before]) if before is not None else (0, [0])
-        _, (pa,) = _catchment(b, [after]) if after is not None else (0, [0])
-        if after is not None and jobs > 0:
-            new_pts.append(after)
-        rows.append({"site_id": sid, "change": change, "jobs": jobs,
-                     "population_30km_base": pb, "population_30km": pa})
-    total, _ = _catchment(b, new_pts)
     cols = ["site_id", "change", "jobs", "population_30km_base", "population_30km"]
+    if not st.origin:
+        return pd.DataFrame(columns=cols).astype({"jobs": np.int64}), 0
+    ids = sorted(st.origin)
+
+    def lookup(s):
+        pos = {k: i for i, k in enumerate(s["id"])}
+        g = np.asarray(s.geometry.values)
+        jobs = s["jobs"].to_numpy(dtype=np.int64)
+        return [(g[pos[k]], int(jobs[pos[k]])) if k in pos else (None, 0) for k in ids]
+
+    before, after = lookup(base.sites), lookup(st.sites)
+    rows, new_pts = [], []
+    for sid, (gb, jb), (ga, ja) in zip(ids, before, after, strict=True):
+        pb = _catchment(b, [gb])[1][0] if gb is not None else 0
+        pa = _catchment(b, [ga])[1][0] if ga is not None else 0
+        jobs = ja if ga is not None else jb
+        if ga is not None and jobs > 0:
+            new_pts.append(ga)
+        rows.append((sid, st.origin[sid], jobs, pb, pa))
+    total, _ = _catchment(b, new_pts)
     return pd.DataFrame(rows, columns=cols), total
 
 
@@ -178,18 +203,35 @@ def _score(b: Baseline, base: State, st: State, d_inv: pd.Series, d_jobs: pd.Ser
 
     from ..score.composite import compute
 
-    panel = b.score_panel
-    raw = panel.raw.copy()
-    delta = {"investment": d_inv / 1e9, "new_jobs": d_jobs}  # registry units: bn KZT, jobs
-    for ind, dv in delta.items():
-        if ind in raw.columns:
-            raw[ind] = raw[ind] + dv.reindex(raw.index, fill_value=0).to_numpy(dtype=float)
-    cfg = b.score_config
-    t0 = compute(panel, cfg)
-    new_cfg = cfg.with_weights({**dict(cfg.weights), **st.weights},
-                               {**dict(cfg.dimension_weights), **st.dimension_weights})
-    new_cfg = replace(new_cfg, normalisation=cfg.normalisation, aggregation=cfg.aggregation)
-    t1 = compute(replace(panel, raw=raw), new_cfg)
+    panel, cfg = b.score_panel, b.score_config
+    memo = b.__dict__.setdefault("_eval_memo", {})
+    t0 = memo.get("score")
+    if t0 is None:
+        t0 = memo["score"] = compute(panel, cfg)
+    new_cfg = replace(cfg.with_weights(
+        {**dict(cfg.weights), **st.weights},
+        {**dict(cfg.dimension_weights), **st.dimension_weights}),
+        normalisation=cfg.normalisation, aggregation=cfg.aggregation)
+    # The score depends only on these deltas and weights; an edit that changes neither
+    # (a rezone, a FAR) reuses the last result.
+    key = (tuple(d_inv.to_numpy().tolist()), tuple(d_jobs.to_numpy().tolist()),
+           new_cfg.weights, new_cfg.dimension_weights)
+    cache = memo.setdefault("score_by_key", {})
+    t1 = cache.get(key)
+    if t1 is None:
+        if any(key[0]) or any(key[1]) or new_cfg != cfg:
+            raw = panel.raw.copy()
+            # registry units: investment in bn KZT, new_jobs in jobs
+            for ind, dv in (("investment", d_inv / 1e9), ("new_jobs", d_jobs)):
+                if ind in raw.columns:
+                    raw[ind] = raw[ind] + dv.reindex(raw.index, fill_value=0).to_numpy(
+                        dtype=float)
+            t1 = compute(replace(panel, raw=raw), new_cfg)
+        else:
+            t1 = t0
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = t1
     df = pd.DataFrame({"name": t0.unit_names, "score_base": t0.composite,
                        "score": t1.composite, "rank_base": t0.rank, "rank": t1.rank})
     df["score_change"] = df["score"] - df["score_base"]
@@ -199,31 +241,43 @@ def _score(b: Baseline, base: State, st: State, d_inv: pd.Series, d_jobs: pd.Ser
     return df, t0.region_score, t1.region_score
 
 
+def _parts(b: Baseline, st: State) -> dict:
+    """Measures of one state on its own; those of the baseline state are kept on the
+    :class:`Baseline`, so an evaluation computes only the scenario's side."""
+    memo = b.__dict__.setdefault("_eval_memo", {})
+    if st is b.state and "base" in memo:
+        return memo["base"]
+    far = np.array([st.regs[z].max_far for z in ZONE_TYPES] + [0.0])
+    p = {"investment_kzt": _by_district(b, st.sites, "investment_kzt"),
+         "jobs": _by_district(b, st.sites, "jobs"),
+         "capacity_m2": st.area_by @ far * 1e4,
+         "zone_ha": _zone_ha(st.zones), "footprint_ha": _footprints(st),
+         "sanitary": _sanitary(b, st.findings),
+         "keys": pd.MultiIndex.from_frame(st.findings[_KEY])}
+    if st is b.state:
+        memo["base"] = p
+    return p
+
+
 def evaluate_states(b: Baseline, base: State, st: State, edits=()) -> Evaluation:
     """The :class:`Evaluation` of state ``st`` against ``base``."""
-    d = pd.DataFrame(index=pd.Index(b.district_ids, name="district_id"))
-    d["district"] = [b.district_names.get(i, i) for i in b.district_ids]
-    for col in ("investment_kzt", "jobs"):
-        d[f"{col}_base"] = _by_district(b, base.sites, col).to_numpy(dtype=np.int64)
-        d[col] = _by_district(b, st.sites, col).to_numpy(dtype=np.int64)
-        d[f"d_{col}"] = d[col] - d[f"{col}_base"]
-    for name, s in (("capacity_m2_base", base), ("capacity_m2", st)):
-        far = np.array([s.regs[z].max_far for z in ZONE_TYPES] + [0.0])
-        d[name] = s.area_by @ far * 1e4
-    d["d_capacity_m2"] = d["capacity_m2"] - d["capacity_m2_base"]
-    lt = pd.DataFrame({"zone_ha_base": _zone_ha(base.zones), "zone_ha": _zone_ha(st.zones)})
-    lt = lt.reindex(list(ZONE_TYPES) + ["outside"], fill_value=0.0)
+    p0, p1 = _parts(b, base), _parts(b, st)
+    d = pd.DataFrame({"district": [b.district_names.get(i, i) for i in b.district_ids]},
+                     index=pd.Index(b.district_ids, name="district_id"))
+    for col in ("investment_kzt", "jobs", "capacity_m2"):
+        d[f"{col}_base"] = p0[col]
+        d[col] = p1[col]
+        d[f"d_{col}"] = p1[col] - p0[col]
+    lt = pd.DataFrame({"zone_ha_base": p0["zone_ha"], "zone_ha": p1["zone_ha"]},
+                      index=pd.Index(_TYPES, name="zone_type"))
     lt["d_zone_ha"] = lt["zone_ha"] - lt["zone_ha_base"]
-    lt["footprint_ha_base"] = _footprints(base)
-    lt["footprint_ha"] = _footprints(st)
+    lt["footprint_ha_base"] = p0["footprint_ha"]
+    lt["footprint_ha"] = p1["footprint_ha"]
     lt["d_footprint_ha"] = lt["footprint_ha"] - lt["footprint_ha_base"]
-    lt.index.name = "zone_type"
     fb, fs = base.findings, st.findings
-    kb = pd.MultiIndex.from_frame(fb[_KEY])
-    ks = pd.MultiIndex.from_frame(fs[_KEY])
-    new = fs[~ks.isin(kb)].reset_index(drop=True)
-    resolved = fb[~kb.isin(ks)].reset_index(drop=True)
-    san = pd.DataFrame({"base": _sanitary(b, fb), "scenario": _sanitary(b, fs)})
+    new = fs[~p1["keys"].isin(p0["keys"])].reset_index(drop=True)
+    resolved = fb[~p0["keys"].isin(p1["keys"])].reset_index(drop=True)
+    san = pd.DataFrame({"base": p0["sanitary"], "scenario": p1["sanitary"]})
     san["change"] = san["scenario"] - san["base"]
     access, total = _access(b, base, st)
     score, r0, r1 = _score(b, base, st, d["d_investment_kzt"], d["d_jobs"])

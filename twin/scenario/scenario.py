@@ -21,8 +21,17 @@ import pandas as pd
 import shapely
 
 from . import persist
-from .edits import AddProject, Edit, MoveProject, RemoveProject, Rezone, SetRegulation, \
-    SetScoreWeights, edits_from_json, edits_to_json
+from .edits import (
+    AddProject,
+    Edit,
+    MoveProject,
+    RemoveProject,
+    Rezone,
+    SetRegulation,
+    SetScoreWeights,
+    edits_from_json,
+    edits_to_json,
+)
 from .engine import State, apply, baseline_of, fresh_state
 from .errors import ScenarioError
 from .evaluation import Evaluation, evaluate_states
