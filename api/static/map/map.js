@@ -18,6 +18,7 @@
   });
   const state = {
     threeD: false, colorBy: "population", selected: null, lang: "kk",
+    scenario: null,  // {id, version} of the scenario shown on top, or null
     visible: {
       districts: true, parcels: true, protected_areas: true, industrial_zones: true,
       project_sites: true, pipeline: true, settlements: true, labels: true, water: true,
@@ -246,12 +247,64 @@
       getPosition: (f) => pos(f, 5e-4), getText: (f) => labelOf(f.properties), getSize: 11,
       getPixelOffset: [0, -13],
     }));
+    if (state.scenario) out.push(...scenarioLayers(state.scenario));
     if (state.selected) out.push(new deck.GeoJsonLayer({
       id: "selected", data: [state.selected], filled: false, stroked: true,
       getLineColor: [0, 90, 200, 255], lineWidthMinPixels: 4, pointRadiusMinPixels: 12,
       getPointRadius: 10, pointType: "circle",
     }));
     return out.filter(Boolean);
+  }
+
+  // ----------------------------------------------------------------- scenarios
+  // A scenario's own layers from its vector tiles, pinned to the scenario's version (the
+  // server answers those as immutable): the sites it adds or moves, their sanitary zones
+  // and the areas it rezones. Baseline rows in the tiles stay transparent.
+  const CHANGE_COLOURS = { added: [26, 150, 65, 230], moved: [43, 131, 186, 230] };
+  function scenarioLayers(sc) {
+    const mvt = (layer, props) => new deck.MVTLayer({
+      id: `scenario-${layer}`, pickable: true,
+      data: absolute(`scenarios/${encodeURIComponent(sc.id)}/tiles/${layer}/{z}/{x}/{y}.mvt` +
+                     `?v=${sc.version}`),
+      binary: false, loaders: [window.twinMVTLoader], loadOptions: { worker: false },
+      onTileError: (e) => { tm.errors.push(String(e && e.message || e)); }, ...props,
+    });
+    const rezoned = (f) => String(f.properties.id).includes(":scenario");
+    const change = (f) => (/\((added|moved)\)/.exec(f.properties.source || "") || [])[1];
+    return [
+      mvt("zones", { minZoom: 5, maxZoom: 16, lineWidthMinPixels: 2,
+                     getFillColor: (f) => rezoned(f) ? [253, 174, 97, 110] : [0, 0, 0, 0],
+                     getLineColor: (f) => rezoned(f) ? [230, 120, 20, 255] : [0, 0, 0, 0] }),
+      mvt("sanitary_zones", { minZoom: 0, maxZoom: 16, lineWidthMinPixels: 1,
+                              getFillColor: [215, 25, 28, 60], getLineColor: [215, 25, 28, 220] }),
+      mvt("project_sites", { minZoom: 3, maxZoom: 16, pointType: "circle",
+                             pointRadiusUnits: "pixels", getPointRadius: 7,
+                             lineWidthMinPixels: 1, getLineColor: [255, 255, 255, 255],
+                             getFillColor: (f) => CHANGE_COLOURS[change(f)] || [0, 0, 0, 0] }),
+    ];
+  }
+
+  async function setupScenarios(params) {
+    const sel = $("scenario");
+    let list = [];
+    try { list = (await getJSON(url("scenarios"))).scenarios || []; } catch (e) { list = []; }
+    for (const s of list) {
+      const o = document.createElement("option");
+      o.value = s.id; o.textContent = `${s.name} (v${s.version})`;
+      sel.appendChild(o);
+    }
+    sel.disabled = !list.length;
+    const pick = async (id) => {
+      state.scenario = null;
+      if (id) {
+        const doc = await getJSON(url(`scenarios/${encodeURIComponent(id)}`));
+        state.scenario = { id: doc.id, version: doc.version };
+      }
+      render();
+    };
+    sel.addEventListener("change", () => pick(sel.value).catch((e) => tm.errors.push(String(e))));
+    const want = params.get("scenario");
+    if (want && list.some((s) => s.id === want)) { sel.value = want; await pick(want); }
   }
 
   function render() { tm.deck.setProps({ layers: buildLayers() }); renderLegend(); }
@@ -403,6 +456,7 @@
       layers: [],
     });
     setupControls();
+    await setupScenarios(params);
     if (state.threeD) { $("toggle-3d").setAttribute("aria-pressed", "true");
                         $("toggle-3d").textContent = "3D (on)"; }
     render();
