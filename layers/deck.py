@@ -376,15 +376,17 @@ def parcel_layer(parcels_url: str, *, field: str = "land_use", min_zoom: int = 5
 
 def _text_layer(df: pd.DataFrame, id: str, *, size: int, color: list[int],
                 offset: int) -> pdk.Layer:
+    # A pale box behind each label keeps it legible over dark and pale districts alike; an
+    # SDF halo at 11-14 px came out as white glyphs with a thin dark rim in deck.gl 9.
     layer = _layer("TextLayer", df, id, get_position=["lon", "lat", "z"], get_text="label",
                    get_size=size, size_units="pixels", get_color=color,
-                   get_pixel_offset=[0, offset], outline_width=3,
-                   outline_color=[255, 255, 255, 230], billboard=True, pickable=False,
+                   get_pixel_offset=[0, offset], background=True,
+                   get_background_color=[255, 255, 255, 190], background_padding=[3, 1, 3, 1],
+                   billboard=True, pickable=False,
                    # Labels stay readable in front of the 3D columns and prisms.
                    parameters={"depthCompare": "always", "depthWriteEnabled": False},
                    font_family=style.FONT_FAMILY, character_set=style.CHARACTER_SET)
-    # sdf and the outline make labels legible over both dark and pale districts.
-    layer.font_settings = {"sdf": True, "fontSize": 48, "buffer": 6}
+    layer.font_settings = {"fontSize": 32}
     return layer
 
 

@@ -275,7 +275,16 @@ def test_search_flies_to_a_settlement_and_parcels_draw(map_run):
     assert zoomed, "no parcel tiles at city zoom"
     assert _variance(_pixels(page)) > 150
     _clean(map_run)
+    # Parcels alone (districts off) must still fill the view with land-use colours.
+    page.fill("#search", "")
+    page.evaluate("twinMap.config && (document.getElementById('search-result').innerHTML = '')")
+    _show_layers(page, {"parcels", "settlements", "labels", "water", "protected_areas",
+                        "industrial_zones", "project_sites", "pipeline"})
+    page.wait_for_timeout(1500)
+    img = _pixels(page)
+    assert _variance(img) > 150 and _colours(img) > 50
     _shot(page, "map-parcels.png")
+    _show_layers(page, None)
 
 
 def test_search_says_when_nothing_matches(map_run):

@@ -227,9 +227,9 @@
     const text = (id, data, props) => new deck.TextLayer({
       id, data, sizeUnits: "pixels", getColor: [20, 20, 20, 255],
       // The default atlas is ASCII only; Cyrillic and Kazakh names need these glyphs.
-      characterSet: st.character_set, fontFamily: st.font_family,
-      fontSettings: { sdf: true, fontSize: 48, buffer: 6 },
-      outlineWidth: 3, outlineColor: [255, 255, 255, 230],
+      characterSet: st.character_set, fontFamily: st.font_family, fontSettings: { fontSize: 32 },
+      // A pale box keeps labels legible over dark and pale districts alike (as layers.deck).
+      background: true, getBackgroundColor: [255, 255, 255, 190], backgroundPadding: [3, 1, 3, 1],
       // Labels stay readable in front of the 3D columns and prisms.
       parameters: { depthCompare: "always", depthWriteEnabled: false },
       updateTriggers: { getPosition: trig, getText: state.lang },
@@ -319,15 +319,17 @@
     for (const c of cb.legend) html.push(`${swatch(c.color)}${esc(c.label)}<br/>`);
     if (state.threeD) html.push("<small>height ∝ value</small><br/>");
     html.push(`<h2>Projects (${state.threeD ? "height" : "size"} ∝ √investment)</h2>`);
+    html.push('<div class="cols">');
     for (const [s, c] of Object.entries(cfg.sector_colors)) {
-      html.push(`${swatch(c)}${esc(s)}<br/>`);
+      html.push(`<div>${swatch(c)}${esc(s)}</div>`);
     }
-    html.push(`${swatch([255, 255, 255, 255])}pale, ${state.threeD ? "square" : "dark ring"}: ` +
-              "pipeline (planned)<br/>");
-    html.push("<h2>Parcels by land use</h2>");
+    html.push(`<div>${swatch([255, 255, 255, 255])}pipeline: pale, ${
+      state.threeD ? "square" : "dark ring"}</div></div>`);
+    html.push("<h2>Parcels by land use</h2><div class=\"cols\">");
     for (const [k, c] of Object.entries(st.land_use_colors)) {
-      if (cfg.land_uses.includes(k)) html.push(`${swatch(c)}${esc(k)}<br/>`);
+      if (cfg.land_uses.includes(k)) html.push(`<div>${swatch(c)}${esc(k)}</div>`);
     }
+    html.push("</div>");
     html.push("<h2>Zones</h2>");
     html.push(`${swatch(st.base.protected)}protected area<br/>`);
     html.push(`${swatch(st.base.industrial)}industrial zone<br/>`);
