@@ -87,6 +87,16 @@ def find_feature(gdf, id_column: str, kind: str, fid: str) -> int | None:
     return int(hits[0]) if len(hits) else None
 
 
+def _json_default(o):
+    # Values orjson does not know: pandas' missing markers become null, NumPy scalars their
+    # Python value, anything else its text, so that no stored value can fail a response.
+    if o is pd.NA or o is pd.NaT:
+        return None
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)
+
+
 def _records(page, id_column: str) -> list[bytes]:
     props = pd.DataFrame(page.drop(columns=page.geometry.name))
     geo = shapely.to_geojson(np.asarray(page.geometry.values))
@@ -94,8 +104,9 @@ def _records(page, id_column: str) -> list[bytes]:
     rows = props.to_dict("records")
     opt = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
     return [
-        b'{"type":"Feature","id":' + orjson.dumps(i, option=opt) + b',"geometry":'
-        + g.encode() + b',"properties":' + orjson.dumps(r, option=opt) + b"}"
+        b'{"type":"Feature","id":' + orjson.dumps(i, option=opt, default=_json_default)
+        + b',"geometry":' + g.encode() + b',"properties":'
+        + orjson.dumps(r, option=opt, default=_json_default) + b"}"
         for i, g, r in zip(ids, geo, rows, strict=True)
     ]
 
