@@ -27,12 +27,12 @@ class ObservationIn(BaseModel):
         "value": 455.0, "unit": "thousand KZT", "source": "BNS"}]})
 
     unit_id: _Text = Field(description="District or city id (the 'districts' layer)")
-    indicator: _Text = Field(description="Indicator id (GET /score lists the dimensions; "
-                             "geodata/indicators.yaml the indicators)")
+    indicator: _Text = Field(description="Indicator id, as listed by GET /score")
     month: Annotated[str, Field(min_length=1, max_length=20,
                                 description="Calendar month, YYYY-MM")]
     value: float
-    unit: _Text = Field(description="The measurement unit; must be the indicator's")
+    unit: _Text = Field(description="The measurement unit; must be the indicator's (GET "
+                        "/score lists each indicator's unit)")
     source: _Text = "api"
     synthetic: bool = False
 

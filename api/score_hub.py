@@ -141,6 +141,11 @@ class ScoreHub:
                                 "interval": [0.05, 0.95]},
             },
             "dimensions": [{"id": d.id, "name": d.name} for d in reg.dimensions],
+            # what a client needs to post an observation: ids, units, valid ranges
+            "indicators": [{"id": i.id, "name": i.name, "dimension": i.dimension,
+                            "unit": i.unit, "direction": i.direction,
+                            "bounds": [i.lower_bound, i.upper_bound]}
+                           for i in reg.indicators],
             "units": units,
         }
 

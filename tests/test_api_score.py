@@ -106,6 +106,9 @@ def test_ranking_with_subscores_and_rank_intervals(ro, ro_file):
     assert [u["rank"] for u in body["units"]] == [1, 2]
     dims = list(tw.score.registry.dimension_ids)
     assert [d["id"] for d in body["dimensions"]] == dims
+    wage = next(i for i in body["indicators"] if i["id"] == "avg_wage")
+    assert (wage["unit"], wage["dimension"]) == ("thousand KZT", "economy")
+    assert [i["id"] for i in body["indicators"]] == list(tw.score.registry.ids)
     for u in body["units"]:
         row = r.loc[u["unit_id"]]
         assert u["score"] == pytest.approx(row["score"])
