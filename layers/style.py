@@ -161,7 +161,7 @@ def categorical_colors(values, known: dict[str, list[int]] | None = None) -> dic
     """A colour for each distinct value: the known palette first, then stable fallbacks.
 
     >>> categorical_colors(["agro", "zinc"], SECTOR_COLORS)["agro"]
-    [116, 196, 118, 255]
+    [120, 198, 121, 255]
     """
     known = known or {}
     out, i = {}, 0
