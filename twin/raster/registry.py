@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -119,8 +120,12 @@ def raster_dir(twin_path) -> Path:
     return Path(str(twin_path) + ".rasters")
 
 
+_EMPTY = pd.DataFrame(columns=["name"])
+
+
 def _rows(tw, refresh: bool = False) -> pd.DataFrame:
-    rows = tw.tables.get(RASTER_TABLE, pd.DataFrame(columns=["name"]))
+    rows = tw.tables.get(RASTER_TABLE)
+    rows = _EMPTY if rows is None else rows
     if refresh and tw.path is not None and Path(tw.path).is_file():
         # `twin add-raster` may have registered rasters in the file since the twin was
         # opened (e.g. by a running server): merge in names this twin has not seen.
@@ -167,6 +172,37 @@ def list_rasters(tw) -> list[RasterInfo]:
     return [_from_row(r, folder) for _, r in _rows(tw, refresh=True).iterrows()]
 
 
+# Parsed registry rows per twin, rebuilt whenever the table object or the twin's path
+# changes (register() always installs a new table). A tile request then costs a dict
+# lookup instead of a pandas filter (~10x slower than the cached PNG it leads to).
+_PARSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _unusable(info: RasterInfo, folder: Path) -> str | None:
+    """Why a row's files cannot be served (not directly in the sidecar), or None."""
+    for path in (info.path, info.tiles_path):
+        real = path.resolve()
+        if real.parent != folder or not re.fullmatch(r"[a-z][a-z0-9_]*(\.web)?\.tif",
+                                                     real.name):
+            return (f"raster {info.name!r} is registered with an unusable file name "
+                    f"{path.name!r}: re-add it with `twin add-raster`")
+    return None
+
+
+def _lookup(tw) -> dict[str, tuple[RasterInfo, str | None]]:
+    rows = _rows(tw)
+    hit = _PARSED.get(tw)
+    if hit is None or hit[0] is not rows or hit[1] != tw.path:
+        folder = raster_dir(tw.path).resolve() if tw.path else None
+        parsed = {}
+        for r in rows.to_dict("records"):
+            info = _from_row(r, folder)
+            parsed[info.name] = (info, _unusable(info, folder) if folder else None)
+        hit = (rows, tw.path, parsed)
+        _PARSED[tw] = hit
+    return hit[2]
+
+
 def get_raster(tw, name: str) -> RasterInfo:
     """The registered raster ``name``, with its file checked to exist inside the sidecar.
 
@@ -174,31 +210,28 @@ def get_raster(tw, name: str) -> RasterInfo:
     directly inside the sidecar folder, so neither a request nor an edited table can point
     the server at another file.
     """
-    rows = _rows(tw)
-    hit = rows[rows["name"] == name] if len(rows) else rows
-    if not len(hit) and NAME_RE.fullmatch(str(name)):
-        rows = _rows(tw, refresh=True)
-        hit = rows[rows["name"] == name] if len(rows) else rows
-    if not len(hit):
-        known = ", ".join(rows["name"]) if len(rows) else "none"
+    if tw.path is None:
+        raise RasterNotFound(f"raster {name!r}: the twin is not saved, so it has no rasters "
+                             "folder: save it, then build or add the raster")
+    hit = _lookup(tw).get(name)
+    if hit is None and NAME_RE.fullmatch(str(name)):
+        _rows(tw, refresh=True)
+        hit = _lookup(tw).get(name)
+    if hit is None:
+        known = ", ".join(_lookup(tw)) or "none"
         raise RasterNotFound(
             f"twin {tw.name!r} has no raster {name!r} (it has: {known}): list them at "
             "/raster or add one with `twin add-raster NAME FILE`"
         )
-    if tw.path is None:
-        raise RasterNotFound(f"raster {name!r}: the twin is not saved, so it has no rasters "
-                             "folder: save it, then build or add the raster")
-    folder = raster_dir(tw.path).resolve()
-    info = _from_row(hit.iloc[0], folder)
-    for path in (info.path.resolve(), info.tiles_path.resolve()):
-        if path.parent != folder or not re.fullmatch(r"[a-z][a-z0-9_]*(\.web)?\.tif",
-                                                     path.name):
-            raise RasterNotFound(f"raster {name!r} is registered with an unusable file name "
-                                 f"{path.name!r}: re-add it with `twin add-raster`")
+    info, problem = hit
+    if problem:
+        raise RasterNotFound(problem)
+    for path in (info.path, info.tiles_path):
         if not path.is_file():
             raise RasterNotFound(
-                f"raster {name!r} is registered but {path.name} is missing from {folder}: "
-                "rebuild with `twin build` or re-add it with `twin add-raster`"
+                f"raster {name!r} is registered but {path.name} is missing from "
+                f"{path.parent}: rebuild with `twin build` or re-add it with "
+                "`twin add-raster`"
             )
     return info
 
