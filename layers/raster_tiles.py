@@ -149,14 +149,21 @@ class RasterTileSource:
             raise OutsideRaster(f"tile {z}/{x}/{y} lies outside raster {info.name!r}") from None
         return img.array
 
-    def png(self, info: RasterInfo, z: int, x: int, y: int) -> bytes:
-        """The PNG of tile (z, x, y): band 1 through the colormap, nodata transparent."""
+    def cached(self, info: RasterInfo, z: int, x: int, y: int) -> bytes | None:
+        """The PNG of tile (z, x, y) if it is cached, else None (no I/O: safe in a loop)."""
         key = (info.name, info.version, z, x, y)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
-                return hit
+            return hit
+
+    def png(self, info: RasterInfo, z: int, x: int, y: int) -> bytes:
+        """The PNG of tile (z, x, y): band 1 through the colormap, nodata transparent."""
+        key = (info.name, info.version, z, x, y)
+        hit = self.cached(info, z, x, y)
+        if hit is not None:
+            return hit
         arr = self.data(info, z, x, y, indexes=(1,))  # tiles draw band 1
         mask = np.ma.getmaskarray(arr[0]) | ~np.isfinite(arr.data[0])
         body = _encode_png(colorize(arr.data[0], mask, info))

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from layers.raster_tiles import RasterTileSource, tilejson
 from twin.raster import get_raster, list_rasters, value_at
@@ -86,15 +87,20 @@ def raster_tilejson(request: Request, name: str, tw: TwinDep,
                304: {"description": "Not modified (If-None-Match matched the ETag)"},
                404: {"description": "Unknown raster, or a tile outside its bounds"}},
 )
-def raster_tile(request: Request, name: str, z: int, x: int, y: int, tw: TwinDep,
-                src: SourceDep) -> Response:
+async def raster_tile(request: Request, name: str, z: int, x: int, y: int, tw: TwinDep,
+                      src: SourceDep) -> Response:
     info = get_raster(tw, name)
     etag = f'"{info.version}-{z}-{x}-{y}"'
     headers = {"etag": etag,
                "cache-control": f"public, max-age={request.app.state.settings.tile_max_age}"}
     if etag_matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
-    return Response(src.png(info, z, x, y), media_type=PNG, headers=headers)
+    # A cached tile is answered on the event loop; a miss reads and draws in the thread
+    # pool, since that is blocking I/O and CPU work.
+    body = src.cached(info, z, x, y)
+    if body is None:
+        body = await run_in_threadpool(src.png, info, z, x, y)
+    return Response(body, media_type=PNG, headers=headers)
 
 
 def _lonlat(text: str) -> tuple[float, float]:
