@@ -126,3 +126,14 @@ def test_bad_arguments_are_refused(series_twin):
         series_twin.score.forecast(units=["north"])
     with pytest.raises(UnknownIndicator, match="'gdp'"):
         series_twin.score.backtest(indicators=["gdp"])
+
+
+def test_statsmodels_is_imported_only_by_forecasts():
+    import subprocess
+    import sys
+
+    code = ("import sys, twin, twin.score; "
+            "assert 'statsmodels' not in sys.modules, 'statsmodels imported eagerly'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
