@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import html
 
-import numpy as np
 import pandas as pd
-import shapely
 
 from .deck import _features, _layer, twin_deck
 
@@ -50,7 +48,7 @@ def scenario_deck(scenario, **kwargs):
     sites = lay["project_sites"]
     changed = sites[sites["change"] != ""]
     base_sites = base["project_sites"].set_index(base["project_sites"]["id"].astype(str))
-    removed = [k for k, v in scenario._states[-1].origin.items() if v == "removed"]
+    removed = [k for k, v in scenario.changes.items() if v == "removed"]
     rows = []
     for _, r in changed.iterrows():
         rows.append({"position": [r.geometry.x, r.geometry.y], "change": r["change"],
@@ -75,8 +73,7 @@ def scenario_deck(scenario, **kwargs):
         for s, h, m in zip(szz["site_id"], szz["hazard_class"], szz["radius_m"], strict=True)]})
     zones = lay["zones"]
     rezoned = zones[zones["id"].astype(str).str.contains(":scenario")]
-    ha = shapely.area(np.asarray(scenario._states[-1].zones.loc[rezoned.index]
-                                 .geometry.values)) / 1e4  # the metric zones: true hectares
+    ha = rezoned["area_ha"].to_numpy(dtype=float)  # measured in the equal-area CRS
     rz_props = pd.DataFrame({"tw_tip": [_tip(f"rezoned to {z}", [f"{a:,.1f} ha"])
                                         for z, a in zip(rezoned["zone_type"], ha,
                                                         strict=True)]})

@@ -181,3 +181,11 @@ def test_tiles_are_immutable_per_version(client):
     assert client.get(f"/scenarios/alu/tiles/nope/{z}/{x}/{y}.mvt").status_code == 404
     links = client.get("/scenarios/alu").json()["links"]
     assert any(lk["href"].endswith("/{z}/{x}/{y}.mvt?v=2") for lk in links)
+
+
+def test_map_page_has_a_scenario_picker(client):
+    page = client.get("/map").text
+    assert 'id="scenario"' in page
+    js = client.get("/map/static/map.js").text
+    assert "scenarios/${encodeURIComponent(sc.id)}/tiles/" in js
+    assert 'url("scenarios")' in js

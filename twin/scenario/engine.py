@@ -172,7 +172,7 @@ def _baseline_key(tw) -> tuple:
     # The score's observations table is replaced on ingest, so its identity says the same.
     names = ("project_sites", "parcels", "zones", "settlements", "districts", "region")
     score = tw.__dict__.get("_score")
-    return tuple(id(tw._layers.get(n)) for n in names) + (
+    return tuple(id(tw.layer(n)) if n in tw else None for n in names) + (
         tw.plan.version, id(tw.tables.get("score_observations")),
         None if score is None else score.config)
 
@@ -274,13 +274,19 @@ def apply(b: Baseline, st: State, e: Edit) -> State:
         ptypes[inside] = new_code
         ctx = st.ctx.with_plan(zones=zones)
         # A rezone changes a site's findings only through the zone at the site (zone use)
-        # or the residential zone inside its sanitary zone: both need the area within the
-        # widest sanitary distance of the site. Sites farther away keep their findings.
-        reach = max(float(v) for v in st.regs.sanitary_m.values())
-        near = shapely.dwithin(np.asarray(st.sites.geometry.values), gm, reach)
+        # or, when residential land is rezoned (to or from), the residential zone inside the
+        # site's sanitary zone. Every other site keeps its findings.
+        pts = np.asarray(st.sites.geometry.values)
+        touched = shapely.intersects(pts, gm)
+        zt = st.zones["zone_type"].to_numpy()
+        if e.zone_type == "residential" or shapely.intersects(
+                np.asarray(st.zones.geometry.values)[zt == "residential"], gm).any():
+            reach = np.array([float(st.regs.sanitary_m.get(str(h or "").strip().upper(), 0))
+                              for h in st.sites["hazard_class"]])
+            touched |= (reach > 0) & shapely.dwithin(pts, gm, reach)
         return replace(st, zones=zones, ctx=ctx, ptypes=ptypes, area_by=area_by,
                        n_rezones=k,
-                       findings=_recheck(st, st.sites["id"][near].tolist(), st.sites, ctx))
+                       findings=_recheck(st, st.sites["id"][touched].tolist(), st.sites, ctx))
     if isinstance(e, SetRegulation):
         regs = st.regs.set(e.zone_type, e.field, e.value)
         ctx = st.ctx.with_plan(regulations=regs)

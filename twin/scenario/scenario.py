@@ -81,6 +81,12 @@ class Scenario:
     def edits(self) -> tuple[Edit, ...]:
         return tuple(self._edits)
 
+    @property
+    def changes(self) -> dict[str, str]:
+        """Each project the edits touch: ``added``, ``moved`` or ``removed`` (against the
+        baseline)."""
+        return dict(self._state().origin)
+
     def describe(self) -> list[str]:
         """The edits in words, in order."""
         return [e.describe() for e in self._edits]
