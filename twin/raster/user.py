@@ -97,7 +97,15 @@ def add_raster(tw, name: str, file, *, title: str | None = None, description: st
 
     Tiles draw band 1 through ``colormap`` from ``vmin`` to ``vmax`` (default: the 2nd and
     98th percentiles of band 1). The registry is saved into the twin file when the twin
-    has one. ``limits`` override :func:`check_user_raster`'s limits.
+    has one. A name already registered is refused unless ``replace=True``; a running
+    server sees new names at once, but a replaced raster only after a restart. ``limits``
+    override :func:`check_user_raster`'s limits.
+
+    Examples
+    --------
+    >>> # info = add_raster(tw, "ndvi_2024", "ndvi.tif", units="NDVI", colormap="greens")
+    >>> # info.tiles_file
+    >>> # 'ndvi_2024.web.tif'
     """
     import rasterio
     from rasterio.shutil import copy as rio_copy
