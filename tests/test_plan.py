@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, box
 
@@ -435,6 +435,12 @@ _xy = st.tuples(st.floats(-5_000, 5_000), st.floats(-5_000, 5_000))
 )
 def test_sanitary_rule_matches_a_brute_force_reference(plants, towns, homes):
     regs = _REGS
+    # exactly on the zone's edge the answer rests on one ulp of rounding; the edge case is
+    # pinned by test_sanitary_distance_per_hazard_class_is_exact_at_the_edge instead
+    for (x, y), c in plants:
+        d = regs.sanitary_m.get(c, 0.0)
+        for xy, _ in towns:
+            assume(abs(Point(x, y).distance(Point(*xy)) - d) > 1e-6)
     t = gdf(
         {
             "id": [f"t{i}" for i in range(len(towns))],
