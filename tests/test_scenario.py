@@ -220,6 +220,9 @@ def test_incremental_equals_fresh_recompute(small_twin):
     s.set_regulation("industrial", "max_far", 1.5)
     s.remove_project("p2")
     s.rezone(square_lonlat(4000, 4000, 500), "public_business")
+    # residential land 412 m from p1 (class II, 500 m), outside the square: p1's findings
+    # change only through the residential zone inside its sanitary zone
+    s.rezone(square_lonlat(4700, 4700, 200), "public_business")
     s.set_score_weights(dimension_weights={"economy": 3})
     inc, fresh = s.evaluate(), s.evaluate(fresh=True)
     assert inc.summary() == pytest.approx(fresh.summary())
@@ -232,6 +235,17 @@ def test_incremental_equals_fresh_recompute(small_twin):
         key = ["site_id", "rule", "severity"]
         assert sorted(map(tuple, a[key].values)) == sorted(map(tuple, b[key].values))
     assert inc.summary()["d_capacity_m2"] != 0 and inc.summary()["new_findings"] > 0
+    # the findings themselves, numbers included
+    cols = ["site_id", "rule", "severity", "hectares", "residential_zone_ha", "parcels",
+            "population", "message"]
+    from twin.scenario.engine import fresh_state
+
+    a, b = s._states[-1].findings, fresh_state(s._base, s.edits).findings
+    srt = ["site_id", "rule", "severity"]
+    pd.testing.assert_frame_equal(a[cols].sort_values(srt).reset_index(drop=True),
+                                  b[cols].sort_values(srt).reset_index(drop=True))
+    p1 = a[(a["site_id"] == "p1") & (a["rule"] == "sanitary_zone")]
+    assert p1["residential_zone_ha"].iloc[0] > 0
 
 
 def test_undo_and_added_then_removed(scen):
