@@ -280,7 +280,12 @@ def test_search_flies_to_a_settlement_and_parcels_draw(map_run):
     page.evaluate("twinMap.config && (document.getElementById('search-result').innerHTML = '')")
     _show_layers(page, {"parcels", "settlements", "labels", "water", "protected_areas",
                         "industrial_zones", "project_sites", "pipeline"})
-    page.wait_for_timeout(1500)
+    # Step back to the city's surroundings (zoom 9.4): town, fields and reserve land.
+    page.evaluate("""() => twinMap.deck.setProps({initialViewState: {
+        ...(twinMap.viewState || twinMap.deck.props.initialViewState), zoom: 9.4}})""")
+    page.wait_for_function("Math.abs((twinMap.viewState || {}).zoom - 9.4) < 0.01 || "
+                           "Math.abs(twinMap.deck.props.initialViewState.zoom - 9.4) < 0.01")
+    page.wait_for_timeout(2500)
     img = _pixels(page)
     assert _variance(img) > 150 and _colours(img) > 50
     _shot(page, "map-parcels.png")
