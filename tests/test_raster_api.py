@@ -24,6 +24,8 @@ from api.app import create_app  # noqa: E402
 from api.settings import Settings  # noqa: E402
 
 PROBLEM = "application/problem+json"
+_c = mercantile.ul(TILE.x + 0.5, TILE.y + 0.5, TILE.z)
+TILE_CENTRE = f"{_c.lng},{_c.lat}"
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +189,17 @@ def test_a_raster_added_while_serving_is_listed_and_served(twin_path, tmp_path):
                         transform=Affine(px, 0, b.left, 0, -px, b.top))
         add_raster(Twin.open(twin_path), "late", tif, vmin=0, vmax=10)  # as `twin add-raster`
         assert "late" in [d["name"] for d in c.get("/raster").json()["rasters"]]
-        r = c.get(f"/raster/late/{TILE.z}/{TILE.x}/{TILE.y}.png")
+        url = f"/raster/late/{TILE.z}/{TILE.x}/{TILE.y}.png"
+        r = c.get(url)
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        # Replaced on disk while serving: the next request serves the new file.
+        tif2 = write_tif(tmp_path / "late2.tif", np.full((256, 256), 9, "float32"),
+                         transform=Affine(px, 0, b.left, 0, -px, b.top))
+        add_raster(Twin.open(twin_path), "late", tif2, vmin=0, vmax=10, replace=True)
+        r2 = c.get(url)
+        assert r2.status_code == 200 and r2.headers["etag"] != r.headers["etag"]
+        assert r2.content != r.content
+        assert c.get(f"/raster/late/point/{TILE_CENTRE}").json()["values"] == [9.0]
 
 
 def test_tile_numbers_never_answer_5xx(client):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import weakref
 from dataclasses import asdict, dataclass
@@ -123,24 +124,56 @@ def raster_dir(twin_path) -> Path:
 _EMPTY = pd.DataFrame(columns=["name"])
 
 
-def _rows(tw, refresh: bool = False) -> pd.DataFrame:
+def _rows(tw) -> pd.DataFrame:
     rows = tw.tables.get(RASTER_TABLE)
-    rows = _EMPTY if rows is None else rows
-    if refresh and tw.path is not None and Path(tw.path).is_file():
-        # `twin add-raster` may have registered rasters in the file since the twin was
-        # opened (e.g. by a running server): merge in names this twin has not seen.
-        import sqlite3
+    return _EMPTY if rows is None else rows
 
-        from ..store import read_table
 
+# The twin file's mtime when each twin last read the registry from it.
+_SYNCED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _sync(tw) -> None:
+    """Pick up what `twin add-raster` wrote into the twin file since the twin last looked.
+
+    One ``stat`` per call; the table is read only when the file changed. The first look
+    merges only names the twin has not seen (its own unsaved registrations win); later
+    looks also take rows whose file version changed on disk (a replaced raster).
+    """
+    if tw.path is None:
+        return
+    try:
+        mtime = os.stat(tw.path).st_mtime_ns
+    except OSError:
+        return
+    last = _SYNCED.get(tw)
+    if last == mtime:
+        return
+    _SYNCED[tw] = mtime
+    import sqlite3
+
+    from ..store import read_table
+
+    try:
+        conn = sqlite3.connect(f"file:{tw.path}?mode=ro", uri=True)
         try:
-            conn = sqlite3.connect(f"file:{tw.path}?mode=ro", uri=True)
-            try:
-                on_disk = read_table(conn, RASTER_TABLE)
-            finally:
-                conn.close()
-        except (sqlite3.Error, pd.errors.DatabaseError):
-            return rows
+            on_disk = read_table(conn, RASTER_TABLE)
+        finally:
+            conn.close()
+    except (sqlite3.Error, pd.errors.DatabaseError):
+        return
+    rows = _rows(tw)
+    if not len(on_disk):
+        return
+    known = dict(zip(rows["name"], rows["version"], strict=True)) if len(rows) else {}
+    changed = on_disk["name"].map(lambda n: n not in known)
+    if last is not None:
+        changed |= on_disk["name"].isin(known) & (
+            on_disk["name"].map(known.get) != on_disk["version"])
+    if changed.any():
+        keep = rows[~rows["name"].isin(on_disk.loc[changed, "name"])] if len(rows) else rows
+        parts = [p for p in (keep, on_disk[changed]) if len(p)]
+        tw.tables[RASTER_TABLE] = pd.concat(parts, ignore_index=True)
         new = on_disk[~on_disk["name"].isin(rows["name"])] if len(rows) else on_disk
         if len(new):
             rows = pd.concat([rows, new], ignore_index=True) if len(rows) else new
@@ -168,8 +201,8 @@ def _from_row(row, folder: Path | None) -> RasterInfo:
 
 def list_rasters(tw) -> list[RasterInfo]:
     """The twin's registered rasters, in registration order."""
-    folder = raster_dir(tw.path) if tw.path else None
-    return [_from_row(r, folder) for _, r in _rows(tw, refresh=True).iterrows()]
+    _sync(tw)
+    return [info for info, _ in _lookup(tw).values()]
 
 
 # Parsed registry rows per twin, rebuilt whenever the table object or the twin's path
@@ -213,10 +246,8 @@ def get_raster(tw, name: str) -> RasterInfo:
     if tw.path is None:
         raise RasterNotFound(f"raster {name!r}: the twin is not saved, so it has no rasters "
                              "folder: save it, then build or add the raster")
+    _sync(tw)
     hit = _lookup(tw).get(name)
-    if hit is None and NAME_RE.fullmatch(str(name)):
-        _rows(tw, refresh=True)
-        hit = _lookup(tw).get(name)
     if hit is None:
         known = ", ".join(_lookup(tw)) or "none"
         raise RasterNotFound(

@@ -97,9 +97,9 @@ def add_raster(tw, name: str, file, *, title: str | None = None, description: st
 
     Tiles draw band 1 through ``colormap`` from ``vmin`` to ``vmax`` (default: the 2nd and
     98th percentiles of band 1). The registry is saved into the twin file when the twin
-    has one. A name already registered is refused unless ``replace=True``; a running
-    server sees new names at once, but a replaced raster only after a restart. ``limits``
-    override :func:`check_user_raster`'s limits.
+    has one. A name already registered is refused unless ``replace=True``. A running
+    server picks up new and replaced rasters on its next request (it watches the twin
+    file's mtime). ``limits`` override :func:`check_user_raster`'s limits.
 
     Examples
     --------
