@@ -15,7 +15,8 @@ seeded sample beyond) is drawn by:
   datasets kept open, nothing cached: the like-for-like ratio of our overhead;
 - **ours, warm**: the same tiles again (the PNG LRU keyed by file version answers), against
   **rio-tiler, warm** (an open reader; rio-tiler keeps no tile cache, so it redraws);
-- **HTTP cold/warm**: the full FastAPI route through an in-process TestClient.
+- **HTTP cold/warm**: the full route on a real uvicorn server on loopback (started in a
+  thread with the protocol ``twin serve`` uses), fetched with one keep-alive httpx client.
 
 "Cold" here means no dataset handle and no cached tile; the OS page cache is warm after the
 first pass, as on a server that has been up for a while. Percentiles are per tile, in ms.
@@ -24,6 +25,7 @@ first pass, as on a server that has been up for a while. Percentiles are per til
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -60,6 +62,36 @@ def timed(fn, items) -> np.ndarray:
         fn(*it)
         ms.append(((time.perf_counter() - t0) * 1e3, (time.thread_time() - c0) * 1e3))
     return np.array(ms)
+
+
+@contextlib.contextmanager
+def serve(app):
+    """uvicorn on a free loopback port, in a thread, as `twin serve` runs it."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    try:
+        from api.fastpath import http_protocol
+
+        proto = http_protocol()
+    except ImportError:  # pragma: no cover - older API without the fast protocol
+        proto = None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, log_level="warning", **({"http": proto} if proto else {}))
+    server = uvicorn.Server(config)
+    t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    t.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        t.join(10)
+        sock.close()
 
 
 def bench_raster(tw, info, tiles, client) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -126,8 +158,8 @@ def bench_raster(tw, info, tiles, client) -> list[tuple[str, np.ndarray, np.ndar
     ]
     http_cold = timed(http, tiles)  # first request of each tile in this app: a cache miss
     http_warm = timed(http, tiles)
-    rows.append(("HTTP cold (TestClient) vs rio-tiler cold", http_cold, rows[0][2]))
-    rows.append(("HTTP warm (TestClient) vs rio-tiler warm", http_warm, rows[2][2]))
+    rows.append(("HTTP cold (uvicorn) vs rio-tiler cold", http_cold, rows[0][2]))
+    rows.append(("HTTP warm (uvicorn) vs rio-tiler warm", http_warm, rows[2][2]))
     rows.append(("ours cold vs rio-tiler cold on the original", rows[0][1],
                  timed(rio_cold_analysis, tiles)))
     reader.close()
@@ -167,7 +199,7 @@ def main(argv=None) -> int:
     p.add_argument("--per-zoom", type=int, default=12, help="max tiles per zoom")
     args = p.parse_args(argv)
 
-    from fastapi.testclient import TestClient
+    import httpx
 
     import twin
     from api.app import create_app
@@ -189,7 +221,8 @@ def main(argv=None) -> int:
 
     print(f"rasterio {rasterio.__version__} (GDAL {rasterio.__gdal_version__}), "
           f"rio-tiler {rio_tiler.__version__}")
-    with TestClient(create_app(Settings(twin_path=path))) as client:
+    with serve(create_app(Settings(twin_path=path))) as base, httpx.Client(
+            base_url=base, trust_env=False) as client:
         for info in list_rasters(tw):
             info = twin.raster.get_raster(tw, info.name)
             tiles = tile_list(info.bounds, range(lo, hi + 1), args.per_zoom)
