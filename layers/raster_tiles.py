@@ -45,6 +45,8 @@ def colormap_lut(name: str) -> np.ndarray:
     from rio_tiler.colormap import cmap
 
     table = cmap.get(name)
+    if not isinstance(table, dict):  # interval maps are not offered (twin.raster.COLORMAPS)
+        raise ValueError(f"colormap {name!r} is not a 256-entry table")
     lut = np.zeros((256, 4), dtype="uint8")
     for i, rgba in table.items():
         lut[int(i)] = rgba

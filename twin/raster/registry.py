@@ -214,6 +214,8 @@ _PARSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _unusable(info: RasterInfo, folder: Path) -> str | None:
     """Why a row's files cannot be served (not directly in the sidecar), or None."""
     for path in (info.path, info.tiles_path):
+        if path is None:
+            return f"raster {info.name!r} has no file: the twin is not saved"
         real = path.resolve()
         if real.parent != folder or not re.fullmatch(r"[a-z][a-z0-9_]*(\.web)?\.tif",
                                                      real.name):
@@ -258,10 +260,11 @@ def get_raster(tw, name: str) -> RasterInfo:
     if problem:
         raise RasterNotFound(problem)
     for path in (info.path, info.tiles_path):
-        if not path.is_file():
+        if path is None or not path.is_file():
             raise RasterNotFound(
-                f"raster {name!r} is registered but {path.name} is missing from "
-                f"{path.parent}: rebuild with `twin build` or re-add it with "
+                f"raster {name!r} is registered but {path.name if path else info.file} "
+                "is missing from "
+                f"{raster_dir(tw.path)}: rebuild with `twin build` or re-add it with "
                 "`twin add-raster`"
             )
     return info
@@ -383,7 +386,8 @@ def describe(path: Path, name: str, meta: dict, web_path: Path | None = None) ->
         source=meta.get("source", ""), derived=bool(meta.get("derived", False)),
         synthetic=bool(meta.get("synthetic", False)), colormap=meta["colormap"],
         vmin=float(meta["vmin"]), vmax=float(meta["vmax"]),
-        bounds=tuple(round(float(b), 7) for b in bounds), version=digest,
+        bounds=(round(float(bounds[0]), 7), round(float(bounds[1]), 7),
+                round(float(bounds[2]), 7), round(float(bounds[3]), 7)), version=digest,
         tiles_file=web_path.name, path=path, tiles_path=web_path, **info,
     )
 
