@@ -339,7 +339,8 @@ def test_random_edit_sequences_match_the_fresh_recompute(small_twin):
         key = ["site_id", "rule", "severity"]
         pd.testing.assert_frame_equal(
             inc.findings[cols].sort_values(key).reset_index(drop=True),
-            ref.findings[cols].sort_values(key).reset_index(drop=True), atol=1e-6)
+            ref.findings[cols].sort_values(key).reset_index(drop=True), atol=1e-6,
+            check_dtype=False)  # an empty findings table may come back with object ids
         assert s.evaluate().summary() == pytest.approx(s.evaluate(fresh=True).summary())
 
     check()
