@@ -72,6 +72,10 @@ def test_early_warning_lists_units_heading_below_target(series_twin):
     assert east["p_miss"] > 0.9
     west = f.kpi[f.kpi.unit_id == "west"].iloc[0]
     assert not west["misses"] and west["p_miss"] < 0.1
+    risk = f.units_at_risk
+    assert risk.index.tolist() == ["east", "west"]
+    assert risk.loc["east", ["misses", "of", "indicators"]].tolist() == [1, 1, "avg_wage"]
+    assert risk.loc["west", "misses"] == 0 and risk.loc["west", "indicators"] == ""
 
 
 def test_flow_kpi_is_the_12_month_sum(series_twin):

@@ -158,6 +158,20 @@ class ForecastResult:
         return self.kpi[self.kpi["misses"]].sort_values(["p_miss", "unit_id"],
                                                        ascending=[False, True])
 
+    @property
+    def units_at_risk(self) -> pd.DataFrame:
+        """Per unit: how many of its KPIs are forecast to miss, which, and the mean
+        probability of a miss over all its KPIs; most misses first."""
+        k = self.kpi
+        g = k.groupby("unit_id")
+        out = pd.DataFrame({
+            "misses": g["misses"].sum().astype(int),
+            "of": g.size(),
+            "indicators": k[k["misses"]].groupby("unit_id")["indicator"].agg(", ".join),
+            "mean_p_miss": g["p_miss"].mean(),
+        }).fillna({"indicators": ""})
+        return out.sort_values(["misses", "mean_p_miss"], ascending=False)
+
 
 def _kpi(ind: Indicator, hist: np.ndarray, paths: np.ndarray, h: int):
     """The KPI value per simulated path, and its target, at the horizon."""
