@@ -248,6 +248,15 @@ def test_incremental_equals_fresh_recompute(small_twin):
     assert p1["residential_zone_ha"].iloc[0] > 0
 
 
+def test_evaluation_follows_undo_and_a_different_edit(scen):
+    x, y = lonlat(4500, 4500)
+    assert scen.add_project("a", x, y, "metallurgy", jobs=10).evaluate().summary()[
+        "d_jobs"] == 10
+    scen.undo()
+    assert scen.add_project("b", x, y, "metallurgy", jobs=7).evaluate().summary()[
+        "d_jobs"] == 7
+
+
 def test_undo_and_added_then_removed(scen):
     x, y = lonlat(4500, 4500)
     scen.add_project("a", x, y, "metallurgy", jobs=10)

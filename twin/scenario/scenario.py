@@ -68,7 +68,7 @@ class Scenario:
         self._edits: list[Edit] = []
         self._base = baseline_of(tw)
         self._states: list[State] = [self._base.state]
-        self._eval: dict[int, Evaluation] = {}
+        self._eval: dict[int, tuple[State, Evaluation]] = {}
         for e in edits:
             self.apply(e)
 
@@ -170,11 +170,14 @@ class Scenario:
             b = self._base
             return evaluate_states(b, fresh_state(b, []), fresh_state(b, self._edits),
                                    self._edits)
-        n = len(self._edits)
-        if n not in self._eval:
-            self._eval = {n: evaluate_states(self._base, self._states[0], self._state(),
-                                             self._edits)}
-        return self._eval[n]
+        st = self._state()
+        # keyed by the state object itself: after undo() and another edit, the edit count
+        # repeats but the state does not
+        got = self._eval.get(id(st))
+        if got is None or got[0] is not st:
+            self._eval = {id(st): (st, evaluate_states(self._base, self._states[0], st,
+                                                       self._edits))}
+        return self._eval[id(st)][1]
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """The scenario's own layers in lon/lat: ``project_sites`` (with ``change``),
