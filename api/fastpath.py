@@ -96,7 +96,9 @@ class TileFastPath:
         if not path.startswith("/tiles/") or not path.endswith(".mvt"):
             return None
         parts = path[7:-4].split("/")
-        if len(parts) != 4 or not all(p.isdigit() and len(p) < 9 for p in parts[1:]):
+        # isascii: str.isdigit() also accepts "²", which int() refuses.
+        if len(parts) != 4 or not all(p.isascii() and p.isdigit() and len(p) < 9
+                                      for p in parts[1:]):
             return None
         name = parts[0]
         tw = self.state.twin

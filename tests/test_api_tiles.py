@@ -104,6 +104,7 @@ def test_empty_tile_is_204(client):
     ("/tiles/parcels/-1/0/0.mvt", 404),
     ("/tiles/parcels/1e3/0/0.mvt", 400),
     ("/tiles/parcels/a/b/c.mvt", 400),
+    ("/tiles/parcels/12/%C2%B2/0.mvt", 400),  # a Unicode digit, not an integer
     ("/tiles/parcels/99999999999999999999999/0/0.mvt", 404),
     ("/tiles/nope/5/0/0.mvt", 404),
     ("/tiles/nope.json", 404),
