@@ -184,3 +184,18 @@ def test_mixed_polygon_layer_round_trips_with_the_same_hash(small_twin, tmp_path
     assert set(small_twin["districts"].geom_type) == {"MultiPolygon"}
     back = Twin.open(small_twin.save(tmp_path / "t.gpkg"))
     assert back.content_hash("districts") == small_twin.content_hash("districts")
+
+
+def test_write_table_inside_a_transaction_commits_once(small_twin, tmp_path):
+    path = small_twin.save(tmp_path / "t.gpkg")
+    df = pd.DataFrame({"k": ["a", None], "n": [1, 2], "x": [0.5, float("nan")],
+                       "ok": [True, False]})
+    with store.transaction(path) as conn:
+        store.write_table(conn, "extra", df)
+    with pytest.raises(RuntimeError):
+        with store.transaction(path) as conn:
+            store.write_table(conn, "extra", df.iloc[:1])
+            raise RuntimeError("crash before commit")
+    back = Twin.open(path).tables["extra"]
+    assert back["k"].tolist()[0] == "a" and back["k"].isna().tolist() == [False, True]
+    assert back["n"].tolist() == [1, 2]

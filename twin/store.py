@@ -78,10 +78,35 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
                 tmp.unlink()
 
 
+def _sql_type(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_integer_dtype(series):
+        return "INTEGER"
+    if pd.api.types.is_float_dtype(series):
+        return "REAL"
+    return "TEXT"
+
+
+def _sql_value(v):
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
+        return None
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    return v
+
+
 def write_table(conn: sqlite3.Connection, name: str, df: pd.DataFrame) -> None:
-    """Replace an attribute table inside an open GeoPackage connection."""
+    """Replace an attribute table inside an open GeoPackage connection.
+
+    Plain SQL rather than ``DataFrame.to_sql``: pandas commits on its own, which would end a
+    caller's transaction (``transaction``) half-way.
+    """
+    cols = ", ".join(f'"{c}" {_sql_type(df[c])}' for c in df.columns)
     conn.execute(f'DROP TABLE IF EXISTS "{name}"')
-    df.to_sql(name, conn, index=False)
+    conn.execute(f'CREATE TABLE "{name}" ({cols})')
+    if len(df):
+        marks = ", ".join("?" * len(df.columns))
+        rows = ([_sql_value(v) for v in row] for row in df.itertuples(index=False, name=None))
+        conn.executemany(f'INSERT INTO "{name}" VALUES ({marks})', rows)
     conn.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (name,))
     conn.execute(
         "INSERT INTO gpkg_contents (table_name, data_type, identifier) "
