@@ -28,6 +28,8 @@ import pandas as pd
 import pydeck as pdk
 import shapely
 
+from twin.errors import TwinError
+
 from . import style
 from .offline_html import MVT_LOADER_REF, TwinDeck, bundle_path, to_html, write_html
 
@@ -50,6 +52,7 @@ __all__ = [
 #: District attributes a view can be coloured by, with their legend titles. A ``pd.Series``
 #: indexed by district id (e.g. a score) can be passed instead.
 COLOR_BY = {
+    "score": "Region score, 0–100",
     "population": "Population (sum of settlements)",
     "investment_kzt": "Investment, KZT (sum of project sites)",
     "jobs": "Jobs (sum of project sites)",
@@ -76,6 +79,9 @@ def district_values(twin) -> pd.DataFrame:
     ``project_sites``, both by ``district_id``. ``synthetic_projects`` counts the made-up
     project rows behind each sum, so a tooltip can say how much of a figure is synthetic.
 
+    ``score`` is the region score (0-100) where the twin holds score observations, with
+    ``score_synthetic``, the share of synthetic observations behind it; NaN elsewhere.
+
     Returns a DataFrame indexed by district id, one row per district, zeros where a district
     has no rows.
     """
@@ -94,7 +100,42 @@ def district_values(twin) -> pd.DataFrame:
         out["jobs"] = g["jobs"].sum()
         out["projects"] = g.size()
         out["synthetic_projects"] = g["synthetic"].sum()
-    return out.fillna(0)
+    out = out.fillna(0)
+    score = _score(twin)
+    if score is not None:
+        out["score"], out["score_synthetic"] = score[0], score[1]
+    return out
+
+
+def _score(twin) -> tuple[pd.Series, pd.Series] | None:
+    """Score by district and the synthetic share of its observations, or None without one."""
+    try:
+        sc = twin.score
+        ranking, obs = sc.ranking(), sc.observations
+    except (TwinError, ImportError, AttributeError, KeyError, ValueError):
+        # No score module, no observations, or a twin the score cannot read: the map still
+        # draws, coloured by something else.
+        return None
+    share = (obs.groupby("unit_id")["synthetic"].mean().astype(float) if "synthetic" in obs
+             else pd.Series(np.nan, index=ranking.index))
+    return ranking["score"].astype(float), share
+
+
+def default_color_by(agg: pd.DataFrame) -> str:
+    """The score where there is one, else population (what a planner looks at first)."""
+    return "score" if "score" in agg and agg["score"].notna().any() else "population"
+
+
+def color_title(key: str, agg: pd.DataFrame) -> str:
+    """The legend title of a colouring; a score says when its observations are synthetic."""
+    title = COLOR_BY.get(key, key)
+    if key == "score" and "score_synthetic" in agg:
+        share = agg["score_synthetic"].dropna()
+        if len(share) and (share >= 1).all():
+            title += " (from synthetic observations)"
+        elif len(share) and (share > 0).any():
+            title += " (partly from synthetic observations)"
+    return title
 
 
 def _clean(v):
@@ -209,25 +250,53 @@ def extent_m(twin) -> float:
     return max((x1 - x0) * k * math.cos(math.radians((y0 + y1) / 2)), (y1 - y0) * k, 1.0)
 
 
-def _district_heights(twin, values: pd.Series, extruded: bool) -> pd.Series:
-    v = pd.to_numeric(values, errors="coerce").fillna(0).clip(lower=0)
+#: Colourings whose zero means nothing (an index, not a count): their heights run from the
+#: lowest district to the highest instead of from zero, or every prism would be a tall wall.
+RELATIVE_HEIGHT = {"score"}
+
+
+def height_fraction(values: pd.Series, relative: bool = False) -> pd.Series:
+    """District heights as fractions of the tallest, in [0, 1].
+
+    Counts (population, investment) are ratio scales: height ∝ value. A score is rescaled
+    from its minimum (5 % floor) to its maximum, which the legend says.
+
+    >>> height_fraction(pd.Series([10.0, 20.0, 40.0])).tolist()
+    [0.25, 0.5, 1.0]
+    >>> height_fraction(pd.Series([40.0, 50.0, 60.0]), relative=True).tolist()
+    [0.05, 0.525, 1.0]
+    """
+    v = pd.to_numeric(values, errors="coerce")
+    if relative:
+        lo, hi = v.min(), v.max()
+        if not (hi > lo):
+            return pd.Series(np.where(v.notna(), 1.0, 0.0), index=v.index)
+        return (0.05 + 0.95 * (v - lo) / (hi - lo)).fillna(0.0)
+    v = v.fillna(0).clip(lower=0)
     top = float(v.max()) if len(v) else 0.0
-    if not extruded or top <= 0:
-        return pd.Series(0.0, index=v.index)
-    return v / top * DISTRICT_MAX_ELEVATION * extent_m(twin)
+    return v / top if top > 0 else pd.Series(0.0, index=v.index)
+
+
+def _district_heights(twin, values: pd.Series, extruded: bool,
+                      relative: bool = False) -> pd.Series:
+    if not extruded:
+        return pd.Series(0.0, index=values.index)
+    return height_fraction(values, relative) * DISTRICT_MAX_ELEVATION * extent_m(twin)
 
 
 def _values(twin, color_by) -> tuple[pd.Series, str, pd.DataFrame]:
     agg = district_values(twin)
+    if color_by is None:
+        color_by = default_color_by(agg)
     if isinstance(color_by, pd.Series):
         return color_by.reindex(agg.index), str(color_by.name or "value"), agg
     if color_by not in agg.columns:
         raise ValueError(f"color_by={color_by!r} is not a district aggregate: use one of "
                          f"{', '.join(COLOR_BY)} or pass a pd.Series indexed by district id")
-    return agg[color_by], COLOR_BY.get(color_by, color_by), agg
+    return agg[color_by], color_title(color_by, agg), agg
 
 
-def district_layer(twin, color_by="population", *, extruded: bool = True):
+def district_layer(twin, color_by=None, *, extruded: bool = True):
     """Districts coloured (quantile classes) and extruded by a district value.
 
     Returns ``(layer, legend_classes, heights)``; ``heights`` (metres, by district id) lets
@@ -236,8 +305,11 @@ def district_layer(twin, color_by="population", *, extruded: bool = True):
     d = twin["districts"]
     idc = twin.schema("districts").id_column
     values, title, agg = _values(twin, color_by)
+    color_key = color_by if isinstance(color_by, str) else (
+        default_color_by(agg) if color_by is None else None)
+    relative = color_key in RELATIVE_HEIGHT
     colors, legend = style.sequential_classes(values)
-    heights = _district_heights(twin, values, extruded)
+    heights = _district_heights(twin, values, extruded, relative=relative)
     acc = _accuracy(d)
     key = d[idc].to_numpy()
     props = pd.DataFrame({
@@ -253,11 +325,17 @@ def district_layer(twin, color_by="population", *, extruded: bool = True):
         row = {**d.iloc[i].drop(labels=[d.geometry.name]).to_dict(),
                **agg.loc[k].to_dict(), title: values.get(k)}
         n_syn, n = int(row.get("synthetic_projects", 0)), int(row.get("projects", 0))
-        note = (f"investment and jobs sum {n} project rows, {n_syn} of them synthetic"
-                if n else "")
-        tips.append(_tip(f"{row['name']} · {row.get('name_kk', '')}", row,
-                         ["kind", "centre", "area_km2", title, "population", "investment_kzt",
-                          "jobs", "projects"], acc.iloc[i], note))
+        notes = [f"investment and jobs sum {n} project rows, {n_syn} of them synthetic"
+                 if n else ""]
+        share = row.get("score_synthetic")
+        if share is not None and share == share:
+            notes.append(f"score from observations {share:.0%} synthetic")
+        fields = ["kind", "centre", "area_km2", title, "population", "investment_kzt",
+                  "jobs", "projects"]
+        if not title.startswith(COLOR_BY["score"]):
+            fields.insert(4, "score")
+        tips.append(_tip(f"{row['name']} · {row.get('name_kk', '')}", row, fields,
+                         acc.iloc[i], "; ".join(x for x in notes if x)))
     props["tw_tip"] = tips
     layer = _layer("GeoJsonLayer", _features(d, props), "districts", filled=True,
                    stroked=True, extruded=extruded, wireframe=extruded,
@@ -265,7 +343,8 @@ def district_layer(twin, color_by="population", *, extruded: bool = True):
                    get_line_color=style.BASE["district_line"], line_width_min_pixels=1,
                    opacity=0.85, pickable=True, auto_highlight=True,
                    highlight_color=[255, 255, 255, 90])
-    return layer, {"title": title, "classes": legend}, heights
+    note = "height: lowest to highest" if relative else "height ∝ value"
+    return layer, {"title": title, "classes": legend, "height": note}, heights
 
 
 def _on_top(gdf: pd.DataFrame, heights: pd.Series) -> np.ndarray:
@@ -459,7 +538,7 @@ def _view_state(twin, *, pitch: float, width: int = 1280, height: int = 800) -> 
                          min_zoom=3, max_zoom=16)
 
 
-def twin_deck(twin, *, color_by="population", parcels_url: str | None = None,
+def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
               extruded: bool = True, pitch: float | None = None, lang: str = "kk",
               title: str | None = None) -> TwinDeck:
     """A 3D view of a twin as a ``pydeck.Deck`` (rendered offline).
@@ -470,9 +549,10 @@ def twin_deck(twin, *, color_by="population", parcels_url: str | None = None,
         The twin to draw; it needs ``region`` and ``districts``, and draws whichever of
         ``context``, ``water``, ``protected_areas``, ``industrial_zones``, ``project_sites`` and
         ``settlements`` it has.
-    color_by : str or pandas.Series
+    color_by : str or pandas.Series, optional
         District colour and height: one of :data:`COLOR_BY`, or a Series indexed by district id
-        (a score, a scenario's delta).
+        (a scenario's delta, say). Default: the region score where the twin has score
+        observations (its legend says when they are synthetic), else population.
     parcels_url : str, optional
         XYZ template of the parcel vector tiles, e.g. the API's
         ``http://host/tiles/parcels/{z}/{x}/{y}.mvt``. Without it parcels are left out.

@@ -18,9 +18,13 @@ from .deck import (
     COLUMN_MAX_ELEVATION,
     COLUMN_RADIUS,
     DISTRICT_MAX_ELEVATION,
+    RELATIVE_HEIGHT,
     _view_state,
+    color_title,
+    default_color_by,
     district_values,
     extent_m,
+    height_fraction,
 )
 
 __all__ = ["map_config"]
@@ -44,21 +48,23 @@ def map_config(twin, *, parcel_zooms: tuple[int, int] | None = None) -> dict:
     --------
     >>> from tests.common import make_small_twin
     >>> cfg = map_config(make_small_twin(), parcel_zooms=(5, 16))
-    >>> sorted(cfg["color_by"])[:2], cfg["parcels"]["minzoom"]
-    (['investment_kzt', 'jobs'], 5)
+    >>> sorted(cfg["color_by"])[:2], cfg["parcels"]["minzoom"], cfg["default_color_by"]
+    (['investment_kzt', 'jobs'], 5, 'population')
     """
     agg = district_values(twin)
     color_by = {}
-    for key, title in COLOR_BY.items():
-        if key not in agg:
+    for key in COLOR_BY:
+        if key not in agg or agg[key].isna().all():
             continue
+        title = color_title(key, agg)
         values = agg[key]
         colors, legend = style.sequential_classes(values)
-        top = float(values.max()) if len(values) else 0.0
+        relative = key in RELATIVE_HEIGHT
         color_by[key] = {
             "title": title,
             "color": {str(k): c for k, c in colors.items()},
-            "height": {str(k): (_num(v) / top if top > 0 else 0.0) for k, v in values.items()},
+            "height": {str(k): float(v) for k, v in height_fraction(values, relative).items()},
+            "height_note": "height: lowest to highest" if relative else "height ∝ value",
             "legend": legend,
         }
     sectors = (style.categorical_colors(twin["project_sites"]["sector"], style.SECTOR_COLORS)
@@ -91,6 +97,7 @@ def map_config(twin, *, parcel_zooms: tuple[int, int] | None = None) -> dict:
             str(k): {c: _num(v) for c, v in row.items()} for k, row in agg.iterrows()
         },
         "color_by": color_by,
+        "default_color_by": default_color_by(agg),
         "district_labels": district_labels,
         "sector_colors": sectors,
         "land_uses": land_uses,

@@ -54,7 +54,8 @@ def _swatch(color) -> str:
 def legend_html(legend: dict) -> str:
     """The legend panel of a single-file map, from ``TwinDeck.legend``."""
     d = legend.get("districts", {})
-    rows = [f"<b>Districts: {html.escape(d.get('title', ''))}</b>"]
+    rows = [f"<b>Districts: {html.escape(d.get('title', ''))}</b>"
+            + (f" <small>({html.escape(d['height'])})</small>" if d.get("height") else "")]
     rows += [f"{_swatch(c['color'])}{html.escape(c['label'])}" for c in d.get("classes", [])]
     if legend.get("sectors"):
         rows.append("<b>Project sites</b> (height ∝ √investment)")

@@ -301,3 +301,22 @@ def test_map_assets_are_an_allow_list(client):
         assert r.status_code == 404
         assert r.headers["content-type"].startswith("application/problem+json")
     assert client.get("/map/", follow_redirects=False).status_code == 308
+
+
+# ----------------------------------------------------------------------------- default twin
+
+
+def test_default_twin_is_coloured_by_its_score_and_says_it_is_synthetic(default_twin):
+    deck = twin_deck(default_twin)
+    title = deck.legend["districts"]["title"]
+    assert title.startswith("Region score") and "synthetic" in title
+    j = _json(deck)
+    tips = [f["properties"]["tw_tip"] for f in _layer(j, "districts")["data"]["features"]]
+    assert len(tips) == len(default_twin["districts"])
+    assert all("score from observations 100% synthetic" in t for t in tips)
+    # District cells are approximate in the default twin; every tooltip says so.
+    assert all("approximate —" in t for t in tips)
+    cfg = map_config(default_twin)
+    assert cfg["default_color_by"] == "score"
+    assert "synthetic" in cfg["color_by"]["score"]["title"]
+    json.dumps(cfg)

@@ -92,7 +92,7 @@ def _cmd_map(args) -> int:
         raise TwinError(
             f"maps need the 'viz' extra ({e.name} is missing): pip install 'aqmola-twin[viz]'"
         ) from e
-    if args.color_by not in COLOR_BY:
+    if args.color_by is not None and args.color_by not in COLOR_BY:
         raise TwinError(f"--color-by {args.color_by!r} is not known: use one of "
                         f"{', '.join(COLOR_BY)}")
     tw = _open(args)
@@ -257,9 +257,9 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("map", help="write a self-contained 3D map (HTML, works offline)")
     m.add_argument("--out", required=True, help="HTML file to write")
     m.add_argument("--twin", help="twin file (default: the default twin)")
-    m.add_argument("--color-by", default="population",
-                   help="district colour and height: population, investment_kzt, jobs, "
-                   "projects (default population)")
+    m.add_argument("--color-by",
+                   help="district colour and height: score, population, investment_kzt, jobs, "
+                   "projects (default: score where the twin has one, else population)")
     m.add_argument("--flat", action="store_true", help="a 2D map instead of 3D")
     m.add_argument("--labels", default="kk", choices=["kk", "ru", "en"],
                    help="label language: kk (Kazakh, else Russian), ru or en (default kk)")

@@ -63,7 +63,7 @@
   }
 
   const HIDDEN = new Set(["accuracy", "synthetic", "source", "layerName", "centre_lon",
-                          "centre_lat"]);
+                          "centre_lat", "score_synthetic", "synthetic_projects"]);
   function fmt(v) {
     if (typeof v === "number") return Number.isInteger(v) ? v.toLocaleString("en") :
       v.toLocaleString("en", { maximumFractionDigits: 1 });
@@ -84,6 +84,10 @@
     if (layerId === "districts" && extra.projects) {
       rows.push(`<i>investment and jobs sum ${extra.projects} project rows, ` +
                 `${extra.synthetic_projects} of them synthetic</i>`);
+    }
+    if (layerId === "districts" && typeof extra.score_synthetic === "number") {
+      rows.push(`<i>score from observations ${Math.round(extra.score_synthetic * 100)}% ` +
+                "synthetic</i>");
     }
     const acc = accuracyOf(p);
     const text = cfg.style.accuracy_text[acc] || "accuracy unknown: this row does not say";
@@ -317,14 +321,14 @@
     const cfg = tm.config, cb = cfg.color_by[state.colorBy], st = cfg.style;
     const html = [`<h2>Districts: ${esc(cb.title)}</h2>`];
     for (const c of cb.legend) html.push(`${swatch(c.color)}${esc(c.label)}<br/>`);
-    if (state.threeD) html.push("<small>height ∝ value</small><br/>");
+    if (state.threeD) html.push(`<small>${esc(cb.height_note || "height ∝ value")}</small><br/>`);
     html.push(`<h2>Projects (${state.threeD ? "height" : "size"} ∝ √investment)</h2>`);
     html.push('<div class="cols">');
     for (const [s, c] of Object.entries(cfg.sector_colors)) {
       html.push(`<div>${swatch(c)}${esc(s)}</div>`);
     }
-    html.push(`<div>${swatch([255, 255, 255, 255])}pipeline: pale, ${
-      state.threeD ? "square" : "dark ring"}</div></div>`);
+    html.push(`<div title="planned projects: pale ${state.threeD ? "square columns" :
+      "dots with a dark ring"}">${swatch([255, 255, 255, 255])}pipeline (pale)</div></div>`);
     html.push("<h2>Parcels by land use</h2><div class=\"cols\">");
     for (const [k, c] of Object.entries(st.land_use_colors)) {
       if (cfg.land_uses.includes(k)) html.push(`<div>${swatch(c)}${esc(k)}</div>`);
@@ -423,6 +427,7 @@
     const cfg = (tm.config = await getJSON(url("map/config.json")));
     document.title = `${cfg.name} — map`;
     $("title").textContent = `${cfg.name} — map`;
+    state.colorBy = cfg.default_color_by;
     if (cfg.color_by[params.get("color")]) state.colorBy = params.get("color");
     if (cfg.style.label_columns[params.get("labels")]) state.lang = params.get("labels");
     state.threeD = params.get("view") === "3d";
