@@ -14,16 +14,18 @@ import pandas as pd
 
 from . import style
 from .deck import (
-    COLOR_BY,
     COLUMN_MAX_ELEVATION,
     COLUMN_RADIUS,
     DISTRICT_MAX_ELEVATION,
-    RELATIVE_HEIGHT,
     _view_state,
+    extent_m,
+)
+from .district_figures import (
+    COLOR_BY,
+    RELATIVE_HEIGHT,
     color_title,
     default_color_by,
     district_values,
-    extent_m,
     height_fraction,
 )
 

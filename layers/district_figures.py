@@ -1,0 +1,119 @@
+"""Figures per district that maps colour and extrude by: sums, the region score, heights.
+
+Population sums the settlements, investment and jobs the project sites; the region score
+comes from ``twin.score`` where the twin holds observations. Each figure carries how much of
+it is synthetic, so that legends and tooltips can say so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from twin.errors import TwinError
+
+__all__ = ["COLOR_BY", "RELATIVE_HEIGHT", "color_title", "default_color_by",
+           "district_values", "height_fraction"]
+
+#: District attributes a view can be coloured by, with their legend titles. A ``pd.Series``
+#: indexed by district id (e.g. a score) can be passed instead.
+COLOR_BY = {
+    "score": "Region score, 0–100",
+    "population": "Population (sum of settlements)",
+    "investment_kzt": "Investment, KZT (sum of project sites)",
+    "jobs": "Jobs (sum of project sites)",
+    "projects": "Number of project sites",
+}
+
+
+def district_values(twin) -> pd.DataFrame:
+    """Per-district aggregates used to colour and extrude districts.
+
+    Population sums the ``settlements`` layer, investment, jobs and project counts sum
+    ``project_sites``, both by ``district_id``. ``synthetic_projects`` counts the made-up
+    project rows behind each sum, so a tooltip can say how much of a figure is synthetic.
+
+    ``score`` is the region score (0-100) where the twin holds score observations, with
+    ``score_synthetic``, the share of synthetic observations behind it; NaN elsewhere.
+
+    Returns a DataFrame indexed by district id, one row per district, zeros where a district
+    has no rows.
+    """
+    ids = pd.Index(twin["districts"][twin.schema("districts").id_column], name="district_id")
+    out = pd.DataFrame(index=ids)
+    if "settlements" in twin:
+        s = twin["settlements"]
+        out["population"] = s.groupby("district_id")["population"].sum()
+        out["settlements"] = s.groupby("district_id").size()
+    else:
+        out["population"] = np.nan
+    if "project_sites" in twin:
+        p = twin["project_sites"]
+        g = p.groupby("district_id")
+        out["investment_kzt"] = g["investment_kzt"].sum()
+        out["jobs"] = g["jobs"].sum()
+        out["projects"] = g.size()
+        out["synthetic_projects"] = g["synthetic"].sum()
+    out = out.fillna(0)
+    score = _score(twin)
+    if score is not None:
+        out["score"], out["score_synthetic"] = score[0], score[1]
+    return out
+
+
+def _score(twin) -> tuple[pd.Series, pd.Series] | None:
+    """Score by district and the synthetic share of its observations, or None without one."""
+    try:
+        sc = twin.score
+        ranking, obs = sc.ranking(), sc.observations
+    except (TwinError, ImportError, AttributeError, KeyError, ValueError):
+        # No score module, no observations, or a twin the score cannot read: the map still
+        # draws, coloured by something else.
+        return None
+    share = (obs.groupby("unit_id")["synthetic"].mean().astype(float) if "synthetic" in obs
+             else pd.Series(np.nan, index=ranking.index))
+    return ranking["score"].astype(float), share
+
+
+def default_color_by(agg: pd.DataFrame) -> str:
+    """The score where there is one, else population (what a planner looks at first)."""
+    return "score" if "score" in agg and agg["score"].notna().any() else "population"
+
+
+def color_title(key: str, agg: pd.DataFrame) -> str:
+    """The legend title of a colouring; a score says when its observations are synthetic."""
+    title = COLOR_BY.get(key, key)
+    if key == "score" and "score_synthetic" in agg:
+        share = agg["score_synthetic"].dropna()
+        if len(share) and (share >= 1).all():
+            title += " (from synthetic observations)"
+        elif len(share) and (share > 0).any():
+            title += " (partly from synthetic observations)"
+    return title
+
+
+#: Colourings whose zero means nothing (an index, not a count): their heights run from the
+#: lowest district to the highest instead of from zero, or every prism would be a tall wall.
+RELATIVE_HEIGHT = {"score"}
+
+
+def height_fraction(values: pd.Series, relative: bool = False) -> pd.Series:
+    """District heights as fractions of the tallest, in [0, 1].
+
+    Counts (population, investment) are ratio scales: height ∝ value. A score is rescaled
+    from its minimum (5 % floor) to its maximum, which the legend says.
+
+    >>> height_fraction(pd.Series([10.0, 20.0, 40.0])).tolist()
+    [0.25, 0.5, 1.0]
+    >>> height_fraction(pd.Series([40.0, 50.0, 60.0]), relative=True).tolist()
+    [0.05, 0.525, 1.0]
+    """
+    v = pd.to_numeric(values, errors="coerce")
+    if relative:
+        lo, hi = v.min(), v.max()
+        if not (hi > lo):
+            return pd.Series(np.where(v.notna(), 1.0, 0.0), index=v.index)
+        return (0.05 + 0.95 * (v - lo) / (hi - lo)).fillna(0.0)
+    v = v.fillna(0).clip(lower=0)
+    top = float(v.max()) if len(v) else 0.0
+    return v / top if top > 0 else pd.Series(0.0, index=v.index)
