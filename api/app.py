@@ -56,6 +56,11 @@ class TwinAPI(FastAPI):
 def _lifespan(settings: Settings):
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        # Hash every layer now: tile cache keys need each layer's data version, and the
+        # first hash of 1,000,000 parcels takes seconds that no request should wait for.
+        tw = app.state.twin
+        for name in tw.layer_names:
+            tw.data_version(name)
         if settings.gc_freeze:
             # A served twin is millions of long-lived objects (1,000,000 parcels: ~2M
             # tracked by the GC). Each full collection walks them all and stalls every

@@ -164,3 +164,12 @@ def test_tileset_metadata(client):
     assert item["href"].endswith("/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}")
     lim = {m["tileMatrix"]: m for m in ts["tileMatrixSetLimits"]}
     assert lim["12"]["minTileCol"] <= lim["12"]["maxTileCol"]
+
+
+def test_head_on_a_cold_tile(app, client):
+    z, x, y = _a_tile(app, 14)
+    r = client.head(f"/tiles/parcels/{z}/{x}/{y}.mvt")
+    assert r.status_code in (200, 204) and r.content == b""
+    assert "etag" in r.headers
+    ogc = client.head(f"/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x}")
+    assert ogc.status_code == r.status_code and ogc.headers["etag"] == r.headers["etag"]

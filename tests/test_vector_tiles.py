@@ -165,6 +165,26 @@ def test_encoder_every_geometry_type_and_value_kind():
     assert shapely.LinearRing(rings[0]).is_ccw and not shapely.LinearRing(rings[1]).is_ccw
 
 
+@given(st.lists(st.tuples(st.integers(-64, 4160), st.integers(-64, 4160),
+                          st.integers(1, 500), st.integers(1, 500)), min_size=1, max_size=30),
+       st.lists(st.tuples(st.integers(-64, 4160), st.integers(-64, 4160)), min_size=1,
+                max_size=30))
+@settings(max_examples=60, deadline=None)
+def test_encoder_round_trips_integer_geometries(boxes, points):
+    """Integer boxes and points survive encode → independent decode exactly."""
+    polys = [shapely.box(x, y, x + w, y + h) for x, y, w, h in boxes]
+    pts = [shapely.Point(x, y) for x, y in points]
+    g = np.array(polys + pts, dtype=object)
+    ids = np.arange(len(g))
+    data = encode_layer("L", g, rows=ids, ids=ids, columns=[encode_values("k", ids * 3)])
+    feats = {f["id"]: f for f in _decode(data)["L"]["features"]}
+    assert sorted(feats) == ids.tolist()
+    for i, src in enumerate(g):
+        out = shapely.geometry.shape(feats[i]["geometry"])
+        assert out.equals(src), (src, out)
+        assert feats[i]["properties"] == {"k": 3 * i}
+
+
 def test_encoder_empty_layer_is_empty_bytes():
     assert encode_layer("L", np.array([shapely.Point()]), rows=np.array([0]), columns=[]) == b""
 

@@ -135,9 +135,10 @@ def tileset(request: Request, tw: TwinDep, collection_id: str, tms: str) -> dict
     }
 
 
-@router.get("/collections/{collection_id}/tiles/{tms}/{tile_matrix}/{tile_row}/{tile_col}",
-            summary="A vector tile (OGC order: zoom/row/column)", response_class=Response,
-            responses=_TILE_RESPONSES)
+@router.api_route(
+    "/collections/{collection_id}/tiles/{tms}/{tile_matrix}/{tile_row}/{tile_col}",
+    methods=["GET", "HEAD"], summary="A vector tile (OGC order: zoom/row/column)",
+    response_class=Response, responses=_TILE_RESPONSES)
 async def ogc_tile(request: Request, tiles: TilesDep, collection_id: str, tms: str,
                    tile_matrix: int, tile_row: int, tile_col: int) -> Response:
     _check_collection(tiles.twin, collection_id)
@@ -146,9 +147,9 @@ async def ogc_tile(request: Request, tiles: TilesDep, collection_id: str, tms: s
     return await _tile_response(request, tiles, collection_id, tile_matrix, tile_col, tile_row)
 
 
-@router.get("/tiles/{collection_id}/{z}/{x}/{y}.mvt",
-            summary="A vector tile (XYZ order: zoom/column/row)", response_class=Response,
-            responses=_TILE_RESPONSES)
+@router.api_route("/tiles/{collection_id}/{z}/{x}/{y}.mvt", methods=["GET", "HEAD"],
+                  summary="A vector tile (XYZ order: zoom/column/row)",
+                  response_class=Response, responses=_TILE_RESPONSES)
 async def xyz_tile(request: Request, tiles: TilesDep, collection_id: str, z: int, x: int,
                    y: int = Path(description="Tile row")) -> Response:
     return await _tile_response(request, tiles, collection_id, z, x, y)
