@@ -189,3 +189,45 @@ def test_map_page_has_a_scenario_picker(client):
     js = client.get("/map/static/map.js").text
     assert "scenarios/${encodeURIComponent(sc.id)}/tiles/" in js
     assert 'url("scenarios")' in js
+
+
+def _fuzz_schema():
+    """schemathesis over the /scenarios paths of an app whose twin lives in a file, with a
+    valid token, so that writes get past auth and their bodies are fuzzed too."""
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    schemathesis = pytest.importorskip("schemathesis")
+    from tests.common import make_small_twin
+
+    path = Path(tempfile.mkdtemp()) / "fuzz.gpkg"
+    make_small_twin().save(path)
+    with warnings.catch_warnings():  # OpenAPI warnings of other routers are theirs to fix
+        warnings.simplefilter("ignore")
+        app = create_app(Settings(api_tokens="s3cret", gc_freeze=False), twin=Twin.open(path))
+        app.openapi()
+    return schemathesis.openapi.from_asgi("/openapi.json", app).include(
+        path_regex="^/scenarios")
+
+
+if __import__("importlib").util.find_spec("schemathesis"):
+    from hypothesis import HealthCheck
+    from hypothesis import settings as hsettings
+
+    _schema = _fuzz_schema()
+
+    @pytest.mark.slow
+    @_schema.parametrize()
+    @hsettings(max_examples=25, deadline=None, derandomize=True,
+               suppress_health_check=list(HealthCheck))
+    def test_scenarios_never_answer_5xx(case):
+        from schemathesis.checks import not_a_server_error
+
+        case.headers = {**(case.headers or {}), **AUTH}
+        response = case.call()
+        case.validate_response(response, checks=[not_a_server_error])
+        if response.status_code >= 400:
+            ct = response.headers.get("content-type") or [""]
+            ct = ct[0] if isinstance(ct, list) else ct
+            assert ct == "application/problem+json", (response.status_code, response.text)
