@@ -116,7 +116,7 @@ def tiles_for_bounds(
     Examples
     --------
     >>> tiles_for_bounds((69.0, 51.0, 70.0, 52.0), 6)
-    (44, 20, 44, 21)
+    (44, 21, 44, 21)
     """
     w, s, e, n = bounds
     (x0, x1), (y0, y1) = lonlat_to_mercator(np.array([w, e]), np.array([n, s]))

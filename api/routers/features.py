@@ -10,6 +10,7 @@ import math
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
@@ -107,8 +108,6 @@ def queryables(request: Request, tw: TwinDep, collection_id: str = CollectionId)
     gdf, schema = _layer(tw, collection_id)
     props = {c: {"type": _JSON_KIND[k], "title": c}
              for c, k in lf.queryables(gdf, schema).items()}
-    import orjson
-
     body = {"$schema": "https://json-schema.org/draft/2019-09/schema",
             "$id": url_for(request, f"/collections/{collection_id}/queryables"),
             "type": "object", "title": collection_id, "properties": props}
