@@ -64,7 +64,10 @@ def main(argv=None) -> int:
     else:
         from twin.default import load_default
 
-        src = load_default().path
+        default = load_default()
+        if default.path is None:  # pragma: no cover - load_default always saves
+            raise SystemExit("the default twin has no file")
+        src = default.path
     work = Path(tempfile.mkdtemp(prefix="bench-score-"))
     path = work / "twin.gpkg"
     shutil.copy(src, path)

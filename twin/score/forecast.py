@@ -176,14 +176,14 @@ class ForecastResult:
 def _kpi(ind: Indicator, hist: np.ndarray, paths: np.ndarray, h: int):
     """The KPI value per simulated path, and its target, at the horizon."""
     if ind.kind == "level":
-        return paths[-1], float(ind.target_value)
+        return paths[-1], ind.absolute_target
     keep = PERIOD - h  # months of the window that are already observed
     observed = hist[len(hist) - keep:].sum() if keep > 0 else 0.0
     kpi = observed + paths[-min(h, PERIOD):].sum(axis=0)
     if ind.target_value is not None:
         return kpi, float(ind.target_value)
     prev = hist[len(hist) - keep - PERIOD: len(hist) - keep]
-    return kpi, float((1 + ind.target_growth) * prev.sum())
+    return kpi, float((1 + ind.growth) * prev.sum())
 
 
 def forecast_score(score, *, horizon: int = 12, level: float = 0.9, units=None,

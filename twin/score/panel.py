@@ -148,5 +148,5 @@ def indicator_column(a: np.ndarray, ind: Indicator):
         assumed = ~np.isfinite(prev)
         prev[assumed] = raw[assumed]
         flags[assumed] = _add(flags[assumed], "target_assumed")
-        target = (1.0 + ind.target_growth) * prev
+        target = (1.0 + ind.growth) * prev
     return raw, target, flags, ref

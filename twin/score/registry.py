@@ -61,6 +61,20 @@ class Indicator:
     def higher_is_better(self) -> bool:
         return self.direction == "higher"
 
+    @property
+    def growth(self) -> float:
+        """The growth target ``g`` of a ``{growth: g}`` KPI."""
+        if self.target_growth is None:
+            raise RegistryError(f"indicator {self.id!r} has an absolute target, not a growth one")
+        return self.target_growth
+
+    @property
+    def absolute_target(self) -> float:
+        """The value of a ``{value: x}`` KPI."""
+        if self.target_value is None:
+            raise RegistryError(f"indicator {self.id!r} has a growth target, not an absolute one")
+        return self.target_value
+
     def target_text(self) -> str:
         if self.target_value is not None:
             op = ">=" if self.higher_is_better else "<="

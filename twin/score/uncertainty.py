@@ -119,14 +119,14 @@ def rank_uncertainty(
                 scores[sel] = s
     ranks = rank(scores)
 
-    q = dict(method="inverted_cdf")  # quantiles that are ranks actually seen
+    # "inverted_cdf": quantiles that are ranks actually seen
     idx = pd.Index(panel.units, name="unit_id")
     rank_table = pd.DataFrame({
         "name": panel.names,
         "nominal_rank": r_nom,
-        "median_rank": np.quantile(ranks, 0.5, axis=0, **q).astype(int),
-        "rank_p05": np.quantile(ranks, 0.05, axis=0, **q).astype(int),
-        "rank_p95": np.quantile(ranks, 0.95, axis=0, **q).astype(int),
+        "median_rank": np.quantile(ranks, 0.5, axis=0, method="inverted_cdf").astype(int),
+        "rank_p05": np.quantile(ranks, 0.05, axis=0, method="inverted_cdf").astype(int),
+        "rank_p95": np.quantile(ranks, 0.95, axis=0, method="inverted_cdf").astype(int),
         "nominal_score": s_nom,
         "score_median": np.median(scores, axis=0),
         "score_p05": np.quantile(scores, 0.05, axis=0),
