@@ -231,3 +231,80 @@ if __import__("importlib").util.find_spec("schemathesis"):
             ct = response.headers.get("content-type") or [""]
             ct = ct[0] if isinstance(ct, list) else ct
             assert ct == "application/problem+json", (response.status_code, response.text)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_map_page_draws_a_picked_scenario(small_twin, tmp_path):
+    """In Debian's chromium (as tests/test_map_browser.py): /map?scenario=<id> picks the
+    scenario and fetches its version-pinned tiles; nothing leaves loopback."""
+    import socket
+    import time
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    uvicorn = pytest.importorskip("uvicorn")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("Debian's chromium is missing")
+    path = tmp_path / "small.gpkg"
+    small_twin.save(path)
+    tw = Twin.open(path)
+    tw.scenario("alu").move_project("p1", *lonlat(5300, 5000)).save()
+    app = create_app(Settings(twin_path=path, gc_freeze=False), twin=tw)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pw = sync_api.sync_playwright().start()
+    ctx = pw.chromium.launch_persistent_context(
+        str(tmp_path / "profile"), executable_path=chromium, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--use-angle=swiftshader",
+              "--enable-unsafe-swiftshader", "--disable-background-networking",
+              "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"],
+        viewport={"width": 1280, "height": 800})
+    try:
+        page = ctx.new_page()
+        errors, blocked, tiles = [], [], []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: tiles.append((r.status, r.url))
+                if "/scenarios/alu/tiles/" in r.url else None)
+
+        def fence(route):
+            if urlsplit(route.request.url).hostname in ("127.0.0.1", None):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", fence)
+        page.goto(f"http://127.0.0.1:{port}/map?scenario=alu")
+        page.wait_for_function("window.twinMap && window.twinMap.ready", timeout=60_000)
+        page.wait_for_function("document.getElementById('scenario').value === 'alu'",
+                               timeout=30_000)
+        def layers_seen():
+            return {u.split("/tiles/")[1].split("/")[0] for _, u in tiles}
+
+        deadline = time.monotonic() + 30
+        while layers_seen() < {"zones", "sanitary_zones", "project_sites"} and \
+                time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert not errors and not blocked
+        assert page.evaluate("window.twinMap.errors") == []
+        assert layers_seen() == {"zones", "sanitary_zones", "project_sites"}
+        assert all(s in (200, 204) and u.endswith("?v=1") for s, u in tiles), tiles
+        # the moved plant's sanitary zone is drawn from a non-empty tile
+        assert any(s == 200 and "/sanitary_zones/" in u for s, u in tiles)
+    finally:
+        ctx.close()
+        pw.stop()
+        srv.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
