@@ -156,6 +156,7 @@ def http_protocol():
                 pass
 
     answered = _Answered()
+    _disabled: list[bool] = []  # non-empty once uvicorn's internals turned out different
 
     class TileHttpToolsProtocol(HttpToolsProtocol):
         _fast: TileFastPath | None = None
@@ -178,9 +179,19 @@ def http_protocol():
                     and self.parser.get_http_version() == "1.1"):
                 fp = self._fast or self._fast_path()
                 self._fast = fp
-                if fp is not None and self._answer(fp):
+                if fp is not None and not _disabled and self._safe_answer(fp):
                     return
             super().on_headers_complete()
+
+        def _safe_answer(self, fp: TileFastPath) -> bool:
+            # This protocol leans on uvicorn internals (parser, pipeline, cycle,
+            # server_state). If a uvicorn release renames one, stop using the fast path
+            # for good and let uvicorn serve every request, rather than fail requests.
+            try:
+                return self._answer(fp)
+            except AttributeError:
+                _disabled.append(True)
+                return False
 
         def _answer(self, fp: TileFastPath) -> bool:
             url = httptools.parse_url(self.url)
