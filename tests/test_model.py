@@ -199,3 +199,12 @@ def test_write_table_inside_a_transaction_commits_once(small_twin, tmp_path):
     back = Twin.open(path).tables["extra"]
     assert back["k"].tolist()[0] == "a" and back["k"].isna().tolist() == [False, True]
     assert back["n"].tolist() == [1, 2]
+
+
+def test_object_columns_keep_their_value_types(small_twin, tmp_path):
+    rows = pd.DataFrame([{"name": "a", "ok": True, "n": 1, "x": 0.5},
+                         {"name": "b", "ok": False, "n": 2, "x": 1.5}], dtype=object)
+    small_twin.tables["rows"] = rows
+    back = Twin.open(small_twin.save(tmp_path / "t.gpkg")).tables["rows"]
+    assert back["ok"].tolist() == [1, 0] and not any(map(bool, back["ok"].tolist()[1:]))
+    assert back["n"].tolist() == [1, 2] and back["x"].tolist() == [0.5, 1.5]

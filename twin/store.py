@@ -79,9 +79,12 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def _sql_type(series: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_integer_dtype(series):
+    # Object columns (e.g. a row-built DataFrame) are typed by their values, as pandas'
+    # to_sql does, so booleans and numbers come back as numbers, not as text.
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind in ("boolean", "integer"):
         return "INTEGER"
-    if pd.api.types.is_float_dtype(series):
+    if kind in ("floating", "mixed-integer-float", "decimal"):
         return "REAL"
     return "TEXT"
 
