@@ -212,6 +212,20 @@ def test_add_raster_stores_a_cog_and_registers_it(built, tmp_path):
     assert "elevation" in [r.name for r in list_rasters(Twin.open(built.path))]
 
 
+def test_first_raster_of_a_twin_reopens_with_its_flags(small_twin, tmp_path):
+    # A twin with no rasters yet: the registry starts empty, so its first row is built in
+    # object columns. Reopened, an observed user raster must still say so.
+    small_twin.save(tmp_path / "plain.gpkg")
+    src = write_tif(tmp_path / "in.tif", np.arange(100, dtype="float32").reshape(10, 10))
+    add_raster(small_twin, "observed", src, units="m", synthetic=False)
+    back = get_raster(Twin.open(tmp_path / "plain.gpkg"), "observed")
+    assert (back.derived, back.synthetic) == (False, False)
+    assert (back.width, back.height, back.units) == (10, 10, "m")
+    assert back.vmin == pytest.approx(1.98) and back.vmax == pytest.approx(97.02)
+    add_raster(small_twin, "made_up", src, synthetic=True)
+    assert get_raster(Twin.open(tmp_path / "plain.gpkg"), "made_up").synthetic is True
+
+
 def test_a_name_cannot_be_taken_twice_without_replace(built, tmp_path):
     src = write_tif(tmp_path / "in.tif", np.ones((10, 10), dtype="uint8"))
     with pytest.raises(RasterFormatError, match="already has a raster"):

@@ -281,26 +281,14 @@ def register(tw, info: RasterInfo) -> None:
 
 def save_registry(tw) -> None:
     """Write the twin's raster table into its file, in one transaction (no full re-save)."""
-    from ..store import transaction
+    from ..store import transaction, write_table
 
-    df = tw.tables[RASTER_TABLE]
-    # Plain SQL rather than store.write_table: pandas' to_sql commits on its own, which
-    # would end the surrounding transaction early.
-    kinds = {c: "INTEGER" if pd.api.types.is_bool_dtype(df[c]) or
-             pd.api.types.is_integer_dtype(df[c]) else "REAL"
-             if pd.api.types.is_float_dtype(df[c]) else "TEXT" for c in df.columns}
-    cols = ", ".join(f'"{c}" {k}' for c, k in kinds.items())
-    rows = [tuple(None if pd.isna(v) else (int(v) if kinds[c] == "INTEGER" else v)
-                  for c, v in zip(df.columns, r, strict=True))
-            for r in df.itertuples(index=False)]
+    # store.write_table types object columns by their values: a table made by register()
+    # on a twin with no rasters yet holds booleans in object columns, which typed by dtype
+    # would be stored as TEXT '0'/'1' and read back as truthy strings (a user's observed
+    # raster reopened as derived and synthetic).
     with transaction(tw.path) as conn:
-        conn.execute(f'DROP TABLE IF EXISTS "{RASTER_TABLE}"')
-        conn.execute(f'CREATE TABLE "{RASTER_TABLE}" ({cols})')
-        marks = ", ".join("?" * len(kinds))
-        conn.executemany(f'INSERT INTO "{RASTER_TABLE}" VALUES ({marks})', rows)
-        conn.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (RASTER_TABLE,))
-        conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier) "
-                     "VALUES (?, 'attributes', ?)", (RASTER_TABLE, RASTER_TABLE))
+        write_table(conn, RASTER_TABLE, tw.tables[RASTER_TABLE])
 
 
 def check_name(name: str) -> None:
