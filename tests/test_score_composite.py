@@ -78,6 +78,20 @@ def test_distance_to_target_by_hand():
     assert normalise([5.0, 5.0], method="target", target=[10.0, 4.0]).tolist() == [50.0, 100.0]
 
 
+def test_the_score_needs_no_optional_dependency():
+    # tw.score is core: scipy ships only with the 'raster' extra, statsmodels with 'score'.
+    import subprocess
+    import sys
+
+    code = ("import sys; import twin.score; "
+            "from twin.score import normalise; normalise([1.0, 2.0], method='zscore'); "
+            "bad = [m for m in ('scipy', 'statsmodels') if m in sys.modules]; "
+            "assert not bad, bad")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
 def test_normalise_refuses_missing_values():
     with pytest.raises(ValueError, match="impute"):
         normalise([1.0, np.nan])

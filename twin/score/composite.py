@@ -9,12 +9,12 @@ can evaluate other weights without touching the twin.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 
 from .errors import InvalidValue, WeightError
 from .panel import ScorePanel
@@ -35,6 +35,14 @@ __all__ = [
 ]
 
 NORMALISATIONS = ("minmax", "zscore", "target")
+
+# The standard normal CDF, Phi(z) = erfc(-z / sqrt 2) / 2, from the standard library: the
+# score is core (tw.score), and scipy is only in the 'raster' extra.
+_erfc = np.vectorize(math.erfc, otypes=[float])
+
+
+def _ndtr(z) -> np.ndarray:
+    return 0.5 * _erfc(-np.asarray(z, dtype=float) / math.sqrt(2.0))
 AGGREGATIONS = ("arithmetic", "geometric")
 
 
@@ -115,7 +123,7 @@ def normalise(x, *, method: str = "minmax", higher_is_better: bool = True, targe
         sd = x.std(axis=-1, keepdims=True)
         z = (x - x.mean(axis=-1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
         z = np.where(sd > 0, z if higher_is_better else -z, 0.0)
-        return 100.0 * ndtr(z)
+        return 100.0 * _ndtr(z)
     if method == "target":
         if target is None:
             raise ValueError("normalise(method='target') needs target=")
