@@ -83,6 +83,21 @@ def test_invalid_edits_answer_422_problem_json(client):
     assert client.post("/scenarios", json={"id": "alu"}, headers=AUTH).status_code == 412
 
 
+@pytest.mark.parametrize("edit", [{"kind": [1]}, {"kind": {}}, {"kind": 5}, {"kind": None},
+                                  {"id": "a"}, [1], "remove_project"])
+def test_an_edit_of_the_wrong_shape_is_a_4xx(client, edit):
+    # {"kind": [1]} once reached the domain's kind lookup as an unhashable key: a 500.
+    r = client.post("/scenarios", json={"id": "shape", "edits": [edit]}, headers=AUTH)
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "kind" in r.json()["detail"] or "edits" in r.json()["detail"]
+    _create(client)
+    r = client.patch("/scenarios/alu", json={"append": [edit]},
+                     headers={**AUTH, "If-Match": '"1"'})
+    assert r.status_code == 400, r.text
+    assert client.get("/scenarios/shape").status_code == 404
+
+
 def test_patch_needs_if_match_and_refuses_stale(client):
     _create(client)
     r = client.patch("/scenarios/alu", json={"append": [_add("a", 4500, 4500)]}, headers=AUTH)

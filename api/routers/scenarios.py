@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from layers.vector_tiles import TileSource
@@ -47,13 +47,23 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 TwinDep = Annotated[Any, Depends(get_twin)]
 
 
+class EditIn(BaseModel):
+    """One edit's shape: an object with a string ``kind``; its other fields depend on the
+    kind and are checked by the domain (``twin.scenario.edit_from_dict``, 422)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(description="add_project, move_project, remove_project, rezone, "
+                      "set_regulation or set_score_weights")
+
+
 class ScenarioCreate(BaseModel):
     """A new scenario: its id (used in URLs), a title and its first edits."""
 
     id: str = Field(description="1-64 letters, digits, '_' or '-'")
     name: str | None = None
-    edits: list[dict[str, Any]] = Field(default_factory=list,
-                                        description="edits, e.g. {'kind': 'add_project', ...}")
+    edits: list[EditIn] = Field(default_factory=list,
+                                description="edits, e.g. {'kind': 'add_project', ...}")
 
 
 class ScenarioPatch(BaseModel):
@@ -61,8 +71,8 @@ class ScenarioPatch(BaseModel):
     the scenario's."""
 
     name: str | None = None
-    edits: list[dict[str, Any]] | None = None
-    append: list[dict[str, Any]] | None = None
+    edits: list[EditIn] | None = None
+    append: list[EditIn] | None = None
 
 
 def _etag(version: int) -> str:
@@ -82,8 +92,8 @@ def _if_match(value: str | None) -> int:
                          "GET /scenarios/{id}, e.g. '\"3\"'") from None
 
 
-def _edits(items) -> list:
-    return [edit_from_dict(d) for d in items or []]
+def _edits(items: list[EditIn] | None) -> list:
+    return [edit_from_dict(e.model_dump()) for e in items or []]
 
 
 def _doc(request: Request, s: Scenario) -> dict:
