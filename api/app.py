@@ -117,7 +117,9 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins,
             allow_methods=["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-None-Match"],
-            expose_headers=["ETag", "Content-Encoding"], max_age=600,
+            # If-Match: a scenario PATCH needs it (428 without), so a browser must be
+            # allowed to send it; Location names what a POST created.
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "If-Match"],
+            expose_headers=["ETag", "Content-Encoding", "Location"], max_age=600,
         )
     return app

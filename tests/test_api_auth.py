@@ -108,6 +108,15 @@ def test_cors_configured(small_twin):
             "Origin": "https://map.example.org", "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "Authorization"})
         assert pre.status_code == 200
+        # A scenario PATCH/DELETE must send If-Match: the preflight has to allow it.
+        pre = c.options("/scenarios/x", headers={
+            "Origin": "https://map.example.org", "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "authorization, content-type, if-match"})
+        assert pre.status_code == 200, pre.text
+        assert "if-match" in pre.headers["access-control-allow-headers"].lower()
+        r = c.get("/collections", headers={"Origin": "https://map.example.org"})
+        exposed = r.headers["access-control-expose-headers"].lower()
+        assert "etag" in exposed and "location" in exposed
         # Cached tiles go through the fast path; CORS still applies to them.
         c.get("/tiles/districts/10/689/338.mvt")
         r = c.get("/tiles/districts/10/689/338.mvt", headers={"Origin": "https://map.example.org"})
