@@ -91,6 +91,13 @@ def test_derived_layers_join_the_build(monkeypatch, tmp_path):
     assert "zones" in tw.metadata.provenance
 
 
-def test_too_few_parcels_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="at least 100"):
+def test_too_few_parcels_is_refused(tmp_path, capsys):
+    with pytest.raises(twin.InvalidArgument, match="at least 100") as e:
         default.build_default(tmp_path / "x.gpkg", parcels=5)
+    assert isinstance(e.value, twin.TwinError) and isinstance(e.value, ValueError)
+    # the CLI reports it as a clean error, not a traceback
+    from twin.cli import main
+
+    assert main(["build", "--parcels", "50", "--out", str(tmp_path / "x.gpkg"), "--quiet"]) == 1
+    assert "at least 100 parcels" in capsys.readouterr().err
+    assert not (tmp_path / "x.gpkg").exists()

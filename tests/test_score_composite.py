@@ -92,6 +92,18 @@ def test_the_score_needs_no_optional_dependency():
     assert out.returncode == 0, out.stderr
 
 
+def test_unknown_options_are_score_errors():
+    from twin import TwinError
+    from twin.score import ScoreArgumentError
+
+    for bad in (lambda: ScoreConfig("rank"), lambda: ScoreConfig("minmax", "median"),
+                lambda: normalise([1.0, 2.0], method="target"),
+                lambda: normalise([1.0, 2.0], method="log")):
+        with pytest.raises(ScoreArgumentError) as e:
+            bad()
+        assert isinstance(e.value, TwinError) and isinstance(e.value, ValueError)
+
+
 def test_normalise_refuses_missing_values():
     with pytest.raises(ValueError, match="impute"):
         normalise([1.0, np.nan])

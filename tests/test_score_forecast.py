@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twin.score import UnknownIndicator, UnknownUnit
+from twin.score import ScoreArgumentError, UnknownIndicator, UnknownUnit
 from twin.score import forecast as fc_mod
 from twin.score.forecast import mape, seasonal_naive
 
@@ -122,9 +122,11 @@ def test_backtest_against_seasonal_naive(series_twin):
 
 
 def test_bad_arguments_are_refused(series_twin):
-    with pytest.raises(ValueError, match="1 to 12"):
+    with pytest.raises(ScoreArgumentError, match="1 to 12"):
         series_twin.score.forecast(horizon=18)
-    with pytest.raises(ValueError, match="fewer origins"):
+    with pytest.raises(ScoreArgumentError, match="between 0 and 1"):
+        series_twin.score.forecast(level=90)
+    with pytest.raises(ScoreArgumentError, match="fewer origins"):
         series_twin.score.backtest(n_origins=10, step=3)
     with pytest.raises(UnknownUnit, match="'north'"):
         series_twin.score.forecast(units=["north"])

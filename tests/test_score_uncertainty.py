@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.test_score_composite import panel_of
-from twin.score import ScoreConfig, compute
+from twin.score import ScoreArgumentError, ScoreConfig, compute
 from twin.score.uncertainty import _first_order, rank_uncertainty
 
 RAW = np.array([[10.0, 50.0, 1.0],
@@ -79,8 +79,8 @@ def test_default_twin_rank_intervals(default_twin):
 
 
 def test_bad_arguments_are_refused():
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ScoreArgumentError, match="at least one"):
         rank_uncertainty(panel_of(RAW), n=0)
-    with pytest.raises(ValueError, match="weight_spread"):
+    with pytest.raises(ScoreArgumentError, match="weight_spread"):
         rank_uncertainty(panel_of(RAW), weight_spread=1.5)
 

@@ -11,6 +11,7 @@ from .errors import (
     CRSError,
     EmptyGeometry,
     GeometryTypeError,
+    InvalidArgument,
     InvalidGeometry,
     LayerNotFound,
     MissingColumn,
@@ -44,6 +45,7 @@ __all__ = [
     "EmptyGeometry",
     "GeometryTypeError",
     "TwinFileError",
+    "InvalidArgument",
 ]
 
 

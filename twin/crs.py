@@ -42,7 +42,10 @@ def analysis_crs_for(lon: float, lat: float) -> CRS:
     True
     """
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise ValueError(f"centre ({lon}, {lat}) is not a lon/lat pair")
+        from .errors import CRSError
+
+        raise CRSError(f"centre ({lon}, {lat}) is not a lon/lat pair: give longitude "
+                       "(-180..180) first, then latitude (-90..90)")
     return CRS.from_proj4(
         f"+proj=laea +lat_0={lat:.4f} +lon_0={lon:.4f} +x_0=0 +y_0=0 +datum=WGS84 "
         "+units=m +no_defs"

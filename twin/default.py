@@ -17,7 +17,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from .errors import TwinFileError
+from .errors import InvalidArgument, TwinFileError
 from .model import Twin
 
 __all__ = ["BUILD_VERSION", "DERIVED_LAYERS", "default_twin_path", "build_default",
@@ -103,7 +103,8 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
     import geodata
 
     if int(parcels) < 100:
-        raise ValueError(f"parcels={parcels}: the default twin needs at least 100 parcels")
+        raise InvalidArgument(f"parcels={parcels}: the default twin needs at least 100 "
+                              "parcels: ask for 100 or more")
     layers = geodata.build_layers(parcels=int(parcels), progress=progress)
     for name, derive in DERIVED_LAYERS.items():
         # tidy: a GeoPackage layer holds one geometry type, so mixed Polygon/MultiPolygon

@@ -21,6 +21,7 @@ __all__ = [
     "GeometryTypeError",
     "TwinFileError",
     "ImportFormatError",
+    "InvalidArgument",
 ]
 
 
@@ -77,3 +78,8 @@ class TwinFileError(TwinError, OSError):
 
 class ImportFormatError(TwinError, ValueError):
     """A user file in a format the importer does not read."""
+
+
+class InvalidArgument(TwinError, ValueError):
+    """An argument outside what a function accepts (a count, a range, a choice); the
+    message names the accepted values."""

@@ -9,7 +9,7 @@ import shapely
 from pyproj import CRS
 
 from ..crs import STORAGE_CRS, to_metric, transformer
-from ..errors import MissingCRS
+from ..errors import GeometryTypeError, MissingCRS
 
 _POLY_IDS = (shapely.GeometryType.POLYGON.value, shapely.GeometryType.MULTIPOLYGON.value)
 
@@ -32,8 +32,9 @@ def geometry_in(geom, crs: CRS, what: str = "geometry"):
         gs = g.geometry if isinstance(g, gpd.GeoDataFrame) else g
         return shapely.union_all(np.asarray(gs.values))
     if not isinstance(geom, shapely.Geometry):
-        raise TypeError(
-            f"{what} must be a shapely geometry or a GeoSeries, got {type(geom).__name__}"
+        raise GeometryTypeError(
+            f"{what} must be a shapely geometry (lon/lat) or a GeoSeries with a CRS, got "
+            f"{type(geom).__name__}"
         )
     tr = transformer(STORAGE_CRS, crs)
 

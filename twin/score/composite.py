@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidValue, WeightError
+from .errors import InvalidValue, ScoreArgumentError, WeightError
 from .panel import ScorePanel
 from .registry import Registry
 
@@ -61,11 +61,12 @@ class ScoreConfig:
 
     def __post_init__(self) -> None:
         if self.normalisation not in NORMALISATIONS:
-            raise ValueError(
+            raise ScoreArgumentError(
                 f"normalisation {self.normalisation!r} is not one of {NORMALISATIONS}"
             )
         if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation {self.aggregation!r} is not one of {AGGREGATIONS}")
+            raise ScoreArgumentError(
+                f"aggregation {self.aggregation!r} is not one of {AGGREGATIONS}")
         # Accept mappings for convenience but store hashable tuples (frozen dataclass).
         for name in ("weights", "dimension_weights"):
             v = getattr(self, name)
@@ -126,7 +127,8 @@ def normalise(x, *, method: str = "minmax", higher_is_better: bool = True, targe
         return 100.0 * _ndtr(z)
     if method == "target":
         if target is None:
-            raise ValueError("normalise(method='target') needs target=")
+            raise ScoreArgumentError("normalise(method='target') needs target=: the "
+                                     "target of each unit (or one for all)")
         t = np.broadcast_to(np.asarray(target, dtype=float), x.shape)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if higher_is_better:
@@ -134,7 +136,7 @@ def normalise(x, *, method: str = "minmax", higher_is_better: bool = True, targe
             else:
                 y = np.where(x <= t, 1.0, np.where(x > 0, np.clip(t / x, 0, 1), 0.0))
         return 100.0 * y
-    raise ValueError(f"normalisation {method!r} is not one of {NORMALISATIONS}")
+    raise ScoreArgumentError(f"normalisation {method!r} is not one of {NORMALISATIONS}")
 
 
 def aggregate(norm, weights, groups, dimension_weights, *, method: str = "arithmetic"):
@@ -190,7 +192,7 @@ def aggregate(norm, weights, groups, dimension_weights, *, method: str = "arithm
         ld = np.where(active[..., None, :], ld, 0.0)
         s = np.expm1(np.einsum("...ud,...d->...u", ld, Wn))
     else:
-        raise ValueError(f"aggregation {method!r} is not one of {AGGREGATIONS}")
+        raise ScoreArgumentError(f"aggregation {method!r} is not one of {AGGREGATIONS}")
     dims = np.where(active[..., None, :], dims, np.nan)
     return dims, s
 

@@ -3,10 +3,11 @@ built-in, so ``api/errors.py`` can map them and callers can catch either."""
 
 from __future__ import annotations
 
-from ..errors import TwinError, TwinFileError
+from ..errors import InvalidArgument, TwinError, TwinFileError
 
 __all__ = [
     "ScoreError",
+    "ScoreArgumentError",
     "RegistryError",
     "ObservationError",
     "UnknownUnit",
@@ -24,6 +25,11 @@ __all__ = [
 
 class ScoreError(TwinError):
     """Root of the score's errors."""
+
+
+class ScoreArgumentError(ScoreError, InvalidArgument):
+    """A score option out of range: an unknown normalisation, a forecast horizon over 12
+    months, fewer than one Monte Carlo draw..."""
 
 
 class RegistryError(ScoreError, ValueError):

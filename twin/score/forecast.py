@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import ForecastUnavailable, UnknownIndicator, UnknownUnit
+from .errors import ForecastUnavailable, ScoreArgumentError, UnknownIndicator, UnknownUnit
 from .registry import Indicator
 
 __all__ = ["ForecastResult", "BacktestResult", "forecast_score", "backtest",
@@ -205,9 +205,9 @@ def forecast_score(score, *, horizon: int = 12, level: float = 0.9, units=None,
         Simulated paths per series.
     """
     if not 1 <= horizon <= PERIOD:
-        raise ValueError(f"horizon={horizon}: forecast 1 to 12 months ahead")
+        raise ScoreArgumentError(f"horizon={horizon}: forecast 1 to 12 months ahead")
     if not 0 < level < 1:
-        raise ValueError(f"level={level} must be between 0 and 1")
+        raise ScoreArgumentError(f"level={level} must be between 0 and 1 (e.g. 0.9)")
     units, inds = _selection(score, units, indicators)
     a = (1 - level) / 2
     rows, kpis = [], []
@@ -286,7 +286,7 @@ def backtest(score, *, horizon: int = 6, n_origins: int = 4, step: int = 3, unit
     last = len(months) - 1 - horizon
     origin_idx = [last - k * step for k in range(n_origins)][::-1]
     if origin_idx[0] < 2 * PERIOD:
-        raise ValueError(
+        raise ScoreArgumentError(
             f"not enough history for {n_origins} origins {step} months apart with horizon "
             f"{horizon}: ask for fewer origins or a shorter horizon"
         )

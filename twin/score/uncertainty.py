@@ -23,6 +23,7 @@ from .composite import (
     rank,
     resolve_weights,
 )
+from .errors import ScoreArgumentError, WeightError
 from .panel import ScorePanel
 
 __all__ = ["RankUncertainty", "rank_uncertainty"]
@@ -91,9 +92,9 @@ def rank_uncertainty(
     >>> # u.ranks[["nominal_rank", "median_rank", "rank_p05", "rank_p95"]]
     """
     if n < 1:
-        raise ValueError(f"n={n}: ask for at least one Monte Carlo draw")
+        raise ScoreArgumentError(f"n={n}: ask for at least one Monte Carlo draw")
     if not 0 <= weight_spread < 1:
-        raise ValueError(f"weight_spread={weight_spread} must be in [0, 1)")
+        raise ScoreArgumentError(f"weight_spread={weight_spread} must be in [0, 1)")
     nominal = nominal or ScoreConfig()
     reg = panel.registry
     groups = dimension_groups(reg)
@@ -143,7 +144,7 @@ def rank_uncertainty(
                                method=nominal.aggregation)
             shift = np.abs(rank(s_j) - r_nom)
             loo_mean, loo_max = float(shift.mean()), int(shift.max())
-        except ValueError:  # dropping it leaves nothing to aggregate
+        except WeightError:  # dropping it leaves nothing to aggregate
             loo_mean, loo_max = float("nan"), -1
         rows.append({"input": f"weight:{ind.id}", "indicator": ind.id,
                      "first_order": _first_order(y, mult[:, j]),
