@@ -34,7 +34,8 @@ from twin.raster import OutsideRaster, RasterInfo
 
 from .tile_math import tile_bounds_lonlat, valid_tile
 
-__all__ = ["TILE_SIZE", "RasterTileSource", "colormap_lut", "colorize", "tilejson"]
+__all__ = ["TILE_SIZE", "RasterTileSource", "check_tile", "colormap_lut", "colorize",
+           "tilejson"]
 
 TILE_SIZE = 256
 
@@ -78,6 +79,24 @@ def _encode_png(rgba: np.ndarray) -> bytes:
     # render() encodes with GDAL's PNG driver; the fourth band becomes the alpha channel.
     return render(np.ascontiguousarray(rgba[..., :3].transpose(2, 0, 1)),
                   mask=np.ascontiguousarray(rgba[..., 3]), img_format="PNG", ZLEVEL=6)
+
+
+def check_tile(info: RasterInfo, z: int, x: int, y: int) -> None:
+    """Raise :class:`~twin.raster.OutsideRaster` unless (z, x, y) is a WebMercatorQuad tile
+    touching the raster's bounds. No I/O: a server can check before anything else (an ETag
+    match included), so a tile that does not exist is never "not modified"."""
+    if not valid_tile(z, x, y):
+        raise OutsideRaster(f"({z}/{x}/{y}) is not a WebMercatorQuad tile: zoom 0-24 "
+                            "and 0 <= x, y < 2**zoom")
+    # Outside is judged on the registered (TileJSON) bounds, not on the tile copy's
+    # extent, which GDAL rounds out to whole tiles of its zoom.
+    w, s, e, n = info.bounds
+    tw_, ts, te, tn = tile_bounds_lonlat(z, x, y)
+    if not (tw_ < e and te > w and ts < n and tn > s):
+        raise OutsideRaster(
+            f"tile {z}/{x}/{y} lies outside raster {info.name!r} (lon {w:.3f}..{e:.3f}, "
+            f"lat {s:.3f}..{n:.3f}): its TileJSON gives the bounds"
+        )
 
 
 class RasterTileSource:
@@ -133,18 +152,7 @@ class RasterTileSource:
         """
         from rio_tiler.errors import TileOutsideBounds
 
-        if not valid_tile(z, x, y):
-            raise OutsideRaster(f"({z}/{x}/{y}) is not a WebMercatorQuad tile: zoom 0-24 "
-                                "and 0 <= x, y < 2**zoom")
-        # Outside is judged on the registered (TileJSON) bounds, not on the tile copy's
-        # extent, which GDAL rounds out to whole tiles of its zoom.
-        w, s, e, n = info.bounds
-        tw_, ts, te, tn = tile_bounds_lonlat(z, x, y)
-        if not (tw_ < e and te > w and ts < n and tn > s):
-            raise OutsideRaster(
-                f"tile {z}/{x}/{y} lies outside raster {info.name!r} (lon {w:.3f}..{e:.3f}, "
-                f"lat {s:.3f}..{n:.3f}): its TileJSON gives the bounds"
-            )
+        check_tile(info, z, x, y)
         try:
             img = self._reader(info).tile(x, y, z, tilesize=TILE_SIZE, indexes=indexes)
         except TileOutsideBounds:  # pragma: no cover - the copy covers the bounds

@@ -109,6 +109,15 @@ def test_etag_and_304(client):
     assert r.status_code == 304 and r.headers["etag"] == etag and not r.content
 
 
+@pytest.mark.parametrize("url", ["/raster/suitability/12/0/0.png",
+                                 "/raster/suitability/-1/0/0.png",
+                                 "/raster/suitability/25/0/0.png"])
+def test_a_tile_that_does_not_exist_is_never_not_modified(client, url):
+    # If-None-Match: * (or a guessed ETag) once answered 304 before the tile was checked.
+    for inm in ("*", f'"{get_raster(client.app.state.twin, "suitability").version}-12-0-0"'):
+        problem(client.get(url, headers={"If-None-Match": inm}), 404)
+
+
 @pytest.mark.parametrize("url, status", [
     ("/raster/suitability/12/0/0.png", 404),      # a real tile, far from the raster
     ("/raster/suitability/3/8/0.png", 404),       # x beyond 2**z

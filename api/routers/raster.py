@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from layers.raster_tiles import RasterTileSource, tilejson
+from layers.raster_tiles import RasterTileSource, check_tile, tilejson
 from twin.raster import get_raster, list_rasters, value_at
 
 from ..deps import get_twin
@@ -90,6 +90,7 @@ def raster_tilejson(request: Request, name: str, tw: TwinDep,
 async def raster_tile(request: Request, name: str, z: int, x: int, y: int, tw: TwinDep,
                       src: SourceDep) -> Response:
     info = get_raster(tw, name)
+    check_tile(info, z, x, y)  # before the ETag: a tile that does not exist is a 404
     etag = f'"{info.version}-{z}-{x}-{y}"'
     headers = {"etag": etag,
                "cache-control": f"public, max-age={request.app.state.settings.tile_max_age}"}
