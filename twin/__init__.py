@@ -1,8 +1,8 @@
 """aqmola-twin: a geospatial digital twin of a region for planners.
 
 >>> import twin
->>> tw = twin.load_default()          # builds the Akmola twin on first use
->>> tw["districts"][["name", "area_km2"]].head()
+>>> tw = twin.load_default()          # doctest: +SKIP
+>>> tw["districts"][["name", "area_km2"]].head()  # doctest: +SKIP
 """
 
 from .crs import STORAGE_CRS

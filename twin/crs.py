@@ -80,7 +80,7 @@ def to_metric(gdf, crs: CRS = AKMOLA_ANALYSIS_CRS):
     >>> import geopandas as gpd
     >>> from shapely import Point
     >>> s = gpd.GeoSeries([Point(69.8, 51.9)], crs=4326)
-    >>> round(to_metric(s).x.iloc[0], 3)
+    >>> float(round(to_metric(s).x.iloc[0], 3))
     0.0
     """
     return _reproject(gdf, crs)
