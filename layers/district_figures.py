@@ -80,8 +80,18 @@ def default_color_by(agg: pd.DataFrame) -> str:
     return "score" if "score" in agg and agg["score"].notna().any() else "population"
 
 
+#: Colourings that sum the ``project_sites`` rows (whose ``synthetic`` flags they inherit).
+PROJECT_SUMS = ("investment_kzt", "jobs", "projects")
+
+
 def color_title(key: str, agg: pd.DataFrame) -> str:
-    """The legend title of a colouring; a score says when its observations are synthetic."""
+    """The legend title of a colouring; it says when the figures come from synthetic rows
+    (a score from synthetic observations, sums of synthetic project sites).
+
+    >>> agg = pd.DataFrame({"jobs": [5, 7], "projects": [2, 3], "synthetic_projects": [2, 1]})
+    >>> color_title("jobs", agg)
+    'Jobs (sum of project sites; 3 of 5 project rows synthetic)'
+    """
     title = COLOR_BY.get(key, key)
     if key == "score" and "score_synthetic" in agg:
         share = agg["score_synthetic"].dropna()
@@ -89,6 +99,14 @@ def color_title(key: str, agg: pd.DataFrame) -> str:
             title += " (from synthetic observations)"
         elif len(share) and (share > 0).any():
             title += " (partly from synthetic observations)"
+    elif key in PROJECT_SUMS and {"projects", "synthetic_projects"} <= set(agg.columns):
+        n, n_syn = int(agg["projects"].sum()), int(agg["synthetic_projects"].sum())
+        if n and n_syn == n:
+            title = title[:-1] + "; all synthetic)" if title.endswith(")") else (
+                title + " (all synthetic)")
+        elif n_syn:
+            note = f"{n_syn} of {n} project rows synthetic"
+            title = title[:-1] + f"; {note})" if title.endswith(")") else f"{title} ({note})"
     return title
 
 

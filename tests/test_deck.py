@@ -63,6 +63,8 @@ def test_map_method_returns_the_same_view(small_twin):
     deck = small_twin.map(color_by="jobs")
     assert isinstance(deck, pdk.Deck)
     assert deck.legend["districts"]["title"].startswith("Jobs")
+    # Both of the small twin's project sites are synthetic, and the legend says so.
+    assert deck.legend["districts"]["title"].endswith("all synthetic)")
 
 
 def test_district_aggregates_by_hand(small_twin):
@@ -319,4 +321,12 @@ def test_default_twin_is_coloured_by_its_score_and_says_it_is_synthetic(default_
     cfg = map_config(default_twin)
     assert cfg["default_color_by"] == "score"
     assert "synthetic" in cfg["color_by"]["score"]["title"]
+    # Investment, jobs and project counts sum mostly synthetic project rows: their legends
+    # say how many, as the score's does (they once read as plain sums of real projects).
+    p = default_twin["project_sites"]
+    note = f"{int(p['synthetic'].sum())} of {len(p)} project rows synthetic"
+    for key in ("investment_kzt", "jobs", "projects"):
+        assert note in cfg["color_by"][key]["title"], cfg["color_by"][key]["title"]
+        assert note in twin_deck(default_twin, color_by=key).legend["districts"]["title"]
+    assert "synthetic" not in cfg["color_by"]["population"]["title"]
     json.dumps(cfg)
