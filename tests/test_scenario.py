@@ -299,6 +299,25 @@ def test_map_shows_what_changed(scen):
     assert len(moves.data) == 1
 
 
+def test_scenario_layers_keep_each_rows_provenance(scen):
+    # p1 is a synthetic test site (class II): moved, it is still synthetic, and so is its
+    # sanitary zone; a site the scenario adds is the scenario's own.
+    scen.move_project("p1", *lonlat(5300, 5000))
+    scen.add_project("new", *lonlat(12_500, 2_500), "metallurgy", hazard_class="IV")
+    lay = scen.layers()
+    sites = lay["project_sites"].set_index("id")
+    assert sites.loc["p1", "synthetic"] and sites.loc["p1", "change"] == "moved"
+    assert sites.loc["p1", "source"] == "scenario edit (moved); tests"
+    assert sites.loc["p2", "source"] == "tests" and sites.loc["p2", "change"] == ""
+    assert not sites.loc["new", "synthetic"]
+    szz = lay["sanitary_zones"].set_index("site_id")
+    assert szz["synthetic"].to_dict() == {"p1": True, "new": False}
+    tw = scen.to_twin()  # what the scenario's tiles are cut from
+    assert tw["sanitary_zones"].set_index("site_id")["synthetic"].to_dict() == {
+        "p1": True, "new": False}
+    assert tw["project_sites"].set_index("id").loc["p2", "source"] == "tests"
+
+
 def test_new_score_observations_are_a_baseline_change(small_twin):
     _equal_observations(small_twin)
     s = Scenario(small_twin, "score")

@@ -188,9 +188,19 @@ class Scenario:
         st = self._state()
         sites = st.sites.copy()
         sites["change"] = sites["id"].map(st.origin).fillna("")
-        sites["source"] = np.where(sites["change"] == "", "baseline", "scenario")
+        # Provenance stays the row's: a baseline (or moved) site keeps its own source and
+        # synthetic flag; a site the scenario adds is the scenario's.
+        base = self.twin["project_sites"]
+        cited = dict(zip(base["id"].astype(str), base["source"].astype(str), strict=True))
+        sites["source"] = [
+            "scenario edit (added)" if ch == "added"
+            else (f"scenario edit (moved); {cited.get(i, 'baseline')}" if ch == "moved"
+                  else cited.get(i, "baseline"))
+            for i, ch in zip(sites["id"], sites["change"], strict=True)]
+        sites["synthetic"] = sites["synthetic"].astype(bool)
         changed = sites[sites["change"] != ""]
-        szz = sanitary_zones(changed.assign(synthetic=False), st.regs, crs=self._base.crs)
+        # a sanitary zone is as synthetic as the site it surrounds
+        szz = sanitary_zones(changed, st.regs, crs=self._base.crs)
         zones = st.zones.copy()
         return {"project_sites": to_storage(sites), "zones": to_storage(zones),
                 "sanitary_zones": to_storage(szz).assign(id=lambda d: d["site_id"])}
@@ -202,9 +212,6 @@ class Scenario:
         from ..schema import LayerSchema
 
         lay = self.layers()
-        lay["project_sites"]["source"] = np.where(
-            lay["project_sites"]["change"] == "", "baseline",
-            "scenario (" + lay["project_sites"]["change"] + ")")
         poly, pt = ("Polygon", "MultiPolygon"), ("Point",)
         schemas = {n: LayerSchema(n, pt if n == "project_sites" else poly,
                                   description=f"scenario {self.id!r}: {n}")
