@@ -75,6 +75,8 @@ def test_cli_plan_report(saved_small, tmp_path):
     ):
         assert heading in md
     assert "1 parcel, 100 ha, in West district went from agricultural to industrial" in md
+    # the small twin's two sites are test data: the report says its findings are not real
+    assert "2 of the 2 sites are synthetic" in md
     assert "![Functional zones and project compliance](map.png)" in md
     assert (out / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "findings.csv").is_file() and (out / "land_balance.csv").is_file()

@@ -270,6 +270,7 @@ def write_report(plan, out_dir, version: int | None = None, max_rows: int = 60) 
     if has_sites:
         summ = plan.compliance_summary(v, findings=f)
         n_sites = len(tw["project_sites"])
+        n_syn = int(tw["project_sites"]["synthetic"].astype(bool).sum())
         bad = f[f["severity"] == "error"]["site_id"].nunique()
         warn = f[f["severity"] == "warning"]["site_id"].nunique()
         lines += [
@@ -277,7 +278,10 @@ def write_report(plan, out_dir, version: int | None = None, max_rows: int = 60) 
             "",
             f"{n_sites} sites checked: {bad} with errors (a norm forbids it), {warn} "
             "with warnings (the plan must change first). All findings are in "
-            "`findings.csv`.",
+            "`findings.csv`."
+            + (f" {n_syn} of the {n_sites} sites are synthetic (made up, flagged "
+               "`synthetic` in the twin), so their findings illustrate the check rather "
+               "than describe real projects." if n_syn else ""),
             "",
             "### By district",
             "",
