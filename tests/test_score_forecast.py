@@ -105,6 +105,29 @@ def test_statsmodels_warnings_are_recorded_not_raised(series_twin, monkeypatch):
     assert "ConvergenceWarning: did not converge" in f.kpi["warnings"].iloc[0]
 
 
+def test_warnings_while_forecasting_are_recorded_too(series_twin, monkeypatch):
+    real = fc_mod._ets()
+
+    class WarnyForecast(real):
+        def fit(self, *a, **k):
+            res = super().fit(*a, **k)
+            plain = res.forecast
+
+            def forecast(*fa, **fk):
+                warnings.warn("forecast beyond the data", RuntimeWarning, stacklevel=2)
+                return plain(*fa, **fk)
+
+            res.forecast = forecast
+            return res
+
+    monkeypatch.setattr(fc_mod, "_ets", lambda: WarnyForecast)
+    f = series_twin.score.forecast(horizon=3, indicators=["avg_wage"], units=["west"])
+    assert "RuntimeWarning: forecast beyond the data" in f.kpi["warnings"].iloc[0]
+    b = series_twin.score.backtest(horizon=6, n_origins=1, indicators=["avg_wage"],
+                                   units=["west"])
+    assert b.errors["warned"].all() and b.summary.loc["ALL", "fits_with_warnings"] == 1
+
+
 def test_backtest_against_seasonal_naive(series_twin):
     b = series_twin.score.backtest(horizon=6, n_origins=2, step=3,
                                    indicators=["agri_output", "avg_wage"])

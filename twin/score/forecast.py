@@ -108,9 +108,13 @@ def _fit(y: pd.Series, ind: Indicator):
             res = model.fit(disp=False)
         except (ValueError, np.linalg.LinAlgError) as e:
             return None, "seasonal_naive (ETS failed)", False, [f"{type(e).__name__}: {e}"]
-    msgs = sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
+    return res, name, log, _messages(caught)
+
+
+def _messages(caught) -> list[str]:
+    """Recorded warnings as one line each (kept with the series, never dropped)."""
+    return sorted({f"{w.category.__name__}: {str(w.message).splitlines()[0]}"
                    for w in caught})
-    return res, name, log, msgs
 
 
 def _selection(score, units, indicators) -> tuple[list[str], list[Indicator]]:
@@ -225,11 +229,12 @@ def forecast_score(score, *, horizon: int = 12, level: float = 0.9, units=None,
                 paths = np.repeat(mean[:, None], repetitions, axis=1)
             else:
                 rng = np.random.default_rng(zlib.crc32(f"{u}|{ind.id}".encode()) + seed)
-                with warnings.catch_warnings(record=True):
+                with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     mean = np.asarray(res.forecast(horizon), dtype=float)
                     sim = res.simulate(horizon, anchor="end", repetitions=repetitions,
                                        rng=rng)
+                msgs = [*msgs, *(m for m in _messages(caught) if m not in msgs)]
                 paths = np.asarray(sim, dtype=float).reshape(horizon, repetitions)
                 if log:
                     mean, paths = np.exp(mean), np.exp(paths)
@@ -306,9 +311,10 @@ def backtest(score, *, horizon: int = 6, n_origins: int = 4, step: int = 3, unit
                 if res is None:
                     fc = naive
                 else:
-                    with warnings.catch_warnings(record=True):
+                    with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
                         fc = np.asarray(res.forecast(horizon), dtype=float)
+                    msgs = [*msgs, *_messages(caught)]
                     fc = np.exp(fc) if log else fc
                 fc = _clip(fc, ind)
                 for k in range(horizon):
