@@ -98,6 +98,24 @@ def test_an_edit_of_the_wrong_shape_is_a_4xx(client, edit):
     assert client.get("/scenarios/shape").status_code == 404
 
 
+@pytest.mark.xfail(strict=True, reason="twin/scenario/edits.py (edit_from_dict) and "
+                   "engine.py let a mistyped rezone parcel_ids or score weights reach code "
+                   "that raises TypeError: a 500. Left for the twin/ review; remove this "
+                   "mark when they answer 422")
+@pytest.mark.parametrize("edit", [
+    {"kind": "rezone", "zone_type": "residential", "parcel_ids": 1},
+    {"kind": "rezone", "zone_type": "residential", "parcel_ids": [[1, 2]]},
+    {"kind": "set_score_weights", "weights": [1]},
+])
+def test_an_edit_with_mistyped_fields_is_422(small_twin, tmp_path, edit):
+    path = tmp_path / "small.gpkg"
+    small_twin.save(path)
+    app = create_app(Settings(api_tokens="s3cret", twin_path=path), twin=Twin.open(path))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/scenarios", json={"id": "typed", "edits": [edit]}, headers=AUTH)
+    assert r.status_code == 422, r.text
+
+
 def test_patch_needs_if_match_and_refuses_stale(client):
     _create(client)
     r = client.patch("/scenarios/alu", json={"append": [_add("a", 4500, 4500)]}, headers=AUTH)
