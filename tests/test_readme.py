@@ -35,3 +35,60 @@ def test_readme_python_example_runs(block, default_twin_path, tmp_path, monkeypa
     monkeypatch.setattr(twin.default, "load_default", lambda **_: twin.Twin.open(copy))
     monkeypatch.chdir(tmp_path)
     exec(compile(_python_blocks()[block], f"README.md block {block}", "exec"), {})
+
+
+def _sh_lines() -> list[tuple[str, str]]:
+    """(file, line) for every ``twin ...`` command in the sh blocks of the README and docs."""
+    out = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for block in re.findall(r"```sh\n(.*?)```", path.read_text(), flags=re.S):
+            for line in block.splitlines():
+                cmd = line.split("#")[0].strip()
+                if cmd.startswith("twin "):
+                    out.append((path.name, cmd))
+    return out
+
+
+def test_documented_commands_and_options_exist():
+    """Every verb and --option a doc shows is one the CLI has."""
+    import argparse
+
+    from twin.cli import _parser
+
+    def subparsers(p):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                return a.choices
+        return {}
+
+    lines = _sh_lines()
+    assert len(lines) >= 10
+    for name, cmd in lines:
+        p, tokens = _parser(), cmd.split()[1:]
+        while tokens and tokens[0] in subparsers(p):
+            p = subparsers(p)[tokens.pop(0)]
+        assert p.prog != "twin", f"{name}: {cmd!r} names no twin verb"
+        known = {o for a in p._actions for o in a.option_strings}
+        for opt in re.findall(r"--[a-z][a-z-]*", cmd):
+            assert opt in known, f"{name}: {cmd!r}: {p.prog} has no option {opt}"
+
+
+def test_documented_routes_exist():
+    """Every route in the README's HTTP table is served by one of api/routers."""
+    import importlib
+
+    section = (ROOT / "README.md").read_text().split("## HTTP API")[1].split("\n## ")[0]
+    documented = set()
+    for row in (r for r in section.splitlines() if r.startswith("| `")):
+        for path in re.findall(r"`([^`]*)`", row.split("|")[1]):
+            path = path.removeprefix("POST ").split("?")[0]
+            documented |= {path.replace("[", "").replace("]", ""), re.sub(r"\[.*?\]", "", path)}
+    served = []
+    for name in ("landing", "features", "tiles", "raster", "plan", "score", "scenarios", "map"):
+        for route in importlib.import_module(f"api.routers.{name}").router.routes:
+            pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(route.path))
+            served.append(re.compile(pattern + "$"))
+    assert len(documented) >= 25
+    for path in sorted(documented):
+        concrete = re.sub(r"\{[^}]*\}", "x", path)
+        assert any(p.match(concrete) for p in served), f"README route {path} is not served"
