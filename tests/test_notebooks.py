@@ -37,6 +37,30 @@ def test_notebook_is_stripped(path):
     assert "widgets" not in nb.get("metadata", {})
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_uses_only_the_public_api(path):
+    """Imports from the project name only ``__all__`` members of ``twin`` and its packages,
+    and no cell reaches for a private (underscored) attribute."""
+    import ast
+    import importlib
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    project = {"twin", "layers", "api", "geodata"}
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in project:
+                    assert alias.name == "twin", f"{path.name}: import {alias.name}"
+        elif isinstance(node, ast.ImportFrom) and node.module.split(".")[0] in project:
+            module = importlib.import_module(node.module)
+            public = getattr(module, "__all__", ())
+            for alias in node.names:
+                assert alias.name in public, f"{path.name}: {node.module}.{alias.name} is private"
+        elif isinstance(node, ast.Attribute):
+            assert not node.attr.startswith("_"), f"{path.name}: .{node.attr} is private"
+
+
 @pytest.fixture(scope="module")
 def kernel_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("kernels") / "aqmola-test"
