@@ -101,3 +101,19 @@ def test_too_few_parcels_is_refused(tmp_path, capsys):
     assert main(["build", "--parcels", "50", "--out", str(tmp_path / "x.gpkg"), "--quiet"]) == 1
     assert "at least 100 parcels" in capsys.readouterr().err
     assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_cli_info_says_which_rows_are_synthetic(default_twin_path, capsys):
+    from twin.cli import main
+
+    assert main(["info", "--twin", str(default_twin_path)]) == 0
+    out = capsys.readouterr().out
+    assert "analysis CRS Lambert Azimuthal Equal Area centred on 51.9°N 69.8°E" in out
+    lines = {ln.split()[0]: ln for ln in out.splitlines() if ln.startswith("  ")}
+    assert lines["parcels"].endswith("(all synthetic)")
+    assert lines["project_sites"].endswith("(223 synthetic)")
+    assert "synthetic" not in lines["region"] and "synthetic" not in lines["settlements"]
+    assert main(["info", "--twin", str(default_twin_path), "--json"]) == 0
+    info = __import__("json").loads(capsys.readouterr().out)
+    assert info["layers"]["parcels"]["synthetic"] == info["layers"]["parcels"]["count"]
+    assert info["layers"]["region"]["synthetic"] == 0

@@ -95,7 +95,8 @@ def test_data_version_changes_only_with_the_data(small_twin):
 
 def test_info_reports_layers_crs_bounds_and_area(small_twin):
     info = small_twin.info()
-    assert info["layers"]["parcels"] == {"count": 4, "geometry_type": "Polygon"}
+    assert info["layers"]["parcels"] == {"count": 4, "geometry_type": "Polygon",
+                                         "synthetic": 4}
     assert info["crs"] == "EPSG:4326"
     assert info["region_area_km2"] == pytest.approx(200.0, rel=1e-6)
     x0, y0, x1, y1 = info["bounds"]

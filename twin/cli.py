@@ -50,12 +50,33 @@ def _cmd_info(args) -> int:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return 0
     print(f"{info['name']} v{info['version']}  ({info['path']})")
-    print(f"CRS {info['crs']}; analysis CRS {info['analysis_crs']}")
+    print(f"CRS {info['crs']}; analysis CRS {_crs_name(tw.analysis_crs)}")
     if info["region_area_km2"] is not None:
         print(f"region area: {info['region_area_km2']:,.0f} km²")
     for name, layer in info["layers"].items():
-        print(f"  {name:<18} {layer['count']:>9,}  {layer['geometry_type']}")
+        n_syn = layer.get("synthetic")
+        made_up = ("" if not n_syn else "  (all synthetic)" if n_syn == layer["count"]
+                   else f"  ({n_syn:,} synthetic)")
+        print(f"  {name:<18} {layer['count']:>9,}  {layer['geometry_type']}{made_up}")
+    if any(layer.get("synthetic") for layer in info["layers"].values()):
+        print("synthetic rows are made up (flagged in each layer's 'synthetic' column); "
+              "see the provenance in the twin's metadata")
     return 0
+
+
+def _crs_name(crs) -> str:
+    """A CRS in one line: its EPSG code, or its projection and centre (not a page of WKT)."""
+    epsg = crs.to_epsg()
+    if epsg:
+        return f"EPSG:{epsg}"
+    op = crs.coordinate_operation
+    if op is None:
+        return crs.name
+    centre = {p.name: p.value for p in op.params}
+    lat = centre.get("Latitude of natural origin")
+    lon = centre.get("Longitude of natural origin")
+    at = f" centred on {lat:g}°N {lon:g}°E" if lat is not None and lon is not None else ""
+    return f"{op.method_name}{at}"
 
 
 def _cmd_serve(args) -> int:

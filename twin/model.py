@@ -266,7 +266,8 @@ class Twin:
 
     # -- summaries ------------------------------------------------------------------------
     def info(self) -> dict:
-        """A JSON-ready summary: layers with counts and geometry types, CRS, bounds, area."""
+        """A JSON-ready summary: layers with counts, geometry types and how many rows are
+        synthetic (made up), CRS, bounds, area."""
         bounds = None
         if self._layers:
             b = np.array([g.total_bounds for g in self._layers.values() if not g.empty])
@@ -275,7 +276,9 @@ class Twin:
         layers = {}
         for n, g in self._layers.items():
             types = sorted(set(g.geom_type)) if len(g) else []
-            layers[n] = {"count": int(len(g)), "geometry_type": "/".join(types) or None}
+            layers[n] = {"count": int(len(g)), "geometry_type": "/".join(types) or None,
+                         "synthetic": int(g["synthetic"].astype(bool).sum())
+                         if "synthetic" in g else None}
         region_area = float(self.area_km2("region").sum()) if "region" in self else None
         return {
             "name": self.name,
