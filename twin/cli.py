@@ -82,6 +82,7 @@ def _crs_name(crs) -> str:
 def _cmd_serve(args) -> int:
     try:
         import uvicorn
+
         from api.app import create_app
         from api.settings import Settings
     except ImportError as e:  # pragma: no cover - depends on the install
