@@ -28,19 +28,34 @@ _MANUAL_VERSION = "1"
 _DEFAULT_PARCELS = 50_000
 
 
-def _build_version() -> str:
+#: Modules of ``twin`` whose code shapes the bytes of a built twin file: validation and
+#: reprojection on entry, the file format, and the metadata written.
+_CORE_BUILD_MODULES = ("default.py", "model.py", "schema.py", "store.py", "crs.py")
+
+
+def _build_inputs() -> list[Path]:
+    """Every file whose content the cached default twin depends on, besides geodata's
+    fingerprint."""
     import geodata
 
     # Derived layers, tables and rasters (the plan's zones, the score history, the raster
-    # surfaces) are built by code outside geodata's layer inputs, so their files count too.
+    # surfaces) are built by code outside geodata's layer inputs, so their files count too;
+    # so does the core code that validates, reprojects and writes the file (a fix to how a
+    # table is stored must not leave an old cache in use).
     here = Path(__file__).parent
     extra = sorted(
         p for pattern in ("plan/**/*.py", "plan/**/*.yaml", "raster/**/*.py")
         for p in here.glob(pattern) if "__pycache__" not in p.parts
     ) + sorted(p for pattern in ("*.py", "*.yaml") for p in Path(geodata.__file__).parent
                .glob(pattern) if p.name != "extract.py")
+    return [here / m for m in _CORE_BUILD_MODULES] + extra
+
+
+def _build_version() -> str:
+    import geodata
+
     h = hashlib.sha256(geodata.fingerprint().encode())
-    for f in [Path(__file__), *extra]:
+    for f in _build_inputs():
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return f"{_MANUAL_VERSION}.{h.hexdigest()[:10]}"
