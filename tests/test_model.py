@@ -64,6 +64,15 @@ def test_open_missing_or_foreign_file_says_what_to_do(tmp_path):
         Twin.open(junk)
 
 
+@pytest.mark.filterwarnings("ignore:Table/view parcels is referenced:RuntimeWarning")
+def test_open_damaged_file_names_the_layer_and_the_fix(small_twin, tmp_path):
+    path = small_twin.save(tmp_path / "small.gpkg")
+    with sqlite3.connect(path) as conn:
+        conn.execute('DROP TABLE "parcels"')
+    with pytest.raises(TwinFileError, match="layer 'parcels'.*rebuild it"):
+        Twin.open(path)
+
+
 def test_transaction_commits_or_rolls_back(small_twin, tmp_path):
     small_twin.tables["log"] = pd.DataFrame({"n": [1]})
     path = small_twin.save(tmp_path / "t.gpkg")

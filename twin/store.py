@@ -204,6 +204,13 @@ def read_twin_file(path: str | os.PathLike) -> tuple[dict, dict, dict]:
         ) from e
     layers = {}
     for name in meta.get("layer_order", [t for t, k in kinds.items() if k == "features"]):
-        gdf = pyogrio.read_dataframe(path, layer=name, use_arrow=True, fid_as_index=False)
+        try:
+            gdf = pyogrio.read_dataframe(path, layer=name, use_arrow=True, fid_as_index=False)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as e:
+            raise TwinFileError(
+                f"twin file {str(path)!r} lists layer {name!r} but it cannot be read ({e}): "
+                "the file is damaged or was edited by hand; rebuild it (`twin build`) or "
+                "restore a copy"
+            ) from e
         layers[name] = gdf
     return meta, layers, tables
