@@ -78,6 +78,18 @@ def test_bad_observations_are_refused_with_a_clear_message(scored_twin, row, err
     assert len(file_rows(scored_twin.path)) == n
 
 
+def test_synthetic_flag_spelled_in_text_is_read_as_meant(scored_twin):
+    # A CSV gives the flag as text; bool("False") would mark real figures as made up.
+    sc = scored_twin.score
+    sc.ingest([{**wage(unit="west"), "synthetic": "False"},
+               {**wage(unit="east"), "synthetic": "true"}])
+    assert file_rows(scored_twin.path, "month='2025-09'") == [
+        ("west", "avg_wage", "2025-09", 400.0, "test", 0),
+        ("east", "avg_wage", "2025-09", 400.0, "test", 1)]
+    with pytest.raises(InvalidValue, match="synthetic is 'maybe'"):
+        sc.ingest({**wage(month="2025-10"), "synthetic": "maybe"})
+
+
 def test_duplicate_month_needs_upsert(scored_twin):
     sc = scored_twin.score
     with pytest.raises(DuplicateObservation, match="upsert=True") as e:

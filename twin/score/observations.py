@@ -172,8 +172,25 @@ def validate(observations, registry: Registry, units) -> list[tuple]:
                 "and month once"
             )
         seen.add(key)
-        out.append((uid, iid, month, value, ind.unit, str(source), bool(synthetic)))
+        out.append((uid, iid, month, value, ind.unit, str(source), _flag(synthetic, where)))
     return out
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f", ""}
+
+
+def _flag(v, where: str) -> bool:
+    """The ``synthetic`` flag: a boolean, 0/1, or its spelling in text (CSV gives
+    ``"False"``, which ``bool()`` would read as True)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return False
+    if isinstance(v, str):
+        s = v.strip().lower()
+        if s in _TRUE or s in _FALSE:
+            return s in _TRUE
+    elif isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer)) and v in (0, 1)):
+        return bool(v)
+    raise InvalidValue(f"{where}: synthetic is {v!r}: give true or false")
 
 
 class ObservationCube:
