@@ -20,6 +20,7 @@ import html
 
 import pandas as pd
 
+from . import style
 from .deck import _features, _layer, twin_deck
 
 __all__ = ["scenario_deck", "CHANGE_COLOURS"]
@@ -29,8 +30,23 @@ CHANGE_COLOURS = {"added": [26, 150, 65, 230], "moved": [43, 131, 186, 230],
                   "removed": [120, 120, 120, 200]}
 
 
-def _tip(title: str, lines: list[str]) -> str:
-    return "<br/>".join([f"<b>{html.escape(title)}</b>", *map(html.escape, lines)])
+#: What a site the scenario adds is: the user's plan, not a record of any kind.
+PLANNED = "planned in this scenario — not a record"
+
+
+def _tip(title: str, lines: list[str], data: str | None = None) -> str:
+    out = [f"<b>{html.escape(title)}</b>", *map(html.escape, lines)]
+    if data:
+        out.append(f"<i>data: {html.escape(data)}</i>")
+    return "<br/>".join(out)
+
+
+def _data(row) -> str:
+    """How real a site's figures are, as the baseline tooltips say it (layers.deck)."""
+    if row.get("change") == "added":
+        return PLANNED
+    label = style.accuracy_label(row.get("accuracy"), row.get("synthetic"))
+    return style.ACCURACY_TEXT.get(label, "accuracy unknown: this row does not say")
 
 
 def scenario_deck(scenario, **kwargs):
@@ -55,11 +71,12 @@ def scenario_deck(scenario, **kwargs):
                      "tw_tip": _tip(f"{r['name']} ({r['change']})", [
                          f"sector: {r['sector']}", f"jobs: {int(r['jobs']):,}",
                          f"investment: {int(r['investment_kzt']) / 1e9:,.1f} bn KZT",
-                         f"hazard class: {r['hazard_class'] or '–'}"])})
+                         f"hazard class: {r['hazard_class'] or '–'}"], _data(r))})
     for sid in removed:
         g = base_sites.geometry[sid]
         rows.append({"position": [g.x, g.y], "change": "removed",
-                     "tw_tip": _tip(f"{base_sites.loc[sid, 'name']} (removed)", [])})
+                     "tw_tip": _tip(f"{base_sites.loc[sid, 'name']} (removed)", [],
+                                    _data(base_sites.loc[sid]))})
     for r in rows:
         r["color"] = CHANGE_COLOURS[r["change"]]
     moves = []

@@ -330,3 +330,24 @@ def test_default_twin_is_coloured_by_its_score_and_says_it_is_synthetic(default_
         assert note in twin_deck(default_twin, color_by=key).legend["districts"]["title"]
     assert "synthetic" not in cfg["color_by"]["population"]["title"]
     json.dumps(cfg)
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+def test_scenario_site_tooltips_say_how_real_the_site_is(small_twin):
+    from layers.scenario_deck import PLANNED, scenario_deck
+    from tests.common import point_lonlat
+    from twin.scenario import Scenario
+
+    p = point_lonlat(5_300, 5_000)
+    s = (Scenario(small_twin, "s").move_project("p1", p.x, p.y)
+         .add_project("n1", p.x, p.y, "agriculture").remove_project("p2"))
+    j = _json(scenario_deck(s))
+    tips = {r["change"]: r["tw_tip"] for r in _layer(j, "scenario_sites")["data"]}
+    assert set(tips) == {"moved", "added", "removed"}
+    # Both baseline sites of the small twin are synthetic: moving or removing one does not
+    # make its jobs and investment real (the tooltips once said nothing about it).
+    synthetic = style.ACCURACY_TEXT["synthetic"]
+    assert f"data: {synthetic}" in tips["moved"] and f"data: {synthetic}" in tips["removed"]
+    assert f"data: {PLANNED}" in tips["added"] and "real —" not in tips["added"]
