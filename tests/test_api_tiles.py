@@ -173,3 +173,23 @@ def test_head_on_a_cold_tile(app, client):
     assert "etag" in r.headers
     ogc = client.head(f"/collections/parcels/tiles/WebMercatorQuad/{z}/{y}/{x}")
     assert ogc.status_code == r.status_code and ogc.headers["etag"] == r.headers["etag"]
+
+
+def test_tileset_geometry_dimension_only_for_a_single_dimension(small_twin):
+    # Water holds lakes (surfaces) and rivers (curves): its tileset once said 1 (curves),
+    # so a client styling by it drew no lakes. OGC: leave it out for a mixed layer.
+    import geopandas as gpd
+    import shapely
+
+    w, s, e, n = small_twin["region"].total_bounds
+    water = gpd.GeoDataFrame(
+        {"id": ["lake", "river"], "name": ["Lake", "River"], "kind": ["lake", "river"],
+         "accuracy": ["synthetic"] * 2, "source": ["tests"] * 2, "synthetic": [True] * 2},
+        geometry=[shapely.box(w + 0.01, s + 0.01, w + 0.02, s + 0.02),
+                  shapely.LineString([(w + 0.03, s + 0.03), (e - 0.03, n - 0.03)])],
+        crs=4326)
+    small_twin.add_layer("water", water)
+    with TestClient(create_app(Settings(gc_freeze=False), twin=small_twin)) as c:
+        dims = {name: c.get(f"/collections/{name}/tiles/WebMercatorQuad").json()["layers"][0]
+                .get("geometryDimension") for name in ("water", "districts", "settlements")}
+    assert dims == {"water": None, "districts": 2, "settlements": 0}

@@ -96,6 +96,10 @@ def _fields(tw, cid: str) -> dict[str, str]:
             for c in tile_layer(cid).properties if c in gdf.columns}
 
 
+def _dimension(geometry_type: str) -> int:
+    return 0 if geometry_type.endswith("Point") else 1 if "Line" in geometry_type else 2
+
+
 @router.get("/collections/{collection_id}/tiles/{tms}", summary="A tileset's metadata")
 def tileset(request: Request, tw: TwinDep, collection_id: str, tms: str) -> dict:
     _check_collection(tw, collection_id)
@@ -111,16 +115,17 @@ def tileset(request: Request, tw: TwinDep, collection_id: str, tms: str) -> dict
             limits.append({"tileMatrix": str(z), "minTileRow": y0, "maxTileRow": y1,
                            "minTileCol": x0, "maxTileCol": x1})
     base = f"/collections/{collection_id}/tiles/{TMS}"
-    geom = sorted(set(tw.schema(collection_id).geometry_types))
+    layer = {"id": collection_id, "dataType": "vector"}
+    dims = {_dimension(g) for g in tw.schema(collection_id).geometry_types}
+    if len(dims) == 1:  # OGC: leave geometryDimension out for a mixed (or unknown) layer
+        layer["geometryDimension"] = dims.pop()
     return {
         "title": f"{collection_id} vector tiles",
         "dataType": "vector",
         "crs": EPSG3857,
         "tileMatrixSetURI": TMS_URI,
         "tileMatrixSetLimits": limits,
-        "layers": [{"id": collection_id, "dataType": "vector",
-                    "geometryDimension": 0 if geom[0].endswith("Point") else
-                    1 if "Line" in geom[0] else 2,
+        "layers": [{**layer,
                     "minTileMatrix": str(tl.minzoom), "maxTileMatrix": str(tl.maxzoom),
                     "propertiesSchema": {"type": "object", "properties": {
                         k: {"type": v.lower()} for k, v in _fields(tw, collection_id).items()
