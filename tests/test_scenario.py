@@ -91,6 +91,21 @@ def test_edits_round_trip_through_json():
         edit_from_dict({"kind": "remove_project", "project_id": "a", "colour": 1})
 
 
+@pytest.mark.parametrize("edit, words", [
+    ({"kind": "rezone", "zone_type": "residential", "parcel_ids": 1}, "a list of parcel ids"),
+    ({"kind": "rezone", "zone_type": "residential", "parcel_ids": "12"}, "a list of parcel"),
+    ({"kind": "rezone", "zone_type": "residential", "parcel_ids": [[1, 2]]},
+     "whole numbers or strings"),
+    ({"kind": "set_score_weights", "weights": [1]}, "must map ids to numbers"),
+    ({"kind": "set_score_weights", "weights": {"investment": True}}, "must map ids"),
+    ({"kind": "set_score_weights", "weights": [["investment", 1, 2]]}, "must map ids"),
+])
+def test_mistyped_edit_fields_are_invalid_edits(edit, words):
+    # JSON from a client: the wrong shape is the client's error, never a TypeError
+    with pytest.raises(InvalidEdit, match=words):
+        edit_from_dict(edit)
+
+
 # -- each edit, hand-checked ---------------------------------------------------------------
 def test_add_class_i_plant_next_to_town(scen):
     # class I: 1,000 m zone around (4500, 4500). Parcel 1's far corner is 707 m away, so the

@@ -63,6 +63,8 @@ def file_rows(path, where="1=1", args=()):
     (wage(value="lots"), InvalidValue, ["'lots'"]),
     (wage(unit_of_measure="KZT"), UnitMismatch, ["'KZT'", "'thousand KZT'", "convert"]),
     (wage(month="2025-13"), InvalidMonth, ["'2025-13'", "YYYY-MM"]),
+    (wage(month="0000-01"), InvalidMonth, ["'0000-01'", "YYYY-MM"]),
+    (wage(month="\uff12\uff10\uff12\uff15-10"), InvalidMonth, ["YYYY-MM"]),  # not ASCII
     ({**wage(), "indicator": "roads_good", "unit": "%", "value": 130.0}, InvalidValue,
      ["130", "range"]),
 ])

@@ -46,6 +46,21 @@ def _hazard(h: Any, what: str) -> str:
     return s
 
 
+def _parcel_ids(v: Any) -> tuple:
+    """Parcel ids as a tuple of whole numbers or strings (as the parcels layer holds them)."""
+    if v is None:
+        return ()
+    if isinstance(v, (str, bytes, dict)) or not hasattr(v, "__iter__"):
+        raise InvalidEdit(f"rezone: parcel_ids must be a list of parcel ids, got {v!r}: "
+                          "write e.g. [12, 13]")
+    ids = tuple(x.item() if hasattr(x, "item") and not isinstance(x, str) else x for x in v)
+    bad = [x for x in ids if isinstance(x, bool) or not isinstance(x, (int, str))]
+    if bad:
+        raise InvalidEdit(f"rezone: parcel ids are whole numbers or strings, got "
+                          f"{bad[0]!r}: write e.g. [12, 13]")
+    return ids
+
+
 def _count(v: Any, what: str, name: str) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
             or v != int(v):
@@ -171,7 +186,7 @@ class Rezone(Edit):
 
     def __post_init__(self):
         check_zone_type(self.zone_type)
-        ids = tuple(self.parcel_ids or ())
+        ids = _parcel_ids(self.parcel_ids)
         if bool(self.geometry_wkb) == bool(ids):
             raise InvalidEdit("rezone: give either an area or parcel ids (one of them)")
         if self.geometry_wkb:
@@ -225,12 +240,20 @@ class SetScoreWeights(Edit):
     def __post_init__(self):
         for name in ("weights", "dimension_weights"):
             v = getattr(self, name)
-            items = v.items() if isinstance(v, dict) else v
+            if isinstance(v, dict):
+                items = list(v.items())
+            elif isinstance(v, (list, tuple)) and all(
+                    isinstance(x, (list, tuple)) and len(x) == 2 for x in v):
+                items = list(v)
+            else:
+                items = None
             try:
+                if items is None or any(isinstance(w, bool) for _, w in items):
+                    raise TypeError
                 clean = tuple(sorted((str(k), float(w)) for k, w in items))
             except (TypeError, ValueError):
                 raise InvalidEdit(f"set_score_weights: {name} must map ids to numbers, got "
-                                  f"{v!r}") from None
+                                  f"{v!r}: write e.g. {{'investment': 2}}") from None
             for k, w in clean:
                 if not math.isfinite(w) or w < 0:
                     raise InvalidEdit(f"set_score_weights: weight of {k!r} is {w!r}: use a "
@@ -269,12 +292,10 @@ def edit_from_dict(d: dict) -> Edit:
         raise InvalidEdit(f"{d['kind']}: unknown field(s) {', '.join(extra)}; it takes "
                           f"{', '.join(sorted(names))}")
     args = {k: v for k, v in d.items() if k != "kind"}
-    if cls is Rezone and "parcel_ids" in args:
-        args["parcel_ids"] = tuple(args["parcel_ids"] or ())
     if cls is SetScoreWeights:
         for k in ("weights", "dimension_weights"):
-            if isinstance(args.get(k), list):
-                args[k] = tuple(tuple(x) for x in args[k])
+            if isinstance(args.get(k), list):  # JSON pairs [[id, weight], ...]
+                args[k] = tuple(tuple(x) if isinstance(x, list) else x for x in args[k])
     try:
         return cls(**args)
     except TypeError as e:

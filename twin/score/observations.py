@@ -31,7 +31,9 @@ __all__ = ["Observation", "ObservationCube", "validate", "as_records", "as_frame
 
 TABLE = "score_observations"
 COLUMNS = ["unit_id", "indicator", "month", "value", "unit", "source", "synthetic"]
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits only (\d also takes other scripts' digits), and a year from 0001: a month
+# must be one pandas can hold as a Period.
+_MONTH = re.compile(r"^(?!0000)([0-9]{4})-(0[1-9]|1[0-2])$")
 
 
 @dataclass(frozen=True)
