@@ -98,10 +98,6 @@ def test_an_edit_of_the_wrong_shape_is_a_4xx(client, edit):
     assert client.get("/scenarios/shape").status_code == 404
 
 
-@pytest.mark.xfail(strict=True, reason="twin/scenario/edits.py (edit_from_dict) and "
-                   "engine.py let a mistyped rezone parcel_ids or score weights reach code "
-                   "that raises TypeError: a 500. Left for the twin/ review; remove this "
-                   "mark when they answer 422")
 @pytest.mark.parametrize("edit", [
     {"kind": "rezone", "zone_type": "residential", "parcel_ids": 1},
     {"kind": "rezone", "zone_type": "residential", "parcel_ids": [[1, 2]]},

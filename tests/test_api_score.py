@@ -296,9 +296,6 @@ def test_bad_observation_is_4xx_and_changes_nothing(client, twin_file, change, s
     assert client.get("/score").json() == ranking
 
 
-@pytest.mark.xfail(strict=True, reason="twin/score/observations.py (_span) takes any "
-                   "month pandas cannot make a Period of: AttributeError, a 500. Left for "
-                   "the twin/ review; remove this mark when it answers 422")
 @pytest.mark.parametrize("month", ["0000-01", "\uff12\uff10\uff12\uff15-10"])
 def test_a_month_pandas_cannot_hold_is_422(twin_file, month):
     with TestClient(create_app(Settings(api_tokens=TOKEN), twin=twin_file[0]),
