@@ -20,8 +20,20 @@ def test_default_twin_has_every_layer_with_provenance(default_twin):
         gdf = default_twin[name]
         assert gdf["source"].str.len().gt(0).all(), name
         assert gdf["synthetic"].dtype == bool, name
-        assert "licence" in default_twin.metadata.provenance[name] or \
-            ";" in default_twin.metadata.provenance[name], name
+        # "source; licence; accuracy": the accuracy named is one the rows actually have
+        prov = default_twin.metadata.provenance[name]
+        accuracy = prov.rsplit(";", 1)[-1]
+        if "accuracy" in gdf:
+            # a row is made up exactly when it says so in both flags
+            assert (gdf["synthetic"] == (gdf["accuracy"] == "synthetic")).all(), name
+            for level in set(gdf["accuracy"]) - {"synthetic"}:
+                assert level in accuracy, (name, level, prov)
+        if "accuracy" in gdf and "real" in accuracy:
+            assert (gdf["accuracy"] == "real").any(), (name, prov)  # no row is real
+        if gdf["synthetic"].any():
+            assert "synthetic" in accuracy, (name, prov)
+        else:
+            assert "synthetic" not in accuracy, (name, prov)
 
 
 def test_default_twin_reproduces_the_sources_figures(default_twin):

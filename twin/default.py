@@ -127,7 +127,10 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
         layers[name] = geodata.tidy_layer(derive(layers))
     provenance = dict(geodata.PROVENANCE)
     provenance.setdefault("zones", "derived from the layers above by the general plan "
-                          "(twin/plan); licences of its inputs; approximate")
+                          "(twin/plan): industrial and protected zones follow those layers, "
+                          "settlement zones and the agricultural remainder are assumed rules "
+                          "(rows flagged synthetic); licences of its inputs; approximate and "
+                          "synthetic rows")
     tw = Twin(name="akmola", version=BUILD_VERSION,
               provenance={k: v for k, v in provenance.items() if k in layers})
     for name, gdf in tqdm(layers.items(), desc="validate", unit="layer",
