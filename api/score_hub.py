@@ -101,6 +101,17 @@ class ScoreHub:
         with self.lock:
             return self.twin.score
 
+    def data_version(self) -> str | None:
+        """The score's data version (as in ``GET /score``), or None when the twin holds no
+        observations (or no units) to score."""
+        with self.lock:
+            if "districts" not in self.twin:
+                return None
+            try:
+                return _digest(self.twin.score)
+            except LookupError:  # NoObservations
+                return None
+
     # -- reading --------------------------------------------------------------------------
     def ranking(self) -> dict:
         """The current ranking with dimension sub-scores and Monte Carlo rank intervals."""

@@ -337,3 +337,31 @@ def test_map_page_draws_a_picked_scenario(small_twin, tmp_path):
         srv.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def test_evaluation_etag_changes_when_the_baseline_score_does(tmp_path):
+    # The deltas are against the baseline's score, which POST /score/observations changes:
+    # the evaluation's ETag was the scenario version alone, so a client revalidating after
+    # an ingest kept the old evaluation (304), and the cached replay answered the old one.
+    from tests.test_api_score import WAGE, scored_twin
+
+    path = tmp_path / "scored.gpkg"
+    tw = scored_twin(path)
+    app = create_app(Settings(api_tokens="s3cret", twin_path=path), twin=tw)
+    with TestClient(app) as c:
+        _create(c, edits=[_add("alu", 4500, 4500, jobs=300)])
+        first = c.get("/scenarios/alu/evaluation")
+        assert first.status_code == 200
+        tag = first.headers["etag"]
+        assert c.get("/scenarios/alu/evaluation",
+                     headers={"If-None-Match": tag}).status_code == 304
+        obs = {**WAGE, "unit_id": "west", "month": "2025-08", "value": 999.0}
+        r = c.post("/score/observations", json={"observations": [obs], "upsert": True},
+                   headers=AUTH)
+        assert r.status_code == 200, r.text
+        again = c.get("/scenarios/alu/evaluation", headers={"If-None-Match": tag})
+        assert again.status_code == 200 and again.headers["etag"] != tag
+        assert c.get("/scenarios/alu/evaluation",
+                     headers={"If-None-Match": again.headers["etag"]}).status_code == 304
+        # the scenario itself did not change: its own ETag stays
+        assert c.get("/scenarios/alu").headers["etag"] == '"1"'

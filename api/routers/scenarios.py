@@ -37,6 +37,7 @@ from twin.scenario.persist import read_row
 from ..deps import get_twin, require_token
 from ..errors import BadRequest, NotFound, PreconditionRequired
 from ..fastpath import etag_matches, tile_headers, wants_gzip
+from ..score_hub import hub_of
 from ..urls import url_for
 
 __all__ = ["router"]
@@ -133,17 +134,28 @@ def _remember(od: OrderedDict, key, value, keep: int = 16):
     return value
 
 
-def _load(request: Request, tw, scenario_id: str) -> Scenario:
-    """The stored scenario, replayed once per version and then reused."""
+def _baseline(request: Request) -> str:
+    """What an evaluation reads of the served twin that changes while serving: the score,
+    which ``POST /score/observations`` rewrites. Its data version ("" without one)."""
+    return hub_of(request.app).data_version() or ""
+
+
+def _load(request: Request, tw, scenario_id: str, baseline: str = "") -> Scenario:
+    """The stored scenario, replayed once per version (and ``baseline``) and then reused.
+
+    A Scenario keeps the baseline it was replayed on and memoises its evaluation, so an
+    evaluation passes the score's data version as ``baseline``: after an ingest it is
+    replayed on the new score instead of answering the old one.
+    """
     row = read_row(tw, scenario_id)  # the stored version: another process may have saved
     c = _cache(request)
-    key = (scenario_id, row["version"])
+    key = (scenario_id, row["version"], baseline)
     with c["lock"]:
         s = c["scen"].get(key)
     if s is None:
         s = open_scenario(tw, scenario_id, create=False)
         with c["lock"]:
-            _remember(c["scen"], (scenario_id, s.version), s)
+            _remember(c["scen"], (scenario_id, s.version, baseline), s)
     return s
 
 
@@ -226,8 +238,10 @@ def _records(df: pd.DataFrame | None, index: str | None = None):
 @router.get("/scenarios/{scenario_id}/evaluation",
             summary="The scenario's consequences, as deltas against the baseline")
 def evaluation(request: Request, scenario_id: str, tw: TwinDep) -> Response:
-    s = _load(request, tw, scenario_id)
-    tag = _etag(s.version)
+    base = _baseline(request)
+    s = _load(request, tw, scenario_id, base)
+    # The deltas depend on the baseline's score too: an ingest must change the ETag.
+    tag = f'"{int(s.version)}-{base}"' if base else _etag(s.version)
     if etag_matches(request.headers.get("if-none-match", ""), tag):
         return Response(status_code=304, headers={"ETag": tag})
     ev = s.evaluate()
