@@ -145,3 +145,44 @@ def test_build_version_covers_the_code_that_writes_the_file(monkeypatch):
     monkeypatch.setattr(Path, "read_bytes",
                         lambda self: real(self) + (b"#" if self.resolve() == store_py else b""))
     assert default._build_version() != default.BUILD_VERSION
+
+
+def test_build_does_not_replace_a_users_work(tmp_path, capsys):
+    from twin.cli import main
+
+    path = tmp_path / "mine.gpkg"
+    tw = default.build_default(path, parcels=100)
+    assert default.user_work(path) == []
+    default.build_default(path, parcels=100)  # a plain twin file is rebuilt as before
+    tw = twin.Twin.open(path)
+    tw.scenario("keep-me").remove_project("impl-001").save()
+    stamp = path.stat().st_mtime_ns
+    with pytest.raises(twin.TwinFileError, match=r"1 stored scenario\(s\).*--force"):
+        default.build_default(path, parcels=100)
+    assert main(["build", "--parcels", "100", "--out", str(path), "--quiet"]) == 1
+    assert "1 stored scenario(s)" in capsys.readouterr().err
+    assert path.stat().st_mtime_ns == stamp  # untouched
+    assert twin.Twin.open(path).scenario("keep-me", create=False).edits
+    assert main(["build", "--parcels", "100", "--out", str(path), "--quiet", "--force"]) == 0
+    assert default.user_work(path) == []
+    other = tmp_path / "notes.gpkg"
+    other.write_text("someone's file")
+    with pytest.raises(twin.TwinFileError, match="is not a twin file"):
+        default.build_default(other, parcels=100)
+    assert other.read_text() == "someone's file"
+
+
+def test_user_work_lists_plan_changes_observations_and_rasters(small_twin, tmp_path):
+    from geodata.score_history import generate_history
+
+    path = tmp_path / "small.gpkg"
+    small_twin.tables["score_observations"] = generate_history(
+        ["west", "east"], small_twin["project_sites"])
+    small_twin.save(path)
+    assert default.user_work(path) == []  # synthetic history only
+    small_twin.plan.rezone(parcels=[2], zone_type="industrial")
+    small_twin.plan.save()
+    small_twin.score.ingest({"unit_id": "west", "indicator": "avg_wage", "month": "2025-09",
+                             "value": 400.0, "unit": "thousand KZT", "source": "BNS"})
+    assert default.user_work(path) == ["1 plan change(s)",
+                                       "1 observation(s) not flagged synthetic"]

@@ -38,7 +38,8 @@ def _cmd_build(args) -> int:
     from .default import build_default, default_twin_path
 
     out = Path(args.out) if args.out else default_twin_path(parcels=args.parcels)
-    tw = build_default(out=out, parcels=args.parcels, progress=not args.quiet)
+    tw = build_default(out=out, parcels=args.parcels, progress=not args.quiet,
+                       force=args.force)
     print(f"built {tw!r} -> {out}")
     return 0
 
@@ -263,6 +264,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="number of synthetic parcels (default 50,000)")
     b.add_argument("--out", help="where to write the twin file (default: the cache folder)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--force", action="store_true",
+                   help="replace --out even if it holds scenarios, plan changes, observations "
+                   "or rasters of a user (or is not a twin file)")
     b.set_defaults(func=_cmd_build)
 
     i = sub.add_parser("info", help="summarise a twin")

@@ -21,7 +21,7 @@ from .errors import InvalidArgument, TwinFileError
 from .model import Twin
 
 __all__ = ["BUILD_VERSION", "DERIVED_LAYERS", "default_twin_path", "build_default",
-           "load_default"]
+           "load_default", "user_work"]
 
 #: Bump by hand for changes the hash cannot see (e.g. a new dependency's behaviour).
 _MANUAL_VERSION = "1"
@@ -94,9 +94,57 @@ def default_twin_path(parcels: int = _DEFAULT_PARCELS) -> Path:
     return Path(base) / "aqmola-twin" / f"akmola-{BUILD_VERSION}{suffix}.gpkg"
 
 
+def user_work(path: str | os.PathLike) -> list[str]:
+    """What a user saved in the file at ``path`` that a rebuild would replace: stored
+    scenarios, plan versions, observations that are not synthetic, rasters users added.
+    A file that is not a twin file is reported as such (it is someone's data too).
+
+    Examples
+    --------
+    >>> user_work("/nonexistent.gpkg")
+    []
+    """
+    import sqlite3
+
+    path = Path(path)
+    if not path.exists():
+        return []
+    checks = {
+        "scenarios": 'SELECT COUNT(*) FROM "scenarios"',
+        "plan_versions": 'SELECT COUNT(*) FROM "plan_versions" WHERE kind != \'base\'',
+        "score_observations": 'SELECT COUNT(*) FROM "score_observations" '
+                              "WHERE synthetic IN (0, '0', 'False', 'false')",
+        "rasters": "SELECT COUNT(*) FROM \"rasters\" WHERE derived IN (0, '0', 'False', "
+                   "'false')",
+    }
+    what = {"scenarios": "stored scenario(s)", "plan_versions": "plan change(s)",
+            "score_observations": "observation(s) not flagged synthetic",
+            "rasters": "raster(s) added by a user"}
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "twin_meta" not in tables:
+                return [f"{str(path)!r} is not a twin file"]
+            found = []
+            for table, sql in checks.items():
+                if table in tables:
+                    n = int(conn.execute(sql).fetchone()[0])
+                    if n:
+                        found.append(f"{n:,} {what[table]}")
+            return found
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return [f"{str(path)!r} is not a twin file"]
+
+
 def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_PARCELS,
-                  progress: bool = False) -> Twin:
+                  progress: bool = False, *, force: bool = False) -> Twin:
     """Build the default Akmola twin, save it to ``out`` atomically and return it.
+
+    An existing file at ``out`` that holds a user's work (see :func:`user_work`), or that
+    is not a twin file, is not replaced unless ``force=True``.
 
     Parameters
     ----------
@@ -106,6 +154,8 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
         Number of synthetic parcels; the layer holds exactly this many.
     progress : bool
         Show tqdm progress bars.
+    force : bool
+        Replace ``out`` even when it holds a user's work.
 
     Examples
     --------
@@ -120,6 +170,14 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
     if int(parcels) < 100:
         raise InvalidArgument(f"parcels={parcels}: the default twin needs at least 100 "
                               "parcels: ask for 100 or more")
+    path = Path(out) if out is not None else default_twin_path(parcels)
+    lost = [] if force else user_work(path)
+    if lost:
+        raise TwinFileError(
+            f"{str(path)!r} already holds work a rebuild would replace ({'; '.join(lost)}): "
+            "build to another path (--out), or pass force=True (`twin build --force`) to "
+            "replace it"
+        )
     layers = geodata.build_layers(parcels=int(parcels), progress=progress)
     for name, derive in DERIVED_LAYERS.items():
         # tidy: a GeoPackage layer holds one geometry type, so mixed Polygon/MultiPolygon
@@ -143,7 +201,6 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
 
     tw.tables["score_observations"] = generate_history(
         tw["districts"]["id"].tolist(), tw["project_sites"])
-    path = Path(out) if out is not None else default_twin_path(parcels)
     # Derived raster surfaces (twin/raster): COGs in <path>.rasters/, registered in
     # tw.tables and so saved with the twin. They need the 'raster' extra; without it the
     # twin simply has no rasters.
@@ -177,4 +234,6 @@ def load_default(parcels: int = _DEFAULT_PARCELS, progress: bool = False) -> Twi
         except TwinFileError as e:
             # a cache file that cannot be read is rebuilt rather than served; say so once
             print(f"rebuilding unreadable cached twin {path}: {e}", file=sys.stderr)
+            # the cache file is ours and unreadable: nothing in it can be recovered
+            return build_default(path, parcels=parcels, progress=progress, force=True)
     return build_default(path, parcels=parcels, progress=progress)
