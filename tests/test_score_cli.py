@@ -37,7 +37,12 @@ def test_score_forecast_json(default_twin_path, capsys):
     assert out["horizon"] == 6 and len(out["forecasts"]) == 6
     assert {f["unit_id"] for f in out["forecasts"]} == {"kokshetau"}
     assert len(out["kpi"]) == 1
-    assert isinstance(out["early_warning"], list)
+    kpi = out["kpi"][0]
+    assert (kpi["unit_id"], kpi["indicator"]) == ("kokshetau", "avg_wage")
+    assert kpi["kpi_lower"] <= kpi["kpi"] <= kpi["kpi_upper"] and 0 <= kpi["p_miss"] <= 1
+    # the early-warning list is exactly the KPIs forecast to miss their target
+    assert out["early_warning"] == [k for k in out["kpi"] if k["misses"]]
+    assert kpi["misses"] == (kpi["kpi"] < kpi["target"])  # higher is better for wages
 
 
 def test_score_on_a_missing_file_is_a_clean_error(tmp_path, capsys):
