@@ -3,7 +3,7 @@
 One router per resource lives in ``api/routers``; exceptions map to statuses in
 ``api/errors.py``. In front of everything, :class:`TwinAPI` answers cached tiles
 (``api/fastpath.py``); then pure ASGI middlewares, from outside in: CORS (when configured)
-→ body limit → FastAPI's routing.
+→ body limit → HEAD as GET (``api/head.py``) → FastAPI's routing.
 
 Examples
 --------
@@ -22,6 +22,7 @@ from layers.vector_tiles import TileSource
 
 from . import errors
 from .fastpath import TileFastPath
+from .head import HeadAsGet
 from .limits import BodyLimit
 from .routers import features, landing, map, plan, raster, scenarios, score, tiles
 from .settings import Settings
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
 
     if settings.tile_fast_path:
         app.fast_path = TileFastPath(app.state, cors=bool(settings.cors_origins))
+    app.add_middleware(HeadAsGet)  # innermost: HEAD reaches every GET route
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware

@@ -194,3 +194,26 @@ def test_startup_freezes_the_twin_for_the_gc(small_twin):
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("url", ["/", "/conformance", "/health", "/collections",
+                                 "/collections/parcels", "/collections/parcels/items?limit=3",
+                                 "/collections/parcels/items/42", "/tiles/parcels.json",
+                                 "/collections/parcels/tiles/WebMercatorQuad", "/map",
+                                 "/map/config.json", "/openapi.json"])
+def test_head_answers_like_get_without_a_body(client, url):
+    # RFC 9110: a general-purpose server MUST support HEAD; every GET route said 405.
+    get, head = client.get(url), client.head(url)
+    assert get.status_code == head.status_code == 200, head.text
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    if "timeStamp" not in get.text:  # an items page stamps the time it was made
+        assert head.headers["content-length"] == get.headers["content-length"]
+
+
+def test_head_keeps_errors_and_skips_the_endless_stream(client):
+    r = client.head("/collections/nope")
+    assert r.status_code == 404 and r.content == b""
+    assert r.headers["content-type"] == PROBLEM
+    assert client.head("/score/stream").status_code == 405
+    assert not [w for w in client.get("/openapi.json").json()["paths"].values() if "head" in w]

@@ -144,9 +144,6 @@ def tileset(request: Request, tw: TwinDep, collection_id: str, tms: str) -> dict
     "/collections/{collection_id}/tiles/{tms}/{tile_matrix}/{tile_row}/{tile_col}",
     summary="A vector tile (OGC order: zoom/row/column)", response_class=Response,
     responses=_TILE_RESPONSES)
-@router.head(  # HEAD answers like GET without a body; hidden so operation ids stay unique
-    "/collections/{collection_id}/tiles/{tms}/{tile_matrix}/{tile_row}/{tile_col}",
-    response_class=Response, include_in_schema=False)
 async def ogc_tile(request: Request, tiles: TilesDep, collection_id: str, tms: str,
                    tile_matrix: int, tile_row: int, tile_col: int) -> Response:
     _check_collection(tiles.twin, collection_id)
@@ -158,8 +155,6 @@ async def ogc_tile(request: Request, tiles: TilesDep, collection_id: str, tms: s
 @router.get("/tiles/{collection_id}/{z}/{x}/{y}.mvt",
             summary="A vector tile (XYZ order: zoom/column/row)", response_class=Response,
             responses=_TILE_RESPONSES)
-@router.head("/tiles/{collection_id}/{z}/{x}/{y}.mvt", response_class=Response,
-             include_in_schema=False)
 async def xyz_tile(request: Request, tiles: TilesDep, collection_id: str, z: int, x: int,
                    y: int = Path(description="Tile row")) -> Response:
     return await _tile_response(request, tiles, collection_id, z, x, y)
