@@ -135,3 +135,18 @@ def test_failed_save_writes_nothing(twin_file):
     with pytest.raises(ScenarioConflict):
         stale.remove_project("p1").save()
     assert twin_file.read_bytes() == before
+
+
+def test_saving_the_whole_twin_keeps_what_another_session_stored(twin_file):
+    a = Twin.open(twin_file)
+    a.plan.rezone(parcels=[2], zone_type="industrial")
+    a.plan.save()
+    b = Twin.open(twin_file)  # another session, opened later
+    b.scenario("from-b").remove_project("p2").save()
+    b.plan.set_regulation("industrial", "max_far", 1.5)
+    b.plan.save()
+    a.scenario("from-a").remove_project("p1").save()
+    a.save(twin_file)  # session a rewrites the whole file
+    again = Twin.open(twin_file)
+    assert set(list_scenarios(again)["id"]) == {"from-a", "from-b"}
+    assert again.plan.version == 3

@@ -22,6 +22,9 @@ from .schema import CORE_SCHEMAS, LayerSchema, RepairReport, validate_layer
 __all__ = ["Twin", "TwinMetadata"]
 
 FORMAT_VERSION = 1
+#: Attribute tables every writer commits to the twin file before memory (see
+#: twin.scenario.persist and Plan.save).
+_FILE_FIRST_TABLES = ("scenarios", "plan_versions")
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,12 @@ class Twin:
             "layer_order": self.layer_names,
             "schemas": {n: s.to_dict() for n, s in self._schemas.items()},
         }
+        if self.path is not None and path.is_file() and \
+                path.resolve() == Path(self.path).resolve():
+            # Scenarios and plan versions are written straight into this file, in a
+            # transaction, before memory: the file is never behind. Re-read them, so saving
+            # the whole twin keeps what another session stored since this one opened it.
+            self.tables.update(store.read_tables(path, _FILE_FIRST_TABLES))
         store.write_twin_file(path, self._layers, meta, self.tables)
         self.path = path
         return path

@@ -26,8 +26,8 @@ import pyogrio
 
 from .errors import TwinFileError
 
-__all__ = ["write_twin_file", "read_twin_file", "transaction", "read_table", "write_table",
-           "META_TABLE"]
+__all__ = ["write_twin_file", "read_twin_file", "transaction", "read_table", "read_tables",
+           "write_table", "META_TABLE"]
 
 META_TABLE = "twin_meta"
 
@@ -120,6 +120,18 @@ def write_table(conn: sqlite3.Connection, name: str, df: pd.DataFrame) -> None:
 
 def read_table(conn: sqlite3.Connection, name: str) -> pd.DataFrame:
     return pd.read_sql_query(f'SELECT * FROM "{name}"', conn)
+
+
+def read_tables(path: str | os.PathLike, names) -> dict[str, pd.DataFrame]:
+    """The attribute tables ``names`` that the twin file at ``path`` holds (others skipped)."""
+    conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    try:
+        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        return {n: read_table(conn, n) for n in names if n in have}
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:
+        raise TwinFileError(f"{str(path)!r} is not a readable twin file ({e})") from e
+    finally:
+        conn.close()
 
 
 @contextlib.contextmanager
