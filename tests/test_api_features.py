@@ -217,3 +217,30 @@ def test_head_keeps_errors_and_skips_the_endless_stream(client):
     assert r.headers["content-type"] == PROBLEM
     assert client.head("/score/stream").status_code == 405
     assert not [w for w in client.get("/openapi.json").json()["paths"].values() if "head" in w]
+
+
+@pytest.mark.parametrize("when", ["2018-02-12T23:20:50Z", "2018-02-12",
+                                  "2018-02-12T00:00:00Z/2018-03-18T12:31:12Z",
+                                  "../2020-01-01T00:00:00Z", "2024-01-01/..", "/2024-01-01"])
+def test_datetime_matches_every_feature_without_a_time(client, when):
+    # OGC API Features core, /req/core/fc-time-definition and fc-time-response C: items
+    # SHALL take datetime, and features with no temporal geometry all match. It said 400.
+    r = client.get("/collections/parcels/items", params={"datetime": when, "limit": 250})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["numberMatched"] == 600
+    nxt = [link for link in body["links"] if link["rel"] == "next"][0]["href"]
+    assert "datetime=" in nxt  # paging keeps the query
+
+
+@pytest.mark.parametrize("when", ["yesterday", "../..", "2020-02-01/2020-01-01", "a/b/c",
+                                  "2020-13-01", ""])
+def test_malformed_datetime_is_400(client, when):
+    r = client.get("/collections/parcels/items", params={"datetime": when})
+    assert r.status_code == 400 and r.headers["content-type"] == PROBLEM
+    assert "datetime" in r.json()["detail"]
+
+
+def test_items_declare_the_datetime_parameter(client):
+    op = client.get("/openapi.json").json()["paths"]["/collections/{collection_id}/items"]
+    assert "datetime" in {p["name"] for p in op["get"]["parameters"]}

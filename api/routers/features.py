@@ -28,7 +28,7 @@ router = APIRouter(tags=["features"])
 GEOJSON = "application/geo+json"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 MAX_LIMIT = 10_000
-_RESERVED = {"bbox", "limit", "offset", "f"}
+_RESERVED = {"bbox", "datetime", "limit", "offset", "f"}
 
 CollectionId = Path(description="A collection (layer) id, as listed at /collections")
 
@@ -137,6 +137,32 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return minx, miny, maxx, maxy
 
 
+def _instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text)  # RFC 3339 date-time or full-date (Python 3.11+)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_datetime(text: str) -> tuple[datetime | None, datetime | None]:
+    """An OGC ``datetime``: an instant, or an interval ``start/end`` whose open ends are
+    ``..`` or empty. Returns (start, end); an instant is (t, t)."""
+    try:
+        if "/" not in text:
+            t = _instant(text)
+            return t, t
+        a, b = text.split("/")
+        start = None if a in ("", "..") else _instant(a)
+        end = None if b in ("", "..") else _instant(b)
+    except ValueError:
+        raise BadRequest(f"datetime {text!r} is not an RFC 3339 date-time or interval: give "
+                         "e.g. 2025-01-01T00:00:00Z, 2025-01-01/2025-06-30 or "
+                         "2025-01-01/..") from None
+    if start is None and end is None:
+        raise BadRequest(f"datetime {text!r} is open at both ends: give a start or an end")
+    if start is not None and end is not None and start > end:
+        raise BadRequest(f"datetime {text!r} ends before it starts: swap them")
+    return start, end
+
+
 def _filters(request: Request, gdf, schema) -> dict:
     q = lf.queryables(gdf, schema)
     out = {}
@@ -172,11 +198,17 @@ def items(
                        f"clamped to {MAX_LIMIT}"),
     offset: int = Query(0, ge=0, description="Features to skip"),
     f: str | None = Query(None, description="Output format: json (the only one)"),
+    datetime_: str | None = Query(
+        None, alias="datetime", description="An RFC 3339 instant or interval (start/end, "
+        "'..' for an open end). The twin's features carry no time, so every one matches "
+        "(OGC API Features /req/core/fc-time-response C)", max_length=200),
 ) -> Response:
     gdf, schema = _layer(tw, collection_id)
     if f is not None and f not in ("json", "geojson"):
         raise BadRequest(f"format f={f!r} is not offered: use f=json or leave it out")
     box = parse_bbox(bbox) if bbox is not None else None
+    if datetime_ is not None:
+        parse_datetime(datetime_)  # checked (400 if malformed); no feature has a time
     equals = _filters(request, gdf, schema)
     limit = min(limit, MAX_LIMIT)
     rows = lf.select(gdf, bbox=box, equals=equals)
@@ -185,7 +217,8 @@ def items(
     page = gdf.iloc[rows[offset:offset + limit]]
 
     path = f"/collections/{collection_id}/items"
-    common = {"bbox": bbox, **{k: request.query_params[k] for k in equals}}
+    common = {"bbox": bbox, "datetime": datetime_,
+              **{k: request.query_params[k] for k in equals}}
     links = [
         {"href": url_for(request, path, **common, limit=limit, offset=offset or None),
          "rel": "self", "type": GEOJSON, "title": "This page"},
