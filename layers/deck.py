@@ -499,6 +499,7 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
     deck.title = title or f"{twin.name} — 3D view"
     deck.legend = {
         "districts": dlegend,
+        "synthetic_share": style.synthetic_shares(twin),
         "sectors": sectors,
         "has_pipeline": any(layer.id == "pipeline_projects" for layer in plist),
         "parcels": bool(parcels_url),

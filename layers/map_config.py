@@ -102,6 +102,7 @@ def map_config(twin, *, parcel_zooms: tuple[int, int] | None = None) -> dict:
         "default_color_by": default_color_by(agg),
         "district_labels": district_labels,
         "sector_colors": sectors,
+        "synthetic_share": style.synthetic_shares(twin),
         "land_uses": land_uses,
         "parcels": ({"tiles": PARCEL_TILES, "minzoom": parcel_zooms[0],
                      "maxzoom": parcel_zooms[1]}

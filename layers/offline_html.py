@@ -51,6 +51,14 @@ def _swatch(color) -> str:
     return f'<i style="background:rgba({r},{g},{b},{a:.2f})"></i>'
 
 
+def _synthetic_note(legend: dict, layer: str) -> str:
+    # As the /map page's legend: how much of a layer is made up.
+    share = (legend.get("synthetic_share") or {}).get(layer, 0.0)
+    if share <= 0:
+        return ""
+    return " — synthetic" if share >= 1 else f" — {max(1, round(share * 100))}% synthetic"
+
+
 def legend_html(legend: dict) -> str:
     """The legend panel of a single-file map, from ``TwinDeck.legend``."""
     d = legend.get("districts", {})
@@ -58,7 +66,8 @@ def legend_html(legend: dict) -> str:
             + (f" <small>({html.escape(d['height'])})</small>" if d.get("height") else "")]
     rows += [f"{_swatch(c['color'])}{html.escape(c['label'])}" for c in d.get("classes", [])]
     if legend.get("sectors"):
-        rows.append("<b>Project sites</b> (height ∝ √investment)")
+        rows.append("<b>Project sites</b> (height ∝ √investment)"
+                    + html.escape(_synthetic_note(legend, "project_sites")))
         cols = "<br/>".join(f"{_swatch(c)}{html.escape(s)}"
                             for s, c in legend["sectors"].items())
         if legend.get("has_pipeline"):

@@ -24,6 +24,7 @@ __all__ = [
     "LAND_USE_COLORS",
     "SECTOR_COLORS",
     "accuracy_label",
+    "synthetic_shares",
     "categorical_colors",
     "font_face_css",
     "is_pipeline",
@@ -263,3 +264,19 @@ def style_spec() -> dict:
         "accuracy_text": ACCURACY_TEXT,
         "label_columns": LABEL_COLUMNS,
     }
+
+
+def synthetic_shares(twin) -> dict[str, float]:
+    """The share of synthetic rows of each layer that says (``synthetic`` column), so a
+    legend can say what is made up (tooltips say it row by row).
+
+    >>> from tests.common import make_small_twin
+    >>> synthetic_shares(make_small_twin())["parcels"]
+    1.0
+    """
+    out = {}
+    for name in twin.layer_names:
+        gdf = twin[name]
+        if "synthetic" in gdf and len(gdf):
+            out[name] = float(gdf["synthetic"].astype(bool).mean())
+    return out

@@ -329,6 +329,16 @@ def test_default_twin_is_coloured_by_its_score_and_says_it_is_synthetic(default_
         assert note in cfg["color_by"][key]["title"], cfg["color_by"][key]["title"]
         assert note in twin_deck(default_twin, color_by=key).legend["districts"]["title"]
     assert "synthetic" not in cfg["color_by"]["population"]["title"]
+    # Layer legends say how much of each layer is made up.
+    assert cfg["synthetic_share"]["parcels"] == 1.0
+    assert cfg["synthetic_share"]["project_sites"] == pytest.approx(
+        p["synthetic"].mean())
+    assert cfg["synthetic_share"]["settlements"] == 0.0
+    from layers.offline_html import legend_html
+
+    pct = round(100 * p["synthetic"].mean())
+    assert f"(height ∝ √investment) — {pct}% synthetic" in legend_html(
+        twin_deck(default_twin).legend)
     json.dumps(cfg)
 
 

@@ -217,6 +217,16 @@ def test_map_page_draws_and_stays_offline(map_run):
     _shot(page, "map-2d.png")
 
 
+def test_legend_says_which_layers_are_synthetic(map_run):
+    # The default twin's parcels are all synthetic and most project rows are: the legend
+    # headings once read as a plain cadastre and project list.
+    text = map_run.page.locator("#legend").inner_text()
+    assert "Parcels by land use — synthetic" in text, text
+    share = map_run.page.evaluate("twinMap.config.synthetic_share.project_sites")
+    assert 0 < share < 1
+    assert f"— {round(share * 100)}% synthetic" in text, text
+
+
 def test_map_page_fetches_parcel_tiles(map_run):
     bodies = map_run.tile_bodies()
     assert bodies, "no vector-tile request was made"

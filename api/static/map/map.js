@@ -317,19 +317,28 @@
   const swatch = (c) => `<i style="background:rgba(${c[0]},${c[1]},${c[2]},${
     (c.length > 3 ? c[3] / 255 : 1).toFixed(2)})"></i>`;
 
+  // A legend heading says how much of a layer is made up (tooltips say it row by row).
+  function syntheticNote(layer) {
+    const share = (tm.config.synthetic_share || {})[layer];
+    if (typeof share !== "number" || share <= 0) return "";
+    return share >= 1 ? " — synthetic" : ` — ${Math.max(1, Math.round(share * 100))}% synthetic`;
+  }
+
   function renderLegend() {
     const cfg = tm.config, cb = cfg.color_by[state.colorBy], st = cfg.style;
     const html = [`<h2>Districts: ${esc(cb.title)}</h2>`];
     for (const c of cb.legend) html.push(`${swatch(c.color)}${esc(c.label)}<br/>`);
     if (state.threeD) html.push(`<small>${esc(cb.height_note || "height ∝ value")}</small><br/>`);
-    html.push(`<h2>Projects (${state.threeD ? "height" : "size"} ∝ √investment)</h2>`);
+    html.push(`<h2>Projects (${state.threeD ? "height" : "size"} ∝ √investment)` +
+              `${esc(syntheticNote("project_sites"))}</h2>`);
     html.push('<div class="cols">');
     for (const [s, c] of Object.entries(cfg.sector_colors)) {
       html.push(`<div>${swatch(c)}${esc(s)}</div>`);
     }
     html.push(`<div title="planned projects: pale ${state.threeD ? "square columns" :
       "dots with a dark ring"}">${swatch([255, 255, 255, 255])}pipeline (pale)</div></div>`);
-    html.push("<h2>Parcels by land use</h2><div class=\"cols\">");
+    html.push(`<h2>Parcels by land use${esc(syntheticNote("parcels"))}</h2>` +
+              '<div class="cols">');
     for (const [k, c] of Object.entries(st.land_use_colors)) {
       if (cfg.land_uses.includes(k)) html.push(`<div>${swatch(c)}${esc(k)}</div>`);
     }
