@@ -203,8 +203,11 @@ def _cmd_score(args) -> int:
                "units": units}
         print(json.dumps(_score_json(out), indent=2, ensure_ascii=False))
         return 0
+    registry_w = {i.weight for i in sc.registry.indicators}
+    weights = ("custom" if sc.config.weights or sc.config.dimension_weights
+               else "registry (equal)" if len(registry_w) == 1 else "registry (unequal)")
     print(f"Aqmola Region Score of {tw.name!r}: {sc.config.normalisation} normalisation, "
-          f"{sc.config.aggregation} aggregation, weights: registry (equal)")
+          f"{sc.config.aggregation} aggregation, weights: {weights}")
     print(f"scored at {', '.join(sorted(set(ref.dropna())))}; region score "
           f"{sc.region_score:.1f}/100")
     if synthetic:
@@ -362,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:  # pragma: no cover
         return 130
+    except BrokenPipeError:
+        # `twin info | head` closed our stdout early; that is the reader's choice, not an
+        # error. Point stdout at devnull so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
