@@ -107,7 +107,13 @@ class Twin:
         return self.layer(name)
 
     def layer(self, name: str) -> gpd.GeoDataFrame:
-        """The layer called ``name`` (a GeoDataFrame in EPSG:4326)."""
+        """The layer called ``name`` (a GeoDataFrame in EPSG:4326).
+
+        This is the twin's own frame, not a copy (a copy of a million parcels on every
+        access would cost more than it saves). Treat it as read-only: to change a layer,
+        edit a ``.copy()`` and put it back with :meth:`add_layer`, which validates it and
+        renews the content hash, the metric cache and so every tile cache keyed on them.
+        """
         try:
             return self._layers[name]
         except KeyError:
