@@ -65,6 +65,8 @@ def file_rows(path, where="1=1", args=()):
     (wage(month="2025-13"), InvalidMonth, ["'2025-13'", "YYYY-MM"]),
     (wage(month="0000-01"), InvalidMonth, ["'0000-01'", "YYYY-MM"]),
     (wage(month="\uff12\uff10\uff12\uff15-10"), InvalidMonth, ["YYYY-MM"]),  # not ASCII
+    (wage(month="0001-01"), InvalidMonth, ["'0001-01'", "outside 2000-01.."]),
+    (wage(month="9999-12"), InvalidMonth, ["'9999-12'", "not forecasts"]),
     ({**wage(), "indicator": "roads_good", "unit": "%", "value": 130.0}, InvalidValue,
      ["130", "range"]),
 ])
@@ -265,3 +267,12 @@ def test_gaps_are_imputed_visibly_not_silently(small_twin):
     assert (flags.drop(columns="agri_output") == "").all().all()
     assert sc.ranking().loc["east", "n_imputed"] == 1
     assert sc.table().imputed.loc["east", "agri_output"] == "months_filled"
+
+
+def test_a_correction_gives_readers_a_new_table(scored_twin):
+    # Scenarios notice a changed baseline by the observation table's identity, so an
+    # upsert must not edit the table in place.
+    sc = scored_twin.score
+    before = scored_twin.tables["score_observations"]
+    sc.ingest(wage(month="2025-08", value=999.0), upsert=True)
+    assert scored_twin.tables["score_observations"] is not before

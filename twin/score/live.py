@@ -278,6 +278,10 @@ class Score:
             self._row_of = {k: n for n, k in enumerate(zip(
                 table["unit_id"], table["indicator"], table["month"], strict=True))}
         rep = {r[:3] for r in replaced}
+        if rep:
+            # A new object, not an edit in place: readers such as scenarios detect a
+            # changed baseline by the table's identity.
+            table = table.copy()
         cols = [table.columns.get_loc(c) for c in ("value", "source", "synthetic")]
         new = []
         for r in records:

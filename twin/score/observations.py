@@ -34,6 +34,16 @@ COLUMNS = ["unit_id", "indicator", "month", "value", "unit", "source", "syntheti
 # ASCII digits only (\d also takes other scripts' digits), and a year from 0001: a month
 # must be one pandas can hold as a Period.
 _MONTH = re.compile(r"^(?!0000)([0-9]{4})-(0[1-9]|1[0-2])$")
+#: The first month an observation may carry. Together with "not after the current month"
+#: it keeps one stray year (e.g. 0001-01 or 9999-12) from stretching the monthly panel
+#: over millennia (each month is a row of the panel).
+FIRST_MONTH = "2000-01"
+
+
+def _current_month() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m")
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,12 @@ def validate(observations, registry: Registry, units) -> list[tuple]:
         if _MONTH.match(month) is None:
             raise InvalidMonth(f"{where}: month {month!r} is not a calendar month: write "
                                "it as YYYY-MM, e.g. '2025-09'")
+        last = _current_month()
+        if not FIRST_MONTH <= month <= last:
+            raise InvalidMonth(
+                f"{where}: month {month!r} is outside {FIRST_MONTH}..{last}: observations "
+                "are measured months, not forecasts; check the year"
+            )
         try:
             value = float(value)
         except (TypeError, ValueError):
