@@ -103,3 +103,17 @@ def make_small_twin() -> Twin:
         name="small", version="test",
         provenance={"region": "hand-made test geometry"},
     )
+
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int, *words: str) -> str:
+    """Assert an HTTP answer is a problem+json with ``status`` whose detail names ``words``;
+    return the detail."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    detail = response.json()["detail"]
+    for w in words:
+        assert w in detail, detail
+    return detail

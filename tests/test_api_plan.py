@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from api.app import create_app
 from api.settings import Settings
 from layers.tile_math import tiles_for_bounds
-from tests.common import make_small_twin, square_lonlat
-
-PROBLEM = "application/problem+json"
+from tests.common import PROBLEM, make_small_twin, square_lonlat
+from tests.common import assert_problem as _problem
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +32,6 @@ def client(planned):
     with TestClient(create_app(Settings(), twin=planned)) as c:
         yield c
 
-
-def _problem(r, status: int, *words: str) -> str:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM
-    detail = r.json()["detail"]
-    for w in words:
-        assert w in detail, detail
-    return detail
 
 
 # -- /plan ------------------------------------------------------------------------------

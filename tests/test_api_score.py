@@ -22,12 +22,12 @@ from api.app import create_app
 from api.score_hub import hub_of
 from api.settings import Settings
 from geodata.score_history import generate_history
-from tests.common import make_small_twin
+from tests.common import PROBLEM, make_small_twin
+from tests.common import assert_problem as _problem
 from tests.test_api_server import serve_in_thread
 from twin import Twin
 from twin.score import Score
 
-PROBLEM = "application/problem+json"
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 # avg_wage is reported monthly by every unit up to 2025-08 (the reference month), so a new
@@ -86,14 +86,6 @@ def file_rows(path) -> list[tuple]:
     with sqlite3.connect(path) as conn:
         return sorted(conn.execute("SELECT * FROM score_observations").fetchall())
 
-
-def _problem(r, status: int, *words: str) -> str:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM
-    detail = r.json()["detail"]
-    for w in words:
-        assert w in detail, detail
-    return detail
 
 
 # -- GET /score -------------------------------------------------------------------------
