@@ -32,6 +32,12 @@ def point_lonlat(x: float, y: float):
     return metric(Point(x, y))
 
 
+def lonlat(x: float, y: float) -> tuple[float, float]:
+    """(lon, lat) of the point (x, y) metres in the analysis CRS."""
+    p = point_lonlat(x, y)
+    return p.x, p.y
+
+
 def make_small_twin() -> Twin:
     """A 20 km x 10 km region split into two 10 km x 10 km districts, with a town,
     an industrial zone, a protected area, 4 parcels and 2 project sites.

@@ -10,15 +10,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.common import point_lonlat
+from tests.common import lonlat
 from twin import Twin
 
 AUTH = {"Authorization": "Bearer s3cret"}
-
-
-def lonlat(x, y):
-    p = point_lonlat(x, y)
-    return p.x, p.y
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import math
 import pandas as pd
 import pytest
 
-from tests.common import point_lonlat, square_lonlat
+from tests.common import lonlat, square_lonlat
 from twin.plan import UnknownZoneType
 from twin.scenario import (
     AddProject,
@@ -33,11 +33,6 @@ from twin.scenario import (
     edit_from_dict,
 )
 from twin.score import Observation, WeightError
-
-
-def lonlat(x, y):
-    p = point_lonlat(x, y)
-    return p.x, p.y
 
 
 @pytest.fixture

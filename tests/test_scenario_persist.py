@@ -7,7 +7,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from tests.common import point_lonlat, square_lonlat
+from tests.common import lonlat, square_lonlat
 from twin import Twin
 from twin.scenario import (
     ScenarioConflict,
@@ -15,11 +15,6 @@ from twin.scenario import (
     delete_scenario,
     list_scenarios,
 )
-
-
-def lonlat(x, y):
-    p = point_lonlat(x, y)
-    return p.x, p.y
 
 
 @pytest.fixture

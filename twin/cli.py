@@ -143,7 +143,7 @@ def _cmd_add_raster(args) -> int:
 
 def _cmd_plan_export(args) -> int:
     tw = _open(args)
-    plan = tw.plan if args.plan == "main" else _plan(tw, args.plan)
+    plan = _plan(tw, args.plan)
     out = plan.export(args.out, version=args.version)
     print(f"wrote plan {plan.id!r} v{args.version or plan.version} -> {out}")
     return 0
@@ -151,13 +151,16 @@ def _cmd_plan_export(args) -> int:
 
 def _cmd_plan_report(args) -> int:
     tw = _open(args)
-    plan = tw.plan if args.plan == "main" else _plan(tw, args.plan)
+    plan = _plan(tw, args.plan)
     out = plan.report(args.out, version=args.version)
     print(f"wrote report of plan {plan.id!r} v{args.version or plan.version} -> {out}")
     return 0
 
 
 def _plan(tw, plan_id: str):
+    """The twin's main plan (shared, cached on the twin), or another plan by id."""
+    if plan_id == "main":
+        return tw.plan
     from .plan import Plan
 
     return Plan(tw, plan_id)
