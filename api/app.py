@@ -1,9 +1,11 @@
 """The app factory: ``create_app(settings)`` builds the FastAPI app serving one twin.
 
 One router per resource lives in ``api/routers``; exceptions map to statuses in
-``api/errors.py``. In front of everything, :class:`TwinAPI` answers cached tiles
-(``api/fastpath.py``); then pure ASGI middlewares, from outside in: CORS (when configured)
-→ body limit → HEAD as GET (``api/head.py``) → FastAPI's routing.
+``api/errors.py``. In front of everything, :class:`TwinAPI` applies a trusted proxy's
+forwarded headers (``api/proxy.py``) and answers cached tiles (``api/fastpath.py``); then
+pure ASGI middlewares, from outside in: CORS (when configured) → Vary and Cache-Control of
+link documents (``api/urls.py``) → body limit → HEAD as GET (``api/head.py``) → FastAPI's
+routing.
 
 Examples
 --------
@@ -24,8 +26,10 @@ from . import errors
 from .fastpath import TileFastPath
 from .head import HeadAsGet
 from .limits import BodyLimit
+from .proxy import TrustedProxies, resolve
 from .routers import features, landing, map, plan, raster, scenarios, score, tiles
 from .settings import Settings
+from .urls import LinkHeaders
 
 __all__ = ["create_app", "TwinAPI"]
 
@@ -42,12 +46,18 @@ class TwinAPI(FastAPI):
     """FastAPI with the tile fast path in front of Starlette's middleware stack.
 
     A warm tile is a dict lookup; every ASGI layer it passes costs more than that, so cache
-    hits are answered here, before any of them (docs/tiles.md has the numbers).
+    hits are answered here, before any of them (docs/tiles.md has the numbers). A trusted
+    proxy's headers are applied before that, on the server's own scope, so that the
+    server's access log names the client for every request, tiles included.
     """
 
     fast_path: TileFastPath | None = None
+    proxies: TrustedProxies | None = None
+    forwarded_family: str = "x-forwarded"
 
     async def __call__(self, scope, receive, send) -> None:
+        if self.proxies:
+            resolve(scope, self.proxies, self.forwarded_family)
         fp = self.fast_path
         if fp is not None and await fp(scope, send):
             return
@@ -109,10 +119,14 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
     app.include_router(score.router)
     app.include_router(scenarios.router)
 
+    app.proxies = TrustedProxies(settings.trusted_proxies)
+    app.forwarded_family = settings.forwarded_headers
     if settings.tile_fast_path:
         app.fast_path = TileFastPath(app.state, cors=bool(settings.cors_origins))
     app.add_middleware(HeadAsGet)  # innermost: HEAD reaches every GET route
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(LinkHeaders, vary=not settings.public_url,
+                       max_age=settings.doc_max_age)
     if settings.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

@@ -7,12 +7,15 @@ Only the CLI and ``api/`` read the environment (docs/design.md); tests build a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings"]
+from .proxy import parse_proxies
+
+__all__ = ["Settings", "settings_problem"]
 
 
 def _split(v):
@@ -45,12 +48,22 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     #: Upper bound on the bytes the vector-tile cache holds.
     tile_cache_bytes: int = 256 * 2**20
-    #: Public base URL (e.g. https://maps.example.org/twin) used in links instead of the
-    #: one derived from the request and its X-Forwarded-* headers.
+    #: Public base URL (e.g. https://maps.example.org/twin) of every link. Where set,
+    #: nothing from the request counts: not forwarded headers, not even Host.
     public_url: str | None = None
-    #: Honour X-Forwarded-Proto/Host/Prefix when building absolute links. Turn off when
-    #: the server is reachable without a proxy that sets (or strips) them.
-    trust_forwarded_headers: bool = True
+    #: Peers (IP addresses or CIDR ranges, comma-separated) whose forwarded headers count:
+    #: your reverse proxies. Empty: every request's forwarded headers are ignored.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    #: The header family those proxies set: "x-forwarded" (X-Forwarded-Proto/-Host/-For)
+    #: or "forwarded" (RFC 7239). The other family is ignored, since a proxy passes on what
+    #: it does not set. X-Forwarded-Prefix is read with either.
+    forwarded_headers: Literal["x-forwarded", "forwarded"] = "x-forwarded"
+    #: Removed: it trusted every client's forwarded headers. Setting it is an error that
+    #: says what to set instead (TWIN_TRUSTED_PROXIES or TWIN_PUBLIC_URL).
+    trust_forwarded_headers: Any = Field(None, exclude=True, repr=False)
+    #: Cache-Control max-age of documents holding links (TileJSON, OGC documents), in
+    #: seconds; 0 sends no-cache.
+    doc_max_age: int = Field(60, ge=0)
     #: Cache-Control max-age of tiles, in seconds.
     tile_max_age: int = 300
     #: Answer cached XYZ tiles before FastAPI's routing (api/fastpath.py). Off only to
@@ -62,7 +75,36 @@ class Settings(BaseSettings):
     #: uvicorn's access log in `twin serve` (one line per request: off for benchmarks).
     access_log: bool = True
 
-    _split_tokens = field_validator("api_tokens", "cors_origins", mode="before")(_split)
+    _split_tokens = field_validator("api_tokens", "cors_origins", "trusted_proxies",
+                                    mode="before")(_split)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        parse_proxies(v)  # a ValueError naming the bad entry
+        return v
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        u = urlsplit(v)
+        if u.scheme not in ("http", "https") or not u.netloc or u.query or u.fragment:
+            raise ValueError(f"TWIN_PUBLIC_URL {v!r} is not an absolute http(s) URL: give the "
+                             "address clients use, e.g. https://maps.example.org/twin")
+        return v
+
+    @field_validator("trust_forwarded_headers", mode="before")
+    @classmethod
+    def _removed(cls, v: Any) -> None:
+        if v is not None:
+            raise ValueError(
+                "TWIN_TRUST_FORWARDED_HEADERS was removed: it believed X-Forwarded-* headers "
+                "from any client, so one request could point the links that caches keep at "
+                "another host. Unset it; behind a reverse proxy set TWIN_TRUSTED_PROXIES to "
+                "the proxy's address (e.g. 127.0.0.1) or TWIN_PUBLIC_URL to the public URL")
+        return None
 
     def tokens(self) -> frozenset[str]:
         """Every accepted token: the configured ones plus the token file's lines."""
@@ -80,3 +122,14 @@ class Settings(BaseSettings):
                 if line and not line.startswith("#"):
                     found.add(line)
         return frozenset(found)
+
+
+def settings_problem(error: ValidationError) -> str:
+    """The messages of a settings ValidationError, one line each, without pydantic's
+    boilerplate (for the CLI, which reports it as a plain error)."""
+    lines = []
+    for e in error.errors():
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        where = ".".join(str(p) for p in e.get("loc", ()))
+        lines.append(msg if msg.startswith("TWIN_") else f"TWIN_{where.upper()}: {msg}")
+    return "; ".join(lines)

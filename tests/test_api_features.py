@@ -176,10 +176,13 @@ def test_method_not_allowed_is_problem_json(client):
     assert r.status_code == 405 and r.headers["content-type"] == PROBLEM
 
 
-def test_links_follow_forwarded_headers(client):
-    r = client.get("/collections/parcels/items", params={"limit": 10},
-                   headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "maps.example.org",
-                            "X-Forwarded-Prefix": "/twin"})
+def test_links_follow_a_trusted_proxys_headers(client):
+    app = create_app(Settings(gc_freeze=False, trusted_proxies="10.0.0.2"), twin=client.twin)
+    with TestClient(app, client=("10.0.0.2", 4000)) as proxied:
+        r = proxied.get("/collections/parcels/items", params={"limit": 10},
+                        headers={"X-Forwarded-Proto": "https",
+                                 "X-Forwarded-Host": "maps.example.org",
+                                 "X-Forwarded-Prefix": "/twin"})
     nxt = [link for link in r.json()["links"] if link["rel"] == "next"][0]["href"]
     assert nxt == "https://maps.example.org/twin/collections/parcels/items?limit=10&offset=10"
 

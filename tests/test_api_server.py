@@ -178,6 +178,12 @@ def test_twin_serve_command(small_twin, tmp_path):
                     raise AssertionError(proc.stdout.read().decode()) from None
                 time.sleep(0.2)
         assert r.status_code == 200 and r.json()["twin"] == "small"
+        # No TWIN_TRUSTED_PROXIES: a loopback client's forwarded headers change no link
+        # (uvicorn's own proxy handling, which trusts 127.0.0.1, is off in `twin serve`).
+        tj = httpx.get(f"http://127.0.0.1:{port}/tiles/districts.json", trust_env=False,
+                       headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "1.2.3.4",
+                                "X-Forwarded-Host": "evil.example"}).json()
+        assert tj["tiles"][0].startswith(f"http://127.0.0.1:{port}/tiles/districts/")
     finally:
         proc.terminate()
         try:

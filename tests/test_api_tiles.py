@@ -121,10 +121,14 @@ def test_bad_tiles_are_refused_without_work(app, client, url, status):
     assert app.state.tiles._prepared.keys() == prepared.keys()
 
 
-def test_tilejson_absolute_urls_behind_a_proxy(client):
-    r = client.get("/tiles/parcels.json", headers={
-        "X-Forwarded-Proto": "https", "X-Forwarded-Host": "maps.example.org, inner:8080",
-        "X-Forwarded-Prefix": "/twin/"})
+def test_tilejson_absolute_urls_behind_a_proxy(app):
+    # From a trusted proxy; in a list, the value the nearest proxy set (the last) counts.
+    proxied = create_app(Settings(gc_freeze=False, trusted_proxies="10.0.0.0/8"),
+                         twin=app.state.twin)
+    with TestClient(proxied, client=("10.0.0.2", 4000)) as c:
+        r = c.get("/tiles/parcels.json", headers={
+            "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example, maps.example.org",
+            "X-Forwarded-Prefix": "/twin/"})
     tj = r.json()
     assert tj["tilejson"] == "3.0.0"
     assert tj["tiles"] == ["https://maps.example.org/twin/tiles/parcels/{z}/{x}/{y}.mvt"]
@@ -149,7 +153,7 @@ def test_public_url_setting_wins(small_twin):
 
 
 def test_untrusted_forwarded_headers_are_ignored(small_twin):
-    app = create_app(Settings(trust_forwarded_headers=False), twin=small_twin)
+    app = create_app(Settings(), twin=small_twin)  # TWIN_TRUSTED_PROXIES: empty by default
     with TestClient(app) as c:
         tj = c.get("/tiles/districts.json", headers={"X-Forwarded-Host": "evil"}).json()
     assert tj["tiles"][0].startswith("http://testserver/")

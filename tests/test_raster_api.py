@@ -72,10 +72,12 @@ def test_tilejson(client):
     assert client.get(url).headers["content-type"] == "image/png"
 
 
-def test_tilejson_urls_follow_the_proxy(client):
-    r = client.get("/raster/suitability.json", headers={
-        "X-Forwarded-Proto": "https", "X-Forwarded-Host": "maps.example.org",
-        "X-Forwarded-Prefix": "/twin"})
+def test_tilejson_urls_follow_a_trusted_proxy(twin_path):
+    app = create_app(Settings(twin_path=twin_path, trusted_proxies="10.0.0.0/8"))
+    with TestClient(app, client=("10.1.2.3", 4000)) as c:
+        r = c.get("/raster/suitability.json", headers={
+            "X-Forwarded-Proto": "https", "X-Forwarded-Host": "maps.example.org",
+            "X-Forwarded-Prefix": "/twin"})
     assert r.json()["tiles"] == [
         "https://maps.example.org/twin/raster/suitability/{z}/{x}/{y}.png"]
 

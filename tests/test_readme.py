@@ -92,3 +92,14 @@ def test_documented_routes_exist():
     for path in sorted(documented):
         concrete = re.sub(r"\{[^}]*\}", "x", path)
         assert any(p.match(concrete) for p in served), f"README route {path} is not served"
+
+
+def test_every_setting_is_in_the_readme():
+    from api.settings import Settings
+
+    text = (ROOT / "README.md").read_text()
+    for name, field in Settings.model_fields.items():
+        if field.exclude:  # a removed setting, kept only to refuse it with a message
+            assert f"TWIN_{name.upper()}` is gone" in text, name
+        else:
+            assert f"`TWIN_{name.upper()}`" in text, f"README's settings table lacks {name}"

@@ -83,27 +83,34 @@ def _crs_name(crs) -> str:
 def _cmd_serve(args) -> int:
     try:
         import uvicorn
+        from pydantic import ValidationError
 
         from api.app import create_app
-        from api.settings import Settings
+        from api.settings import Settings, settings_problem
     except ImportError as e:  # pragma: no cover - depends on the install
         raise TwinError(
             f"serving needs the 'api' extra ({e.name} is missing): pip install "
             "'aqmola-twin[api]'"
         ) from e
     path = _default_path(args)
+    try:
+        settings = Settings(twin_path=path)
+    except ValidationError as e:
+        raise TwinError(f"cannot serve: {settings_problem(e)}") from None
     if not path.exists():
         from .default import build_default
 
         print(f"no twin at {path}; building the default twin first", file=sys.stderr)
         build_default(out=path, progress=True)
-    settings = Settings(twin_path=path)
     app = create_app(settings)
     from api.fastpath import http_protocol
 
     # Cached tiles are answered inside uvicorn's HTTP protocol (api/fastpath.py).
     proto = http_protocol() if settings.tile_fast_path else None
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info",
+    # proxy_headers=False: the app trusts forwarded headers only from TWIN_TRUSTED_PROXIES
+    # (api/proxy.py). uvicorn's own handling would trust its FORWARDED_ALLOW_IPS instead
+    # and rewrite the peer address before the app could check it.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False,
                 access_log=settings.access_log, **({"http": proto} if proto else {}))
     return 0
 

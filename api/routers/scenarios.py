@@ -38,7 +38,7 @@ from ..deps import get_twin, require_token
 from ..errors import BadRequest, NotFound, PreconditionRequired
 from ..fastpath import etag_matches, tile_headers, wants_gzip
 from ..score_hub import hub_of
-from ..urls import url_for
+from ..urls import note_links, url_for
 
 __all__ = ["router"]
 
@@ -183,10 +183,11 @@ def create(request: Request, body: ScenarioCreate, tw: TwinDep) -> JSONResponse:
 @router.get("/scenarios/{scenario_id}", summary="A scenario: its edits and version (ETag)")
 def read(request: Request, scenario_id: str, tw: TwinDep) -> Response:
     s = _load(request, tw, scenario_id)
-    if etag_matches(request.headers.get("if-none-match", ""), _etag(s.version)):
-        return Response(status_code=304, headers={"ETag": _etag(s.version)})
-    return _json(_doc(request, s), headers={"ETag": _etag(s.version),
-                                            "Cache-Control": "no-cache"})
+    headers = {"ETag": _etag(s.version), "Cache-Control": "no-cache"}
+    if etag_matches(request.headers.get("if-none-match", ""), headers["ETag"]):
+        note_links(request)  # a 304 carries the Vary of the document it stands for
+        return Response(status_code=304, headers=headers)
+    return _json(_doc(request, s), headers=headers)
 
 
 @router.patch("/scenarios/{scenario_id}", summary="Change a scenario (If-Match required)",

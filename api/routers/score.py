@@ -20,7 +20,7 @@ from ..errors import BadRequest, NotFound
 from ..fastpath import etag_matches
 from ..models_score import MAX_BATCH, ObservationBatch, inline_schema
 from ..score_hub import ScoreHub, hub_of
-from ..urls import url_for
+from ..urls import note_links, url_for
 from .plan import json_answer, records, split_list
 
 __all__ = ["router", "MAX_FORECAST_SERIES"]
@@ -70,6 +70,7 @@ def score(request: Request, hub: HubDep) -> Response:
     # If-None-Match get a 304 until then.
     headers = {"ETag": f'"{body["data_version"]}"', "Cache-Control": "no-cache"}
     if etag_matches(request.headers.get("if-none-match", ""), headers["ETag"]):
+        note_links(request)  # a 304 carries the Vary of the document it stands for
         return Response(status_code=304, headers=headers)
     body["links"] = _links(request)
     return json_answer(body, headers=headers)
