@@ -60,10 +60,10 @@ class Settings(BaseSettings):
     forwarded_headers: Literal["x-forwarded", "forwarded"] = "x-forwarded"
     #: Removed: it trusted every client's forwarded headers. Setting it is an error that
     #: says what to set instead (TWIN_TRUSTED_PROXIES or TWIN_PUBLIC_URL).
-    trust_forwarded_headers: Any = Field(None, exclude=True, repr=False)
+    trust_forwarded_headers: Annotated[Any, Field(exclude=True, repr=False)] = None
     #: Cache-Control max-age of documents holding links (TileJSON, OGC documents), in
     #: seconds; 0 sends no-cache.
-    doc_max_age: int = Field(60, ge=0)
+    doc_max_age: Annotated[int, Field(ge=0)] = 60
     #: Cache-Control max-age of tiles, in seconds.
     tile_max_age: int = 300
     #: Answer cached XYZ tiles before FastAPI's routing (api/fastpath.py). Off only to

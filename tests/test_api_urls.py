@@ -135,12 +135,8 @@ def plain(twin_path):
                 for k, r in walk(c, {}, "plain").items()}
 
 
-def _links_in(text: str, base: str) -> int:
-    return text.count(base)
-
-
 def test_the_walk_finds_links_where_documents_hold_them(plain):
-    with_links = {k for k, (_, text, _) in plain.items() if _links_in(text, HERE)}
+    with_links = {k for k, (_, text, _) in plain.items() if text.count(HERE)}
     assert with_links == WITH_LINKS
     for k in WITH_LINKS:
         assert plain[k][0] in (200, 201), (k, plain[k][1][:300])
@@ -153,7 +149,7 @@ def test_untrusted_forwarded_headers_change_no_link(twin_path, plain, peer):
     for k, r in evil.items():
         text = _text(r)
         assert "evil" not in text, (k, text[:500])
-        assert _links_in(text, HERE) == _links_in(plain[k][1], HERE), k
+        assert text.count(HERE) == plain[k][1].count(HERE), k
         assert r.status_code == plain[k][0], k
 
 
@@ -163,7 +159,7 @@ def test_a_trusted_proxy_sets_scheme_host_and_prefix_of_every_link(twin_path, pl
     for k, r in proxied.items():
         text = _text(r)
         assert "testserver" not in text, (k, text[:500])
-        assert _links_in(text, FORWARDED) == _links_in(plain[k][1], HERE), k
+        assert text.count(FORWARDED) == plain[k][1].count(HERE), k
 
 
 def test_a_trusted_proxy_speaking_rfc_7239(twin_path, plain):
@@ -175,7 +171,7 @@ def test_a_trusted_proxy_speaking_rfc_7239(twin_path, plain):
     for k, r in proxied.items():
         text = _text(r)
         assert "testserver" not in text and "evil" not in text, (k, text[:500])
-        assert _links_in(text, FORWARDED) == _links_in(plain[k][1], HERE), k
+        assert text.count(FORWARDED) == plain[k][1].count(HERE), k
 
 
 @pytest.mark.parametrize("peer", [PROXY, STRANGER])
@@ -185,7 +181,7 @@ def test_public_url_wins_over_forwarded_headers_and_host(twin_path, plain, peer)
     for k, r in answers.items():
         text = _text(r)
         assert "evil" not in text and "testserver" not in text, (k, text[:500])
-        assert _links_in(text, PUBLIC) == _links_in(plain[k][1], HERE), k
+        assert text.count(PUBLIC) == plain[k][1].count(HERE), k
         assert "X-Forwarded-Host" not in r.headers.get("vary", ""), k  # nothing varies
 
 
@@ -197,7 +193,7 @@ def test_vary_and_cache_control_wherever_links_come_from_the_request(plain):
     named = {v.strip().lower() for v in VARY.split(",")}
     assert named == {"forwarded", "x-forwarded-host", "x-forwarded-proto",
                      "x-forwarded-prefix"}
-    for k, (status, text, headers) in plain.items():
+    for k, (_, _, headers) in plain.items():
         if k in WITH_LINKS:
             assert named <= _vary(headers), (k, headers)
             cc = headers.get("cache-control", "")
