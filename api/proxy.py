@@ -25,11 +25,9 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-__all__ = ["TrustedProxies", "Forwarded", "FAMILIES", "SCOPE_KEY", "parse_proxies",
-           "parse_forwarded", "valid_host", "valid_prefix", "resolve"]
+__all__ = ["TrustedProxies", "Forwarded", "SCOPE_KEY", "parse_proxies", "parse_forwarded",
+           "valid_host", "valid_prefix", "resolve"]
 
-#: The header families a trusted proxy may speak (``TWIN_FORWARDED_HEADERS``).
-FAMILIES = ("x-forwarded", "forwarded")
 #: Where :func:`resolve` leaves what a trusted proxy said (see :class:`Forwarded`).
 SCOPE_KEY = "twin.forwarded"
 
@@ -199,6 +197,8 @@ def _client(chain: list[str], trusted: TrustedProxies) -> tuple[str, int] | None
 
 def resolve(scope, trusted: TrustedProxies, family: str = "x-forwarded") -> None:
     """Apply a trusted peer's forwarded headers to ``scope``, in place; ignore anyone else's.
+
+    ``family`` is ``TWIN_FORWARDED_HEADERS``: "x-forwarded" or "forwarded" (RFC 7239).
 
     Sets ``scope["scheme"]`` and ``scope["client"]`` from what the proxy said and leaves
     the public host and prefix in ``scope[SCOPE_KEY]`` for :func:`api.urls.base_url`.

@@ -125,8 +125,8 @@ class Settings(BaseSettings):
 
 
 def settings_problem(error: ValidationError) -> str:
-    """The messages of a settings ValidationError, one line each, without pydantic's
-    boilerplate (for the CLI, which reports it as a plain error)."""
+    """The messages of a settings ValidationError on one line, each naming its variable,
+    without pydantic's boilerplate (for the CLI, which reports it as a plain error)."""
     lines = []
     for e in error.errors():
         msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
