@@ -67,8 +67,10 @@ ERROR_STATUS: dict[type[BaseException], int] = {
     PreconditionRequired: 428,
     ts.ScenarioConflict: 412,  # a stale If-Match / version: nothing was written
     ts.ScenarioNotFound: 404,
+    ts.UnreadableScenario: 409,  # a stored row set aside on read: delete or fix it
     ts.InvalidEdit: 422,  # outside the region, unknown sector, negative investment...
     te.LayerNotFound: 404,
+    te.TileOutOfRange: 404,  # outside WebMercatorQuad or the layer's zooms
     te.ImportFormatError: 415,
     te.MissingColumn: 422,
     te.SchemaError: 422,

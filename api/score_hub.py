@@ -54,14 +54,14 @@ def hub_of(app) -> ScoreHub:
 
 
 def _digest(score) -> str:
-    panel = score.panel
-    h = hashlib.sha256()
-    for frame in (panel.raw, panel.targets):
-        h.update(frame.to_numpy(dtype=float).tobytes())
-    h.update("|".join(panel.imputed.to_numpy().astype(str).ravel()).encode())
-    h.update(repr(tuple(panel.reference_month)).encode())
-    h.update(repr(score.config).encode())
-    return h.hexdigest()[:16]
+    """The score's data version (the score owns it); NoObservations when there is none."""
+    from twin.score.errors import NoObservations
+
+    version = score.data_version
+    if not version:
+        raise NoObservations(f"twin {score.twin.name!r} holds no score observations yet: "
+                             "POST some to /score/observations")
+    return version
 
 
 def _f(x) -> float | None:

@@ -469,7 +469,7 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
 
     Examples
     --------
-    >>> from tests.common import make_small_twin
+    >>> from twin.sample import make_small_twin
     >>> deck = twin_deck(make_small_twin())
     >>> [layer.id for layer in deck.layers][:3]
     ['region', 'districts', 'protected_areas']

@@ -48,7 +48,7 @@ def map_config(twin, *, parcel_zooms: tuple[int, int] | None = None) -> dict:
 
     Examples
     --------
-    >>> from tests.common import make_small_twin
+    >>> from twin.sample import make_small_twin
     >>> cfg = map_config(make_small_twin(), parcel_zooms=(5, 16))
     >>> sorted(cfg["color_by"])[:2], cfg["parcels"]["minzoom"], cfg["default_color_by"]
     (['investment_kzt', 'jobs'], 5, 'population')

@@ -364,7 +364,8 @@ def encode_layer(
     >>> import mapbox_vector_tile
     >>> g = np.array([shapely.Point(10, 20)])
     >>> b = encode_layer("pts", g, rows=np.array([0]), columns=[encode_values("n", [7])])
-    >>> mapbox_vector_tile.decode(b, y_coord_down=True)["pts"]["features"][0]["properties"]
+    >>> tile = mapbox_vector_tile.decode(b, default_options={"y_coord_down": True})
+    >>> tile["pts"]["features"][0]["properties"]
     {'n': 7}
     """
     geoms = np.asarray(geoms)

@@ -6,7 +6,7 @@ protection zones of the added and moved sites (red), and the areas it rezones (o
 
 Examples
 --------
->>> from tests.common import make_small_twin, point_lonlat
+>>> from twin.sample import make_small_twin, point_lonlat
 >>> from twin.scenario import Scenario
 >>> p = point_lonlat(5_300, 5_000)
 >>> deck = scenario_deck(Scenario(make_small_twin(), "s").move_project("p1", p.x, p.y))

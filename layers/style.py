@@ -270,7 +270,7 @@ def synthetic_shares(twin) -> dict[str, float]:
     """The share of synthetic rows of each layer that says (``synthetic`` column), so a
     legend can say what is made up (tooltips say it row by row).
 
-    >>> from tests.common import make_small_twin
+    >>> from twin.sample import make_small_twin
     >>> synthetic_shares(make_small_twin())["parcels"]
     1.0
     """

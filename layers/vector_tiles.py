@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
+from twin.errors import TileOutOfRange
+
 from .mvt import EncodedColumn, encode_layer, encode_values
 from .tile_math import tile_bounds, to_mercator, valid_tile
 
@@ -222,15 +224,16 @@ class TileSource:
     def tile(self, name: str, z: int, x: int, y: int) -> Tile:
         """The tile (z, x, y) of layer ``name``, from the cache or freshly rendered.
 
-        Raises ``LayerNotFound`` for an unknown layer and ``ValueError`` for a tile outside
-        WebMercatorQuad or outside the layer's zoom range.
+        Raises ``LayerNotFound`` for an unknown layer and ``TileOutOfRange`` (a
+        ``ValueError``) for a tile outside WebMercatorQuad or outside the layer's zoom range.
         """
         self.twin.layer(name)
         settings = tile_layer(name)
         if not valid_tile(z, x, y):
-            raise ValueError(f"tile {z}/{x}/{y} is not in WebMercatorQuad")
+            raise TileOutOfRange(f"tile {z}/{x}/{y} is not in WebMercatorQuad: at zoom z, "
+                                 "columns and rows run from 0 to 2^z - 1")
         if not settings.minzoom <= z <= settings.maxzoom:
-            raise ValueError(
+            raise TileOutOfRange(
                 f"layer {name!r} is tiled from zoom {settings.minzoom} to "
                 f"{settings.maxzoom}; zoom {z} is outside"
             )

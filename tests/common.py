@@ -1,115 +1,20 @@
-"""Hand-made geometries for tests, in one place (as shapely's tests/common.py does).
+"""Shared test geometries and helpers, in one place (as shapely's tests/common.py does).
 
-The small twin sits near Astana. In the metric analysis CRS it is easiest to reason about
-squares built there, so ``square_lonlat`` builds an exact square in metres and returns it in
-lon/lat.
+The small twin and its geometry helpers live in :mod:`twin.sample`, so that docstring
+examples can use them without importing ``tests``; they are re-exported here.
 """
 
 from __future__ import annotations
 
-import geopandas as gpd
-import shapely
-from shapely.geometry import Point, box
-
-from twin import Twin
-from twin.crs import AKMOLA_ANALYSIS_CRS, to_storage
-
-# Origin of the small twin, in the analysis CRS (metres east/north of 69.8E 51.9N).
-X0, Y0 = 0.0, 0.0
-
-
-def metric(geom):
-    """A GeoSeries holding one metric geometry, converted to lon/lat."""
-    return to_storage(gpd.GeoSeries([geom], crs=AKMOLA_ANALYSIS_CRS)).iloc[0]
-
-
-def square_lonlat(x: float, y: float, size: float):
-    """A square of ``size`` metres with its lower-left corner at (x, y) metres."""
-    return metric(box(x, y, x + size, y + size))
-
-
-def point_lonlat(x: float, y: float):
-    return metric(Point(x, y))
-
-
-def lonlat(x: float, y: float) -> tuple[float, float]:
-    """(lon, lat) of the point (x, y) metres in the analysis CRS."""
-    p = point_lonlat(x, y)
-    return p.x, p.y
-
-
-def make_small_twin() -> Twin:
-    """A 20 km x 10 km region split into two 10 km x 10 km districts, with a town,
-    an industrial zone, a protected area, 4 parcels and 2 project sites.
-
-    Hand-checked: each district is 100 km², the region 200 km²; parcel p1 is 1 km² = 100 ha.
-    """
-    region = gpd.GeoDataFrame(
-        {"id": ["R"], "name": ["Small"], "name_ru": ["Малый"], "name_kk": ["Кіші"],
-         "official_area_km2": [200.0], "accuracy": ["synthetic"], "source": ["tests"],
-         "synthetic": [True]},
-        geometry=[square_lonlat(0, 0, 10_000).union(square_lonlat(10_000, 0, 10_000))],
-        crs=4326,
-    )
-    region["geometry"] = shapely.make_valid(region.geometry.values)
-    districts = gpd.GeoDataFrame(
-        {"id": ["west", "east"], "name": ["West district", "East district"],
-         "name_ru": ["Западный", "Восточный"], "name_kk": ["Батыс", "Шығыс"],
-         "kind": ["district", "district"], "centre": ["Westtown", "Easttown"],
-         "centre_lon": [0.0, 0.0], "centre_lat": [0.0, 0.0], "area_km2": [100.0, 100.0],
-         "accuracy": ["synthetic"] * 2, "source": ["tests"] * 2, "synthetic": [True] * 2},
-        geometry=[square_lonlat(0, 0, 10_000), square_lonlat(10_000, 0, 10_000)],
-        crs=4326,
-    )
-    for i, g in enumerate(districts.geometry):
-        c = g.representative_point()
-        districts.loc[i, ["centre_lon", "centre_lat"]] = [c.x, c.y]
-    settlements = gpd.GeoDataFrame(
-        {"id": ["s1", "s2"], "name": ["Westtown", "Easttown"], "population": [5000, 1200],
-         "district_id": ["west", "east"], "accuracy": ["synthetic"] * 2,
-         "source": ["tests"] * 2, "synthetic": [True] * 2},
-        geometry=[point_lonlat(5_000, 5_000), point_lonlat(15_000, 5_000)],
-        crs=4326,
-    )
-    industrial = gpd.GeoDataFrame(
-        {"id": ["iz"], "name": ["Test IZ"], "district_id": ["east"], "area_ha": [100.0],
-         "accuracy": ["synthetic"], "source": ["tests"], "synthetic": [True]},
-        geometry=[square_lonlat(17_000, 7_000, 1_000)],
-        crs=4326,
-    )
-    protected = gpd.GeoDataFrame(
-        {"id": ["pa"], "name": ["Test park"], "kind": ["national park"],
-         "official_area_ha": [400.0], "area_ha": [400.0], "accuracy": ["synthetic"],
-         "source": ["tests"], "synthetic": [True]},
-        geometry=[square_lonlat(1_000, 1_000, 2_000)],
-        crs=4326,
-    )
-    parcels = gpd.GeoDataFrame(
-        {"id": [1, 2, 3, 4], "district_id": ["west", "west", "east", "east"],
-         "land_use": ["residential", "agricultural", "agricultural", "industrial"],
-         "area_ha": [100.0, 100.0, 100.0, 100.0], "source": ["tests"] * 4,
-         "synthetic": [True] * 4},
-        geometry=[square_lonlat(4_000, 4_000, 1_000), square_lonlat(6_000, 1_000, 1_000),
-                  square_lonlat(12_000, 2_000, 1_000), square_lonlat(17_000, 7_000, 1_000)],
-        crs=4326,
-    )
-    sites = gpd.GeoDataFrame(
-        {"id": ["p1", "p2"], "name": ["Plant", "Farm"], "sector": ["metallurgy", "agro"],
-         "district_id": ["east", "west"], "investment_kzt": [1_000_000_000, 500_000_000],
-         "jobs": [200, 50], "status": ["implementation", "implementation"],
-         "start_year": [2024, 2025], "end_year": [2026, 2026], "hazard_class": ["II", ""],
-         "accuracy": ["synthetic"] * 2, "source": ["tests"] * 2, "synthetic": [True] * 2},
-        geometry=[point_lonlat(17_500, 7_500), point_lonlat(6_500, 1_500)],
-        crs=4326,
-    )
-    return Twin(
-        {"region": region, "districts": districts, "settlements": settlements,
-         "industrial_zones": industrial, "protected_areas": protected, "parcels": parcels,
-         "project_sites": sites},
-        name="small", version="test",
-        provenance={"region": "hand-made test geometry"},
-    )
-
+from twin.sample import (  # noqa: F401 - re-exported for the tests
+    X0,
+    Y0,
+    lonlat,
+    make_small_twin,
+    metric,
+    point_lonlat,
+    square_lonlat,
+)
 
 PROBLEM = "application/problem+json"
 

@@ -317,24 +317,39 @@ def test_scenario_layers_keep_each_rows_provenance(scen):
     lay = scen.layers()
     sites = lay["project_sites"].set_index("id")
     assert sites.loc["p1", "synthetic"] and sites.loc["p1", "change"] == "moved"
-    assert sites.loc["p1", "source"] == "scenario edit (moved); tests"
-    assert sites.loc["p2", "source"] == "tests" and sites.loc["p2", "change"] == ""
+    assert sites.loc["p1", "source"] == "scenario edit (moved); sample"
+    assert sites.loc["p2", "source"] == "sample" and sites.loc["p2", "change"] == ""
     assert not sites.loc["new", "synthetic"]
     szz = lay["sanitary_zones"].set_index("site_id")
     assert szz["synthetic"].to_dict() == {"p1": True, "new": False}
     tw = scen.to_twin()  # what the scenario's tiles are cut from
     assert tw["sanitary_zones"].set_index("site_id")["synthetic"].to_dict() == {
         "p1": True, "new": False}
-    assert tw["project_sites"].set_index("id").loc["p2", "source"] == "tests"
+    assert tw["project_sites"].set_index("id").loc["p2", "source"] == "sample"
 
 
 def test_new_score_observations_are_a_baseline_change(small_twin):
     _equal_observations(small_twin)
     s = Scenario(small_twin, "score")
-    small_twin.score.ingest([Observation("west", "avg_wage", "2025-07", 60.0, "thousand KZT",
-                                         "test", True)], persist=False)
+    small_twin.score.ingest([Observation("west", "avg_wage", "2025-06", 60.0, "thousand KZT",
+                                         "test", True)], persist=False, upsert=True)
     with pytest.raises(ScenarioError, match="changed since"):
         s.evaluate()
+
+
+def test_an_ingest_that_changes_no_scored_value_keeps_the_baseline(small_twin):
+    # Issue 11, defect 4: the baseline was keyed on the identity of the observations
+    # table, which every ingest replaces, while the API cached scenarios by the score's
+    # data version: after an ingest that changed no scored value, every evaluation of an
+    # existing scenario answered "the twin's layers or plan changed" until a restart.
+    _equal_observations(small_twin)
+    s = Scenario(small_twin, "score")
+    before = s.evaluate()
+    version = small_twin.score.data_version
+    small_twin.score.ingest([Observation("west", "avg_wage", "2025-06", 50.0, "thousand KZT",
+                                         "test", True)], persist=False, upsert=True)
+    assert small_twin.score.data_version == version
+    assert s.evaluate() is before
 
 
 def test_random_edit_sequences_match_the_fresh_recompute(small_twin):

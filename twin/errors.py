@@ -22,6 +22,8 @@ __all__ = [
     "TwinFileError",
     "ImportFormatError",
     "InvalidArgument",
+    "TileOutOfRange",
+    "SetAsideWarning",
 ]
 
 
@@ -83,3 +85,13 @@ class ImportFormatError(TwinError, ValueError):
 class InvalidArgument(TwinError, ValueError):
     """An argument outside what a function accepts (a count, a range, a choice); the
     message names the accepted values."""
+
+
+class TileOutOfRange(TwinError, ValueError):
+    """A tile outside WebMercatorQuad, or outside the zooms a layer is tiled at."""
+
+
+class SetAsideWarning(UserWarning):
+    """Stored rows that cannot be read (an old bug, a hand edit) were set aside: the twin
+    opens without them, and the file keeps them until they are fixed. The message names the
+    table, the rows and the fix."""

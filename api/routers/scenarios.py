@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from layers.vector_tiles import TileSource
+from twin.limits import MAX_EDITS
 from twin.scenario import (
     Scenario,
     ScenarioConflict,
@@ -32,6 +33,8 @@ from twin.scenario import (
     list_scenarios,
     open_scenario,
 )
+from twin.scenario.edits import check_count
+from twin.scenario.engine import baseline_key
 from twin.scenario.persist import read_row
 
 from ..deps import get_twin, require_token
@@ -61,10 +64,12 @@ class EditIn(BaseModel):
 class ScenarioCreate(BaseModel):
     """A new scenario: its id (used in URLs), a title and its first edits."""
 
-    id: str = Field(description="1-64 letters, digits, '_' or '-'")
-    name: str | None = None
+    id: str = Field(description="1-64 ASCII letters, digits, '_' or '-', starting with a "
+                    "letter or digit")
+    name: str | None = Field(None, description="one line, at most 200 characters")
     edits: list[EditIn] = Field(default_factory=list,
-                                description="edits, e.g. {'kind': 'add_project', ...}")
+                                description="edits, e.g. {'kind': 'add_project', ...}; at "
+                                f"most {MAX_EDITS} (422 above)")
 
 
 class ScenarioPatch(BaseModel):
@@ -93,7 +98,8 @@ def _if_match(value: str | None) -> int:
                          "GET /scenarios/{id}, e.g. '\"3\"'") from None
 
 
-def _edits(items: list[EditIn] | None) -> list:
+def _edits(items: list[EditIn] | None, before: int = 0) -> list:
+    check_count(before + len(items or []))  # 422 before any edit is parsed
     return [edit_from_dict(e.model_dump()) for e in items or []]
 
 
@@ -134,28 +140,25 @@ def _remember(od: OrderedDict, key, value, keep: int = 16):
     return value
 
 
-def _baseline(request: Request) -> str:
-    """What an evaluation reads of the served twin that changes while serving: the score,
-    which ``POST /score/observations`` rewrites. Its data version ("" without one)."""
-    return hub_of(request.app).data_version() or ""
+def _load(request: Request, tw, scenario_id: str) -> Scenario:
+    """The stored scenario, replayed once per version and baseline, and then reused.
 
-
-def _load(request: Request, tw, scenario_id: str, baseline: str = "") -> Scenario:
-    """The stored scenario, replayed once per version (and ``baseline``) and then reused.
-
-    A Scenario keeps the baseline it was replayed on and memoises its evaluation, so an
-    evaluation passes the score's data version as ``baseline``: after an ingest it is
-    replayed on the new score instead of answering the old one.
+    A Scenario keeps the baseline it was replayed on and memoises its evaluation, so the
+    cache is keyed on the baseline's data versions (``twin.scenario.engine.baseline_key``):
+    after an ingest that changes a scored value it is replayed on the new score, and after
+    one that changes nothing it is reused.
     """
     row = read_row(tw, scenario_id)  # the stored version: another process may have saved
+    with hub_of(request.app).lock:  # an ingest rewrites the score in place
+        base = baseline_key(tw)
     c = _cache(request)
-    key = (scenario_id, row["version"], baseline)
+    key = (scenario_id, row["version"], base)
     with c["lock"]:
         s = c["scen"].get(key)
     if s is None:
         s = open_scenario(tw, scenario_id, create=False)
         with c["lock"]:
-            _remember(c["scen"], (scenario_id, s.version, baseline), s)
+            _remember(c["scen"], (scenario_id, s.version, base), s)
     return s
 
 
@@ -203,7 +206,7 @@ def patch(request: Request, scenario_id: str, body: Annotated[ScenarioPatch, Bod
     if body.edits is not None and body.append is not None:
         raise BadRequest("give 'edits' (replace all) or 'append' (add at the end), not both")
     edits = (_edits(body.edits) if body.edits is not None
-             else [*current.edits, *_edits(body.append)])
+             else [*current.edits, *_edits(body.append, before=len(current.edits))])
     s = Scenario(tw, scenario_id, edits, name=body.name or current.name, version=expected)
     s.save()  # re-checks the version inside the write transaction: a racing client gets 412
     return _json(_doc(request, s), headers={"ETag": _etag(s.version)})
@@ -239,8 +242,8 @@ def _records(df: pd.DataFrame | None, index: str | None = None):
 @router.get("/scenarios/{scenario_id}/evaluation",
             summary="The scenario's consequences, as deltas against the baseline")
 def evaluation(request: Request, scenario_id: str, tw: TwinDep) -> Response:
-    base = _baseline(request)
-    s = _load(request, tw, scenario_id, base)
+    base = hub_of(request.app).data_version() or ""
+    s = _load(request, tw, scenario_id)
     # The deltas depend on the baseline's score too: an ingest must change the ETag.
     tag = f'"{int(s.version)}-{base}"' if base else _etag(s.version)
     if etag_matches(request.headers.get("if-none-match", ""), tag):
@@ -285,10 +288,7 @@ async def tile(request: Request, scenario_id: str, layer: str, z: int, x: int, y
         src = TileSource(await run_in_threadpool(s.to_twin), cache_bytes=32 * 2**20)
         with c["lock"]:
             _remember(c["tiles"], key, src, keep=8)
-    try:
-        t = await run_in_threadpool(src.tile, layer, z, x, y)
-    except ValueError as e:  # outside WebMercatorQuad or the layer's zooms
-        raise NotFound(str(e)) from None
+    t = await run_in_threadpool(src.tile, layer, z, x, y)  # TileOutOfRange: 404
     gz = bool(t.data) and wants_gzip(request.headers.get("accept-encoding", ""))
     if gz:
         await run_in_threadpool(lambda: t.gzipped)

@@ -6,7 +6,7 @@ Functions take explicit GeoDataFrames, so scenarios can call them on edited copi
 
 Examples
 --------
->>> from tests.common import make_small_twin
+>>> from twin.sample import make_small_twin
 >>> from twin.plan import Plan
 >>> plan = Plan(make_small_twin())
 >>> plan.version

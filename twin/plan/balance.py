@@ -36,7 +36,7 @@ def land_balance(
 
     Examples
     --------
-    >>> from tests.common import make_small_twin
+    >>> from twin.sample import make_small_twin
     >>> from twin.plan import zones_for_twin
     >>> tw = make_small_twin()
     >>> lb = land_balance(zones_for_twin(tw), tw["districts"])
@@ -112,7 +112,7 @@ def capacity(
 
     Examples
     --------
-    >>> from tests.common import make_small_twin
+    >>> from twin.sample import make_small_twin
     >>> from twin.plan import load_regulations, zones_for_twin
     >>> tw = make_small_twin()
     >>> regs = load_regulations()

@@ -55,7 +55,7 @@ def sanitary_zones(
 
     Examples
     --------
-    >>> from tests.common import make_small_twin
+    >>> from twin.sample import make_small_twin
     >>> from twin.plan import load_regulations
     >>> tw = make_small_twin()
     >>> szz = sanitary_zones(tw["project_sites"], load_regulations())

@@ -62,7 +62,7 @@ class ComplianceContext:
 
     Examples
     --------
-    >>> from tests.common import make_small_twin, point_lonlat
+    >>> from twin.sample import make_small_twin, point_lonlat
     >>> from twin.plan import load_regulations, zones_for_twin
     >>> tw = make_small_twin()
     >>> ctx = ComplianceContext(zones_for_twin(tw), load_regulations(),
@@ -138,7 +138,7 @@ class ComplianceContext:
 
         Examples
         --------
-        >>> from tests.common import make_small_twin
+        >>> from twin.sample import make_small_twin
         >>> from twin.plan import load_regulations, zones_for_twin
         >>> tw = make_small_twin()
         >>> ctx = ComplianceContext(zones_for_twin(tw), load_regulations())

@@ -68,7 +68,7 @@ class Plan:
 
     Examples
     --------
-    >>> from tests.common import make_small_twin, square_lonlat
+    >>> from twin.sample import make_small_twin, square_lonlat
     >>> plan = Plan(make_small_twin())
     >>> plan.rezone(square_lonlat(6_000, 1_000, 1_000), "industrial", note="new plant")
     2

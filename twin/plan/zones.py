@@ -248,7 +248,7 @@ def derive_zones(
 
     Examples
     --------
-    >>> from tests.common import make_small_twin
+    >>> from twin.sample import make_small_twin
     >>> tw = make_small_twin()
     >>> z = derive_zones(tw["districts"], tw["settlements"], tw["industrial_zones"],
     ...                  tw["protected_areas"])
@@ -364,7 +364,7 @@ def rezone(
 
     Examples
     --------
-    >>> from tests.common import make_small_twin, square_lonlat
+    >>> from twin.sample import make_small_twin, square_lonlat
     >>> tw = make_small_twin()
     >>> z = derive_zones(tw["districts"], tw["settlements"])
     >>> z2 = rezone(z, square_lonlat(9_000, 0, 2_000), "industrial", tag="v2")
@@ -447,7 +447,7 @@ def parcel_zones(parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> pd.Serie
 
     Examples
     --------
-    >>> from tests.common import make_small_twin
+    >>> from twin.sample import make_small_twin
     >>> tw = make_small_twin()
     >>> z = zones_for_twin(tw)
     >>> parcel_zones(tw["parcels"], z).str.split(":").str[1].tolist()

@@ -30,8 +30,10 @@ from .errors import (
     ScenarioConflict,
     ScenarioError,
     ScenarioNotFound,
+    TooManyEdits,
     UnknownProject,
     UnknownSector,
+    UnreadableScenario,
 )
 from .evaluation import Evaluation
 from .scenario import Scenario, compare, delete_scenario, list_scenarios, open_scenario
@@ -41,5 +43,6 @@ __all__ = [
     "Edit", "AddProject", "MoveProject", "RemoveProject", "Rezone", "SetRegulation",
     "SetScoreWeights", "EDIT_KINDS", "edit_from_dict", "ACCESS_RADIUS_M",
     "ScenarioError", "InvalidEdit", "OutsideRegion", "UnknownSector", "UnknownProject",
-    "DuplicateProject", "ScenarioNotFound", "ScenarioConflict",
+    "DuplicateProject", "ScenarioNotFound", "ScenarioConflict", "TooManyEdits",
+    "UnreadableScenario",
 ]

@@ -1,44 +1,59 @@
 """The edits a scenario is made of: frozen dataclasses, validated on construction, stored as
 JSON. The edits are the record: a scenario is its baseline twin plus these, replayed in order.
 
-Values that need no twin (a hazard class, a sign, a zone type) are checked here; those that
-need one (inside the region? a known sector? an existing project?) are checked when the edit
-is applied to a scenario (:mod:`twin.scenario.engine`).
+Values that need no twin are checked here, every field of every edit, before anything is
+stored: ids and texts, and numbers against the ranges of :mod:`twin.limits` (position,
+investment, jobs, footprint, weights, regulation values), a rezoned area as a valid lon/lat
+polygon. Those that need a twin (inside the region? a known sector? an existing project?)
+are checked when the edit is applied to a scenario (:mod:`twin.scenario.engine`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import shapely
 
+from .. import limits
 from ..plan.regulations import HAZARD_CLASSES, REGULATION_FIELDS, check_zone_type
-from .errors import InvalidEdit
+from .errors import InvalidEdit, TooManyEdits
 
 __all__ = ["Edit", "AddProject", "MoveProject", "RemoveProject", "Rezone", "SetRegulation",
            "SetScoreWeights", "EDIT_KINDS", "edit_from_dict", "edits_to_json",
-           "edits_from_json"]
+           "edits_from_json", "check_count", "MAX_PARCEL_IDS", "MAX_AREA_VERTICES"]
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+#: Most parcel ids one rezone may name, and most vertices of a rezoned area.
+MAX_PARCEL_IDS = 100_000
+MAX_AREA_VERTICES = 100_000
+#: Most ids one set_score_weights edit may weigh, and most sectors or uses one
+#: set_regulation may list.
+_MAX_ITEMS = 1000
+_INT64 = 2**63
+
+
+def _number(v: Any, field: str, what: str):
+    return limits.number(v, field, what, error=InvalidEdit)
+
+
+def _text(v: Any, what: str, **kw) -> str:
+    return limits.text(v, what, error=InvalidEdit, **kw)
 
 
 def _lonlat(lon: Any, lat: Any, what: str) -> tuple[float, float]:
-    try:
-        lon, lat = float(lon), float(lat)
-    except (TypeError, ValueError):
-        raise InvalidEdit(f"{what}: lon and lat must be numbers, got {lon!r}, {lat!r}") from None
-    if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lon) > 180 or abs(lat) > 90:
-        raise InvalidEdit(f"{what}: ({lon}, {lat}) is not a lon/lat position: give longitude "
-                          "(-180..180) then latitude (-90..90)")
-    return lon, lat
+    return _number(lon, "lon", what), _number(lat, "lat", what)
+
+
+def _project_ref(v: Any, kind: str) -> str:
+    """The id of a project the twin or the scenario holds (any one line of text: a user's
+    imported layer may use ids a new project could not)."""
+    return _text(v, f"{kind}: project_id", required=True)
 
 
 def _hazard(h: Any, what: str) -> str:
-    s = "" if h is None else str(h).strip().upper()
+    s = "" if h is None else _text(h, f"{what}: hazard class").strip().upper()
     if s and s not in HAZARD_CLASSES:
         raise InvalidEdit(f"{what}: hazard class {h!r} is not one of "
                           f"{', '.join(HAZARD_CLASSES)}; leave it blank for a plant with no "
@@ -47,29 +62,79 @@ def _hazard(h: Any, what: str) -> str:
 
 
 def _parcel_ids(v: Any) -> tuple:
-    """Parcel ids as a tuple of whole numbers or strings (as the parcels layer holds them)."""
+    """Parcel ids as a tuple of whole numbers (int64) or one-line strings, as the parcels
+    layer holds them."""
     if v is None:
         return ()
     if isinstance(v, (str, bytes, dict)) or not hasattr(v, "__iter__"):
-        raise InvalidEdit(f"rezone: parcel_ids must be a list of parcel ids, got {v!r}: "
-                          "write e.g. [12, 13]")
+        raise InvalidEdit(f"rezone: parcel_ids must be a list of parcel ids, got "
+                          f"{type(v).__name__}: write e.g. [12, 13]")
     ids = tuple(x.item() if hasattr(x, "item") and not isinstance(x, str) else x for x in v)
-    bad = [x for x in ids if isinstance(x, bool) or not isinstance(x, (int, str))]
-    if bad:
-        raise InvalidEdit(f"rezone: parcel ids are whole numbers or strings, got "
-                          f"{bad[0]!r}: write e.g. [12, 13]")
+    if len(ids) > MAX_PARCEL_IDS:
+        raise InvalidEdit(f"rezone: {len(ids):,} parcel ids; one rezone takes at most "
+                          f"{MAX_PARCEL_IDS:,}: split it, or rezone an area instead")
+    for x in ids:
+        if isinstance(x, bool) or not isinstance(x, (int, str)):
+            raise InvalidEdit(f"rezone: parcel ids are whole numbers or strings, got "
+                              f"{x!r}: write e.g. [12, 13]")
+        if isinstance(x, int) and not -_INT64 <= x < _INT64:
+            raise InvalidEdit("rezone: a parcel id is too large for a parcel id (64-bit "
+                              "integers): check the ids")
+        if isinstance(x, str):
+            _text(x, "rezone: parcel id", max_length=limits.ID_MAX_LENGTH, required=True)
     return ids
 
 
-def _count(v: Any, what: str, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-            or v != int(v):
-        raise InvalidEdit(f"{what}: {name} must be a whole number, got {v!r}")
-    if v < 0:
-        raise InvalidEdit(f"{what}: {name} is {v!r}; it cannot be negative")
-    return int(v)
+def _area(wkb: Any) -> str:
+    """A rezoned area as canonical hex WKB: a valid 2D polygon in lon/lat degrees."""
+    if not isinstance(wkb, str):
+        raise InvalidEdit(f"rezone: the area (geometry_wkb) must be hex WKB text, got "
+                          f"{type(wkb).__name__}")
+    try:
+        g = shapely.from_wkb(wkb)
+    except Exception as e:  # shapely raises GEOSException (or ValueError) for bad bytes
+        raise InvalidEdit(f"rezone: the area is not valid WKB ({str(e)[:200]})") from None
+    if g is None or g.geom_type not in ("Polygon", "MultiPolygon") or g.is_empty:
+        raise InvalidEdit("rezone: the area has no surface: give a polygon")
+    n = shapely.get_num_coordinates(g)
+    if n > MAX_AREA_VERTICES:
+        raise InvalidEdit(f"rezone: the area has {n:,} vertices; at most "
+                          f"{MAX_AREA_VERTICES:,} are accepted: simplify it")
+    g = shapely.force_2d(g)
+    x0, y0, x1, y1 = g.bounds
+    if not all(map(math.isfinite, (x0, y0, x1, y1))) or x0 < -180 or x1 > 180 \
+            or y0 < -90 or y1 > 90:
+        raise InvalidEdit("rezone: the area's coordinates are not lon/lat degrees "
+                          "(-180..180, -90..90): give it in EPSG:4326, lon first")
+    if not g.is_valid:
+        raise InvalidEdit(f"rezone: the area is not a valid polygon "
+                          f"({shapely.is_valid_reason(g)}): fix it, e.g. with "
+                          "shapely.make_valid")
+    if g.area <= 0:
+        raise InvalidEdit("rezone: the area has no surface: give a polygon")
+    return shapely.to_wkb(g, hex=True)
 
 
+def _strings(v: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(v, (list, tuple)) or len(v) > _MAX_ITEMS:
+        raise InvalidEdit(f"{what}: give a list of at most {_MAX_ITEMS} names, e.g. "
+                          "['metallurgy', 'energy']")
+    return tuple(_text(x, f"{what} item", max_length=limits.ID_MAX_LENGTH,
+                       required=True).strip() for x in v)
+
+
+#: How set_regulation checks each field's value (the ranges are in twin.limits).
+_REGULATION_VALUE = {
+    "max_far": lambda v, w: _number(v, "max_far", w),
+    "max_floors": lambda v, w: _number(v, "max_floors", w),
+    "min_green_share": lambda v, w: _number(v, "min_green_share", w),
+    "permitted_sectors": _strings,
+    "permitted_uses": _strings,
+    "label": lambda v, w: _text(v, f"{w}: label", required=True),
+}
+
+
+@dataclass(frozen=True)
 class Edit:
     """Base of every edit: a ``kind`` and a JSON form."""
 
@@ -99,7 +164,8 @@ class AddProject(Edit):
     'add_project'
     >>> AddProject("x", 71.2, 51.3, "metallurgy", -1, 0)
     Traceback (most recent call last):
-    twin.scenario.errors.InvalidEdit: add_project 'x': investment_kzt is -1; it cannot be negative
+    twin.scenario.errors.InvalidEdit: add_project 'x': investment_kzt is -1; it cannot be \
+negative (it must lie in 0..1e+15 KZT)
     """
 
     id: str
@@ -114,22 +180,18 @@ class AddProject(Edit):
     kind: ClassVar[str] = "add_project"
 
     def __post_init__(self):
+        limits.identifier(self.id, "add_project: the project id", separators="_.:-",
+                          error=InvalidEdit)
         what = f"add_project {self.id!r}"
-        if not isinstance(self.id, str) or not _ID.match(self.id):
-            raise InvalidEdit(f"{what}: a project id is 1-64 letters, digits, '_', '.', ':' "
-                              "or '-', starting with a letter or digit")
         lon, lat = _lonlat(self.lon, self.lat, what)
-        if not isinstance(self.sector, str) or not self.sector.strip():
-            raise InvalidEdit(f"{what}: give the project's sector, e.g. 'metallurgy'")
-        area = self.area_ha
-        if isinstance(area, bool) or not isinstance(area, (int, float)) \
-                or not math.isfinite(area) or area < 0:
-            raise InvalidEdit(f"{what}: area_ha must be a number >= 0, got {area!r}")
-        for k, v in (("lon", lon), ("lat", lat), ("sector", self.sector.strip()),
-                     ("investment_kzt", _count(self.investment_kzt, what, "investment_kzt")),
-                     ("jobs", _count(self.jobs, what, "jobs")),
+        sector = _text(self.sector, f"{what}: the sector (e.g. 'metallurgy')",
+                       max_length=limits.ID_MAX_LENGTH, required=True).strip()
+        name = _text(self.name or self.id, f"{what}: the name")
+        for k, v in (("lon", lon), ("lat", lat), ("sector", sector),
+                     ("investment_kzt", _number(self.investment_kzt, "investment_kzt", what)),
+                     ("jobs", _number(self.jobs, "jobs", what)),
                      ("hazard_class", _hazard(self.hazard_class, what)),
-                     ("name", str(self.name or self.id)), ("area_ha", float(area))):
+                     ("name", name), ("area_ha", _number(self.area_ha, "area_ha", what))):
             object.__setattr__(self, k, v)
 
     def describe(self) -> str:
@@ -148,8 +210,9 @@ class MoveProject(Edit):
     kind: ClassVar[str] = "move_project"
 
     def __post_init__(self):
-        lon, lat = _lonlat(self.lon, self.lat, f"move_project {self.project_id!r}")
-        object.__setattr__(self, "project_id", str(self.project_id))
+        pid = _project_ref(self.project_id, self.kind)
+        lon, lat = _lonlat(self.lon, self.lat, f"move_project {pid!r}")
+        object.__setattr__(self, "project_id", pid)
         object.__setattr__(self, "lon", lon)
         object.__setattr__(self, "lat", lat)
 
@@ -165,7 +228,7 @@ class RemoveProject(Edit):
     kind: ClassVar[str] = "remove_project"
 
     def __post_init__(self):
-        object.__setattr__(self, "project_id", str(self.project_id))
+        object.__setattr__(self, "project_id", _project_ref(self.project_id, self.kind))
 
     def describe(self) -> str:
         return f"remove project {self.project_id!r}"
@@ -187,16 +250,15 @@ class Rezone(Edit):
     def __post_init__(self):
         check_zone_type(self.zone_type)
         ids = _parcel_ids(self.parcel_ids)
-        if bool(self.geometry_wkb) == bool(ids):
+        wkb = self.geometry_wkb
+        if (wkb is not None and wkb != "") == bool(ids):
             raise InvalidEdit("rezone: give either an area or parcel ids (one of them)")
-        if self.geometry_wkb:
-            try:
-                g = shapely.from_wkb(self.geometry_wkb)
-            except Exception as e:  # shapely raises GEOSException for bad bytes
-                raise InvalidEdit(f"rezone: the area is not valid WKB ({e})") from None
-            if g is None or g.is_empty or g.area <= 0:
-                raise InvalidEdit("rezone: the area has no surface: give a polygon")
+        if ids:
+            object.__setattr__(self, "geometry_wkb", "")
+        else:
+            object.__setattr__(self, "geometry_wkb", _area(wkb))
         object.__setattr__(self, "parcel_ids", ids)
+        object.__setattr__(self, "note", _text(self.note or "", "rezone: the note"))
 
     @property
     def geometry(self):
@@ -219,11 +281,12 @@ class SetRegulation(Edit):
 
     def __post_init__(self):
         check_zone_type(self.zone_type)
-        if self.field not in REGULATION_FIELDS:
+        if not isinstance(self.field, str) or self.field not in REGULATION_FIELDS:
             raise InvalidEdit(f"set_regulation: {self.field!r} is not a regulation field: "
                               f"use one of {', '.join(REGULATION_FIELDS)}")
-        if isinstance(self.value, list):
-            object.__setattr__(self, "value", tuple(self.value))
+        value = _REGULATION_VALUE[self.field](
+            self.value, f"set_regulation {self.zone_type} {self.field}")
+        object.__setattr__(self, "value", value)
 
     def describe(self) -> str:
         return f"set {self.zone_type} {self.field} = {self.value!r}"
@@ -247,18 +310,18 @@ class SetScoreWeights(Edit):
                 items = list(v)
             else:
                 items = None
-            try:
-                if items is None or any(isinstance(w, bool) for _, w in items):
-                    raise TypeError
-                clean = tuple(sorted((str(k), float(w)) for k, w in items))
-            except (TypeError, ValueError):
-                raise InvalidEdit(f"set_score_weights: {name} must map ids to numbers, got "
-                                  f"{v!r}: write e.g. {{'investment': 2}}") from None
-            for k, w in clean:
-                if not math.isfinite(w) or w < 0:
-                    raise InvalidEdit(f"set_score_weights: weight of {k!r} is {w!r}: use a "
-                                      "finite number >= 0")
-            object.__setattr__(self, name, clean)
+            hint = f"set_score_weights: {name} must map ids to numbers"
+            if items is None or len(items) > _MAX_ITEMS:
+                raise InvalidEdit(f"{hint} (at most {_MAX_ITEMS}), got {type(v).__name__}: "
+                                  "write e.g. {'investment': 2}")
+            clean = {}
+            for k, w in items:
+                k = _text(k, f"{hint}: an id", max_length=limits.ID_MAX_LENGTH,
+                          required=True)
+                if k in clean:
+                    raise InvalidEdit(f"{hint}: {k!r} is weighed twice: give each id once")
+                clean[k] = _number(w, "score_weight", f"{hint}: {k!r}")
+            object.__setattr__(self, name, tuple(sorted(clean.items())))
         if not self.weights and not self.dimension_weights:
             raise InvalidEdit("set_score_weights: give weights or dimension_weights")
 
@@ -280,7 +343,7 @@ def edit_from_dict(d: dict) -> Edit:
     >>> e, edit_from_dict(e.to_dict()) == e
     (RemoveProject(project_id='p1'), True)
     """
-    if not isinstance(d, dict) or "kind" not in d:
+    if not isinstance(d, dict) or not isinstance(d.get("kind"), str):
         raise InvalidEdit(f"an edit is an object with a 'kind' (one of {', '.join(EDIT_KINDS)})"
                           f", got {d!r}")
     cls = EDIT_KINDS.get(d["kind"])
@@ -307,5 +370,21 @@ def edits_to_json(edits) -> str:
 
 
 def edits_from_json(text: str) -> list[Edit]:
-    return [edit_from_dict(d) for d in json.loads(text)]
+    """The edits stored as :func:`edits_to_json` wrote them, each validated again (a row
+    may have been written by an older version, or edited by hand)."""
+    try:
+        items = json.loads(text)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise InvalidEdit(f"the stored edits are not JSON ({str(e)[:120]})") from None
+    if not isinstance(items, list):
+        raise InvalidEdit(f"the stored edits are a {type(items).__name__}, not a list")
+    check_count(len(items))
+    return [edit_from_dict(d) for d in items]
+
+
+def check_count(n: int) -> None:
+    """Refuse a scenario of more than :data:`twin.limits.MAX_EDITS` edits."""
+    if n > limits.MAX_EDITS:
+        raise TooManyEdits(f"a scenario holds at most {limits.MAX_EDITS} edits, this one "
+                           f"{n}: split it into several scenarios")
 

@@ -38,7 +38,8 @@ from .edits import (
 )
 from .errors import DuplicateProject, InvalidEdit, OutsideRegion, UnknownProject, UnknownSector
 
-__all__ = ["Baseline", "State", "apply", "baseline_of", "fresh_state", "ACCESS_RADIUS_M"]
+__all__ = ["Baseline", "State", "apply", "baseline_of", "baseline_key", "fresh_state",
+           "ACCESS_RADIUS_M"]
 
 #: Radius of the jobs catchment: people living this close to a project can commute to it.
 ACCESS_RADIUS_M = 30_000.0
@@ -112,7 +113,7 @@ class Baseline:
             area_by=self.hectares_by(ptypes), findings=ctx.check(sites), weights={},
             dimension_weights={}, n_rezones=0, origin={})
         # last: making the score (above) canonicalises the twin's observations table
-        self.key = _baseline_key(tw)
+        self.key = baseline_key(tw)
 
     @staticmethod
     def _sites_frame(s: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -169,21 +170,24 @@ class Baseline:
                 f"twin's projects name ({', '.join(sorted(self.sectors)[:12])}, ...)")
 
 
-def _baseline_key(tw) -> tuple:
-    # Layers are replaced (never mutated) by add_layer, so their identities say whether the
-    # twin still holds what the baseline was made from; the plan version says the rest.
-    # The score's observations table is replaced on ingest, so its identity says the same.
-    names = ("project_sites", "parcels", "zones", "settlements", "districts", "region")
+_BASELINE_LAYERS = ("project_sites", "parcels", "zones", "settlements", "districts", "region")
+
+
+def baseline_key(tw) -> tuple:
+    """The data versions a :class:`Baseline` of ``tw`` is made from: those of the layers it
+    reads, the plan's version and the score's data version (what is scored and how; "" for
+    a twin without observations). Equal data gives an equal key, whichever objects hold
+    it: an ingest that changes no scored value leaves the baseline as it was."""
     score = tw.__dict__.get("_score")
-    return tuple(id(tw.layer(n)) if n in tw else None for n in names) + (
-        tw.plan.version, id(tw.tables.get("score_observations")),
-        None if score is None else score.config)
+    return tuple(tw.data_version(n) if n in tw else None for n in _BASELINE_LAYERS) + (
+        tw.plan.version, None if score is None else score.data_version)
 
 
 def baseline_of(tw) -> Baseline:
-    """The twin's :class:`Baseline`, made on first use and again whenever its layers change."""
+    """The twin's :class:`Baseline`, made on first use and again whenever its data changes
+    (:func:`baseline_key`)."""
     b = tw.__dict__.get("_scenario_baseline")
-    if b is None or b.key != _baseline_key(tw):
+    if b is None or b.key != baseline_key(tw):
         b = tw._scenario_baseline = Baseline(tw)
     return b
 

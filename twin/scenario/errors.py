@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from ..errors import TwinError
 
-__all__ = ["ScenarioError", "InvalidEdit", "OutsideRegion", "UnknownSector", "UnknownProject",
-           "DuplicateProject", "ScenarioNotFound", "ScenarioConflict"]
+__all__ = ["ScenarioError", "InvalidEdit", "TooManyEdits", "UnreadableScenario",
+           "OutsideRegion", "UnknownSector", "UnknownProject", "DuplicateProject",
+           "ScenarioNotFound", "ScenarioConflict"]
 
 
 class ScenarioError(TwinError, ValueError):
@@ -18,6 +19,15 @@ class ScenarioError(TwinError, ValueError):
 
 class InvalidEdit(ScenarioError):
     """An edit whose values do not validate (negative investment, bad hazard class...)."""
+
+
+class TooManyEdits(InvalidEdit):
+    """A scenario over :data:`twin.limits.MAX_EDITS` edits."""
+
+
+class UnreadableScenario(ScenarioError):
+    """A stored scenario row that cannot be read (an old bug, a hand edit): it is set aside,
+    and can be deleted."""
 
 
 class OutsideRegion(InvalidEdit):

@@ -9,31 +9,88 @@ no file keeps its scenarios in ``tw.tables`` under a lock, with the same rule.
 
 from __future__ import annotations
 
-import re
+import hashlib
 import sqlite3
 import threading
+import warnings
+from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
-from .. import store
-from .errors import InvalidEdit, ScenarioConflict, ScenarioNotFound
+from .. import limits, store
+from ..errors import SetAsideWarning, TwinError
+from .edits import edits_from_json
+from .errors import InvalidEdit, ScenarioConflict, ScenarioNotFound, UnreadableScenario
 
-__all__ = ["TABLE", "COLUMNS", "check_id", "read_row", "read_rows", "write_row", "delete_row"]
+__all__ = ["TABLE", "COLUMNS", "check_id", "check_name", "read_row", "read_rows",
+           "write_row", "delete_row"]
 
 TABLE = "scenarios"
 COLUMNS = ["id", "name", "version", "baseline", "edits", "created_utc", "updated_utc"]
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _memory_lock = threading.Lock()
 
 
 def check_id(scenario_id: str) -> str:
-    """A scenario id: 1-64 letters, digits, ``_`` or ``-`` (it is used in URLs)."""
-    if not isinstance(scenario_id, str) or not _ID.match(scenario_id):
-        raise InvalidEdit(f"scenario id {scenario_id!r} is not usable: use 1-64 letters, "
-                          "digits, '_' or '-', starting with a letter or digit")
-    return scenario_id
+    """A scenario id: 1-64 ASCII letters, digits, ``_`` or ``-``, starting with a letter or
+    digit (it is used in URLs and headers)."""
+    return limits.identifier(scenario_id, "scenario id", error=InvalidEdit)
+
+
+def check_name(name: str) -> str:
+    """A scenario's title: one line of at most 200 characters."""
+    return limits.text(name, "scenario name", error=InvalidEdit)
+
+
+# Problems of stored rows by content, so a row is checked once, not on every request.
+_checked: OrderedDict[tuple, str | None] = OrderedDict()
+_checked_lock = threading.Lock()
+
+
+def _problem(r: dict) -> str | None:
+    """What makes a stored row unreadable (None: nothing). The same checks as a write."""
+    edits = r.get("edits")
+    digest = hashlib.sha256(str(edits).encode("utf-8", "surrogatepass")).hexdigest()
+    key = (str(r.get("id")), str(r.get("name")), str(r.get("version")), digest)
+    with _checked_lock:
+        if key in _checked:
+            return _checked[key]
+    try:
+        check_id(r.get("id"))
+        check_name(r.get("name"))
+        v = r.get("version")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1:
+            raise InvalidEdit(f"version {v!r} is not a whole number >= 1")
+        if not isinstance(edits, str):
+            raise InvalidEdit(f"the edits are {type(edits).__name__}, not JSON text")
+        edits_from_json(edits)
+        found = None
+    except (TwinError, OverflowError) as e:
+        found = str(e)
+    with _checked_lock:
+        _checked[key] = found
+        while len(_checked) > 4096:
+            _checked.popitem(last=False)
+    return found
+
+
+def _split(tw, rows: pd.DataFrame) -> pd.DataFrame:
+    """The readable rows; the others are set aside with a warning (the file keeps them)."""
+    if not len(rows):
+        return rows
+    problems = [_problem(r) for r in rows.to_dict("records")]
+    bad = [(r, p) for r, p in zip(rows.to_dict("records"), problems, strict=True) if p]
+    if bad:
+        where = f"twin file {str(tw.path)!r}" if tw.path else f"twin {tw.name!r}"
+        shown = "; ".join(f"row id={r.get('id')!r}: {p}" for r, p in bad[:5])
+        warnings.warn(
+            f"{where}: {len(bad)} row(s) of table {TABLE!r} cannot be read and are set "
+            f"aside ({shown}{'; ...' if len(bad) > 5 else ''}). Fix: delete them (DELETE "
+            "/scenarios/{id}, or twin.scenario.delete_scenario(tw, id)) and save them "
+            "again, or correct them in the file", SetAsideWarning, stacklevel=3)
+    ok = [p is None for p in problems]
+    return rows[ok].reset_index(drop=True)
 
 
 def _now() -> str:
@@ -66,29 +123,52 @@ def _file_rows(tw) -> pd.DataFrame:
         conn.close()
 
 
-def read_rows(tw) -> pd.DataFrame:
-    """Every stored scenario row; the file is the truth when the twin has one (another
-    session may have saved since the twin was opened)."""
+def _stored(tw) -> pd.DataFrame:
+    """Every stored row as it is, readable or not; the file is the truth when the twin has
+    one (another session may have saved since the twin was opened)."""
     if _has_file(tw):
         rows = _file_rows(tw)
-        tw.tables[TABLE] = rows
+        tw.tables[TABLE] = rows  # all of them: a whole-twin save keeps even those set aside
         return rows
     t = tw.tables.get(TABLE)
     return t.copy() if t is not None else pd.DataFrame(columns=COLUMNS)
 
 
+def read_rows(tw) -> pd.DataFrame:
+    """Every readable stored scenario row. A row that cannot be read (an old bug, a hand
+    edit) is left out with a :class:`~twin.errors.SetAsideWarning` naming it and the fix."""
+    return _split(tw, _stored(tw))
+
+
 def read_row(tw, scenario_id: str) -> dict:
-    rows = read_rows(tw)
+    rows = _stored(tw)
     hit = rows[rows["id"].astype(str) == str(scenario_id)]
     if not len(hit):
         raise ScenarioNotFound(f"twin {tw.name!r} stores no scenario {scenario_id!r}: "
                                f"list them with twin.scenario.list_scenarios(tw)")
     r = hit.iloc[0].to_dict()
+    problem = _problem(r)
+    if problem:
+        raise UnreadableScenario(
+            f"the stored scenario {scenario_id!r} cannot be read ({problem}): delete it "
+            "(DELETE /scenarios/{id}, or twin.scenario.delete_scenario(tw, id)) and save "
+            "it again, or correct it in the twin file")
     r["version"] = int(r["version"])
     return r
 
 
+def _version(v) -> int:
+    """A stored version; -1 for one that is not a whole number (a hand edit)."""
+    try:
+        return int(v) if float(v) == int(v) else -1
+    except (TypeError, ValueError, OverflowError):
+        return -1
+
+
 def _conflict(scenario_id, stored, expected) -> ScenarioConflict:
+    if stored == -1:
+        return ScenarioConflict(f"the stored scenario {scenario_id!r} cannot be read: "
+                                "delete it first (DELETE without If-Match)")
     if stored is None:
         return ScenarioConflict(f"scenario {scenario_id!r} was deleted by another session "
                                 f"(you had version {expected}): save it under a new id")
@@ -108,7 +188,12 @@ def write_row(tw, scenario_id: str, name: str, edits_json: str, expected_version
     Returns the new version. Raises :class:`ScenarioConflict` when the stored version is not
     ``expected_version``; nothing is written then.
     """
-    check_id(scenario_id)
+    # The row passes the checks a read applies before anything is written, so that no
+    # write can store a row that a later read would set aside.
+    problem = _problem({"id": scenario_id, "name": name, "version": expected_version + 1,
+                        "edits": edits_json})
+    if problem:
+        raise InvalidEdit(problem)
     now = _now()
 
     def decide(stored):
@@ -122,7 +207,7 @@ def write_row(tw, scenario_id: str, name: str, edits_json: str, expected_version
             _ensure(conn)
             r = conn.execute(f'SELECT version FROM "{TABLE}" WHERE id=?',
                              (scenario_id,)).fetchone()
-            v = decide(None if r is None else int(r[0]))
+            v = decide(None if r is None else _version(r[0]))
             if r is None:
                 conn.execute(f'INSERT INTO "{TABLE}" ({", ".join(COLUMNS)}) VALUES '
                              '(?, ?, ?, ?, ?, ?, ?)',
@@ -131,12 +216,12 @@ def write_row(tw, scenario_id: str, name: str, edits_json: str, expected_version
                 conn.execute(f'UPDATE "{TABLE}" SET name=?, version=?, edits=?, '
                              'updated_utc=? WHERE id=?', (name, v, edits_json, now,
                                                           scenario_id))
-        read_rows(tw)  # keep tw.tables in step with the file
+        _stored(tw)  # keep tw.tables in step with the file
         return v
     with _memory_lock:
-        rows = read_rows(tw)
+        rows = _stored(tw)
         hit = rows["id"].astype(str) == scenario_id
-        v = decide(int(rows.loc[hit, "version"].iloc[0]) if hit.any() else None)
+        v = decide(_version(rows.loc[hit, "version"].iloc[0]) if hit.any() else None)
         created = rows.loc[hit, "created_utc"].iloc[0] if hit.any() else now
         row = pd.DataFrame([{"id": scenario_id, "name": name, "version": v,
                              "baseline": str(tw.version), "edits": edits_json,
@@ -159,12 +244,12 @@ def delete_row(tw, scenario_id: str, expected_version: int | None = None) -> Non
             _ensure(conn)
             r = conn.execute(f'SELECT version FROM "{TABLE}" WHERE id=?',
                              (scenario_id,)).fetchone()
-            check(None if r is None else int(r[0]))
+            check(None if r is None else _version(r[0]))
             conn.execute(f'DELETE FROM "{TABLE}" WHERE id=?', (scenario_id,))
-        read_rows(tw)
+        _stored(tw)
         return
     with _memory_lock:
-        rows = read_rows(tw)
+        rows = _stored(tw)
         hit = rows["id"].astype(str) == scenario_id
-        check(int(rows.loc[hit, "version"].iloc[0]) if hit.any() else None)
+        check(_version(rows.loc[hit, "version"].iloc[0]) if hit.any() else None)
         tw.tables[TABLE] = rows[~hit].reset_index(drop=True)

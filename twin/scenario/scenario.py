@@ -2,7 +2,7 @@
 
 Examples
 --------
->>> from tests.common import make_small_twin, point_lonlat
+>>> from twin.sample import make_small_twin, point_lonlat
 >>> tw = make_small_twin()
 >>> s = Scenario(tw, "second-plant")
 >>> p = point_lonlat(12_500, 2_500)
@@ -29,10 +29,11 @@ from .edits import (
     Rezone,
     SetRegulation,
     SetScoreWeights,
+    check_count,
     edits_from_json,
     edits_to_json,
 )
-from .engine import State, apply, baseline_of, fresh_state
+from .engine import State, apply, baseline_key, baseline_of, fresh_state
 from .errors import ScenarioError
 from .evaluation import Evaluation, evaluate_states
 
@@ -47,11 +48,12 @@ class Scenario:
     tw : Twin
         The baseline; it is never changed.
     id : str
-        1-64 letters, digits, ``_`` or ``-``; the key under which :meth:`save` stores it.
+        1-64 ASCII letters, digits, ``_`` or ``-``; the key under which :meth:`save` stores
+        it.
     edits : iterable of Edit, optional
-        Replayed (and validated) in order.
+        Replayed (and validated) in order; at most :data:`twin.limits.MAX_EDITS`.
     name : str, optional
-        A human title (default: the id).
+        A human title (default: the id): one line, at most 200 characters.
 
     Notes
     -----
@@ -63,12 +65,14 @@ class Scenario:
                  version: int = 0) -> None:
         self.twin = tw
         self.id = persist.check_id(id)
-        self.name = name or id
+        self.name = persist.check_name(name or id)
         self.version = int(version)  # the stored version this scenario is based on
+        edits = list(edits)
+        check_count(len(edits))  # before any replay: the cap bounds the work
         self._edits: list[Edit] = []
         self._base = baseline_of(tw)
         self._states: list[State] = [self._base.state]
-        self._eval: dict[int, tuple[State, Evaluation]] = {}
+        self._eval: tuple[tuple, Evaluation] | None = None
         for e in edits:
             self.apply(e)
 
@@ -92,7 +96,7 @@ class Scenario:
         return [e.describe() for e in self._edits]
 
     def _state(self) -> State:
-        if self._base.key != baseline_of(self.twin).key:
+        if self._base.key != baseline_key(self.twin):
             raise ScenarioError(
                 f"scenario {self.id!r}: the twin's layers or plan changed since the scenario "
                 "was made: open it again (the edits are replayed on the new baseline)")
@@ -102,6 +106,7 @@ class Scenario:
         """Apply one edit (validated against the twin; on error nothing changes)."""
         if not isinstance(edit, Edit):
             raise ScenarioError(f"not an edit: {edit!r}; use the scenario's edit methods")
+        check_count(len(self._edits) + 1)
         new = apply(self._base, self._state(), edit)
         self._edits.append(edit)
         self._states.append(new)
@@ -171,13 +176,12 @@ class Scenario:
             return evaluate_states(b, fresh_state(b, []), fresh_state(b, self._edits),
                                    self._edits)
         st = self._state()
-        # keyed by the state object itself: after undo() and another edit, the edit count
-        # repeats but the state does not
-        got = self._eval.get(id(st))
-        if got is None or got[0] is not st:
-            self._eval = {id(st): (st, evaluate_states(self._base, self._states[0], st,
-                                                       self._edits))}
-        return self._eval[id(st)][1]
+        # Keyed by the edits themselves (frozen values): after undo() and another edit the
+        # edit count repeats, but the edits do not.
+        key = (self._base.key, tuple(self._edits))
+        if self._eval is None or self._eval[0] != key:
+            self._eval = (key, evaluate_states(self._base, self._states[0], st, self._edits))
+        return self._eval[1]
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """The scenario's own layers in lon/lat: ``project_sites`` (with ``change``),
@@ -207,7 +211,12 @@ class Scenario:
 
     def to_twin(self):
         """The scenario's own layers (:meth:`layers`) as a small :class:`~twin.Twin`, for
-        tiles and exports. Its version is ``<baseline version>+<id>.v<version>``."""
+        tiles and exports. Its version is ``<baseline version>+<id>.v<version>``.
+
+        The zones come back from the plan's metric CRS, and that reprojection can leave a
+        zone that was valid in lon/lat self-intersecting by a hair; such geometries are
+        repaired (``make_valid``) here, as for any derived layer.
+        """
         from ..model import Twin
         from ..schema import LayerSchema
 
@@ -218,7 +227,7 @@ class Scenario:
                    for n in lay}
         return Twin(lay, name=f"{self.twin.name}:{self.id}",
                     version=f"{self.twin.version}+{self.id}.v{self.version}",
-                    schemas=schemas, analysis_crs=self.twin.analysis_crs)
+                    schemas=schemas, analysis_crs=self.twin.analysis_crs, repair=True)
 
     def map(self, **kwargs):
         """A pydeck view of what changed (needs the ``viz`` extra)."""

@@ -9,13 +9,17 @@ indicator's panel column and normalisation, then the aggregates (a few hundred n
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import sqlite3
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .. import store
+from ..errors import SetAsideWarning
 from .composite import (
     ScoreConfig,
     ScoreTable,
@@ -29,7 +33,15 @@ from .composite import (
     resolve_weights,
 )
 from .errors import DuplicateObservation, NoObservations, NotPersisted
-from .observations import COLUMNS, TABLE, ObservationCube, validate
+from .observations import (
+    COLUMNS,
+    SET_ASIDE_TABLE,
+    TABLE,
+    ObservationCube,
+    load_stored,
+    set_aside_note,
+    validate,
+)
 from .panel import ScorePanel, indicator_column
 from .registry import Registry, load_registry
 
@@ -46,19 +58,15 @@ class IngestReport:
     persisted: bool
 
 
-def _canonical(table: pd.DataFrame | None) -> pd.DataFrame:
-    if table is None or table.empty:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-            COLUMNS, ["str", "str", "str", "float", "str", "str", "bool"], strict=True)})
-    t = table[COLUMNS].copy()
-    # SQLite has no boolean: the flag comes back as 0/1.
-    t["synthetic"] = t["synthetic"].astype(bool)
-    t["value"] = t["value"].astype(float)
+_DTYPES = {"unit_id": object, "indicator": object, "month": object, "value": float,
+           "unit": object, "source": object, "synthetic": bool}
+
+
+def _canonical(records: list[tuple]) -> pd.DataFrame:
+    """The observations table of canonical records (:func:`load_stored`'s)."""
     # Plain object columns: a live upsert overwrites one cell in place, whereas pandas'
     # Arrow-backed strings are immutable and would copy the whole column per cell.
-    for c in ("unit_id", "indicator", "month", "unit", "source"):
-        t[c] = t[c].astype(object)
-    return t
+    return pd.DataFrame(records, columns=COLUMNS).astype(_DTYPES)
 
 
 class Score:
@@ -89,8 +97,19 @@ class Score:
         districts = tw["districts"]
         self.units = tuple(districts["id"].astype(str))
         self.names = tuple(districts["name"].astype(str)) if "name" in districts else self.units
-        table = _canonical(tw.tables.get(TABLE))
+        records, aside = load_stored(tw.tables.get(TABLE), self.registry, self.units)
+        if len(aside):
+            # Opening must work whatever a stored row holds: the score runs without the
+            # rows it cannot read, and a whole-twin save keeps them in their own table.
+            warnings.warn(set_aside_note(aside, tw.path), SetAsideWarning, stacklevel=3)
+            kept = tw.tables.get(SET_ASIDE_TABLE)
+            tw.tables[SET_ASIDE_TABLE] = (pd.concat([kept, aside], ignore_index=True)
+                                          if kept is not None and len(kept) else
+                                          aside.reset_index(drop=True))
+        table = _canonical(records)
         tw.tables[TABLE] = table
+        self._changes = 0  # bumped by every change of what is scored (see data_version)
+        self._version: tuple[int, str] | None = None
         self._unit_set = frozenset(self.units)
         self._unit_index = pd.Index(self.units, name="unit_id")
         self._names_arr = np.array(self.names, dtype=object)
@@ -139,6 +158,7 @@ class Score:
         self._w, self._W = resolve_weights(self.registry, dict(new.weights),
                                            dict(new.dimension_weights))
         self.config = new
+        self._changes += 1
         if new.normalisation != old.normalisation:
             for j in range(len(self.registry.ids)):
                 self._update_column(j)
@@ -197,6 +217,28 @@ class Score:
         self._need_data()
         return float(np.mean(self._s))
 
+    @property
+    def data_version(self) -> str:
+        """A digest of exactly what is scored: the panel (raw values, targets, imputation
+        flags, reference months) and the configuration. Equal values give an equal
+        version, so an ingest that changes no scored value keeps it (and every cache keyed
+        on it); "" when there is nothing to score yet."""
+        if self._version is None or self._version[0] != self._changes:
+            try:
+                panel = self.panel
+            except NoObservations:
+                digest = ""
+            else:
+                h = hashlib.sha256()
+                for frame in (panel.raw, panel.targets):
+                    h.update(frame.to_numpy(dtype=float).tobytes())
+                h.update("|".join(panel.imputed.to_numpy().astype(str).ravel()).encode())
+                h.update(repr(tuple(panel.reference_month)).encode())
+                h.update(repr(self.config).encode())
+                digest = h.hexdigest()[:16]
+            self._version = (self._changes, digest)
+        return self._version[1]
+
     def evaluate_weights(self, weights=None, dimension_weights=None) -> WeightsEvaluation:
         """Scores and rank changes under other weights; the score itself is not changed."""
         return evaluate_weights(self.panel, weights, dimension_weights, baseline=self.config)
@@ -251,55 +293,58 @@ class Score:
                 f"({len(dup)} such row(s) in this batch): pass upsert=True to replace it, "
                 "or send a month not yet reported"
             )
+        if persist and self.twin.path is None:
+            raise NotPersisted(
+                f"twin {self.twin.name!r} has no file, so the observation could not be "
+                "made durable: save it first (tw.save(path)), or pass persist=False for "
+                "a throw-away twin"
+            )
+        # Everything that could fail is computed before the commit; after it, memory
+        # only takes the prepared values.
+        months = self.cube.months_after(records)
+        table, row_of = self._next_table(records, dup)
         if persist:
-            if self.twin.path is None:
-                raise NotPersisted(
-                    f"twin {self.twin.name!r} has no file, so the observation could not be "
-                    "made durable: save it first (tw.save(path)), or pass persist=False for "
-                    "a throw-away twin"
-                )
             self._persist(records, upsert=upsert)
-        # Memory changes only after the commit: a failed write leaves the score as it was.
-        self._update_table(records, dup)
-        self.cube.write(records)
+        self.twin.tables[TABLE], self._row_of = table, row_of
+        self.cube.write(records, months)
         ids = {r[1] for r in records}
         touched = tuple(i for i in self.registry.ids if i in ids)
         for iid in touched:
             self._update_column(self.registry.ids.index(iid))
         self._aggregate()
+        self._changes += 1
         return IngestReport(len(records) - len(dup), len(dup), touched, persist)
 
-    def _update_table(self, records: list[tuple], replaced: list[tuple]) -> None:
-        """Keep ``tw.tables['score_observations']`` equal to the file, cheaply: replaced
-        rows are overwritten in place (positions found through a key index), new rows are
-        appended."""
+    def _next_table(self, records: list[tuple], replaced: list[tuple]
+                    ) -> tuple[pd.DataFrame, dict]:
+        """``tw.tables['score_observations']`` and its key index after ``records``, made
+        cheaply and without changing the current ones: replaced rows are overwritten in a
+        copy (positions found through the key index), new rows are appended."""
         table = self.twin.tables[TABLE]
-        if self._row_of is None:
-            self._row_of = {k: n for n, k in enumerate(zip(
+        row_of = self._row_of
+        if row_of is None:
+            row_of = self._row_of = {k: n for n, k in enumerate(zip(
                 table["unit_id"], table["indicator"], table["month"], strict=True))}
+        row_of = dict(row_of)
         rep = {r[:3] for r in replaced}
         if rep:
-            # A new object, not an edit in place: readers such as scenarios detect a
-            # changed baseline by the table's identity.
             table = table.copy()
         cols = [table.columns.get_loc(c) for c in ("value", "source", "synthetic")]
         new = []
         for r in records:
             if r[:3] in rep:
-                pos = self._row_of[r[:3]]
+                pos = row_of[r[:3]]
                 for c, v in zip(cols, r[3:4] + r[5:7], strict=True):
                     table.iat[pos, c] = v
             else:
                 new.append(r)
         if new:
             n0 = len(table)
-            add = pd.DataFrame(new, columns=COLUMNS).astype(
-                {"value": float, "synthetic": bool, "unit_id": object, "indicator": object,
-                 "month": object, "unit": object, "source": object})
+            add = _canonical(new)
             table = pd.concat([table, add], ignore_index=True) if n0 else add
             for k, r in enumerate(new):
-                self._row_of[r[:3]] = n0 + k
-        self.twin.tables[TABLE] = table
+                row_of[r[:3]] = n0 + k
+        return table, row_of
 
     def _persist(self, records: list[tuple], *, upsert: bool) -> None:
         rows = [r[:6] + (int(r[6]),) for r in records]
@@ -313,10 +358,13 @@ class Score:
                     "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier) "
                     "VALUES (?, 'attributes', ?)", (TABLE, TABLE))
                 # The unique key makes a duplicate impossible even if another process
-                # wrote to the file since this twin was opened.
-                conn.execute(
-                    f'CREATE UNIQUE INDEX IF NOT EXISTS "{TABLE}_key" ON "{TABLE}" '
-                    "(unit_id, indicator, month)")
+                # wrote to the file since this twin was opened. A file whose stored rows
+                # already repeat a key (a hand edit; they are set aside on open) cannot
+                # take the index: it goes without, and the cube still refuses repeats.
+                with contextlib.suppress(sqlite3.IntegrityError):
+                    conn.execute(
+                        f'CREATE UNIQUE INDEX IF NOT EXISTS "{TABLE}_key" ON "{TABLE}" '
+                        "(unit_id, indicator, month)")
                 if upsert:
                     conn.executemany(
                         f'DELETE FROM "{TABLE}" WHERE unit_id = ? AND indicator = ? AND '

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .. import limits
 from .errors import (
     DuplicateObservation,
     InvalidMonth,
@@ -26,14 +27,16 @@ from .errors import (
 )
 from .registry import Registry
 
-__all__ = ["Observation", "ObservationCube", "validate", "as_records", "as_frame", "COLUMNS",
-           "TABLE"]
+__all__ = ["Observation", "ObservationCube", "validate", "load_stored", "as_records",
+           "as_frame", "COLUMNS", "TABLE", "SET_ASIDE_TABLE", "FIRST_MONTH"]
 
 TABLE = "score_observations"
+#: Where a whole-twin save keeps the stored rows that could not be read (see load_stored).
+SET_ASIDE_TABLE = "score_observations_set_aside"
 COLUMNS = ["unit_id", "indicator", "month", "value", "unit", "source", "synthetic"]
-# ASCII digits only (\d also takes other scripts' digits), and a year from 0001: a month
-# must be one pandas can hold as a Period.
-_MONTH = re.compile(r"^(?!0000)([0-9]{4})-(0[1-9]|1[0-2])$")
+# ASCII digits only (\d also takes other scripts' digits). Matched with fullmatch: "$"
+# would also match before a trailing newline ("2025-05\n").
+_MONTH = re.compile(r"(?!0000)[0-9]{4}-(0[1-9]|1[0-2])")
 #: The first month an observation may carry. Together with "not after the current month"
 #: it keeps one stray year (e.g. 0001-01 or 9999-12) from stretching the monthly panel
 #: over millennia (each month is a row of the panel).
@@ -119,9 +122,12 @@ def as_frame(observations) -> pd.DataFrame:
 def validate(observations, registry: Registry, units) -> list[tuple]:
     """Check observations; return them as canonical tuples; raise on the first bad row.
 
-    Refuses an unknown unit or indicator, a month that is not ``YYYY-MM``, a NaN, infinite
-    or out-of-bounds value, a value in another measurement unit, and a key repeated within
-    the batch. (Repeats against stored data are the cube's business.)
+    Refuses an unknown unit or indicator, a month that is not exactly ``YYYY-MM`` within
+    :data:`FIRST_MONTH` .. the current month, a value that is not a finite number inside
+    the indicator's bounds and ±10^12 (:data:`twin.limits.RANGES`), a value in another
+    measurement unit, a ``source`` that is not one line of at most 200 characters, and a
+    key repeated within the batch. (Repeats against stored data are the cube's business.)
+    Stored rows pass the same checks when they are read back (:func:`load_stored`).
 
     Examples
     --------
@@ -132,66 +138,132 @@ def validate(observations, registry: Registry, units) -> list[tuple]:
     ...
     twin.score.errors.InvalidMonth: observation ('a', 'avg_wage', '2025-9'): month \
 '2025-9' is not a calendar month: write it as YYYY-MM, e.g. '2025-09'
+    >>> validate({"unit_id": "a", "indicator": "avg_wage", "month": "2025-09\\n",
+    ...           "value": 1.0, "unit": "thousand KZT"}, load_registry(), ["a"])
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    twin.score.errors.InvalidMonth: observation ('a', 'avg_wage', '2025-09\\n'): month ...
     """
     units = units if isinstance(units, (set, frozenset, dict)) else set(units)
+    last = _current_month()
     out = []
     seen = set()
-    for uid, iid, month, value, unit, source, synthetic in as_records(observations):
-        uid, iid, month = str(uid), str(iid), str(month)
-        where = f"observation ({uid!r}, {iid!r}, {month!r})"
-        if uid not in units:
-            raise UnknownUnit(
-                f"{where}: unknown unit {uid!r}; known units: {', '.join(sorted(units))}: "
-                "use a district or city id of the twin's 'districts' layer"
-            )
-        if iid not in registry:
-            raise UnknownIndicator(
-                f"{where}: unknown indicator {iid!r}; the registry has "
-                f"{', '.join(registry.ids)}: fix the id or add it to geodata/indicators.yaml"
-            )
-        ind = registry[iid]
-        if _MONTH.match(month) is None:
-            raise InvalidMonth(f"{where}: month {month!r} is not a calendar month: write "
-                               "it as YYYY-MM, e.g. '2025-09'")
-        last = _current_month()
-        if not FIRST_MONTH <= month <= last:
-            raise InvalidMonth(
-                f"{where}: month {month!r} is outside {FIRST_MONTH}..{last}: observations "
-                "are measured months, not forecasts; check the year"
-            )
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise InvalidValue(f"{where}: value {value!r} is not a number") from None
-        if not math.isfinite(value):
-            raise InvalidValue(
-                f"{where}: value is {value}: send a finite number, or leave the month out "
-                "if it was not measured (the score flags the gap)"
-            )
-        # The unit comes before the range: a value in mln instead of bn KZT is a unit
-        # error, not an outlier.
-        if str(unit) != ind.unit:
-            raise UnitMismatch(
-                f"{where}: value is in {unit!r} but {iid!r} is measured in "
-                f"{ind.unit!r}: convert it to {ind.unit!r} first"
-            )
-        if (ind.lower_bound is not None and value < ind.lower_bound) or (
-            ind.upper_bound is not None and value > ind.upper_bound
-        ):
-            raise InvalidValue(
-                f"{where}: value {value:g} is outside {iid!r}'s valid range "
-                f"[{ind.lower_bound}, {ind.upper_bound}] {ind.unit}: check the figure "
-                "and its unit"
-            )
-        key = (uid, iid, month)
-        if key in seen:
+    for rec in as_records(observations):
+        r = _check(rec, registry, units, last)
+        if r[:3] in seen:
             raise DuplicateObservation(
-                f"{where} appears more than once in one batch: send each unit, indicator "
-                "and month once"
+                f"{_where(r)} appears more than once in one batch: send each unit, "
+                "indicator and month once"
             )
-        seen.add(key)
-        out.append((uid, iid, month, value, ind.unit, str(source), _flag(synthetic, where)))
+        seen.add(r[:3])
+        out.append(r)
     return out
+
+
+def _where(rec) -> str:
+    return f"observation ({str(rec[0])[:64]!r}, {str(rec[1])[:64]!r}, {str(rec[2])[:20]!r})"
+
+
+def _check(rec: tuple, registry: Registry, units, last: str) -> tuple:
+    """One observation as a canonical tuple, or the error that refuses it."""
+    uid, iid, month, value, unit, source, synthetic = rec
+    uid, iid, month = str(uid), str(iid), str(month)
+    where = _where((uid, iid, month))
+    if uid not in units:
+        shown = ", ".join(sorted(units)[:30]) + (", ..." if len(units) > 30 else "")
+        raise UnknownUnit(
+            f"{where}: unknown unit {uid[:64]!r}; known units: {shown}: use a district or "
+            "city id of the twin's 'districts' layer"
+        )
+    if iid not in registry:
+        raise UnknownIndicator(
+            f"{where}: unknown indicator {iid[:64]!r}; the registry has "
+            f"{', '.join(registry.ids)}: fix the id or add it to geodata/indicators.yaml"
+        )
+    ind = registry[iid]
+    if _MONTH.fullmatch(month) is None:
+        raise InvalidMonth(f"{where}: month {month[:20]!r} is not a calendar month: write "
+                           "it as YYYY-MM, e.g. '2025-09'")
+    if not FIRST_MONTH <= month <= last:
+        raise InvalidMonth(
+            f"{where}: month {month!r} is outside {FIRST_MONTH}..{last}: observations "
+            "are measured months, not forecasts; check the year"
+        )
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise InvalidValue(
+            f"{where}: value is {value}: send a finite number, or leave the month out "
+            "if it was not measured (the score flags the gap)"
+        )
+    value = limits.number(value, "observation_value", where, error=InvalidValue)
+    # The unit comes before the range: a value in mln instead of bn KZT is a unit
+    # error, not an outlier.
+    if str(unit) != ind.unit:
+        raise UnitMismatch(
+            f"{where}: value is in {str(unit)[:40]!r} but {iid!r} is measured in "
+            f"{ind.unit!r}: convert it to {ind.unit!r} first"
+        )
+    if (ind.lower_bound is not None and value < ind.lower_bound) or (
+        ind.upper_bound is not None and value > ind.upper_bound
+    ):
+        raise InvalidValue(
+            f"{where}: value {value:g} is outside {iid!r}'s valid range "
+            f"[{ind.lower_bound}, {ind.upper_bound}] {ind.unit}: check the figure "
+            "and its unit"
+        )
+    source = limits.text(str(source), f"{where}: source", error=InvalidValue)
+    return (uid, iid, month, value, ind.unit, source, _flag(synthetic, where))
+
+
+def load_stored(table: pd.DataFrame | None, registry: Registry, units
+                ) -> tuple[list[tuple], pd.DataFrame]:
+    """The stored observations the score can use, and the rows set aside.
+
+    Every stored row passes :func:`validate`'s checks (a row written by an old bug, or
+    edited by hand, may not); a row that fails, or repeats the key of an earlier one, is
+    set aside instead of breaking every score read after it. Returns the canonical tuples
+    and the set-aside rows as stored, with a ``problem`` column saying what is wrong.
+    """
+    if table is None or not len(table):
+        return [], pd.DataFrame(columns=[*COLUMNS, "problem"])
+    units = units if isinstance(units, (set, frozenset, dict)) else set(units)
+    last = _current_month()
+    good, aside, problems = [], [], []
+    seen: set = set()
+    cols = [c for c in COLUMNS if c in table.columns]
+    missing = [c for c in COLUMNS[:5] if c not in cols]
+    if missing:
+        return [], table.assign(problem=f"the table lacks column(s) {missing}")
+    for k, rec in enumerate(as_records(table[cols])):
+        try:
+            r = _check(rec, registry, units, last)
+            if r[:3] in seen:
+                raise DuplicateObservation(f"{_where(r)} repeats an earlier row's key")
+        except ObservationError as e:
+            aside.append(k)
+            problems.append(str(e))
+            continue
+        seen.add(r[:3])
+        good.append(r)
+    bad = table.iloc[aside].assign(problem=problems)
+    return good, bad
+
+
+def set_aside_note(bad: pd.DataFrame, path) -> str:
+    """The warning for observations set aside: the table, the rows and the fix."""
+    where = f"twin file {str(path)!r}" if path else "the twin"
+    lines = [f"{where}: {len(bad)} row(s) of table {TABLE!r} cannot be read and were set "
+             "aside (the score runs without them; the file keeps them):"]
+    for _, r in bad.head(5).iterrows():
+        lines.append(f"  row ({r.get('unit_id')!r}, {r.get('indicator')!r}, "
+                     f"{r.get('month')!r}): {r['problem']}")
+    if len(bad) > 5:
+        lines.append(f"  ... and {len(bad) - 5} more")
+    lines.append(f"Fix: correct or delete those rows of {TABLE!r} in the file (e.g. with "
+                 "sqlite3), then send the corrected values with POST /score/observations "
+                 "or tw.score.ingest(...); a whole tw.save() moves them to table "
+                 f"{SET_ASIDE_TABLE!r}")
+    return "\n".join(lines)
 
 
 _TRUE, _FALSE = {"true", "1", "yes", "y", "t"}, {"false", "0", "no", "n", "f", ""}
@@ -225,7 +297,7 @@ class ObservationCube:
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, registry: Registry, units: Iterable[str]):
-        """Build from stored observations (assumed valid: they were validated on ingest)."""
+        """Build from canonical observations (those :func:`load_stored` keeps)."""
         units = tuple(units)
         known = df["unit_id"].isin(units) & df["indicator"].isin(registry.ids)
         df = df[known]
@@ -238,20 +310,11 @@ class ObservationCube:
                 cube.arrays[iid][ui[pos], mi[pos]] = v[pos]
         return cube
 
-    def _ensure_months(self, months: Iterable[str]) -> None:
-        new = sorted(set(months) - self.month_index.keys())
-        if not new:
-            return
-        # Keep the month axis contiguous so a column offset is a calendar offset.
-        span = _span(pd.Series(self.months + new))
-        old = self.month_index
-        self.months = span
-        self.month_index = {m: k for k, m in enumerate(span)}
-        cols = [self.month_index[m] for m in old]
-        for iid, arr in self.arrays.items():
-            grown = np.full((len(self.units), len(span)), np.nan)
-            grown[:, cols] = arr
-            self.arrays[iid] = grown
+    def months_after(self, records: list[tuple]) -> list[str]:
+        """The month axis once ``records`` are written (contiguous, so that a column offset
+        is a calendar offset). Pure: an ingest computes it before it commits."""
+        new = {r[2] for r in records} - self.month_index.keys()
+        return _span(pd.Series(self.months + sorted(new))) if new else self.months
 
     def duplicates(self, records: list[tuple]) -> list[tuple]:
         """The validated records whose (unit, indicator, month) is already observed."""
@@ -262,8 +325,18 @@ class ObservationCube:
                 hit.append(r)
         return hit
 
-    def write(self, records: list[tuple]) -> None:
-        self._ensure_months(r[2] for r in records)
+    def write(self, records: list[tuple], months: list[str] | None = None) -> None:
+        """Write validated records; ``months`` is :meth:`months_after` of them, if known."""
+        span = self.months_after(records) if months is None else months
+        if span is not self.months:
+            old = self.month_index
+            self.months = span
+            self.month_index = {m: k for k, m in enumerate(span)}
+            cols = [self.month_index[m] for m in old]
+            for iid, arr in self.arrays.items():
+                grown = np.full((len(self.units), len(span)), np.nan)
+                grown[:, cols] = arr
+                self.arrays[iid] = grown
         for uid, iid, month, value, *_ in records:
             self.arrays[iid][self.unit_index[uid], self.month_index[month]] = value
 
