@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from twin.cli import main
 
@@ -48,3 +54,35 @@ def test_score_forecast_json(default_twin_path, capsys):
 def test_score_on_a_missing_file_is_a_clean_error(tmp_path, capsys):
     assert main(["score", "--twin", str(tmp_path / "nope.gpkg")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+# -- issue 11, defect 7: nested verbs and machine-readable output ---------------------------
+def test_options_before_forecast_are_honoured(default_twin_path, tmp_path, capsys):
+    # `twin score --twin X forecast` dropped --twin (the nested parser's default reset it)
+    # and opened the default twin instead.
+    assert main(["score", "--twin", str(tmp_path / "nope.gpkg"), "forecast"]) == 1
+    assert "nope.gpkg" in capsys.readouterr().err
+    assert main(["score", "--twin", str(default_twin_path), "--json", "--seed", "3",
+                 "forecast", "--unit", "kokshetau", "--indicator", "avg_wage",
+                 "--horizon", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)  # --json before the verb: still JSON
+    assert out["seed"] == 3 and {f["unit_id"] for f in out["forecasts"]} == {"kokshetau"}
+
+
+def test_ranking_options_before_forecast_are_refused(default_twin_path, capsys):
+    assert main(["score", "--twin", str(default_twin_path), "--mc", "0", "forecast"]) == 1
+    err = capsys.readouterr().err
+    assert "--mc" in err and "not to forecasts" in err
+
+
+@pytest.mark.slow
+def test_info_json_on_a_fresh_install_is_only_json(tmp_path):
+    # The first run builds the default twin: its "saving ..." went to stdout, before the
+    # JSON, so `twin info --json | jq` failed once.
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "twin.cli", "info", "--json"], env=env,
+                       capture_output=True, text=True, timeout=300,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["name"] == "akmola"
+    assert "saving" in r.stderr

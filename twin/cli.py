@@ -192,7 +192,8 @@ def _cmd_score(args) -> int:
     if args.normalisation or args.aggregation:
         sc.configure(normalisation=args.normalisation, aggregation=args.aggregation)
     ranking = sc.ranking()
-    unc = sc.uncertainty(n=args.mc, seed=args.seed).ranks if args.mc else None
+    mc = 1000 if args.mc is None else args.mc
+    unc = sc.uncertainty(n=mc, seed=args.seed).ranks if mc else None
     synthetic = bool(sc.observations["synthetic"].any())
     ref = sc.panel.reference_month
     if args.json:
@@ -209,7 +210,7 @@ def _cmd_score(args) -> int:
         out = {"twin": tw.name, "config": {"normalisation": sc.config.normalisation,
                                            "aggregation": sc.config.aggregation},
                "reference_month": ref.to_dict(), "region_score": sc.region_score,
-               "synthetic_data": synthetic, "monte_carlo": {"n": args.mc, "seed": args.seed},
+               "synthetic_data": synthetic, "monte_carlo": {"n": mc, "seed": args.seed},
                "units": units}
         print(json.dumps(_score_json(out), indent=2, ensure_ascii=False))
         return 0
@@ -236,6 +237,12 @@ def _cmd_score(args) -> int:
 
 
 def _cmd_score_forecast(args) -> int:
+    given = [o for o, v in (("--normalisation", args.normalisation),
+                            ("--aggregation", args.aggregation), ("--mc", args.mc))
+             if v is not None]
+    if given:
+        raise TwinError(f"{', '.join(given)} apply to the ranking, not to forecasts: drop "
+                        "them from 'twin score ... forecast'")
     tw = _open(args)
     sc = tw.score
     fc = sc.forecast(horizon=args.horizon, level=args.level, units=args.unit or None,
@@ -343,14 +350,18 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--json", action="store_true", help="print JSON")
     sc.add_argument("--normalisation", choices=["minmax", "zscore", "target"])
     sc.add_argument("--aggregation", choices=["arithmetic", "geometric"])
-    sc.add_argument("--mc", type=int, default=1000,
+    sc.add_argument("--mc", type=int,
                     help="Monte Carlo draws for rank intervals (0: none; default 1000)")
     sc.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sc.set_defaults(func=_cmd_score)
     scsub = sc.add_subparsers(dest="score_command")
     f = scsub.add_parser("forecast", help="forecasts, early-warning list, backtest")
-    f.add_argument("--twin", help="twin file (default: the default twin)")
-    f.add_argument("--json", action="store_true", help="print JSON")
+    # SUPPRESS: an option given before 'forecast' (twin score --twin X forecast) is kept,
+    # instead of being reset by the nested parser's default.
+    f.add_argument("--twin", default=argparse.SUPPRESS,
+                   help="twin file (default: the default twin)")
+    f.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                   help="print JSON")
     f.add_argument("--horizon", type=int, default=12, help="months ahead, 1-12 (default 12)")
     f.add_argument("--level", type=float, default=0.9,
                    help="prediction interval coverage (default 0.9)")
@@ -358,7 +369,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--indicator", action="append", help="only this indicator (repeatable)")
     f.add_argument("--backtest", action="store_true",
                    help="also run the rolling-origin backtest against seasonal-naive (slow)")
-    f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    f.add_argument("--seed", type=int, default=argparse.SUPPRESS,
+                   help="random seed (default 0)")
     f.set_defaults(func=_cmd_score_forecast)
     return p
 

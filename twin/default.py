@@ -211,7 +211,7 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
 
         build_rasters(tw, path)
     if progress:
-        print(f"saving {path}", flush=True)
+        print(f"saving {path}", file=sys.stderr, flush=True)  # stdout may be --json
     tw.save(path)
     return tw
 
