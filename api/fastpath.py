@@ -11,6 +11,8 @@ the answers are identical byte for byte (tests/test_api_tiles.py checks).
 
 from __future__ import annotations
 
+import asyncio
+
 __all__ = ["TileFastPath", "tile_headers", "wants_gzip", "etag_matches", "MVT", "http_protocol"]
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -127,14 +129,23 @@ class TileFastPath:
         return answer
 
 
-def http_protocol():
-    """uvicorn's httptools protocol with cache hits answered at the protocol level.
+def http_protocol(header_timeout: float | None = None):
+    """uvicorn's httptools protocol with cache hits answered at the protocol level, and a
+    header-read timeout.
 
     Behind :class:`TileFastPath` a hit still pays uvicorn's ASGI machinery: a scope, a
     request cycle, an asyncio task and two ``send`` awaits. This protocol answers a hit as
     soon as the request's headers are parsed, with one ``writelines`` of memoised bytes,
     and hands everything else to uvicorn unchanged (a miss, HEAD, a query string, an
     escaped path, HTTP/1.0 or ``Connection: close``, a request pipelined behind another).
+
+    ``header_timeout`` (seconds; None or 0: none) bounds how long a connection may take to
+    send a complete request head: from its opening, and from the first byte of each later
+    request. uvicorn closes idle keep-alive connections, but not one that sends nothing or
+    only part of a head, so a few such clients could hold every connection open for ever.
+    A connection over the limit gets ``408 Request Timeout`` (when it had begun a request)
+    and is closed. The timer hooks only the asyncio protocol and httptools parser callbacks
+    (``connection_made``, ``on_message_begin``, ``on_headers_complete``).
     Returns None when httptools is not installed (uvicorn then picks its default).
     """
     try:
@@ -160,6 +171,43 @@ def http_protocol():
 
     class TileHttpToolsProtocol(HttpToolsProtocol):
         _fast: TileFastPath | None = None
+        _head_timer: asyncio.TimerHandle | None = None
+        _head_begun = False
+
+        # -- the header-read timeout --------------------------------------------------
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            self._transport = transport
+            super().connection_made(transport)
+            self._arm_head_timer()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm_head_timer()
+            super().connection_lost(exc)
+
+        def on_message_begin(self) -> None:
+            self._head_begun = True
+            if self._head_timer is None:
+                self._arm_head_timer()
+            super().on_message_begin()
+
+        def _arm_head_timer(self) -> None:
+            if header_timeout:
+                self._head_timer = asyncio.get_running_loop().call_later(
+                    header_timeout, self._head_timed_out)
+
+        def _disarm_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_timed_out(self) -> None:
+            self._head_timer = None
+            t = self._transport
+            if t.is_closing():
+                return
+            if self._head_begun:
+                t.write(_TIMEOUT_408)
+            t.close()
 
         def _fast_path(self) -> TileFastPath | None:
             app = self.app
@@ -173,6 +221,8 @@ def http_protocol():
             return None
 
         def on_headers_complete(self) -> None:
+            self._disarm_head_timer()
+            self._head_begun = False
             if (self.parser.get_method() == b"GET" and not self.pipeline
                     and (self.cycle is None or self.cycle.response_complete)
                     and self.parser.should_keep_alive()
@@ -217,3 +267,8 @@ def http_protocol():
 
 
 _REASONS = {200: b"OK", 204: b"No Content", 304: b"Not Modified"}
+_TIMEOUT_DETAIL = (b'{"type":"about:blank","title":"Request timeout","status":408,"detail":'
+                   b'"the request head was not complete in time: send it whole, at once"}')
+_TIMEOUT_408 = (b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n"
+                b"content-type: application/problem+json\r\ncontent-length: %d\r\n\r\n"
+                % len(_TIMEOUT_DETAIL)) + _TIMEOUT_DETAIL

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     gc_freeze: bool = True
     #: uvicorn's access log in `twin serve` (one line per request: off for benchmarks).
     access_log: bool = True
+    #: Seconds a connection may take to send a complete request head (from its opening,
+    #: and from the first byte of each later request) before `twin serve` answers 408 and
+    #: closes it; 0 turns the limit off. Idle keep-alive connections close after 5 s.
+    header_timeout: Annotated[float, Field(ge=0, le=3600)] = 10.0
 
     _split_tokens = field_validator("api_tokens", "cors_origins", "trusted_proxies",
                                     mode="before")(_split)

@@ -31,7 +31,7 @@ _NO_PROXY_ENV["NO_PROXY"] = _NO_PROXY_ENV["no_proxy"] = "127.0.0.1,localhost"
 
 
 @contextlib.contextmanager
-def serve_in_thread(app):
+def serve_in_thread(app, header_timeout: float | None = None):
     """Run ``app`` with uvicorn (uvloop + httptools when installed) on a free loopback
     port in a thread; yield its base URL; stop it on exit."""
     import uvicorn
@@ -43,7 +43,8 @@ def serve_in_thread(app):
     from api.fastpath import http_protocol
 
     # The protocol `twin serve` uses: cache hits are answered inside uvicorn's protocol.
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", http=http_protocol())
+    config = uvicorn.Config(app, log_level="warning", lifespan="on",
+                            http=http_protocol(header_timeout))
     server = uvicorn.Server(config)
     t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     t.start()
@@ -153,6 +154,53 @@ def test_ogr2ogr_pages_through_parcels(served, tmp_path):
 
     got = pyogrio.read_dataframe(dst)
     assert sorted(got["id"]) == sorted(tw.layer("parcels")["id"])
+
+
+def _read_until_closed(sock: socket.socket, limit: float) -> tuple[float, bytes]:
+    sock.settimeout(limit)
+    t0, got = time.monotonic(), b""
+    try:
+        while chunk := sock.recv(65536):
+            got += chunk
+    except TimeoutError:
+        got += b"<still open>"
+    return time.monotonic() - t0, got
+
+
+def test_connections_that_never_send_a_whole_head_are_closed(small_twin):
+    # Issue 11, defect 6: uvicorn closes idle keep-alive connections, but a connection
+    # that sent nothing, or only part of a request head, stayed open for ever.
+    app = create_app(Settings(gc_freeze=False), twin=small_twin)
+    with serve_in_thread(app, header_timeout=0.5) as url:
+        port = int(url.rsplit(":", 1)[1])
+        silent = socket.create_connection(("127.0.0.1", port))
+        partial = socket.create_connection(("127.0.0.1", port))
+        partial.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        second = socket.create_connection(("127.0.0.1", port))  # one whole request first
+        second.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHo")
+        slow = socket.create_connection(("127.0.0.1", port))  # whole, within the limit
+        slow.sendall(b"GET /health HTTP/1.1\r\n")
+        time.sleep(0.2)
+        slow.sendall(b"Host: x\r\nConnection: close\r\n\r\n")
+        try:
+            took, got = _read_until_closed(silent, 5)
+            assert got == b"" and took < 3
+            took, got = _read_until_closed(partial, 5)
+            assert got.startswith(b"HTTP/1.1 408 ") and took < 3, got
+            took, got = _read_until_closed(second, 5)
+            assert got.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408 " in got, got
+            took, got = _read_until_closed(slow, 5)
+            assert got.startswith(b"HTTP/1.1 200 ") and b"408" not in got, got
+        finally:
+            for c in (silent, partial, second, slow):
+                c.close()
+
+
+def test_the_header_timeout_is_a_setting():
+    assert Settings().header_timeout == 10.0
+    assert Settings(header_timeout=0).header_timeout == 0
+    with pytest.raises(ValueError):
+        Settings(header_timeout=-1)
 
 
 @pytest.mark.slow

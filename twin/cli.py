@@ -105,8 +105,9 @@ def _cmd_serve(args) -> int:
     app = create_app(settings)
     from api.fastpath import http_protocol
 
-    # Cached tiles are answered inside uvicorn's HTTP protocol (api/fastpath.py).
-    proto = http_protocol() if settings.tile_fast_path else None
+    # Cached tiles are answered inside uvicorn's HTTP protocol, which also bounds how long
+    # a request head may take (api/fastpath.py).
+    proto = http_protocol(settings.header_timeout)
     # proxy_headers=False: the app trusts forwarded headers only from TWIN_TRUSTED_PROXIES
     # (api/proxy.py). uvicorn's own handling would trust its FORWARDED_ALLOW_IPS instead
     # and rewrite the peer address before the app could check it.

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .. import limits
 from .errors import RegulationError, UnknownZoneType
 
 __all__ = [
@@ -258,6 +259,8 @@ class Regulations:
 def _number(v: Any, where: str, lo: float | None = None, hi: float | None = None) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise RegulationError(f"{where}: expected a number, got {v!r}: write e.g. 1.2")
+    if isinstance(v, int) and abs(v) > 10**300:  # float() would overflow
+        raise RegulationError(f"{where}: a number of over 300 digits is out of range")
     v = float(v)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         rng = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
@@ -295,6 +298,7 @@ def _parse_zone(zone_type: str, d: Any, where: str) -> Regulation:
         raise RegulationError(
             f"{where}.max_floors: expected a whole number of floors >= 0, got {floors!r}"
         )
+    floors = limits.number(floors, "max_floors", where, error=RegulationError)
     source = d.get("source") or {}
     if not isinstance(source, dict):
         raise RegulationError(
