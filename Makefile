@@ -38,8 +38,10 @@ test: install-test
 build: install
 	$(VENV)/bin/twin build
 
+## ruff and mypy; tests/test_lint.py runs the same, so `make test` keeps them passing
 lint: install-test
 	$(VENV)/bin/ruff check twin layers geodata api tests bench
+	$(VENV)/bin/mypy twin layers geodata api
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

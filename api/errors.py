@@ -58,7 +58,7 @@ class PreconditionRequired(ApiError):
 
 
 #: The one table. Subclasses come before their bases: the first match wins.
-ERROR_STATUS: dict[type[BaseException], int] = {
+ERROR_STATUS: dict[type[Exception], int] = {
     BadRequest: 400,
     NotFound: 404,
     Unauthorized: 401,
@@ -133,10 +133,12 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return problem(status, str(exc), headers=headers)
 
-    async def on_validation(request: Request, exc: RequestValidationError) -> Response:
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
         return problem(400, _validation_detail(exc))
 
-    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = (f"no resource at {request.url.path!r}: start from / for the links")

@@ -8,6 +8,8 @@ router renders misses (in the thread pool: rendering is CPU work) and answers th
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -28,9 +30,10 @@ router = APIRouter(tags=["tiles"])
 TMS = "WebMercatorQuad"
 TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
 EPSG3857 = "http://www.opengis.net/def/crs/EPSG/0/3857"
-_TILE_RESPONSES = {200: {"content": {MVT: {}}, "description": "A Mapbox Vector Tile"},
-                   204: {"description": "An empty tile: no feature of the layer is in it"},
-                   304: {"description": "Not modified (If-None-Match matched the ETag)"}}
+_TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {MVT: {}}, "description": "A Mapbox Vector Tile"},
+    204: {"description": "An empty tile: no feature of the layer is in it"},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"}}
 _KIND = {"str": "String", "int": "Number", "float": "Number", "bool": "Boolean"}
 
 
@@ -115,7 +118,7 @@ def tileset(request: Request, tw: TwinDep, collection_id: str, tms: str) -> dict
             limits.append({"tileMatrix": str(z), "minTileRow": y0, "maxTileRow": y1,
                            "minTileCol": x0, "maxTileCol": x1})
     base = f"/collections/{collection_id}/tiles/{TMS}"
-    layer = {"id": collection_id, "dataType": "vector"}
+    layer: dict[str, Any] = {"id": collection_id, "dataType": "vector"}
     dims = {_dimension(g) for g in tw.schema(collection_id).geometry_types}
     if len(dims) == 1:  # OGC: leave geometryDimension out for a mixed (or unknown) layer
         layer["geometryDimension"] = dims.pop()

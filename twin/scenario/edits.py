@@ -296,8 +296,9 @@ class SetRegulation(Edit):
 class SetScoreWeights(Edit):
     """Weights of the region score's indicators and dimensions (ids not named keep theirs)."""
 
-    weights: tuple = ()
-    dimension_weights: tuple = ()
+    #: ``{id: weight}`` or ``[(id, weight), ...]``; stored as sorted pairs.
+    weights: Any = ()
+    dimension_weights: Any = ()
     kind: ClassVar[str] = "set_score_weights"
 
     def __post_init__(self):

@@ -18,6 +18,7 @@ plan's plain functions: the naive full recompute, for cross-checks and the bench
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -37,6 +38,9 @@ from .edits import (
     SetScoreWeights,
 )
 from .errors import DuplicateProject, InvalidEdit, OutsideRegion, UnknownProject, UnknownSector
+
+if TYPE_CHECKING:
+    from ..score import Registry, ScoreConfig, ScorePanel
 
 __all__ = ["Baseline", "State", "apply", "baseline_of", "baseline_key", "fresh_state",
            "ACCESS_RADIUS_M"]
@@ -98,7 +102,9 @@ class Baseline:
         sites = self._sites_frame(tw.metric("project_sites"))
         self.sectors = frozenset(s for z in regs for s in regs[z].permitted_sectors
                                  if s != "*") | frozenset(sites["sector"].astype(str))
-        self.score_panel, self.score_config, self.score_registry = None, None, None
+        self.score_panel: ScorePanel | None = None
+        self.score_config: ScoreConfig | None = None
+        self.score_registry: Registry | None = None
         if "districts" in tw:
             from ..score.errors import NoObservations
 
@@ -210,10 +216,10 @@ class State:
     origin: dict
 
 
-def _site_row(b: Baseline, st: State, e: AddProject, pt) -> gpd.GeoDataFrame:
+def _site_row(b: Baseline, ctx: ComplianceContext, e: AddProject, pt) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {"id": [e.id], "name": [e.name], "sector": [e.sector],
-         "district_id": [b.district_of(pt, st.ctx)], "investment_kzt": [e.investment_kzt],
+         "district_id": [b.district_of(pt, ctx)], "investment_kzt": [e.investment_kzt],
          "jobs": [e.jobs], "status": ["scenario"], "hazard_class": [e.hazard_class],
          "area_ha": [e.area_ha], "synthetic": [False]},
         geometry=[pt], crs=b.crs)
@@ -236,7 +242,7 @@ def apply(b: Baseline, st: State, e: Edit) -> State:
         b.check_sector(e.sector, what)
         pt = b.to_metric_point(e.lon, e.lat)
         b.check_inside(pt, what, e.lon, e.lat)
-        sites = pd.concat([st.sites, _site_row(b, st, e, pt)], ignore_index=True)
+        sites = pd.concat([st.sites, _site_row(b, st.ctx, e, pt)], ignore_index=True)
         origin = {**st.origin, e.id: "added"}
         return replace(st, sites=sites, origin=origin,
                        findings=_recheck(st, [e.id], sites, st.ctx))
@@ -311,10 +317,10 @@ def apply(b: Baseline, st: State, e: Edit) -> State:
     if isinstance(e, SetScoreWeights):
         w = {**st.weights, **dict(e.weights)}
         W = {**st.dimension_weights, **dict(e.dimension_weights)}
-        if b.score_registry is not None:
+        base = b.score_config
+        if b.score_registry is not None and base is not None:
             from ..score.composite import resolve_weights
 
-            base = b.score_config
             resolve_weights(b.score_registry, {**dict(base.weights), **w},
                             {**dict(base.dimension_weights), **W})  # raises WeightError
         return replace(st, weights=w, dimension_weights=W)
@@ -377,8 +383,7 @@ def fresh_state(b: Baseline, edits) -> State:
     for e in edits:
         if isinstance(e, AddProject):
             pt = b.to_metric_point(e.lon, e.lat)
-            st0 = State(sites, zones, regs, first_ctx, None, None, None, {}, {}, 0, {})
-            sites = pd.concat([sites, _site_row(b, st0, e, pt)], ignore_index=True)
+            sites = pd.concat([sites, _site_row(b, first_ctx, e, pt)], ignore_index=True)
             origin[e.id] = "added"
         elif isinstance(e, MoveProject):
             pt = b.to_metric_point(e.lon, e.lat)

@@ -99,6 +99,7 @@ class Evaluation:
             "population_30km_new_jobs": int(self.population_30km_new_jobs),
             "d_capacity_m2": float(d["d_capacity_m2"].sum()),
             "d_region_score": (None if self.region_score is None
+                               or self.region_score_base is None
                                else self.region_score - self.region_score_base),
             "units_changing_rank": (None if self.score is None
                                     else int((self.score["rank_change"] != 0).sum())),
@@ -197,7 +198,7 @@ def _access(b: Baseline, base: State, st: State) -> tuple[pd.DataFrame, int]:
 
 
 def _score(b: Baseline, base: State, st: State, d_inv: pd.Series, d_jobs: pd.Series):
-    if b.score_panel is None:
+    if b.score_panel is None or b.score_config is None:
         return None, None, None
     from dataclasses import replace
 

@@ -16,6 +16,7 @@ import warnings
 from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -32,13 +33,13 @@ COLUMNS = ["id", "name", "version", "baseline", "edits", "created_utc", "updated
 _memory_lock = threading.Lock()
 
 
-def check_id(scenario_id: str) -> str:
+def check_id(scenario_id: Any) -> str:
     """A scenario id: 1-64 ASCII letters, digits, ``_`` or ``-``, starting with a letter or
     digit (it is used in URLs and headers)."""
     return limits.identifier(scenario_id, "scenario id", error=InvalidEdit)
 
 
-def check_name(name: str) -> str:
+def check_name(name: Any) -> str:
     """A scenario's title: one line of at most 200 characters."""
     return limits.text(name, "scenario name", error=InvalidEdit)
 
