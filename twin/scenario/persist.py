@@ -158,18 +158,21 @@ def read_row(tw, scenario_id: str) -> dict:
     return r
 
 
-def _version(v) -> int:
-    """A stored version; -1 for one that is not a whole number (a hand edit)."""
-    try:
-        return int(v) if float(v) == int(v) else -1
-    except (TypeError, ValueError, OverflowError):
-        return -1
+_KEY_COLS = ["id", "name", "version", "edits"]
+
+
+def _version(row) -> int:
+    """The version of a stored row (a tuple of id, name, version, edits); -1 for a row that
+    cannot be read (see read_row)."""
+    r = dict(zip(_KEY_COLS, row, strict=True))
+    return -1 if _problem(r) else int(r["version"])
 
 
 def _conflict(scenario_id, stored, expected) -> ScenarioConflict:
     if stored == -1:
         return ScenarioConflict(f"the stored scenario {scenario_id!r} cannot be read: "
-                                "delete it first (DELETE without If-Match)")
+                                "delete it first (DELETE /scenarios/{id} without If-Match, "
+                                "or twin.scenario.delete_scenario(tw, id))")
     if stored is None:
         return ScenarioConflict(f"scenario {scenario_id!r} was deleted by another session "
                                 f"(you had version {expected}): save it under a new id")
@@ -206,9 +209,9 @@ def write_row(tw, scenario_id: str, name: str, edits_json: str, expected_version
     if _has_file(tw):
         with store.transaction(tw.path) as conn:
             _ensure(conn)
-            r = conn.execute(f'SELECT version FROM "{TABLE}" WHERE id=?',
+            r = conn.execute(f'SELECT id, name, version, edits FROM "{TABLE}" WHERE id=?',
                              (scenario_id,)).fetchone()
-            v = decide(None if r is None else _version(r[0]))
+            v = decide(None if r is None else _version(r))
             if r is None:
                 conn.execute(f'INSERT INTO "{TABLE}" ({", ".join(COLUMNS)}) VALUES '
                              '(?, ?, ?, ?, ?, ?, ?)',
@@ -222,7 +225,7 @@ def write_row(tw, scenario_id: str, name: str, edits_json: str, expected_version
     with _memory_lock:
         rows = _stored(tw)
         hit = rows["id"].astype(str) == scenario_id
-        v = decide(_version(rows.loc[hit, "version"].iloc[0]) if hit.any() else None)
+        v = decide(_version(rows.loc[hit, _KEY_COLS].iloc[0]) if hit.any() else None)
         created = rows.loc[hit, "created_utc"].iloc[0] if hit.any() else now
         row = pd.DataFrame([{"id": scenario_id, "name": name, "version": v,
                              "baseline": str(tw.version), "edits": edits_json,
@@ -243,14 +246,14 @@ def delete_row(tw, scenario_id: str, expected_version: int | None = None) -> Non
     if _has_file(tw):
         with store.transaction(tw.path) as conn:
             _ensure(conn)
-            r = conn.execute(f'SELECT version FROM "{TABLE}" WHERE id=?',
+            r = conn.execute(f'SELECT id, name, version, edits FROM "{TABLE}" WHERE id=?',
                              (scenario_id,)).fetchone()
-            check(None if r is None else _version(r[0]))
+            check(None if r is None else _version(r))
             conn.execute(f'DELETE FROM "{TABLE}" WHERE id=?', (scenario_id,))
         _stored(tw)
         return
     with _memory_lock:
         rows = _stored(tw)
         hit = rows["id"].astype(str) == scenario_id
-        check(_version(rows.loc[hit, "version"].iloc[0]) if hit.any() else None)
+        check(_version(rows.loc[hit, _KEY_COLS].iloc[0]) if hit.any() else None)
         tw.tables[TABLE] = rows[~hit].reset_index(drop=True)

@@ -191,7 +191,8 @@ class Scenario:
 
         st = self._state()
         sites = st.sites.copy()
-        sites["change"] = sites["id"].map(st.origin).fillna("")
+        # a dict lookup, not Series.map: with no change at all that gives a float column
+        sites["change"] = [st.origin.get(i, "") for i in sites["id"]]
         # Provenance stays the row's: a baseline (or moved) site keeps its own source and
         # synthetic flag; a site the scenario adds is the scenario's.
         base = self.twin["project_sites"]
