@@ -64,6 +64,8 @@ class EditIn(BaseModel):
 class ScenarioCreate(BaseModel):
     """A new scenario: its id (used in URLs), a title and its first edits."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+
     id: str = Field(description="1-64 ASCII letters, digits, '_' or '-', starting with a "
                     "letter or digit")
     name: str | None = Field(None, description="one line, at most 200 characters")
@@ -75,6 +77,8 @@ class ScenarioCreate(BaseModel):
 class ScenarioPatch(BaseModel):
     """A change: a new title, and edits appended to (``append``) or replacing (``edits``)
     the scenario's."""
+
+    model_config = ConfigDict(extra="forbid")  # {"id": ...} cannot rename: say so
 
     name: str | None = None
     edits: list[EditIn] | None = None

@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
+import numpy as np
 import shapely
 
 from .. import limits
@@ -91,7 +92,10 @@ def _area(wkb: Any) -> str:
         raise InvalidEdit(f"rezone: the area (geometry_wkb) must be hex WKB text, got "
                           f"{type(wkb).__name__}")
     try:
-        g = shapely.from_wkb(wkb)
+        # errstate, not warnings.catch_warnings: NaN coordinates make numpy warn, and
+        # errstate is per thread; the bounds check below refuses them
+        with np.errstate(invalid="ignore"):
+            g = shapely.from_wkb(wkb)
     except Exception as e:  # shapely raises GEOSException (or ValueError) for bad bytes
         raise InvalidEdit(f"rezone: the area is not valid WKB ({str(e)[:200]})") from None
     if g is None or g.geom_type not in ("Polygon", "MultiPolygon") or g.is_empty:
