@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Timing is not correctness: on a loaded 2-core CI machine hypothesis's "too slow" health
+# check and per-example deadline fail tests whose properties hold. Tests that need other
+# settings still give their own @settings (they inherit these where they say nothing).
+settings.register_profile("twin", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("twin")
 
 
 def pytest_report_header(config):
