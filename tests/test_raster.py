@@ -176,8 +176,23 @@ def test_registry_row_cannot_point_outside_the_sidecar(built):
 
 
 @pytest.mark.parametrize("which", ["path", "tiles_path"])
-def test_missing_file_says_how_to_rebuild(built, which):
-    getattr(get_raster(built, "suitability"), which).unlink()
+def test_a_deleted_cache_file_is_unpacked_again_from_the_twin_file(built, which):
+    path = getattr(get_raster(built, "suitability"), which)
+    before = path.read_bytes()
+    path.unlink()
+    assert getattr(get_raster(built, "suitability"), which).read_bytes() == before
+
+
+@pytest.mark.parametrize("which", ["path", "tiles_path"])
+def test_bytes_gone_from_file_and_cache_say_how_to_rebuild(built, which):
+    import sqlite3
+
+    path = getattr(get_raster(built, "suitability"), which)
+    conn = sqlite3.connect(built.path)
+    with conn:
+        conn.execute("DELETE FROM twin_files WHERE name = ?", (f"rasters/{path.name}",))
+    conn.close()
+    path.unlink()
     with pytest.raises(RasterNotFound, match="twin build"):
         get_raster(built, "suitability")
 
@@ -202,7 +217,8 @@ def test_add_raster_stores_a_cog_and_registers_it(built, tmp_path):
     src = write_tif(tmp_path / "in.tif", np.arange(300 * 400, dtype="float32").reshape(300, 400),
                     nodata=-1.0)
     info = add_raster(built, "elevation", src, units="m", source="survey")
-    assert info.path.resolve() == raster_dir(built.path).resolve() / "elevation.tif"
+    assert info.path.resolve() == (raster_dir(built.path).resolve()
+                                   / f"elevation.{info.version}.tif")
     assert not info.derived and info.units == "m" and info.source == "survey"
     with rasterio.open(get_raster(built, "elevation").path) as cog:
         assert cog.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"

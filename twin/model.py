@@ -241,7 +241,11 @@ class Twin:
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the twin to one GeoPackage, atomically (a crash leaves any old file intact)."""
+        """Write the twin to one GeoPackage, atomically (a crash leaves any old file intact).
+
+        The file is the whole twin: layers, metadata, attribute tables and the rasters'
+        files. Copy it anywhere and :meth:`open` finds every raster.
+        """
         path = Path(path)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -258,8 +262,16 @@ class Twin:
             # transaction, before memory: the file is never behind. Re-read them, so saving
             # the whole twin keeps what another session stored since this one opened it.
             self.tables.update(store.read_tables(path, _FILE_FIRST_TABLES))
-        store.write_twin_file(path, self._layers, meta, self.tables)
+        # The rasters' files are stored inside the twin file, so the saved file is whole.
+        rasters, files = self.tables.get("rasters"), {}
+        if rasters is not None and len(rasters):
+            from .raster.storage import files_to_save, tidy  # lazy: no raster code on import
+
+            files = files_to_save(self, path, rasters)
+        store.write_twin_file(path, self._layers, meta, self.tables, files)
         self.path = path
+        if files:
+            tidy(self, rasters)
         return path
 
     @classmethod

@@ -4,6 +4,16 @@ Spatial layers are written with pyogrio. Metadata and attribute tables (score ob
 plan versions, scenarios) go into plain SQLite tables registered in ``gpkg_contents`` as
 ``attributes``, so GDAL and QGIS still open the file and list them.
 
+Files that belong to the twin but are not tables (the rasters' Cloud-Optimized GeoTIFFs)
+are stored byte for byte in the attribute table :data:`FILES_TABLE`, in parts of
+:data:`FILE_PART_BYTES` (SQLite caps one value at 1 GB). So the GeoPackage alone is the
+whole twin: copy it anywhere and every raster comes with it. Readers unpack a file once
+beside the twin file (:func:`unpack_file`) and read that copy.
+
+Files are written as GeoPackage 1.2 (``VERSION=1.2``): GDAL 3.6, which Debian 12 and QGIS
+3.28 LTR ship, warns that newer GDALs' default 1.4 "may only be partially supported", and
+the twin uses nothing that 1.3 or 1.4 added.
+
 Saving is atomic: everything is written to a temporary file beside the target, flushed to
 disk, then moved over it with ``os.replace``. A crash mid-save leaves the old file intact.
 Later writes to attribute tables (``transaction``) go through SQLite transactions, so an
@@ -18,6 +28,7 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -27,9 +38,16 @@ import pyogrio
 from .errors import TwinFileError
 
 __all__ = ["write_twin_file", "read_twin_file", "transaction", "read_table", "read_tables",
-           "write_table", "META_TABLE"]
+           "write_table", "META_TABLE", "FILES_TABLE", "FILE_PART_BYTES", "GPKG_OPTIONS",
+           "StoredFile", "put_file", "delete_files", "stored_files", "unpack_file"]
 
 META_TABLE = "twin_meta"
+#: The table holding the twin's files (rasters), byte for byte.
+FILES_TABLE = "twin_files"
+#: Files are split into rows of at most this many bytes.
+FILE_PART_BYTES = 16 * 2**20
+#: Dataset creation options of every GeoPackage the toolkit writes (see the module notes).
+GPKG_OPTIONS = {"VERSION": "1.2"}
 
 
 def _fsync_dir(path: Path) -> None:
@@ -134,6 +152,100 @@ def read_tables(path: str | os.PathLike, names) -> dict[str, pd.DataFrame]:
         conn.close()
 
 
+# -- files stored inside the twin file -----------------------------------------------------
+@dataclass(frozen=True)
+class StoredFile:
+    """A file already stored in another twin file: copied across without unpacking."""
+
+    twin_path: Path
+
+
+def _files_table(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        f'CREATE TABLE IF NOT EXISTS "{FILES_TABLE}" (id INTEGER PRIMARY KEY AUTOINCREMENT, '
+        "name TEXT NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL, UNIQUE (name, part))"
+    )
+    conn.execute(
+        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+        "SELECT ?, 'attributes', ?, 'files of the twin (raster COGs), byte for byte' "
+        "WHERE NOT EXISTS (SELECT 1 FROM gpkg_contents WHERE table_name = ?)",
+        (FILES_TABLE, FILES_TABLE, FILES_TABLE),
+    )
+
+
+def _has_files_table(conn: sqlite3.Connection, schema: str = "main") -> bool:
+    return conn.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND "
+                        "name = ?", (FILES_TABLE,)).fetchone() is not None
+
+
+def put_file(conn: sqlite3.Connection, name: str, path: str | os.PathLike) -> None:
+    """Store the file at ``path`` as ``name`` (replacing any file of that name), streamed
+    part by part so a large raster never sits in memory whole."""
+    _files_table(conn)
+    conn.execute(f'DELETE FROM "{FILES_TABLE}" WHERE name = ?', (name,))
+    with open(path, "rb") as f:
+        for part, data in enumerate(iter(lambda: f.read(FILE_PART_BYTES), b"")):
+            conn.execute(f'INSERT INTO "{FILES_TABLE}" (name, part, data) VALUES (?, ?, ?)',
+                         (name, part, data))
+
+
+def _copy_files(conn: sqlite3.Connection, src: Path, names: list[str]) -> None:
+    # ATTACH is refused inside a transaction, so this runs before the tables are written.
+    conn.execute("ATTACH DATABASE ? AS src", (str(src),))
+    try:
+        if not _has_files_table(conn, "src"):
+            missing = names
+        else:
+            _files_table(conn)
+            for n in names:
+                conn.execute(f'INSERT INTO main."{FILES_TABLE}" (name, part, data) SELECT '
+                             f'name, part, data FROM src."{FILES_TABLE}" WHERE name = ? '
+                             "ORDER BY part", (n,))
+            have = stored_files(conn)
+            missing = [n for n in names if n not in have]
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.execute("DETACH DATABASE src")
+    if missing:
+        raise TwinFileError(f"twin file {str(src)!r} does not hold {', '.join(missing)}: "
+                            "the file is damaged; restore a copy")
+
+
+def delete_files(conn: sqlite3.Connection, names) -> None:
+    if _has_files_table(conn):
+        conn.executemany(f'DELETE FROM "{FILES_TABLE}" WHERE name = ?', [(n,) for n in names])
+
+
+def stored_files(conn: sqlite3.Connection) -> set[str]:
+    """Names of the files stored in the open twin file."""
+    if not _has_files_table(conn):
+        return set()
+    return {r[0] for r in conn.execute(f'SELECT DISTINCT name FROM "{FILES_TABLE}"')}
+
+
+def unpack_file(twin_path: str | os.PathLike, name: str, dest: str | os.PathLike) -> bool:
+    """Write the stored file ``name`` to ``dest`` atomically; False if the file lacks it."""
+    conn = sqlite3.connect(f"file:{Path(twin_path)}?mode=ro", uri=True)
+    try:
+        if not _has_files_table(conn):
+            return False
+        rows = conn.execute(f'SELECT data FROM "{FILES_TABLE}" WHERE name = ? ORDER BY part',
+                            (name,))
+        first = rows.fetchone()
+        if first is None:
+            return False
+        with atomic_path(dest, suffix=Path(dest).suffix) as tmp, open(tmp, "wb") as f:
+            f.write(first[0])
+            for (data,) in rows:
+                f.write(data)
+        return True
+    finally:
+        conn.close()
+
+
 @contextlib.contextmanager
 def transaction(path: str | os.PathLike) -> Iterator[sqlite3.Connection]:
     """An SQLite transaction on a twin file: committed and synced on exit, rolled back on error.
@@ -165,22 +277,37 @@ def write_twin_file(
     layers: dict[str, gpd.GeoDataFrame],
     meta: dict,
     tables: dict[str, pd.DataFrame],
+    files: dict[str, Path | StoredFile] | None = None,
 ) -> None:
-    """Write a whole twin to ``path`` atomically."""
+    """Write a whole twin to ``path`` atomically.
+
+    ``files`` maps a stored file's name to its bytes: a local file, or a
+    :class:`StoredFile` in another twin file (copied across as stored).
+    """
+    files = files or {}
     with atomic_path(path, suffix=".gpkg") as tmp:
         for name, gdf in layers.items():
             pyogrio.write_dataframe(
                 gdf, tmp, layer=name, driver="GPKG", append=False,
-                layer_options={"SPATIAL_INDEX": "YES"},
+                layer_options={"SPATIAL_INDEX": "YES"}, dataset_options=GPKG_OPTIONS,
             )
         if not tmp.exists():  # a twin with no layers is still a valid twin file
             pyogrio.write_dataframe(
                 gpd.GeoDataFrame({"id": []}, geometry=[], crs=4326), tmp, layer="_empty",
-                driver="GPKG",
+                driver="GPKG", dataset_options=GPKG_OPTIONS,
             )
         conn = sqlite3.connect(tmp)
         try:
+            by_file: dict[Path, list[str]] = {}
+            for name, src in files.items():
+                if isinstance(src, StoredFile):
+                    by_file.setdefault(Path(src.twin_path), []).append(name)
+            for twin_path, names in by_file.items():
+                _copy_files(conn, twin_path, names)
             with conn:
+                for name, src in files.items():
+                    if not isinstance(src, StoredFile):
+                        put_file(conn, name, src)
                 write_table(conn, META_TABLE, pd.DataFrame(
                     {"key": list(meta), "value": [json.dumps(v, ensure_ascii=False)
                                                   for v in meta.values()]}
@@ -205,7 +332,8 @@ def read_twin_file(path: str | os.PathLike) -> tuple[dict, dict, dict]:
             kinds = dict(conn.execute("SELECT table_name, data_type FROM gpkg_contents"))
             meta_df = read_table(conn, META_TABLE)
             meta = {k: json.loads(v) for k, v in zip(meta_df["key"], meta_df["value"], strict=True)}
-            table_names = [t for t, k in kinds.items() if k == "attributes" and t != META_TABLE]
+            table_names = [t for t, k in kinds.items()
+                           if k == "attributes" and t not in (META_TABLE, FILES_TABLE)]
             tables = {t: read_table(conn, t) for t in table_names}
         finally:
             conn.close()

@@ -16,7 +16,7 @@ import pandas as pd
 import pyogrio
 
 from ..crs import to_storage
-from ..store import atomic_path, write_table
+from ..store import GPKG_OPTIONS, atomic_path, write_table
 from .buffers import sanitary_zones, water_protection
 from .regulations import ZONE_TYPES
 
@@ -99,7 +99,8 @@ def export_plan(plan, path, version: int | None = None) -> Path:
             polygonal = gdf.geom_type.isin(["Polygon", "MultiPolygon"]).all()
             # one geometry type per layer: GIS clients dislike Polygon/MultiPolygon mixes
             pyogrio.write_dataframe(
-                gdf, tmp, layer=name, driver="GPKG", promote_to_multi=bool(polygonal) or None
+                gdf, tmp, layer=name, driver="GPKG", promote_to_multi=bool(polygonal) or None,
+                dataset_options=GPKG_OPTIONS,
             )
         conn = sqlite3.connect(tmp)
         try:

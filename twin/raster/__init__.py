@@ -1,13 +1,12 @@
 """Raster surfaces of the twin: build them, register them, and vet the rasters users bring.
 
-Every raster is a Cloud-Optimized GeoTIFF (tiled, DEFLATE, internal overviews) in a sidecar
-folder beside the twin file, ``<twin file>.rasters/NAME.tif``, written atomically, plus
-``NAME.web.tif``, the same values resampled once onto WebMercatorQuad's grid for tiles
-(:func:`write_web_cog`). The twin lists them in its ``rasters`` attribute table
-(:data:`RASTER_TABLE`), saved with the twin, so a raster is always looked up by a registered
-name and never by a path a user typed.
-
-Saving a twin to another path does not move its sidecar: build or add the rasters there.
+Every raster is a Cloud-Optimized GeoTIFF (tiled, DEFLATE, internal overviews), ``NAME.tif``,
+plus ``NAME.web.tif``, the same values resampled once onto WebMercatorQuad's grid for tiles
+(:func:`write_web_cog`). Both are stored byte for byte inside the twin file, so a saved or
+copied GeoPackage carries its rasters, and are read from copies unpacked on first use into
+the cache folder ``<twin file>.rasters/`` (:mod:`~twin.raster.storage`). The twin lists them
+in its ``rasters`` attribute table (:data:`RASTER_TABLE`), so a raster is always looked up by
+a registered name and never by a path a user typed.
 
 Two surfaces are derived from the layers when the twin is built (:func:`build_rasters`):
 
@@ -22,8 +21,9 @@ Both are computed on one grid in the twin's equal-area analysis CRS, so every ce
 same area and a density integrates to people. rasterio is imported inside the functions
 that need it, so ``import twin`` stays light.
 
-The package has three modules: :mod:`~twin.raster.registry` (what a raster is, where its
-file lives, reading a value), :mod:`~twin.raster.surfaces` (the derived surfaces) and
+The package has four modules: :mod:`~twin.raster.registry` (what a raster is, where its
+file lives, reading a value), :mod:`~twin.raster.storage` (its bytes inside the twin file
+and their unpacked copies), :mod:`~twin.raster.surfaces` (the derived surfaces) and
 :mod:`~twin.raster.user` (rasters users add).
 """
 

@@ -1,7 +1,8 @@
 """The raster registry: what a raster is, where its file lives, and reading a value.
 
 A raster is registered as one row of the twin's ``rasters`` attribute table (saved with the
-twin); its COG sits in the sidecar folder ``<twin file>.rasters/``. Files are found from
+twin); its COGs are stored inside the twin file and read from their unpacked copies in the
+sidecar folder ``<twin file>.rasters/`` (:mod:`~twin.raster.storage`). Files are found from
 the registry row, never from a name a user typed.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TwinError
+from . import storage
 
 __all__ = [
     "RASTER_TABLE", "NAME_RE", "COLORMAPS", "RasterInfo", "Surface", "RasterError",
@@ -117,7 +119,8 @@ class Surface:
 
 # -- registry -----------------------------------------------------------------------------
 def raster_dir(twin_path) -> Path:
-    """The sidecar folder holding a twin file's rasters: ``<twin file>.rasters``."""
+    """The folder a twin file's rasters are unpacked into: ``<twin file>.rasters`` (a
+    cache: the twin file holds the bytes)."""
     return Path(str(twin_path) + ".rasters")
 
 
@@ -194,8 +197,9 @@ def _from_row(row, folder: Path | None) -> RasterInfo:
         dtype=row["dtype"], width=int(row["width"]), height=int(row["height"]),
         count=int(row["count"]), crs=row["crs"], bounds=tuple(json.loads(row["bounds"])),
         version=row["version"], tiles_file=tiles_file,
-        path=(folder / row["file"]) if folder else None,
-        tiles_path=(folder / tiles_file) if folder else None,
+        path=(folder / storage.cache_name(row["file"], row["version"])) if folder else None,
+        tiles_path=(folder / storage.cache_name(tiles_file, row["version"]))
+        if folder else None,
     )
 
 
@@ -217,8 +221,7 @@ def _unusable(info: RasterInfo, folder: Path) -> str | None:
         if path is None:
             return f"raster {info.name!r} has no file: the twin is not saved"
         real = path.resolve()
-        if real.parent != folder or not re.fullmatch(r"[a-z][a-z0-9_]*(\.web)?\.tif",
-                                                     real.name):
+        if real.parent != folder or not storage.CACHE_RE.fullmatch(real.name):
             return (f"raster {info.name!r} is registered with an unusable file name "
                     f"{path.name!r}: re-add it with `twin add-raster`")
     return None
@@ -259,13 +262,19 @@ def get_raster(tw, name: str) -> RasterInfo:
     info, problem = hit
     if problem:
         raise RasterNotFound(problem)
-    for path in (info.path, info.tiles_path):
-        if path is None or not path.is_file():
+    if not (info.path.is_file() and info.tiles_path.is_file()):
+        try:
+            found = storage.unpack(tw, info)
+        except OSError as e:
             raise RasterNotFound(
-                f"raster {name!r} is registered but {path.name if path else info.file} "
-                "is missing from "
-                f"{raster_dir(tw.path)}: rebuild with `twin build` or re-add it with "
-                "`twin add-raster`"
+                f"raster {name!r} cannot be unpacked into {raster_dir(tw.path)} ({e}): "
+                "make that folder writable, or copy the twin file to a writable folder"
+            ) from e
+        if not found:
+            raise RasterNotFound(
+                f"raster {name!r} is registered but twin file {str(tw.path)!r} does not "
+                f"hold its files, nor does {raster_dir(tw.path)}: rebuild with `twin "
+                "build` or re-add it with `twin add-raster --replace`"
             )
     return info
 
@@ -280,15 +289,19 @@ def register(tw, info: RasterInfo) -> None:
 
 
 def save_registry(tw) -> None:
-    """Write the twin's raster table into its file, in one transaction (no full re-save)."""
+    """Write the twin's raster table and the files it needs into its file, in one
+    transaction (no full re-save); files of rasters no longer registered are dropped."""
     from ..store import transaction, write_table
 
+    rows = tw.tables[RASTER_TABLE]
     # store.write_table types object columns by their values: a table made by register()
     # on a twin with no rasters yet holds booleans in object columns, which typed by dtype
     # would be stored as TEXT '0'/'1' and read back as truthy strings (a user's observed
     # raster reopened as derived and synthetic).
     with transaction(tw.path) as conn:
-        write_table(conn, RASTER_TABLE, tw.tables[RASTER_TABLE])
+        storage.sync_files(tw, conn, rows)
+        write_table(conn, RASTER_TABLE, rows)
+    storage.tidy(tw, rows)
 
 
 def check_name(name: str) -> None:
@@ -367,6 +380,7 @@ def describe(path: Path, name: str, meta: dict, web_path: Path | None = None) ->
     if web_path is not None:  # tiles come from this copy: it is part of the version
         h.update(Path(web_path).read_bytes())
     digest = h.hexdigest()[:16]
+    tiles_file = f"{name}.web.tif" if web_path is not None else f"{name}.tif"
     web_path = Path(web_path) if web_path is not None else path
     return RasterInfo(
         name=name, file=f"{name}.tif", title=meta["title"], description=meta["description"],
@@ -376,7 +390,7 @@ def describe(path: Path, name: str, meta: dict, web_path: Path | None = None) ->
         vmin=float(meta["vmin"]), vmax=float(meta["vmax"]),
         bounds=(round(float(bounds[0]), 7), round(float(bounds[1]), 7),
                 round(float(bounds[2]), 7), round(float(bounds[3]), 7)), version=digest,
-        tiles_file=web_path.name, path=path, tiles_path=web_path, **info,
+        tiles_file=tiles_file, path=path, tiles_path=web_path, **info,
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingCRS
+from .storage import install
 from .registry import (
     RasterError,
     RasterInfo,
@@ -238,8 +239,9 @@ def build_rasters(tw, twin_path=None, *, constraints: Mapping | None = None,
     """Build the derived surfaces beside the twin file and register them in ``tw.tables``.
 
     ``constraints`` default to :func:`plan_constraints` (protected areas, water, and the
-    plan's sanitary and water protection zones). The registry is saved with the twin: call
-    ``tw.save(twin_path)`` afterwards, or :func:`save_registry` when the file already exists.
+    plan's sanitary and water protection zones). The registry and the rasters' files are
+    stored in the twin file with the twin: call ``tw.save(twin_path)`` afterwards, or
+    :func:`save_registry` when the file already exists.
     """
     twin_path = Path(twin_path or tw.path)
     if constraints is None:
@@ -248,10 +250,10 @@ def build_rasters(tw, twin_path=None, *, constraints: Mapping | None = None,
     infos = []
     for surf in (population_density(tw, resolution=resolution),
                  suitability(tw, constraints=constraints, resolution=resolution)):
-        path = write_cog(surf, folder / f"{surf.name}.tif")
-        web = write_web_cog(path, folder / f"{surf.name}.web.tif",
+        path = write_cog(surf, folder / f"{surf.name}.incoming.tif")
+        web = write_web_cog(path, folder / f"{surf.name}.incoming.web.tif",
                             overview_resampling="average")
-        info = describe(path, surf.name, surf.meta, web)
+        info = install(tw, describe(path, surf.name, surf.meta, web), folder)
         register(tw, info)
         infos.append(info)
     return infos

@@ -1,4 +1,4 @@
-"""Rasters users bring: vet a GeoTIFF, store it as a COG beside the twin, register it."""
+"""Rasters users bring: vet a GeoTIFF, store it as a COG in the twin file, register it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from .registry import (
     save_registry,
     write_web_cog,
 )
+from .storage import install
 
 __all__ = ["MAX_PIXELS", "MAX_BANDS", "MAX_BYTES", "check_user_raster", "add_raster"]
 
@@ -93,11 +94,11 @@ def add_raster(tw, name: str, file, *, title: str | None = None, description: st
                units: str = "", source: str | None = None, synthetic: bool = False,
                colormap: str = "viridis", vmin: float | None = None,
                vmax: float | None = None, replace: bool = False, **limits) -> RasterInfo:
-    """Vet a user's GeoTIFF, store it as a COG in the twin's sidecar and register it.
+    """Vet a user's GeoTIFF, store it as a COG in the twin file and register it.
 
     Tiles draw band 1 through ``colormap`` from ``vmin`` to ``vmax`` (default: the 2nd and
-    98th percentiles of band 1). The registry is saved into the twin file when the twin
-    has one. A name already registered is refused unless ``replace=True``. A running
+    98th percentiles of band 1). The registry and the raster's files are saved into the
+    twin file, in one transaction, when the twin has one. A name already registered is refused unless ``replace=True``. A running
     server picks up new and replaced rasters on its next request (it watches the twin
     file's mtime). ``limits`` override :func:`check_user_raster`'s limits.
 
@@ -123,7 +124,8 @@ def add_raster(tw, name: str, file, *, title: str | None = None, description: st
         raise RasterFormatError("the twin has no file yet: save it first, since rasters "
                                 "live beside the twin file")
     check_user_raster(file, **limits)
-    target = raster_dir(tw.path) / f"{name}.tif"
+    folder = raster_dir(tw.path)
+    target = folder / f"{name}.incoming.tif"
     with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_PAM_ENABLED="NO"):
         with atomic_path(target, suffix=".tif") as tmp:
             rio_copy(str(file), str(tmp), driver="COG", BLOCKSIZE=256, COMPRESS="DEFLATE",
@@ -143,8 +145,8 @@ def add_raster(tw, name: str, file, *, title: str | None = None, description: st
             "method": "added by a user with `twin add-raster`; values as supplied",
             "source": source or Path(file).name, "derived": False, "synthetic": synthetic,
             "colormap": colormap, "vmin": vmin, "vmax": vmax}
-    web = write_web_cog(target, raster_dir(tw.path) / f"{name}.web.tif")
-    info = describe(target, name, meta, web)
+    web = write_web_cog(target, folder / f"{name}.incoming.web.tif")
+    info = install(tw, describe(target, name, meta, web), folder)
     register(tw, info)
     if tw.path.is_file():
         save_registry(tw)
