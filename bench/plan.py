@@ -69,7 +69,7 @@ def base_compliance(tw):
     sites = tw["project_sites"].to_crs(crs)
     zones = tw["zones"].to_crs(crs)
     pa = tw["protected_areas"].to_crs(crs)
-    water = tw["water"].to_crs(crs)
+    water = tw.water(metric=True)
     st = tw["settlements"].to_crs(crs)
     parcels = tw["parcels"]
     res = parcels[parcels["land_use"] == "residential"].to_crs(crs)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ._common import fingerprint, load_config
 from .boundaries import context, districts, region
-from .features import industrial_zones, protected_areas, water
+from .features import industrial_zones, lakes, protected_areas, rivers
 from .parcels import LAND_USES, parcels
 from .places import locate, settlements
 from .projects import project_sites
@@ -38,7 +38,8 @@ __all__ = [
     "settlements",
     "industrial_zones",
     "protected_areas",
-    "water",
+    "lakes",
+    "rivers",
     "project_sites",
     "parcels",
     "locate",
@@ -57,8 +58,10 @@ PROVENANCE: dict[str, str] = {
                         "size assumed; facts from a news report; approximate",
     "protected_areas": "official areas from seed/facts.md, ellipses around assumed anchors; "
                        "facts, no licence needed; approximate",
-    "water": "placed by hand from general geography (geodata/SOURCES.md), sizes assumed; "
+    "lakes": "placed by hand from general geography (geodata/SOURCES.md), sizes assumed; "
              "no licence needed; approximate",
+    "rivers": "the Ishim placed by hand through GeoNames points of towns on its banks, entry "
+              "and exit assumed (geodata/SOURCES.md); GeoNames CC BY 4.0; approximate",
     "project_sites": "totals and three named projects from the regional news report of "
                      "2025-09-11, other rows seeded synthetic; facts from a news report; "
                      "approximate rows (the named and the pipeline projects, their made-up "
@@ -104,7 +107,7 @@ def build_layers(parcels: int | None = None, progress: bool = False
     """
     from .parcels import parcels as make_parcels
 
-    steps = tqdm(total=8, desc="default twin", unit="layer", disable=not progress)
+    steps = tqdm(total=9, desc="default twin", unit="layer", disable=not progress)
     out: dict[str, gpd.GeoDataFrame] = {}
 
     def done(name: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -119,10 +122,11 @@ def build_layers(parcels: int | None = None, progress: bool = False
     s = done("settlements", settlements(d))
     z = done("industrial_zones", industrial_zones(d, c))
     pa = done("protected_areas", protected_areas(r))
-    w = done("water", water(r))
-    out["project_sites"] = project_sites(d, s, z, w)
-    done("parcels", make_parcels(d, s, z, pa, w, parcels, progress=progress))
+    lk = done("lakes", lakes(r))
+    done("rivers", rivers(r))
+    out["project_sites"] = project_sites(d, s, z, lk)
+    done("parcels", make_parcels(d, s, z, pa, lk, parcels, progress=progress))
     steps.close()
     return {k: tidy_layer(out[k]) for k in ("region", "context", "districts", "settlements",
-                                "industrial_zones", "protected_areas", "water",
+                                "industrial_zones", "protected_areas", "lakes", "rivers",
                                 "project_sites", "parcels")}

@@ -1,4 +1,4 @@
-"""Approximate real features: the "Aqmola" industrial zone, protected areas and water.
+"""Approximate real features: the "Aqmola" industrial zone, protected areas, lakes, rivers.
 
 These things exist, but their shapes here are approximations around assumed anchors
 (``config.yaml``); every row says ``accuracy="approximate"``. Protected areas are sized to
@@ -23,7 +23,7 @@ from ._common import (
 from ._metric import area_m2
 from .places import locate
 
-__all__ = ["industrial_zones", "protected_areas", "water"]
+__all__ = ["industrial_zones", "protected_areas", "lakes", "rivers"]
 
 
 def industrial_zones(districts_gdf: gpd.GeoDataFrame,
@@ -84,16 +84,22 @@ def protected_areas(region_gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf
 
 
-def water(region_gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """A few major water bodies, approximately placed: lakes as ellipses, the Ishim as a line.
+def _water_rows(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    gdf["accuracy"] = "approximate"
+    gdf["source"] = "approximate placement (assumed, see geodata/SOURCES.md)"
+    gdf["synthetic"] = False
+    return gdf
 
-    Lake sizes and centres are assumed (order of magnitude only); the river is a polyline
-    through towns on its banks. Enough to draw and to buffer, not to measure.
+
+def lakes(region_gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A few major lakes, approximately placed, as ellipses clipped to the region.
+
+    Sizes and centres are assumed (order of magnitude only). Enough to draw and to buffer,
+    not to measure.
     """
-    cfg = load_config()["water"]
     outline = region_gdf.geometry.iloc[0]
     rows, geoms = [], []
-    for lake in cfg["lakes"]:
+    for lake in load_config()["water"]["lakes"]:
         cx, cy = lonlat_to_m(*lake["centre_lonlat"])
         s = np.sqrt(float(lake["area_km2"]) * 1e6 / np.pi)
         asp = np.sqrt(float(lake["aspect"]))
@@ -102,13 +108,20 @@ def water(region_gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         rows.append({"id": lake["id"], "name": lake["name"], "name_ru": lake["name_ru"],
                      "kind": "lake", "size_note": f"area assumed ~{lake['area_km2']} km²"})
         geoms.append(g)
-    for river in cfg["rivers"]:
+    return _water_rows(gpd.GeoDataFrame(rows, geometry=geoms, crs=4326))
+
+
+def rivers(region_gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The Ishim as a polyline through towns on its banks, clipped to the region.
+
+    A layer of its own, apart from the lakes: a GeoPackage layer holds one geometry type,
+    and QGIS asks which sub-layer to load when polygons and lines share one.
+    """
+    outline = region_gdf.geometry.iloc[0]
+    rows, geoms = [], []
+    for river in load_config()["water"]["rivers"]:
         line = shapely.segmentize(shapely.LineString(river["via_lonlat"]), 0.02)
         rows.append({"id": river["id"], "name": river["name"], "name_ru": river["name_ru"],
                      "kind": "river", "size_note": "course approximate (polyline via towns)"})
         geoms.append(shapely.intersection(line, outline))
-    gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=4326)
-    gdf["accuracy"] = "approximate"
-    gdf["source"] = "approximate placement (assumed, see geodata/SOURCES.md)"
-    gdf["synthetic"] = False
-    return gdf
+    return _water_rows(gpd.GeoDataFrame(rows, geometry=geoms, crs=4326))

@@ -138,7 +138,7 @@ def _towns(gen, settlements_gdf, target: int, cfg) -> tuple:
 
 def parcels(districts_gdf: gpd.GeoDataFrame, settlements_gdf: gpd.GeoDataFrame,
             zones_gdf: gpd.GeoDataFrame, protected_gdf: gpd.GeoDataFrame,
-            water_gdf: gpd.GeoDataFrame, n: int | None = None,
+            lakes_gdf: gpd.GeoDataFrame, n: int | None = None,
             progress: bool = False) -> gpd.GeoDataFrame:
     """Exactly ``n`` synthetic parcels (default ``config.yaml: parcels.default_count``).
 
@@ -171,7 +171,7 @@ def parcels(districts_gdf: gpd.GeoDataFrame, settlements_gdf: gpd.GeoDataFrame,
     # town plots; lower-ranked towns lose plots that fall in a bigger town's cover disc
     town, town_rank, town_u, covers_m = _towns(gen, settlements_gdf, t_town, cfg)
     covers = [metric_shape_lonlat(c, 200.0) for c in covers_m]
-    lakes = list(water_gdf.geometry.values[water_gdf["kind"] == "lake"])
+    lakes = list(lakes_gdf.geometry.values)
     zone_pad = metric_shape_lonlat(shapely.box(zx0, zy0, zx1, zy1).buffer(margin), 200.0)
 
     town_ll = _to_polygons(town)

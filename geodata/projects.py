@@ -49,7 +49,7 @@ def _points_near(gen, anchors_m: np.ndarray, radii_m: np.ndarray, ok) -> np.ndar
 
 
 def project_sites(districts_gdf: gpd.GeoDataFrame, settlements_gdf: gpd.GeoDataFrame,
-                  zones_gdf: gpd.GeoDataFrame, water_gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+                  zones_gdf: gpd.GeoDataFrame, lakes_gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """226 projects under implementation plus the 7 pipeline projects of the "Aqmola" zone.
 
     Placement: sectors with anchors in ``config.yaml`` (gold near Aksu, Bestobe, Zholymbet
@@ -60,7 +60,7 @@ def project_sites(districts_gdf: gpd.GeoDataFrame, settlements_gdf: gpd.GeoDataF
     """
     cfg = load_config()["projects"]
     gen = rng(7)
-    lakes = shapely.union_all(water_gdf.geometry.values[water_gdf["kind"] == "lake"])
+    lakes = shapely.union_all(lakes_gdf.geometry.values)
     cells = shapely.union_all(districts_gdf.geometry.values)
     shapely.prepare(cells)
     shapely.prepare(lakes)

@@ -1,7 +1,7 @@
 """pydeck views of a twin: districts in 3D, project columns, zones, parcels and labels.
 
 Everything here works on a closed network. The basemap is the twin's own layers (region,
-districts, water, settlements), never a tile service, so no token and no internet are needed.
+districts, lakes, rivers, settlements), never a tile service, so no token and no internet are needed.
 HTML output inlines the deck.gl bundle that ships with pydeck and a bundled Latin + Cyrillic
 font, so a ``twin map --out`` file opens anywhere, including from a USB stick.
 
@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 import pydeck as pdk
 import shapely
+
+from twin.schema import WATER_LAYERS
 
 from . import style
 from .district_figures import (
@@ -145,7 +147,7 @@ def _layer(type_: str, data, id: str, **props) -> pdk.Layer:
 
 
 def reference_layers(twin) -> list[pdk.Layer]:
-    """The offline basemap: the region's outline, Astana (context) and water."""
+    """The offline basemap: the region's outline, Astana (context), lakes and rivers."""
     out = []
     region = twin["region"]
     out.append(_layer("GeoJsonLayer", _features(region, region[["name"]]), "region",
@@ -161,15 +163,17 @@ def reference_layers(twin) -> list[pdk.Layer]:
                           stroked=True, get_fill_color=style.BASE["context_fill"],
                           get_line_color=[120, 120, 120, 255], line_width_min_pixels=1,
                           pickable=True))
-    if "water" in twin:
-        w = twin["water"]
+    for name in WATER_LAYERS:
+        if name not in twin:
+            continue
+        w = twin[name]
         props = w[["name", "kind"]].assign(
             tw_tip=[_tip(n, {"kind": k}, ["kind"], a)
                     for n, k, a in zip(w["name"], w["kind"], _accuracy(w), strict=True)])
-        out.append(_layer("GeoJsonLayer", _features(w, props), "water", filled=True,
+        out.append(_layer("GeoJsonLayer", _features(w, props), name, filled=True,
                           stroked=True, get_fill_color=style.BASE["water"],
-                          get_line_color=style.BASE["water"], line_width_min_pixels=1,
-                          pickable=True))
+                          get_line_color=style.BASE["water"],
+                          line_width_min_pixels=2 if name == "rivers" else 1, pickable=True))
     return out
 
 
@@ -450,7 +454,7 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
     ----------
     twin : twin.Twin
         The twin to draw; it needs ``region`` and ``districts``, and draws whichever of
-        ``context``, ``water``, ``protected_areas``, ``industrial_zones``, ``project_sites`` and
+        ``context``, ``lakes``, ``rivers``, ``protected_areas``, ``industrial_zones``, ``project_sites`` and
         ``settlements`` it has.
     color_by : str or pandas.Series, optional
         District colour and height: one of :data:`COLOR_BY`, or a Series indexed by district id

@@ -111,7 +111,9 @@ TILE_LAYERS: dict[str, TileLayer] = {
         5, 16, buffer=16, simplify=((0, 1.0),),
         properties=("id", "district_id", "land_use", "area_ha", "synthetic"),
         max_features=8_000),
-    "water": TileLayer(3, 16, properties=("id", "name", "kind", *_PROV)),
+    "lakes": TileLayer(3, 16, properties=("id", "name", "kind", *_PROV)),
+    "rivers": TileLayer(3, 16, properties=("id", "name", "kind", *_PROV)),
+    "water": TileLayer(3, 16, properties=("id", "name", "kind", *_PROV)),  # older twins
     "zones": TileLayer(
         5, 16, properties=("id", "zone_type", "district_id", "area_ha", *_PROV)),
 }

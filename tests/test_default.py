@@ -14,7 +14,7 @@ def test_default_twin_has_every_layer_with_provenance(default_twin):
     assert default_twin.name == "akmola"
     assert default_twin.version == default.BUILD_VERSION
     want = {"region", "context", "districts", "settlements", "industrial_zones",
-            "protected_areas", "water", "project_sites", "parcels"}
+            "protected_areas", "lakes", "rivers", "project_sites", "parcels"}
     assert want <= set(default_twin.layer_names)
     for name in default_twin.layer_names:
         gdf = default_twin[name]

@@ -173,12 +173,15 @@ def test_protected_areas_match_official_area(layers):
     assert _overlap_m2(pa.geometry.values).sum() < 1e4
 
 
-def test_water_is_approximate_lakes_and_a_river(layers):
-    w = layers["water"]
-    assert set(w["kind"]) == {"lake", "river"}
-    assert set(w["accuracy"]) == {"approximate"}
-    assert "Tengiz" in " ".join(w["name"])
-    tengiz = w[w["id"] == "tengiz"].geometry.iloc[0]
+def test_water_is_approximate_lakes_and_a_river_in_layers_of_one_type(layers):
+    lakes, rivers = layers["lakes"], layers["rivers"]
+    assert "water" not in layers
+    assert set(lakes.geom_type) <= {"Polygon", "MultiPolygon"} and set(lakes["kind"]) == {"lake"}
+    assert set(rivers.geom_type) <= {"LineString", "MultiLineString"}
+    assert rivers["name"].str.contains("Ishim").all()
+    assert set(lakes["accuracy"]) | set(rivers["accuracy"]) == {"approximate"}
+    assert "Tengiz" in " ".join(lakes["name"])
+    tengiz = lakes[lakes["id"] == "tengiz"].geometry.iloc[0]
     korgalzhyn = layers["protected_areas"].set_index("id").geometry["korgalzhyn"]
     assert shapely.intersects(tengiz, korgalzhyn)
 
@@ -283,7 +286,7 @@ def test_parcels_are_deterministic_and_exact_for_other_counts():
 def test_parcel_count_is_exact_even_for_few_large_fields(layers, n):
     got = geodata.parcels(layers["districts"], layers["settlements"],
                           layers["industrial_zones"], layers["protected_areas"],
-                          layers["water"], n=n)
+                          layers["lakes"], n=n)
     assert len(got) == n and got["id"].max() == n
 
 

@@ -17,7 +17,7 @@ from . import store
 from .crs import AKMOLA_ANALYSIS_CRS, to_metric
 from .errors import CoordinateRangeError, LayerNotFound, SchemaError
 from .importer import read_user_layer
-from .schema import CORE_SCHEMAS, LayerSchema, RepairReport, validate_layer
+from .schema import CORE_SCHEMAS, WATER_LAYERS, LayerSchema, RepairReport, validate_layer
 
 __all__ = ["Twin", "TwinMetadata"]
 
@@ -214,6 +214,19 @@ class Twin:
 
     def area_km2(self, name: str) -> pd.Series:
         return self.metric(name).geometry.area / 1e6
+
+    def water(self, *, metric: bool = False) -> gpd.GeoDataFrame | None:
+        """The twin's water features in one frame: its ``lakes`` and ``rivers`` layers (and
+        the mixed ``water`` layer of older twins), or None when it has none.
+
+        Each is its own layer, one geometry type each, so GIS clients load them without
+        asking; the plan's water protection rules apply to all of them. ``metric=True``
+        gives them in the analysis CRS.
+        """
+        parts = [self.metric(n) if metric else self.layer(n) for n in WATER_LAYERS if n in self]
+        if len(parts) <= 1:
+            return parts[0] if parts else None
+        return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
 
     # -- identity of data -----------------------------------------------------------------
     def content_hash(self, name: str | None = None) -> str:

@@ -26,7 +26,8 @@ from .errors import (
     SchemaError,
 )
 
-__all__ = ["LayerSchema", "CORE_SCHEMAS", "ACCURACY_LEVELS", "validate_layer", "RepairReport"]
+__all__ = ["LayerSchema", "CORE_SCHEMAS", "ACCURACY_LEVELS", "WATER_LAYERS", "validate_layer",
+           "RepairReport"]
 
 #: How close a row is to the real world. ``real``: taken from a cited source;
 #: ``approximate``: a real thing whose geometry or figures are approximated by a documented
@@ -95,6 +96,8 @@ class LayerSchema:
 
 
 _POLY = ("Polygon", "MultiPolygon")
+#: The layers that hold water features; the plan buffers each (see :meth:`twin.Twin.water`).
+WATER_LAYERS = ("lakes", "rivers", "water")
 _ACC = {"accuracy": "str"}
 
 CORE_SCHEMAS: dict[str, LayerSchema] = {
@@ -155,10 +158,24 @@ CORE_SCHEMAS: dict[str, LayerSchema] = {
             description="Cadastral parcels.",
         ),
         LayerSchema(
+            "lakes",
+            _POLY,
+            columns={"name": "str", "kind": "str", **_ACC},
+            description="Lakes and reservoirs.",
+        ),
+        LayerSchema(
+            "rivers",
+            ("LineString", "MultiLineString"),
+            columns={"name": "str", "kind": "str", **_ACC},
+            description="Rivers, as lines.",
+        ),
+        LayerSchema(
+            # Twins saved before lakes and rivers were split: still read, still buffered.
             "water",
             ("Polygon", "MultiPolygon", "LineString", "MultiLineString"),
             columns={"name": "str", "kind": "str", **_ACC},
-            description="Rivers and lakes.",
+            description="Rivers and lakes in one layer (older twins; new ones use 'lakes' "
+                        "and 'rivers', one geometry type each).",
         ),
         LayerSchema(
             "zones",

@@ -278,7 +278,7 @@ class Plan:
                 self.zones(v, metric=True),
                 self.regulations(v),
                 protected=self._layer("protected_areas"),
-                water=self._layer("water"),
+                water=self.twin.water(metric=True),
                 settlements=self._layer("settlements"),
                 parcels=self.twin["parcels"] if "parcels" in self.twin else None,
                 crs=self.crs,

@@ -79,10 +79,9 @@ def export_plan(plan, path, version: int | None = None) -> Path:
             sanitary_zones(plan.twin["project_sites"], regs, crs=plan.crs)
         )
         layers["findings"] = _findings_layer(plan, v)
-    if "water" in plan.twin:
-        layers["water_protection"] = to_storage(
-            water_protection(plan.twin["water"], regs, crs=plan.crs)
-        )
+    water = plan.twin.water()
+    if water is not None:
+        layers["water_protection"] = to_storage(water_protection(water, regs, crs=plan.crs))
     if "protected_areas" in plan.twin:
         layers["protected_areas"] = plan.twin["protected_areas"]
     tables = {
@@ -161,8 +160,9 @@ def _draw_map(plan, v, findings: pd.DataFrame, target: Path) -> None:
     ax = fig.add_subplot()
     z.plot(ax=ax, color=z["zone_type"].map(ZONE_COLOURS).fillna("#ffffff"), linewidth=0)
     plan.twin.metric("districts").boundary.plot(ax=ax, color="#555555", linewidth=0.5)
-    if "water" in plan.twin:
-        plan.twin.metric("water").plot(ax=ax, color="#4a90d9", linewidth=0.8)
+    water = plan.twin.water(metric=True)
+    if water is not None:
+        water.plot(ax=ax, color="#4a90d9", linewidth=0.8)
     handles = [
         Patch(facecolor=ZONE_COLOURS[t], edgecolor="#999999", label=t)
         for t in ZONE_TYPES

@@ -125,12 +125,15 @@ def population_density(tw, *, resolution: float = 500.0, k: float = 6.0,
 
 
 def default_constraints(tw) -> dict:
-    """The twin's own no-build layers: protected areas, and water where the twin has it.
+    """The twin's own no-build layers: protected areas, and lakes and rivers where the twin
+    has them.
 
     Pass a larger mapping to :func:`suitability` to add the plan's buffers, e.g.
     ``{**default_constraints(tw), "sanitary_zones": zones_gdf}``.
     """
-    return {n: tw[n] for n in ("protected_areas", "water") if n in tw}
+    from ..schema import WATER_LAYERS
+
+    return {n: tw[n] for n in ("protected_areas", *WATER_LAYERS) if n in tw}
 
 
 def plan_constraints(tw, regulations=None) -> dict:
@@ -146,8 +149,9 @@ def plan_constraints(tw, regulations=None) -> dict:
     out = default_constraints(tw)
     if "project_sites" in tw:
         out["sanitary_zones"] = sanitary_zones(tw["project_sites"], regs, crs=tw.analysis_crs)
-    if "water" in tw:
-        wp = water_protection(tw["water"], regs, crs=tw.analysis_crs)
+    water = tw.water()
+    if water is not None:
+        wp = water_protection(water, regs, crs=tw.analysis_crs)
         out["water_protection"] = wp[wp["kind"] == "zone"]
     return out
 

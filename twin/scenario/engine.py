@@ -401,7 +401,8 @@ def fresh_state(b: Baseline, edits) -> State:
     def lay(n):
         return tw.metric(n) if n in tw else None
 
-    ctx = ComplianceContext(zones, regs, protected=lay("protected_areas"), water=lay("water"),
+    ctx = ComplianceContext(zones, regs, protected=lay("protected_areas"),
+                            water=tw.water(metric=True),
                             settlements=lay("settlements"), parcels=lay("parcels"),
                             crs=b.crs)
     # lon/lat parcel points, as the plan types them

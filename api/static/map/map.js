@@ -175,7 +175,11 @@
     // In 2D parcels draw over the translucent districts; in 3D they must draw first, or the
     // prisms' depth would hide them instead of showing them through.
     if (three) out.push(parcels, districts); else out.push(districts, parcels);
-    if (v.water) out.push(geo("water", { getFillColor: base.water, getLineColor: base.water }));
+    // lakes and rivers are layers of their own (one geometry type each); "water" is older twins'
+    if (v.water) for (const id of ["lakes", "rivers", "water"]) {
+      out.push(geo(id, { getFillColor: base.water, getLineColor: base.water,
+                         lineWidthMinPixels: id === "rivers" ? 2 : 1 }));
+    }
     if (v.protected_areas) out.push(geo("protected_areas", {
       getFillColor: base.protected, getLineColor: base.protected.slice(0, 3).concat([255]),
       lineWidthMinPixels: 2 }));
@@ -441,7 +445,7 @@
     if (cfg.style.label_columns[params.get("labels")]) state.lang = params.get("labels");
     state.threeD = params.get("view") === "3d";
     status("Loading layers…");
-    const wanted = ["region", "context", "water", "districts", "protected_areas",
+    const wanted = ["region", "context", "lakes", "rivers", "water", "districts", "protected_areas",
                     "industrial_zones", "project_sites", "settlements"]
       .filter((id) => cfg.layers.includes(id));
     const fcs = await Promise.all(wanted.map(fetchAll));

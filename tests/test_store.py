@@ -1,0 +1,87 @@
+"""twin/store.py: the twin file is a GeoPackage that GDAL 3.6 (Debian 12, QGIS 3.28 LTR)
+opens without a warning, and it holds the twin's files byte for byte."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+
+import pytest
+
+from twin import store
+
+
+def _ogrinfo(path) -> str:
+    if shutil.which("ogrinfo") is None:
+        pytest.skip("ogrinfo is not installed (Debian: apt-get install gdal-bin)")
+    r = subprocess.run(["ogrinfo", "-ro", "-al", "-so", str(path)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout + r.stderr
+
+
+def _assert_clean(out: str) -> None:
+    noisy = [line for line in out.splitlines()
+             if line.startswith(("Warning", "ERROR")) or "Unknown (any)" in line]
+    assert not noisy, noisy
+
+
+def _user_version(path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.mark.gdal
+def test_the_default_twin_opens_in_debians_gdal_without_a_warning(default_twin_path):
+    out = _ogrinfo(default_twin_path)
+    _assert_clean(out)
+    assert _user_version(default_twin_path) == 10200  # GeoPackage 1.2
+    for layer in ("lakes", "rivers", "parcels", "twin_meta", "twin_files"):
+        assert f"Layer name: {layer}\n" in out
+    assert "Layer name: water\n" not in out  # lakes and rivers no longer share one layer
+
+
+@pytest.mark.gdal
+def test_the_plan_export_opens_without_a_warning(default_twin, tmp_path):
+    from twin.plan.report import export_plan
+
+    out = export_plan(default_twin.plan, tmp_path / "plan.gpkg")
+    _assert_clean(_ogrinfo(out))
+    assert _user_version(out) == 10200
+
+
+def test_files_round_trip_in_parts(tmp_path, monkeypatch, small_twin):
+    monkeypatch.setattr(store, "FILE_PART_BYTES", 1000)
+    data = bytes(range(256)) * 17  # 4,352 bytes: five parts
+    src = tmp_path / "blob.bin"
+    src.write_bytes(data)
+    a = tmp_path / "a.gpkg"
+    store.write_twin_file(a, {"region": small_twin["region"]}, {"name": "a"}, {},
+                          {"things/blob.bin": src})
+    assert store.unpack_file(a, "things/blob.bin", tmp_path / "out.bin")
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert not store.unpack_file(a, "things/other.bin", tmp_path / "no.bin")
+    # copied across as stored, without unpacking
+    b = tmp_path / "b.gpkg"
+    store.write_twin_file(b, {}, {"name": "b"}, {},
+                          {"things/blob.bin": store.StoredFile(a)})
+    assert store.unpack_file(b, "things/blob.bin", tmp_path / "out2.bin")
+    assert (tmp_path / "out2.bin").read_bytes() == data
+    # the files table is not read into the twin's attribute tables
+    meta, _, tables = store.read_twin_file(b)
+    assert store.FILES_TABLE not in tables and meta["name"] == "b"
+
+
+def test_copying_a_file_another_twin_file_lacks_is_refused(tmp_path, small_twin):
+    from twin.errors import TwinFileError
+
+    a = tmp_path / "a.gpkg"
+    store.write_twin_file(a, {"region": small_twin["region"]}, {"name": "a"}, {})
+    with pytest.raises(TwinFileError, match="does not hold things/x.bin"):
+        store.write_twin_file(tmp_path / "b.gpkg", {}, {"name": "b"}, {},
+                              {"things/x.bin": store.StoredFile(a)})
+    assert not (tmp_path / "b.gpkg").exists()
