@@ -74,3 +74,12 @@ def test_geodata_never_imports_twin():
         if banned.search(p.read_text())
     ]
     assert offenders == []
+
+
+def test_the_viz_extra_makes_explore_work(small_twin):
+    # GeoDataFrame.explore needs folium, and its scheme= choropleths mapclassify: both come
+    # with the viz extra, so a notebook's explore() cell runs.
+    sites = small_twin["project_sites"]
+    m = sites.explore(column="jobs", scheme="quantiles", k=2, tiles=None)
+    html = m.get_root().render()
+    assert type(m).__name__ == "Map" and sites["name"].iloc[0] in html
