@@ -127,7 +127,8 @@ def _accuracy(gdf: pd.DataFrame) -> pd.Series:
                      index=gdf.index)
 
 
-_LITERAL = ("font_family", "character_set", "size_units", "radius_units", "line_width_units")
+_LITERAL = ("font_family", "character_set", "size_units", "radius_units", "line_width_units",
+            "width_units")
 
 
 def _layer(type_: str, data, id: str, **props) -> pdk.Layer:
@@ -203,11 +204,14 @@ def _values(twin, color_by) -> tuple[pd.Series, str, pd.DataFrame]:
     return agg[color_by], color_title(color_by, agg), agg
 
 
-def district_layer(twin, color_by=None, *, extruded: bool = True):
+def district_layer(twin, color_by=None, *, extruded: bool = True, classes=None):
     """Districts coloured (quantile classes) and extruded by a district value.
 
-    Returns ``(layer, legend_classes, heights)``; ``heights`` (metres, by district id) lets
-    other layers stand on top of the extruded districts.
+    ``classes`` replaces the quantile classes: a function of the values returning
+    ``(colours, legend classes)`` as :func:`layers.style.sequential_classes` does (a
+    scenario's changes use classes centred on zero). Returns ``(layer, legend_classes,
+    heights)``; ``heights`` (metres, by district id) lets other layers stand on top of the
+    extruded districts.
     """
     d = twin["districts"]
     idc = twin.schema("districts").id_column
@@ -215,7 +219,7 @@ def district_layer(twin, color_by=None, *, extruded: bool = True):
     color_key = color_by if isinstance(color_by, str) else (
         default_color_by(agg) if color_by is None else None)
     relative = color_key in RELATIVE_HEIGHT
-    colors, legend = style.sequential_classes(values)
+    colors, legend = (classes or style.sequential_classes)(values)
     heights = _district_heights(twin, values, extruded, relative=relative)
     acc = _accuracy(d)
     key = d[idc].to_numpy()
@@ -250,7 +254,7 @@ def district_layer(twin, color_by=None, *, extruded: bool = True):
                    get_line_color=style.BASE["district_line"], line_width_min_pixels=1,
                    opacity=0.85, pickable=True, auto_highlight=True,
                    highlight_color=[255, 255, 255, 90])
-    note = "height: lowest to highest" if relative else "height ∝ value"
+    note = ("height: lowest to highest" if relative else "height ∝ value") if extruded else ""
     return layer, {"title": title, "classes": legend, "height": note}, heights
 
 
@@ -447,7 +451,7 @@ def _view_state(twin, *, pitch: float, width: int = 1280, height: int = 800) -> 
 
 def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
               extruded: bool = True, pitch: float | None = None, lang: str = "kk",
-              title: str | None = None) -> TwinDeck:
+              title: str | None = None, classes=None) -> TwinDeck:
     """A 3D view of a twin as a ``pydeck.Deck`` (rendered offline).
 
     Parameters
@@ -470,6 +474,8 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
     lang : str
         Label language: ``kk`` (Kazakh, falling back to Russian where a row has no Kazakh
         name), ``ru`` or ``en`` (romanised names).
+    classes : callable, optional
+        How district values become colours (see :func:`district_layer`); default quantiles.
 
     Examples
     --------
@@ -480,7 +486,8 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
     """
     pitch = (45.0 if extruded else 0.0) if pitch is None else pitch
     layers = reference_layers(twin)
-    dlayer, dlegend, heights = district_layer(twin, color_by, extruded=extruded)
+    dlayer, dlegend, heights = district_layer(twin, color_by, extruded=extruded,
+                                              classes=classes)
     layers.insert(1, dlayer)
     if parcels_url:
         layers.append(parcel_layer(parcels_url))
@@ -493,7 +500,8 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
         views=[pdk.View(type="MapView", controller=True)],
         map_provider=None,
         map_style=None,
-        initial_view_state=_view_state(twin, pitch=pitch),
+        # fitted to a notebook's map (1000 x 560 px); a larger window shows a margin
+        initial_view_state=_view_state(twin, pitch=pitch, width=1000, height=560),
         tooltip={"html": "{tw_tip}",
                  "style": {"backgroundColor": "rgba(255,255,255,0.95)", "color": "#222",
                            "fontFamily": style.FONT_FAMILY, "fontSize": "12px",
@@ -506,6 +514,7 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
         "synthetic_share": style.synthetic_shares(twin),
         "sectors": sectors,
         "has_pipeline": any(layer.id == "pipeline_projects" for layer in plist),
+        "extruded": extruded,
         "parcels": bool(parcels_url),
         "provenance": dict(getattr(twin, "provenance", {}) or {}),
     }

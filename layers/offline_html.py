@@ -17,7 +17,7 @@ import pydeck as pdk
 from . import style
 
 __all__ = ["MVT_LOADER_PATH", "MVT_LOADER_REF", "TwinDeck", "bundle_path", "legend_html",
-           "to_html", "write_html"]
+           "mvt_loader", "page_html", "to_html", "write_html"]
 
 
 #: Main-thread MVT loader (ours), because the bundle's MVT loader needs a worker from a CDN.
@@ -66,7 +66,8 @@ def legend_html(legend: dict) -> str:
             + (f" <small>({html.escape(d['height'])})</small>" if d.get("height") else "")]
     rows += [f"{_swatch(c['color'])}{html.escape(c['label'])}" for c in d.get("classes", [])]
     if legend.get("sectors"):
-        rows.append("<b>Project sites</b> (height ∝ √investment)"
+        rows.append("<b>Project sites</b>"
+                    + (" (height ∝ √investment)" if legend.get("extruded", True) else "")
                     + html.escape(_synthetic_note(legend, "project_sites")))
         cols = "<br/>".join(f"{_swatch(c)}{html.escape(s)}"
                             for s, c in legend["sectors"].items())
@@ -90,7 +91,6 @@ _PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1"/>
 <title>{title}</title>
 <style>
-{font_face}
 html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden;
   font-family: {font_family}; background: rgb({bg}); }}
 #map {{ position: absolute; inset: 0; }}
@@ -103,8 +103,7 @@ html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden;
 #title {{ position: absolute; left: 10px; top: 10px; z-index: 2; font-size: 15px;
   background: rgba(255,255,255,.92); padding: 6px 10px; border-radius: 4px; }}
 </style>
-<script>{bundle}</script>
-<script>{mvt_loader}</script>
+{assets}
 </head>
 <body>
 <div id="map"></div>
@@ -115,17 +114,42 @@ const jsonInput = {json_input};
 const tooltip = {tooltip};
 // Labels are rasterised into a glyph atlas once; wait for the bundled font, or Cyrillic
 // labels would be drawn with whatever fallback the browser had at that moment.
-document.fonts.load("16px {font_name}", "ӘҒҚҢӨҰҮҺІ").catch(() => null).then(() => {{
-  window.twinDeck = createDeck({{
-    container: document.getElementById("map"), jsonInput, tooltip,
-    customLibraries: null,
-    configuration: {{ constants: {{ TwinMVTLoader: window.twinMVTLoader }} }},
+function twinStart() {{
+  return document.fonts.load("16px {font_name}", "ӘҒҚҢӨҰҮҺІ").catch(() => null).then(() => {{
+    window.twinDeck = createDeck({{
+      container: document.getElementById("map"), jsonInput, tooltip,
+      customLibraries: null,
+      configuration: {{ constants: {{ TwinMVTLoader: window.twinMVTLoader }} }},
+    }});
   }});
-}});
+}}
+{start}
 </script>
 </body>
 </html>
 """
+
+
+def page_html(deck: pdk.Deck, *, assets: str, start: str) -> str:
+    """The map page of a deck around its scripts: ``assets`` goes in the head (deck.gl, the
+    MVT loader, the font), ``start`` is the script that calls ``twinStart()``."""
+    legend = getattr(deck, "legend", {}) or {}
+    tooltip = deck._tooltip if isinstance(deck._tooltip, dict) else bool(deck._tooltip)
+    return _PAGE.format(
+        title=html.escape(getattr(deck, "title", "twin map")),
+        font_family=style.FONT_FAMILY,
+        font_name=style.FONT_NAME,
+        bg=",".join(map(str, style.BASE["background"])),
+        assets=assets,
+        start=start,
+        legend=legend_html(legend),
+        json_input=_script_json(json.loads(deck.to_json())),
+        tooltip=_script_json(tooltip),
+    )
+
+
+def mvt_loader() -> str:
+    return MVT_LOADER_PATH.read_text(encoding="utf-8")
 
 
 def to_html(deck: pdk.Deck) -> str:
@@ -133,20 +157,9 @@ def to_html(deck: pdk.Deck) -> str:
 
     The page inlines pydeck's deck.gl bundle (~4 MB) and the Latin + Cyrillic font.
     """
-    legend = getattr(deck, "legend", {}) or {}
-    tooltip = deck._tooltip if isinstance(deck._tooltip, dict) else bool(deck._tooltip)
-    return _PAGE.format(
-        title=html.escape(getattr(deck, "title", "twin map")),
-        font_face=style.font_face_css(),
-        font_family=style.FONT_FAMILY,
-        font_name=style.FONT_NAME,
-        bg=",".join(map(str, style.BASE["background"])),
-        bundle=_bundle(),
-        mvt_loader=MVT_LOADER_PATH.read_text(encoding="utf-8"),
-        legend=legend_html(legend),
-        json_input=_script_json(json.loads(deck.to_json())),
-        tooltip=_script_json(tooltip),
-    )
+    assets = (f"<style>\n{style.font_face_css()}\n</style>\n<script>{_bundle()}</script>\n"
+              f"<script>{mvt_loader()}</script>")
+    return page_html(deck, assets=assets, start="twinStart();")
 
 
 def write_html(deck: pdk.Deck, path) -> Path:
@@ -160,8 +173,9 @@ class TwinDeck(pdk.Deck):
     """A ``pydeck.Deck`` that renders offline.
 
     pydeck's own HTML pulls deck.gl, CSS and a basemap from CDNs; this subclass inlines the
-    bundled deck.gl and font instead, in notebooks (``_repr_html_``) and in files
-    (``to_html``). ``legend`` holds what the view's colours mean.
+    bundled deck.gl and font instead: in files (``to_html``) with each page, in notebooks
+    (``_repr_html_``, ``show()``) once per notebook (:mod:`layers.notebook`). ``legend``
+    holds what the view's colours mean.
     """
 
     legend: dict
@@ -174,11 +188,19 @@ class TwinDeck(pdk.Deck):
             return str(Path(filename).resolve())
         return text
 
-    def _repr_html_(self):
-        # An iframe with srcdoc isolates the bundle's globals from the notebook's page.
-        doc = html.escape(to_html(self), quote=True)
-        return (f'<iframe srcdoc="{doc}" style="width:100%;height:560px;border:0" '
-                'title="twin map"></iframe>')
+    def __repr__(self) -> str:
+        # pydeck's repr is the whole JSON, which a notebook would store a second time.
+        ids = ", ".join(layer.id for layer in self.layers)
+        return f"<TwinDeck {getattr(self, 'title', 'twin map')!r}: layers {ids}>"
 
-    def show(self):
-        return self._repr_html_()
+    def _repr_html_(self):
+        from .notebook import notebook_html
+
+        return notebook_html(self)
+
+    def show(self) -> None:
+        """Display the map in the running notebook (``to_html``/``write_html`` make a
+        file anywhere else)."""
+        from .notebook import show
+
+        show(self)

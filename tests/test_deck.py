@@ -226,14 +226,26 @@ def test_html_is_self_contained(small_twin, tmp_path):
 
 
 def test_notebook_repr_is_offline(small_twin):
+    import base64
+    import gzip
     import html
 
+    from layers.notebook import notebook_html
+
     deck = small_twin.map()
-    frame = deck._repr_html_()
+    cell = notebook_html(deck, assets=True)
+    shared, frame = cell[:cell.index("<iframe")], cell[cell.index("<iframe"):]
     assert frame.startswith("<iframe srcdoc=")
-    # The notebook gets the offline page, not pydeck's CDN-linked one.
-    assert html.escape(to_html(deck), quote=True) in frame
-    assert html.escape("<script src=") not in frame
+    # The notebook gets the offline page, not pydeck's CDN-linked one, and nothing fetched.
+    for part in (shared, html.unescape(frame)):
+        assert "<script src=" not in part and "<link" not in part
+        assert not re.search(r"https?://", part)
+    # The shared part carries the very bundle, loader and font the single-file page inlines.
+    b64 = re.search(r'const b64 = "([A-Za-z0-9+/=]+)"', shared).group(1)
+    assets = json.loads(gzip.decompress(base64.b64decode(b64)))
+    page = to_html(deck)
+    assert assets["bundle"] in page and assets["mvt_loader"] in page
+    assert assets["font_face"] in page
 
 
 def test_cli_map_writes_a_file(small_twin, tmp_path, capsys):
