@@ -130,7 +130,7 @@ def main(argv=None) -> int:
 
     _, t_naive1 = _t(naive_plus_one, 1)
 
-    bad = _same(ev.summary(), fresh.summary())
+    bad = _same(ev.summary().to_dict(), fresh.summary().to_dict())
     print()
     print(f"{'measure':<46}{'incremental':>12}{'naive':>10}{'ratio':>9}{'target':>9}")
     for label, a, b, target in (

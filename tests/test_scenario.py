@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 
+import geopandas as gpd
 import pandas as pd
 import pytest
 
-from tests.common import lonlat, square_lonlat
+from tests.common import lonlat, point_lonlat, square_lonlat
 from twin.plan import UnknownZoneType
 from twin.scenario import (
     AddProject,
@@ -158,6 +159,42 @@ def test_remove_project_resolves_its_finding(scen):
     assert ev.population_30km_new_jobs == 0
 
 
+def test_a_finding_that_moves_with_its_site_is_reported_as_moved(scen):
+    # p2 (agro) moves 300 m east and 300 m south inside the same agricultural zone: its
+    # zone-use warning goes with it, neither new nor resolved.
+    ev = scen.move_project("p2", *lonlat(6800, 1200)).evaluate()
+    assert ev.findings_new.empty and ev.findings_resolved.empty
+    moved = ev.findings_moved
+    assert moved[["site_id", "rule", "severity"]].values.tolist() == [
+        ["p2", "zone_use", "warning"]]
+    assert moved["moved_m"].iloc[0] == pytest.approx(math.hypot(300, 300), rel=1e-6)
+    old, new = point_lonlat(6500, 1500), point_lonlat(6800, 1200)
+    assert (moved["base_lon"].iloc[0], moved["base_lat"].iloc[0]) == pytest.approx(
+        (old.x, old.y))
+    assert moved.geometry.iloc[0].equals_exact(new, 1e-7)
+    assert ev.summary()["moved_findings"] == 1
+
+
+def test_findings_are_geodataframes_at_their_sites(scen):
+    ev = scen.add_project("alu", *lonlat(4500, 4500), "metallurgy", hazard_class="I").evaluate()
+    for f in (ev.findings, ev.findings_new, ev.findings_resolved, ev.findings_moved):
+        assert isinstance(f, gpd.GeoDataFrame) and f.crs.to_epsg() == 4326
+    assert ev.findings_new.geometry.iloc[0].equals_exact(point_lonlat(4500, 4500), 1e-7)
+    # the scenario's full findings are public: the baseline's plus the new ones
+    full = scen.findings()
+    assert set(full["site_id"]) == {"p2", "alu"} and len(full) == len(ev.findings)
+    assert full.geometry.notna().all()
+
+
+def test_summary_is_a_series_and_the_evaluation_has_an_html_repr(scen):
+    ev = scen.add_project("alu", *lonlat(4500, 4500), "metallurgy", hazard_class="I").evaluate()
+    s = ev.summary()
+    assert isinstance(s, pd.Series) and s["new_errors"] == 1 and s["edits"] == 1
+    page = ev._repr_html_()
+    assert "<table" in page and "New findings" in page and "sanitary_zone" in page
+    assert "Resolved findings" not in page  # empty tables are left out
+
+
 def test_rezone_parcel_moves_land_and_capacity(scen):
     ev = scen.rezone(parcels=[3], zone_type="industrial").evaluate()
     lt = ev.land_take
@@ -235,7 +272,7 @@ def test_incremental_equals_fresh_recompute(small_twin):
     s.rezone(square_lonlat(4700, 4700, 200), "public_business")
     s.set_score_weights(dimension_weights={"economy": 3})
     inc, fresh = s.evaluate(), s.evaluate(fresh=True)
-    assert inc.summary() == pytest.approx(fresh.summary())
+    assert inc.summary().to_dict() == pytest.approx(fresh.summary().to_dict())
     pd.testing.assert_frame_equal(inc.districts, fresh.districts)
     pd.testing.assert_frame_equal(inc.land_take, fresh.land_take, atol=1e-6)
     pd.testing.assert_frame_equal(inc.score, fresh.score)
@@ -394,6 +431,7 @@ def test_random_edit_sequences_match_the_fresh_recompute(small_twin):
             inc.findings[cols].sort_values(key).reset_index(drop=True),
             ref.findings[cols].sort_values(key).reset_index(drop=True), atol=1e-6,
             check_dtype=False)  # an empty findings table may come back with object ids
-        assert s.evaluate().summary() == pytest.approx(s.evaluate(fresh=True).summary())
+        assert s.evaluate().summary().to_dict() == pytest.approx(
+            s.evaluate(fresh=True).summary().to_dict())
 
     check()

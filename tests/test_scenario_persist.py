@@ -38,7 +38,7 @@ def _edit_all_kinds(s):
 
 
 def _same_evaluation(a, b):
-    assert a.summary() == b.summary()
+    assert a.summary().equals(b.summary())
     for name in ("districts", "land_take", "sanitary", "access", "findings_new",
                  "findings_resolved"):
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))

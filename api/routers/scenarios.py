@@ -18,6 +18,8 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+import shapely
+import shapely.geometry
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -233,6 +235,8 @@ def _plain(v):
         return bool(v)
     if isinstance(v, tuple):
         return list(v)
+    if isinstance(v, shapely.Geometry):  # a finding's site, as GeoJSON
+        return shapely.geometry.mapping(v)
     return v
 
 
@@ -260,6 +264,7 @@ def evaluation(request: Request, scenario_id: str, tw: TwinDep) -> Response:
         "land_take": _records(ev.land_take, "zone_type"),
         "findings_new": _records(ev.findings_new),
         "findings_resolved": _records(ev.findings_resolved),
+        "findings_moved": _records(ev.findings_moved),
         "sanitary": _records(ev.sanitary.rename_axis("measure"), "measure"),
         "access": _records(ev.access),
         "population_30km_new_jobs": int(ev.population_30km_new_jobs),

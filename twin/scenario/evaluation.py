@@ -11,7 +11,8 @@ land take by zone
     (existing projects have no footprint in the twin, so this counts the scenario's own).
 compliance findings
     Keyed by (site, rule, severity): *new* are in the scenario only, *resolved* in the
-    baseline only.
+    baseline only, *moved* in both but about a site the scenario moves (the finding went
+    with it). Each is a GeoDataFrame located at its site, lon/lat.
 sanitary-zone conflicts
     Over the ``sanitary_zone`` findings: sites, residential parcels and their hectares
     (summed over sites, so a parcel inside two zones counts twice) and the people of the
@@ -29,12 +30,15 @@ region score
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from ..crs import to_storage
 from ..plan.regulations import ZONE_TYPES
 from .engine import ACCESS_RADIUS_M, Baseline, State
 
@@ -55,8 +59,15 @@ class Evaluation:
     land_take : DataFrame
         Per zone type: ``zone_ha_base``, ``zone_ha``, ``d_zone_ha``, ``footprint_ha_base``,
         ``footprint_ha``, ``d_footprint_ha``.
-    findings_new, findings_resolved : DataFrame
-        Compliance findings (:data:`twin.plan.FINDING_COLUMNS`).
+    findings : GeoDataFrame
+        Every compliance finding of the scenario (:data:`twin.plan.FINDING_COLUMNS`), at
+        its site (lon/lat).
+    findings_new, findings_resolved : GeoDataFrame
+        Findings in the scenario only (at the site's new place) and in the baseline only
+        (at its old place).
+    findings_moved : GeoDataFrame
+        Findings in both about a site the scenario moves: the scenario's finding at the new
+        place, with ``base_lon``/``base_lat`` (the old place) and ``moved_m``.
     sanitary : DataFrame
         Rows ``sites``, ``parcels``, ``hectares``, ``population``; columns ``base``,
         ``scenario``, ``change``.
@@ -66,6 +77,10 @@ class Evaluation:
     score : DataFrame or None
         Per unit: ``score_base``, ``score``, ``score_change``, ``rank_base``, ``rank``,
         ``rank_change`` (positive = moved up). None when the twin has no score data.
+    district_shapes : GeoSeries
+        The districts' outlines (lon/lat) by district id, for maps of the changes.
+
+    ``plot()`` draws the changes (see :mod:`twin.plotting`; the ``viz`` extra).
     """
 
     districts: pd.DataFrame
@@ -79,9 +94,13 @@ class Evaluation:
     region_score_base: float | None
     region_score: float | None
     edits: tuple = field(default=())
+    findings_moved: gpd.GeoDataFrame | None = None
+    findings: gpd.GeoDataFrame | None = None
+    district_shapes: gpd.GeoSeries | None = field(default=None, repr=False, compare=False)
 
-    def summary(self) -> dict:
-        """The headline numbers, one value each (what :func:`compare` tabulates)."""
+    def summary(self) -> pd.Series:
+        """The headline numbers, one value each, as a Series (what :func:`compare`
+        tabulates, a row per scenario)."""
         d, lt, s = self.districts, self.land_take, self.sanitary["change"]
         out = {
             "edits": len(self.edits),
@@ -91,6 +110,7 @@ class Evaluation:
             "d_footprint_ha": float(lt["d_footprint_ha"].sum()),
             "new_findings": len(self.findings_new),
             "resolved_findings": len(self.findings_resolved),
+            "moved_findings": 0 if self.findings_moved is None else len(self.findings_moved),
             "new_errors": int((self.findings_new["severity"] == "error").sum()),
             "d_szz_sites": int(s["sites"]),
             "d_szz_parcels": int(s["parcels"]),
@@ -104,12 +124,52 @@ class Evaluation:
             "units_changing_rank": (None if self.score is None
                                     else int((self.score["rank_change"] != 0).sum())),
         }
-        return out
+        return pd.Series(out, dtype=object, name="change")
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={v:,.6g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in self.summary().items())
         return f"<Evaluation {parts}>"
+
+    def _repr_html_(self) -> str:
+        """Headline numbers, then the findings and the districts and units that change."""
+        def table(title: str, df: pd.DataFrame, cols: list[str], n: int = 10) -> str:
+            if df is None or df.empty:
+                return ""
+            more = f" (first {n} of {len(df)})" if len(df) > n else ""
+            body = pd.DataFrame(df[[c for c in cols if c in df]]).head(n).to_html(
+                float_format=lambda v: f"{v:,.1f}", na_rep="–")
+            return f"<h4>{html.escape(title)}{more}</h4>{body}"
+
+        s = self.summary()
+        head = pd.DataFrame({"change": [("–" if v is None else
+                                         f"{v:,.2f}" if isinstance(v, float) else f"{v:,}")
+                                        for v in s.to_numpy()]}, index=s.index)
+        d = self.districts
+        moved = d[(d[["d_investment_kzt", "d_jobs", "d_capacity_m2"]] != 0).any(axis=1)]
+        score = self.score
+        ranked = None if score is None else score[score["rank_change"] != 0]
+        cols = ["site_id", "rule", "severity", "zone_type", "message"]
+        return "".join([
+            f"<div><b>Scenario evaluation</b>: {len(self.edits)} edit(s) against the "
+            "baseline", head.to_html(),
+            table("New findings", self.findings_new, cols),
+            table("Resolved findings", self.findings_resolved, cols),
+            table("Findings that moved with their site", self.findings_moved,
+                  cols[:3] + ["moved_m", "message"]),
+            table("Districts that change", moved,
+                  ["district", "d_investment_kzt", "d_jobs", "d_capacity_m2"]),
+            table("Units that change rank", ranked,
+                  ["name", "score_base", "score", "rank_base", "rank", "rank_change"]),
+            "</div>"])
+
+    def plot(self, column: str = "d_jobs", **kwargs):
+        """A picture of the changes: ``column`` of :attr:`districts` on a map centred on
+        zero, and the units' rank changes (the plotting backend's, see
+        :mod:`twin.plotting`)."""
+        from .. import plotting
+
+        return plotting.plot(self, column=column, **kwargs)
 
 
 _TYPES = list(ZONE_TYPES) + ["outside"]
@@ -275,13 +335,45 @@ def evaluate_states(b: Baseline, base: State, st: State, edits=()) -> Evaluation
     lt["footprint_ha_base"] = p0["footprint_ha"]
     lt["footprint_ha"] = p1["footprint_ha"]
     lt["d_footprint_ha"] = lt["footprint_ha"] - lt["footprint_ha_base"]
-    fb, fs = base.findings, st.findings
+    fb, fs = _located(b, base.findings, base.sites), _located(b, st.findings, st.sites)
     new = fs[~p1["keys"].isin(p0["keys"])].reset_index(drop=True)
     resolved = fb[~p0["keys"].isin(p1["keys"])].reset_index(drop=True)
+    moved = _moved(b, fs[p1["keys"].isin(p0["keys"])], fb, st)
     san = pd.DataFrame({"base": p0["sanitary"], "scenario": p1["sanitary"]})
     san["change"] = san["scenario"] - san["base"]
     access, total = _access(b, base, st)
     score, r0, r1 = _score(b, base, st, d["d_investment_kzt"], d["d_jobs"])
     return Evaluation(districts=d, land_take=lt, findings_new=new, findings_resolved=resolved,
                       sanitary=san, access=access, population_30km_new_jobs=total,
-                      score=score, region_score_base=r0, region_score=r1, edits=tuple(edits))
+                      score=score, region_score_base=r0, region_score=r1, edits=tuple(edits),
+                      findings_moved=moved, findings=fs.reset_index(drop=True),
+                      district_shapes=_district_shapes(b))
+
+
+def _located(b: Baseline, findings: pd.DataFrame, sites) -> gpd.GeoDataFrame:
+    """Findings as a lon/lat GeoDataFrame, each at its site."""
+    pos = dict(zip(sites["id"].astype(str), np.asarray(sites.geometry.values), strict=True))
+    geoms = [pos.get(str(k)) for k in findings["site_id"]]
+    return to_storage(gpd.GeoDataFrame(findings, geometry=geoms, crs=b.crs))
+
+
+def _moved(b: Baseline, both: gpd.GeoDataFrame, fb: gpd.GeoDataFrame,
+           st: State) -> gpd.GeoDataFrame:
+    """The findings of ``both`` whose site the scenario moved, with the old place."""
+    moved = both[both["site_id"].map(st.origin).eq("moved")].reset_index(drop=True)
+    old = fb.drop_duplicates("site_id").set_index("site_id").geometry
+    before = gpd.GeoSeries(old.reindex(moved["site_id"]).to_numpy(), crs=fb.crs)
+    moved["base_lon"], moved["base_lat"] = before.x.to_numpy(), before.y.to_numpy()
+    a = before.to_crs(b.crs).reset_index(drop=True)
+    moved["moved_m"] = a.distance(moved.geometry.to_crs(b.crs).reset_index(drop=True))
+    return moved
+
+
+def _district_shapes(b: Baseline) -> gpd.GeoSeries:
+    memo = b.__dict__.setdefault("_eval_memo", {})
+    if "district_shapes" not in memo:
+        d = b.twin["districts"]
+        memo["district_shapes"] = gpd.GeoSeries(
+            d.geometry.to_numpy(), index=pd.Index(b.district_ids, name="district_id"),
+            crs=d.crs)
+    return memo["district_shapes"]

@@ -183,6 +183,11 @@ class Scenario:
             self._eval = (key, evaluate_states(self._base, self._states[0], st, self._edits))
         return self._eval[1]
 
+    def findings(self) -> gpd.GeoDataFrame:
+        """Every compliance finding of the scenario, each at its site (lon/lat); the deltas
+        against the baseline are in :meth:`evaluate`."""
+        return self.evaluate().findings
+
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """The scenario's own layers in lon/lat: ``project_sites`` (with ``change``),
         ``zones`` and ``sanitary_zones`` of the sites it adds or moves."""
@@ -291,5 +296,6 @@ def compare(scenarios) -> pd.DataFrame:
     ids = [s.id for s in scenarios]
     if len(set(ids)) != len(ids):
         raise ScenarioError(f"compare: scenario ids repeat ({ids}): give each its own id")
-    rows = [{"scenario": s.id, "name": s.name, **s.evaluate().summary()} for s in scenarios]
+    rows = [{"scenario": s.id, "name": s.name, **s.evaluate().summary().to_dict()}
+            for s in scenarios]
     return pd.DataFrame(rows).set_index("scenario")
