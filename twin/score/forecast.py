@@ -148,6 +148,8 @@ class ForecastResult:
     sum of the 12 months ending there for a flow), its interval, the target, the
     probability of missing it (share of simulated paths) and ``misses`` (the point
     forecast misses).
+    ``history``: the last 36 observed months of each forecast series (``unit_id``,
+    ``indicator``, ``month``, ``value``), which ``plot()`` draws before the fan.
     """
 
     table: pd.DataFrame
@@ -155,6 +157,14 @@ class ForecastResult:
     horizon: int
     level: float
     seed: int
+    history: pd.DataFrame | None = None
+
+    def plot(self, unit: str | None = None, indicator: str | None = None, **kwargs):
+        """A fan chart per series: the history, the forecast and its interval (the
+        plotting backend's, see :mod:`twin.plotting`)."""
+        from .. import plotting
+
+        return plotting.plot(self, unit=unit, indicator=indicator, **kwargs)
 
     @property
     def early_warning(self) -> pd.DataFrame:
@@ -191,7 +201,8 @@ def _kpi(ind: Indicator, hist: np.ndarray, paths: np.ndarray, h: int):
 
 
 def forecast_score(score, *, horizon: int = 12, level: float = 0.9, units=None,
-                   indicators=None, seed: int = 0, repetitions: int = 500) -> ForecastResult:
+                   indicators=None, seed: int = 0, repetitions: int = 500,
+                   progress: bool | None = None) -> ForecastResult:
     """Forecast each indicator of each unit ``horizon`` months past its last observation.
 
     Parameters
@@ -207,16 +218,25 @@ def forecast_score(score, *, horizon: int = 12, level: float = 0.9, units=None,
         Seeds the simulated paths (each series gets ``crc32(unit|indicator) + seed``).
     repetitions : int
         Simulated paths per series.
+    progress : bool, optional
+        A tqdm bar over the series; by default shown from 24 series on (the whole region,
+        240 series, takes tens of seconds).
     """
+    from tqdm import tqdm
+
     if not 1 <= horizon <= PERIOD:
         raise ScoreArgumentError(f"horizon={horizon}: forecast 1 to 12 months ahead")
     if not 0 < level < 1:
         raise ScoreArgumentError(f"level={level} must be between 0 and 1 (e.g. 0.9)")
     units, inds = _selection(score, units, indicators)
     a = (1 - level) / 2
-    rows, kpis = [], []
+    rows, kpis, hist = [], [], []
+    n = len(inds) * len(units)
+    bar = tqdm(total=n, desc="forecast", unit="series", leave=False,
+               disable=not (n >= 24 if progress is None else progress))
     for ind in inds:
         for u in units:
+            bar.update(1)
             y, note = _prepare(score.cube.series(u, ind.id))
             if len(y) < PERIOD + 2:
                 continue  # too short to forecast or to have a seasonal-naive baseline
@@ -243,6 +263,10 @@ def forecast_score(score, *, horizon: int = 12, level: float = 0.9, units=None,
             rows.append(pd.DataFrame({
                 "unit_id": u, "indicator": ind.id, "month": months.strftime("%Y-%m"),
                 "mean": mean, "lower": lo, "upper": hi, "model": model}))
+            last = y.iloc[-36:]
+            hist.append(pd.DataFrame({"unit_id": u, "indicator": ind.id,
+                                      "month": last.index.strftime("%Y-%m"),
+                                      "value": last.to_numpy(dtype=float)}))
             kpi_paths, target = _kpi(ind, y.to_numpy(), paths, horizon)
             kpi_mean, _ = _kpi(ind, y.to_numpy(), mean[:, None], horizon)
             kpi_mean = float(np.asarray(kpi_mean).ravel()[0])
@@ -254,12 +278,15 @@ def forecast_score(score, *, horizon: int = 12, level: float = 0.9, units=None,
                 "kpi_upper": float(np.quantile(kpi_paths, 1 - a)), "target": target,
                 "direction": ind.direction, "p_miss": float(np.mean(worse)),
                 "misses": bool(misses), "model": model, "warnings": "; ".join(msgs)})
+    bar.close()
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["unit_id", "indicator", "month", "mean", "lower", "upper", "model"])
     kpi = pd.DataFrame(kpis, columns=["unit_id", "indicator", "at", "kpi", "kpi_lower",
                                       "kpi_upper", "target", "direction", "p_miss",
                                       "misses", "model", "warnings"])
-    return ForecastResult(table, kpi, horizon, level, seed)
+    history = pd.concat(hist, ignore_index=True) if hist else pd.DataFrame(
+        columns=["unit_id", "indicator", "month", "value"])
+    return ForecastResult(table, kpi, horizon, level, seed, history)
 
 
 @dataclass(frozen=True)

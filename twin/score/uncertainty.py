@@ -46,6 +46,13 @@ class RankUncertainty:
     seed: int
     weight_spread: float
 
+    def plot(self, **kwargs):
+        """Each unit's 5-95 % rank interval, median and nominal rank (the plotting
+        backend's, see :mod:`twin.plotting`)."""
+        from .. import plotting
+
+        return plotting.plot(self, **kwargs)
+
 
 def _first_order(y: np.ndarray, x: np.ndarray, bins: int = 10) -> float:
     r"""First-order sensitivity index :math:`S = V[E(Y \mid X)] / V(Y)`, estimated by
