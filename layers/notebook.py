@@ -1,8 +1,8 @@
 """A deck in a notebook: one copy of deck.gl per notebook, not one per map.
 
-Each map's output is an iframe holding the map's page and data only; an iframe keeps
-deck.gl's globals apart from the notebook's own scripts (a classic notebook's RequireJS
-would capture them). deck.gl itself (pydeck's bundle, ~4.3 MB), our MVT loader and the font
+Each map's output is an iframe holding the map's page and its data only, gzip'd (a tenth of
+the JSON); an iframe keeps deck.gl's globals apart from the notebook's own scripts (a
+classic notebook's RequireJS would capture them). deck.gl itself (pydeck's bundle, ~4.3 MB), our MVT loader and the font
 travel once per kernel session: gzip'd and base64'd (~1.6 MB) in the first map shown, where
 the notebook page decodes them into ``window.twinDeckAssets``; every map's iframe takes them
 from its parent page. A notebook with maps then stays small, and a map still works on a
@@ -29,7 +29,7 @@ import json
 from functools import lru_cache
 
 from . import style
-from .offline_html import _bundle, mvt_loader, page_html
+from .offline_html import _bundle, deck_json, mvt_loader, page_html
 
 __all__ = ["notebook_html", "assets_html", "show", "HEIGHT_PX"]
 
@@ -43,6 +43,12 @@ _MISSING = ("This map needs deck.gl, which travels with the first map this noteb
 # The iframe's start: wait for the notebook page to decode the shared assets (the page may
 # run its scripts after the iframe loads), then load them here and draw.
 _START = """
+async function twinGunzip(b64) {
+  const bin = atob(b64), bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  const gz = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new Response(gz).text();
+}
 (async () => {
   let assets = null;
   for (let i = 0; i < 100 && !assets; i++) {
@@ -64,17 +70,20 @@ _START = """
     s.textContent = code;
     document.head.appendChild(s);
   }
-  await twinStart();
+  await twinStart(JSON.parse(await twinGunzip("__DATA__")));
 })();
 """ % json.dumps(_MISSING)
 
 
+def _packed(text: str) -> str:
+    # mtime=0: the same bytes on every run, so an executed notebook is reproducible
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), 9, mtime=0)).decode("ascii")
+
+
 @lru_cache(maxsize=1)
 def _packed_assets() -> str:
-    data = json.dumps({"bundle": _bundle(), "mvt_loader": mvt_loader(),
-                       "font_face": style.font_face_css()}, ensure_ascii=False)
-    # mtime=0: the same bytes on every run, so an executed notebook is reproducible
-    return base64.b64encode(gzip.compress(data.encode("utf-8"), 9, mtime=0)).decode("ascii")
+    return _packed(json.dumps({"bundle": _bundle(), "mvt_loader": mvt_loader(),
+                               "font_face": style.font_face_css()}, ensure_ascii=False))
 
 
 def assets_html() -> str:
@@ -126,7 +135,8 @@ def _ship_assets() -> bool:
 def notebook_html(deck, *, assets: bool | None = None) -> str:
     """A notebook cell's HTML for ``deck``: the map's iframe, preceded by the shared assets
     when this is the first map of the session (``assets`` forces either way)."""
-    page = page_html(deck, assets="", start=_START)
+    page = page_html(deck, assets="", start=_START.replace("__DATA__",
+                                                           _packed(deck_json(deck))))
     frame = (f'<iframe srcdoc="{html.escape(page, quote=True)}" '
              f'style="width:100%;height:{HEIGHT_PX}px;border:0" '
              f'title="{html.escape(getattr(deck, "title", "twin map"))}"></iframe>')

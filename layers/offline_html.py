@@ -17,7 +17,7 @@ import pydeck as pdk
 from . import style
 
 __all__ = ["MVT_LOADER_PATH", "MVT_LOADER_REF", "TwinDeck", "bundle_path", "legend_html",
-           "mvt_loader", "page_html", "to_html", "write_html"]
+           "deck_json", "mvt_loader", "page_html", "to_html", "write_html"]
 
 
 #: Main-thread MVT loader (ours), because the bundle's MVT loader needs a worker from a CDN.
@@ -110,11 +110,10 @@ html, body {{ margin: 0; padding: 0; height: 100%; overflow: hidden;
 <div id="title">{title}</div>
 <div id="legend">{legend}</div>
 <script>
-const jsonInput = {json_input};
 const tooltip = {tooltip};
 // Labels are rasterised into a glyph atlas once; wait for the bundled font, or Cyrillic
 // labels would be drawn with whatever fallback the browser had at that moment.
-function twinStart() {{
+function twinStart(jsonInput) {{
   return document.fonts.load("16px {font_name}", "ӘҒҚҢӨҰҮҺІ").catch(() => null).then(() => {{
     window.twinDeck = createDeck({{
       container: document.getElementById("map"), jsonInput, tooltip,
@@ -130,9 +129,14 @@ function twinStart() {{
 """
 
 
+def deck_json(deck: pdk.Deck) -> str:
+    """The deck's JSON, compact, safe inside a ``<script>``."""
+    return _script_json(json.loads(deck.to_json()))
+
+
 def page_html(deck: pdk.Deck, *, assets: str, start: str) -> str:
     """The map page of a deck around its scripts: ``assets`` goes in the head (deck.gl, the
-    MVT loader, the font), ``start`` is the script that calls ``twinStart()``."""
+    MVT loader, the font), ``start`` is the script that calls ``twinStart(json)``."""
     legend = getattr(deck, "legend", {}) or {}
     tooltip = deck._tooltip if isinstance(deck._tooltip, dict) else bool(deck._tooltip)
     return _PAGE.format(
@@ -143,7 +147,6 @@ def page_html(deck: pdk.Deck, *, assets: str, start: str) -> str:
         assets=assets,
         start=start,
         legend=legend_html(legend),
-        json_input=_script_json(json.loads(deck.to_json())),
         tooltip=_script_json(tooltip),
     )
 
@@ -159,7 +162,7 @@ def to_html(deck: pdk.Deck) -> str:
     """
     assets = (f"<style>\n{style.font_face_css()}\n</style>\n<script>{_bundle()}</script>\n"
               f"<script>{mvt_loader()}</script>")
-    return page_html(deck, assets=assets, start="twinStart();")
+    return page_html(deck, assets=assets, start=f"twinStart({deck_json(deck)});")
 
 
 def write_html(deck: pdk.Deck, path) -> Path:

@@ -55,11 +55,13 @@ def change_map(shapes, values: pd.Series, *, ax=None, label: str | None = None,
     top = float(np.nanmax(np.abs(v.to_numpy(dtype=float)))) if v.notna().any() else 0.0
     gdf = gpd.GeoDataFrame({"value": v.to_numpy()}, geometry=shapes.to_numpy(),
                            crs=shapes.crs)
+    title = label or str(values.name or "change")
+    # Nothing changes: no colour bar (a -1..1 scale would invent a range), say so instead.
     gdf.plot(column="value", ax=ax, cmap=cmap, norm=CenteredNorm(0, top or 1.0),
-             edgecolor="#555555", linewidth=0.5, legend=True,
-             legend_kwds={"label": label or str(values.name or "change"), "shrink": 0.7},
+             edgecolor="#555555", linewidth=0.5, legend=top > 0,
+             legend_kwds={"label": title, "shrink": 0.7} if top > 0 else None,
              missing_kwds={"color": "#dddddd", "hatch": "///", "label": "no data"})
-    ax.set_title(label or str(values.name or "change"))
+    ax.set_title(title if top > 0 else f"{title}: none")
     ax.set_axis_off()
     return ax
 
@@ -74,7 +76,7 @@ def evaluation(ev, column: str = "d_jobs", *, axes=None):
     if axes is None:
         import matplotlib.pyplot as plt
 
-        _, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained",
+        _, axes = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained",
                                gridspec_kw={"width_ratios": [3, 2]})
     label = {"d_jobs": "change in jobs", "d_investment_kzt": "change in investment, KZT",
              "d_capacity_m2": "change in floor-area capacity, m²"}.get(column, column)
@@ -119,9 +121,12 @@ def rank_intervals(u, *, ax=None):
     ax.set_yticks(y, list(names))
     ax.invert_yaxis()
     ax.set_xlabel("rank (1 = best)")
+    ax.xaxis.set_label_position("top")
+    ax.xaxis.tick_top()
     ax.set_title(f"Rank intervals over {u.n} draws (weights ±{u.weight_spread:.0%}, "
                  "normalisation, aggregation)")
-    ax.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=3, fontsize="small",
+              frameon=False)
     return ax
 
 

@@ -221,7 +221,7 @@ def test_html_is_self_contained(small_twin, tmp_path):
     assert "createDeck(" in ours and "data:font/ttf;base64," in ours
     assert "TwinMVTLoader: window.twinMVTLoader" in ours
     # The data block cannot close its script early.
-    data = text[text.index("const jsonInput"):]
+    data = text[text.index("twinStart({"):]
     assert "</script>" not in data[: data.index("\n")]
 
 
