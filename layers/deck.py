@@ -1,7 +1,8 @@
 """pydeck views of a twin: districts in 3D, project columns, zones, parcels and labels.
 
 Everything here works on a closed network. The basemap is the twin's own layers (region,
-districts, lakes, rivers, settlements), never a tile service, so no token and no internet are needed.
+districts, lakes, rivers, settlements), never a tile service, so no token and no internet
+are needed.
 HTML output inlines the deck.gl bundle that ships with pydeck and a bundled Latin + Cyrillic
 font, so a ``twin map --out`` file opens anywhere, including from a USB stick.
 
@@ -458,8 +459,8 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
     ----------
     twin : twin.Twin
         The twin to draw; it needs ``region`` and ``districts``, and draws whichever of
-        ``context``, ``lakes``, ``rivers``, ``protected_areas``, ``industrial_zones``, ``project_sites`` and
-        ``settlements`` it has.
+        ``context``, ``lakes``, ``rivers``, ``protected_areas``, ``industrial_zones``,
+        ``project_sites`` and ``settlements`` it has.
     color_by : str or pandas.Series, optional
         District colour and height: one of :data:`COLOR_BY`, or a Series indexed by district id
         (a scenario's delta, say). Default: the region score where the twin has score

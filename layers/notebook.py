@@ -2,11 +2,12 @@
 
 Each map's output is an iframe holding the map's page and its data only, gzip'd (a tenth of
 the JSON); an iframe keeps deck.gl's globals apart from the notebook's own scripts (a
-classic notebook's RequireJS would capture them). deck.gl itself (pydeck's bundle, ~4.3 MB), our MVT loader and the font
-travel once per kernel session: gzip'd and base64'd (~1.6 MB) in the first map shown, where
-the notebook page decodes them into ``window.twinDeckAssets``; every map's iframe takes them
-from its parent page. A notebook with maps then stays small, and a map still works on a
-closed network and in the saved file.
+classic notebook's RequireJS would capture them). deck.gl itself (pydeck's bundle,
+~4.3 MB), our MVT loader and the font travel once per kernel session: gzip'd and base64'd
+(~1.6 MB) in the first map shown, where the notebook page decodes them into
+``window.twinDeckAssets``; every map's iframe takes them from its parent page. A notebook
+with maps then stays small, and a map still works on a closed network and in the saved
+file.
 
 Where the first map's output is gone (its cell cleared, or re-run in a fresh session while
 another map kept the old output), a map says how to bring deck.gl back instead of drawing
@@ -58,7 +59,7 @@ async function twinGunzip(b64) {
   }
   if (!assets) {
     document.getElementById("map").innerHTML =
-      '<p style="margin:60px 20px;font-size:14px">' + %s + '</p>';
+      '<p style="margin:60px 20px;font-size:14px">' + __MISSING__ + '</p>';
     return;
   }
   const a = await assets;
@@ -72,7 +73,7 @@ async function twinGunzip(b64) {
   }
   await twinStart(JSON.parse(await twinGunzip("__DATA__")));
 })();
-""" % json.dumps(_MISSING)
+""".replace("__MISSING__", json.dumps(_MISSING))
 
 
 def _packed(text: str) -> str:

@@ -46,9 +46,8 @@ def change_map(shapes, values: pd.Series, *, ax=None, label: str | None = None,
                cmap: str = CHANGE_CMAP):
     """Polygons ``shapes`` (a GeoSeries) coloured by ``values`` (aligned on the index) on a
     diverging scale centred on zero; missing values are hatched grey, "no data"."""
-    from matplotlib.colors import CenteredNorm
-
     import geopandas as gpd
+    from matplotlib.colors import CenteredNorm
 
     ax = _axes(ax)
     v = pd.to_numeric(values.reindex(shapes.index), errors="coerce")

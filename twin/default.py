@@ -201,8 +201,8 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
 
     tw.tables["score_observations"] = generate_history(
         tw["districts"]["id"].tolist(), tw["project_sites"])
-    # Derived raster surfaces (twin/raster): COGs in <path>.rasters/, registered in
-    # tw.tables and so saved with the twin. They need the 'raster' extra; without it the
+    # Derived raster surfaces (twin/raster): COGs registered in tw.tables and stored inside
+    # the twin file by tw.save. They need the 'raster' extra; without it the
     # twin simply has no rasters.
     import importlib.util
 

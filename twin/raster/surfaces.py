@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingCRS
-from .storage import install
 from .registry import (
     RasterError,
     RasterInfo,
@@ -23,6 +22,7 @@ from .registry import (
     write_cog,
     write_web_cog,
 )
+from .storage import install
 
 __all__ = ["population_density", "suitability", "default_constraints", "plan_constraints",
            "build_rasters"]

@@ -98,9 +98,10 @@ def add_raster(tw, name: str, file, *, title: str | None = None, description: st
 
     Tiles draw band 1 through ``colormap`` from ``vmin`` to ``vmax`` (default: the 2nd and
     98th percentiles of band 1). The registry and the raster's files are saved into the
-    twin file, in one transaction, when the twin has one. A name already registered is refused unless ``replace=True``. A running
-    server picks up new and replaced rasters on its next request (it watches the twin
-    file's mtime). ``limits`` override :func:`check_user_raster`'s limits.
+    twin file, in one transaction, when the twin has one. A name already registered is
+    refused unless ``replace=True``. A running server picks up new and replaced rasters on
+    its next request (it watches the twin file's mtime). ``limits`` override
+    :func:`check_user_raster`'s limits.
 
     Examples
     --------
