@@ -20,6 +20,7 @@ import pytest
 
 from layers import notebook, scenario_deck
 from layers.scenario_deck import SITE_RADIUS_PX, change_classes
+from tests.test_map_browser import browser as chromium  # noqa: F401  (a fixture)
 
 
 def test_docstring_examples_run():
@@ -77,25 +78,6 @@ def test_show_outside_a_notebook_says_how_to_write_a_file(small_twin):
 # ----------------------------------------------------------------------------- in chromium
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from tests.test_map_browser import CHROMIUM, CHROMIUM_ARGS
-
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (never download one)")
-    pw = sync_api.sync_playwright().start()
-    ctx = pw.chromium.launch_persistent_context(
-        str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM,
-        headless=True, args=CHROMIUM_ARGS, viewport={"width": 1100, "height": 640},
-        device_scale_factor=1)
-    try:
-        yield ctx
-    finally:
-        ctx.close()
-        pw.stop()
-
-
 def _cell_page(tmp_path, cell: str) -> str:
     """A page holding one output cell, as a notebook page holds it."""
     path = tmp_path / "cell.html"
@@ -131,13 +113,13 @@ def _png(page) -> np.ndarray:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_scenario_map_site_markers_stay_small(browser, default_twin, tmp_path):
+def test_scenario_map_site_markers_stay_small(chromium, default_twin, tmp_path):  # noqa: F811
     from twin.scenario import Scenario
 
     s = Scenario(default_twin, "alu-koshi").move_project("named-aluminium", 71.36, 50.975)
     deck = s.map()
     n_sites = len(next(layer for layer in deck.layers if layer.id == "scenario_sites").data)
-    page, errors, blocked = _open(browser, _cell_page(tmp_path, notebook.notebook_html(
+    page, errors, blocked = _open(chromium, _cell_page(tmp_path, notebook.notebook_html(
         deck, assets=True)))
     try:
         frame = page.frame_locator("iframe")
@@ -170,8 +152,9 @@ def test_scenario_map_site_markers_stay_small(browser, default_twin, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_a_map_without_the_shared_assets_says_how_to_get_them(browser, small_twin, tmp_path):
-    page, errors, _ = _open(browser, _cell_page(
+def test_a_map_without_the_shared_assets_says_how_to_get_them(chromium, small_twin,  # noqa: F811
+                                                              tmp_path):
+    page, errors, _ = _open(chromium, _cell_page(
         tmp_path, notebook.notebook_html(small_twin.map(), assets=False)))
     try:
         text = page.frame_locator("iframe").locator("#map")
