@@ -11,7 +11,9 @@ file.
 
 Where the first map's output is gone (its cell cleared, or re-run in a fresh session while
 another map kept the old output), a map says how to bring deck.gl back instead of drawing
-nothing: re-running the cell that shows it again ships the assets anew.
+nothing: re-running the cell that shows it again ships the assets anew. Front ends that put
+every output in a frame of its own (Colab) draw only maps that carry the assets:
+``deck.show(assets=True)`` ships them with that map.
 
 Examples
 --------
@@ -145,8 +147,8 @@ def notebook_html(deck, *, assets: bool | None = None) -> str:
     return (assets_html() + frame) if ship else frame
 
 
-def show(deck) -> None:
-    """Display ``deck`` in the running notebook."""
+def show(deck, *, assets: bool | None = None) -> None:
+    """Display ``deck`` in the running notebook (``assets`` as in :func:`notebook_html`)."""
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -155,4 +157,9 @@ def show(deck) -> None:
     if get_ipython is None or get_ipython() is None:
         raise RuntimeError("show() displays a map in a notebook; outside one, write a file "
                            "with deck.to_html('map.html') (or `twin map --out map.html`)")
-    display(deck)
+    if assets is None:
+        display(deck)
+    else:
+        from IPython.display import HTML
+
+        display(HTML(notebook_html(deck, assets=assets)))

@@ -201,9 +201,10 @@ class TwinDeck(pdk.Deck):
 
         return notebook_html(self)
 
-    def show(self) -> None:
+    def show(self, *, assets: bool | None = None) -> None:
         """Display the map in the running notebook (``to_html``/``write_html`` make a
-        file anywhere else)."""
+        file anywhere else). ``assets=True`` ships deck.gl with this map, for front ends
+        that keep each output in a frame of its own."""
         from .notebook import show
 
-        show(self)
+        show(self, assets=assets)
