@@ -17,7 +17,7 @@ every output in a frame of its own (Colab) draw only maps that carry the assets:
 
 Examples
 --------
->>> from tests.common import make_small_twin
+>>> from twin.sample import make_small_twin
 >>> cell = notebook_html(make_small_twin().map(), assets=True)
 >>> cell.count("twinDeckAssets =") == 1 and "<iframe" in cell
 True

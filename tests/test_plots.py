@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import sys
 import types
 
@@ -25,12 +24,6 @@ from twin.scenario import Scenario  # noqa: E402
 def _close_figures():
     yield
     plt.close("all")
-
-
-def test_docstring_examples_run():
-    for mod in (plots, plotting):
-        res = doctest.testmod(mod)
-        assert res.failed == 0 and res.attempted > 0, mod.__name__
 
 
 def test_the_default_backend_is_found_by_its_entry_point():

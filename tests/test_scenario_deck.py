@@ -7,7 +7,6 @@ the changed sites and counts the pixels that change: the markers' footprint on s
 
 from __future__ import annotations
 
-import doctest
 import io
 import json
 import math
@@ -18,15 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layers import notebook, scenario_deck
+from layers import notebook
 from layers.scenario_deck import SITE_RADIUS_PX, change_classes
 from tests.test_map_browser import browser as chromium  # noqa: F401  (a fixture)
-
-
-def test_docstring_examples_run():
-    for mod in (scenario_deck, notebook):
-        res = doctest.testmod(mod)
-        assert res.failed == 0 and res.attempted > 0, mod.__name__
 
 
 def test_no_change_has_its_own_class_and_gains_never_look_like_it():

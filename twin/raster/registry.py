@@ -260,8 +260,8 @@ def get_raster(tw, name: str) -> RasterInfo:
             "/raster or add one with `twin add-raster NAME FILE`"
         )
     info, problem = hit
-    if problem:
-        raise RasterNotFound(problem)
+    if problem or info.path is None or info.tiles_path is None:
+        raise RasterNotFound(problem or f"raster {name!r} has no file: the twin is not saved")
     if not (info.path.is_file() and info.tiles_path.is_file()):
         try:
             found = storage.unpack(tw, info)
