@@ -112,7 +112,12 @@ def test_sigkill_during_a_burst_loses_no_acknowledged_write(tmp_path):
         threads = [threading.Thread(target=writer, args=(w,)) for w in range(WRITERS)]
         for t in threads:
             t.start()
-        time.sleep(rng.uniform(0.5, 2.0))
+        # Kill at a random moment *into* the burst: on a loaded machine the first answer
+        # can take longer than any fixed delay, and a kill before it tests nothing.
+        deadline = time.monotonic() + 60
+        while acked_here[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.1, 1.5))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         stop.set()

@@ -85,3 +85,39 @@ def test_copying_a_file_another_twin_file_lacks_is_refused(tmp_path, small_twin)
         store.write_twin_file(tmp_path / "b.gpkg", {}, {"name": "b"}, {},
                               {"things/x.bin": store.StoredFile(a)})
     assert not (tmp_path / "b.gpkg").exists()
+
+
+_KILLED_MID_TRANSACTION = """
+import os, signal, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA cache_size=1")   # spill pages to the file before the commit
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("DELETE FROM twin_meta")
+conn.execute("CREATE TABLE filler (x)")
+conn.executemany("INSERT INTO filler VALUES (?)", ((b"x" * 4000,) for _ in range(500)))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_twin_opens_after_a_writer_was_killed_mid_transaction(tmp_path, small_twin):
+    # The hot journal a killed writer leaves can only be rolled back by a connection that
+    # may write: read-only opens used to refuse the whole file after a crash.
+    import sys
+
+    from twin import Twin
+
+    path = tmp_path / "t.gpkg"
+    small_twin.save(path)
+    r = subprocess.run([sys.executable, "-c", _KILLED_MID_TRANSACTION, str(path)],
+                       capture_output=True, timeout=60)
+    assert r.returncode == -9, r.stderr
+    assert (tmp_path / "t.gpkg-journal").exists(), "the writer left no journal to recover"
+    reopened = Twin.open(path)
+    assert reopened.name == small_twin.name
+    assert set(reopened.layer_names) == set(small_twin.layer_names)
+    conn = sqlite3.connect(path)
+    try:
+        tables = {t for (t,) in conn.execute("SELECT name FROM sqlite_master")}
+    finally:
+        conn.close()
+    assert "filler" not in tables  # the uncommitted transaction was rolled back

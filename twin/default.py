@@ -17,6 +17,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
+from . import store
 from .errors import InvalidArgument, TwinFileError
 from .model import Twin
 
@@ -121,7 +122,7 @@ def user_work(path: str | os.PathLike) -> list[str]:
             "score_observations": "observation(s) not flagged synthetic",
             "rasters": "raster(s) added by a user"}
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = store.connect_readonly(path)
         try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
             if "twin_meta" not in tables:

@@ -39,7 +39,8 @@ from .errors import TwinFileError
 
 __all__ = ["write_twin_file", "read_twin_file", "transaction", "read_table", "read_tables",
            "write_table", "META_TABLE", "FILES_TABLE", "FILE_PART_BYTES", "GPKG_OPTIONS",
-           "StoredFile", "put_file", "delete_files", "stored_files", "unpack_file"]
+           "StoredFile", "put_file", "delete_files", "stored_files", "unpack_file",
+           "connect_readonly"]
 
 META_TABLE = "twin_meta"
 #: The table holding the twin's files (rasters), byte for byte.
@@ -136,13 +137,33 @@ def write_table(conn: sqlite3.Connection, name: str, df: pd.DataFrame) -> None:
     )
 
 
+def connect_readonly(path: str | os.PathLike) -> sqlite3.Connection:
+    """A read-only SQLite connection to a twin file, after recovering a crashed writer.
+
+    A process killed in the middle of a transaction leaves a hot rollback journal beside
+    the file. Only a connection that may write can roll it back; a read-only one refuses the
+    whole file ("attempt to write a readonly database"), so a twin would not open again
+    after a crash. Where a journal is present, one read through a read-write connection
+    lets SQLite restore the last committed state first.
+    """
+    path = Path(path)
+    if Path(f"{path}-journal").exists() or Path(f"{path}-wal").exists():
+        with contextlib.suppress(sqlite3.Error):
+            rw = sqlite3.connect(path)
+            try:
+                rw.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                rw.close()
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
 def read_table(conn: sqlite3.Connection, name: str) -> pd.DataFrame:
     return pd.read_sql_query(f'SELECT * FROM "{name}"', conn)
 
 
 def read_tables(path: str | os.PathLike, names) -> dict[str, pd.DataFrame]:
     """The attribute tables ``names`` that the twin file at ``path`` holds (others skipped)."""
-    conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    conn = connect_readonly(path)
     try:
         have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         return {n: read_table(conn, n) for n in names if n in have}
@@ -228,7 +249,7 @@ def stored_files(conn: sqlite3.Connection) -> set[str]:
 
 def unpack_file(twin_path: str | os.PathLike, name: str, dest: str | os.PathLike) -> bool:
     """Write the stored file ``name`` to ``dest`` atomically; False if the file lacks it."""
-    conn = sqlite3.connect(f"file:{Path(twin_path)}?mode=ro", uri=True)
+    conn = connect_readonly(twin_path)
     try:
         if not _has_files_table(conn):
             return False
@@ -327,7 +348,7 @@ def read_twin_file(path: str | os.PathLike) -> tuple[dict, dict, dict]:
             f"{path}` or check the path"
         )
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = connect_readonly(path)
         try:
             kinds = dict(conn.execute("SELECT table_name, data_type FROM gpkg_contents"))
             meta_df = read_table(conn, META_TABLE)

@@ -155,10 +155,10 @@ def _sync(tw) -> None:
     _SYNCED[tw] = mtime
     import sqlite3
 
-    from ..store import read_table
+    from ..store import connect_readonly, read_table
 
     try:
-        conn = sqlite3.connect(f"file:{tw.path}?mode=ro", uri=True)
+        conn = connect_readonly(tw.path)
         try:
             on_disk = read_table(conn, RASTER_TABLE)
         finally:

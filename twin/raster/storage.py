@@ -158,7 +158,7 @@ def files_to_save(tw, target: Path, rows) -> dict:
 
     stored_in_source: set[str] = set()
     if tw.path is not None and Path(tw.path).is_file():
-        conn = sqlite3.connect(f"file:{Path(tw.path)}?mode=ro", uri=True)
+        conn = store.connect_readonly(tw.path)
         try:
             stored_in_source = stored_in(conn)
         except sqlite3.DatabaseError:

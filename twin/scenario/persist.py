@@ -112,7 +112,7 @@ def _ensure(conn: sqlite3.Connection) -> None:
 
 
 def _file_rows(tw) -> pd.DataFrame:
-    conn = sqlite3.connect(f"file:{tw.path}?mode=ro", uri=True)
+    conn = store.connect_readonly(tw.path)
     try:
         ok = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
                           (TABLE,)).fetchone()
