@@ -121,6 +121,16 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
 
     app.proxies = TrustedProxies(settings.trusted_proxies)
     app.forwarded_family = settings.forwarded_headers
+
+    plain_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = features.share_limit_parameter(plain_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi
+
     if settings.tile_fast_path:
         app.fast_path = TileFastPath(app.state, cors=bool(settings.cors_origins))
     app.add_middleware(HeadAsGet)  # innermost: HEAD reaches every GET route

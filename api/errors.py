@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from twin import errors as te
+from twin import query as tq
 from twin import raster as tr
 from twin import scenario as ts
 from twin.score import errors as se
@@ -69,6 +70,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     ts.ScenarioNotFound: 404,
     ts.UnreadableScenario: 409,  # a stored row set aside on read: delete or fix it
     ts.InvalidEdit: 422,  # outside the region, unknown sector, negative investment...
+    tq.QueryError: 400,  # a CQL2 filter or sortby that names its problem
     te.LayerNotFound: 404,
     te.TileOutOfRange: 404,  # outside WebMercatorQuad or the layer's zooms
     te.ImportFormatError: 415,

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     #: Request bodies larger than this answer 413.
     max_body_bytes: int = 1_048_576
+    #: Longer CQL2 filters (the items ``filter`` parameter) answer 400. 16 KiB holds a
+    #: polygon of several hundred vertices and stays under common proxies' URL limits.
+    max_filter_bytes: int = 16_384
     #: Upper bound on the bytes the vector-tile cache holds.
     tile_cache_bytes: int = 256 * 2**20
     #: Public base URL (e.g. https://maps.example.org/twin) of every link. Where set,

@@ -1,4 +1,4 @@
-"""GeoJSON feature pages of a twin's layers: bbox and equality filters, paging, encoding.
+"""GeoJSON feature pages of a twin's layers: bbox, equality and CQL2 filters, encoding.
 
 This is the model side of OGC API Features: ``api/routers/features.py`` parses a request
 and shapes links around what these functions return. GeoJSON is assembled from
@@ -15,8 +15,10 @@ import orjson
 import pandas as pd
 import shapely
 
-__all__ = ["extent", "queryables", "coerce_value", "select", "feature_collection_bytes",
-           "feature_bytes", "find_feature"]
+from twin.query import GEOMETRY_KIND, Filter, filter_mask
+
+__all__ = ["extent", "queryables", "filter_queryables", "coerce_value", "select",
+           "feature_collection_bytes", "feature_bytes", "find_feature"]
 
 
 def extent(gdf) -> list[float] | None:
@@ -31,6 +33,12 @@ def queryables(gdf, schema) -> dict[str, str]:
     (id, declared columns, provenance), each with its kind. Everything else is refused,
     so a filter is never a way to reach arbitrary columns."""
     return {c: k for c, k in schema.required.items() if c in gdf.columns}
+
+
+def filter_queryables(gdf, schema) -> dict[str, str]:
+    """What a CQL2 filter may name: the :func:`queryables` and the layer's geometry
+    (as ``geometry``, the name CQL2's examples use)."""
+    return {**queryables(gdf, schema), "geometry": GEOMETRY_KIND}
 
 
 def coerce_value(kind: str, text: str):
@@ -69,11 +77,19 @@ def _bbox_mask(gdf, bbox: tuple[float, float, float, float]) -> np.ndarray:
     return mask
 
 
-def select(gdf, *, bbox=None, equals: dict | None = None) -> np.ndarray:
-    """Row positions of ``gdf`` inside ``bbox`` and matching every ``column == value``."""
+def select(gdf, *, bbox=None, area=None, equals: dict | None = None,
+           where: Filter | None = None) -> np.ndarray:
+    """Row positions of ``gdf`` inside the lon/lat ``bbox``, intersecting the lon/lat
+    polygon ``area``, matching every ``column == value`` and the CQL2 filter ``where``."""
     mask = np.ones(len(gdf), dtype=bool) if bbox is None else _bbox_mask(gdf, bbox)
+    if area is not None:
+        hit = np.zeros(len(gdf), dtype=bool)
+        hit[gdf.sindex.query(area, predicate="intersects")] = True
+        mask &= hit
     for col, val in (equals or {}).items():
         mask &= (gdf[col] == val).to_numpy()
+    if where is not None:
+        mask &= filter_mask(gdf, where)
     return np.flatnonzero(mask)
 
 
@@ -97,9 +113,10 @@ def _json_default(o):
     return str(o)
 
 
-def _records(page, id_column: str) -> list[bytes]:
+def _records(page, id_column: str, geometries=None) -> list[bytes]:
     props = pd.DataFrame(page.drop(columns=page.geometry.name))
-    geo = shapely.to_geojson(np.asarray(page.geometry.values))
+    geo = shapely.to_geojson(np.asarray(page.geometry.values) if geometries is None
+                             else geometries)
     ids = props[id_column].tolist()
     rows = props.to_dict("records")
     opt = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -111,16 +128,23 @@ def _records(page, id_column: str) -> list[bytes]:
     ]
 
 
-def feature_bytes(gdf, row: int, id_column: str, links: list[dict]) -> bytes:
-    """One feature as GeoJSON bytes, with ``links``."""
-    rec = _records(gdf.iloc[[row]], id_column)[0]
+def feature_bytes(gdf, row: int, id_column: str, links: list[dict], *,
+                  transform=None) -> bytes:
+    """One feature as GeoJSON bytes, with ``links``; ``transform`` maps its lon/lat
+    geometry (an array of one) to the output CRS."""
+    page = gdf.iloc[[row]]
+    geoms = None if transform is None else transform(np.asarray(page.geometry.values))
+    rec = _records(page, id_column, geoms)[0]
     return rec[:-1] + b',"links":' + orjson.dumps(links) + b"}"
 
 
 def feature_collection_bytes(page, id_column: str, *, matched: int, links: list[dict],
-                             timestamp: str) -> bytes:
-    """A GeoJSON FeatureCollection with OGC's paging members, as bytes."""
+                             timestamp: str, transform=None) -> bytes:
+    """A GeoJSON FeatureCollection with OGC's paging members, as bytes; ``transform`` maps
+    the page's lon/lat geometries (an array) to the output CRS."""
+    geoms = None if transform is None else transform(np.asarray(page.geometry.values))
     head = orjson.dumps({"type": "FeatureCollection", "numberMatched": matched,
                          "numberReturned": len(page), "timeStamp": timestamp,
                          "links": links})
-    return head[:-1] + b',"features":[' + b",".join(_records(page, id_column)) + b"]}"
+    return (head[:-1] + b',"features":[' + b",".join(_records(page, id_column, geoms))
+            + b"]}")

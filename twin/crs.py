@@ -21,6 +21,7 @@ __all__ = [
     "transformer",
     "to_metric",
     "to_storage",
+    "utm_zones",
 ]
 
 STORAGE_CRS = CRS.from_epsg(4326)
@@ -50,6 +51,27 @@ def analysis_crs_for(lon: float, lat: float) -> CRS:
         f"+proj=laea +lat_0={lat:.4f} +lon_0={lon:.4f} +x_0=0 +y_0=0 +datum=WGS84 "
         "+units=m +no_defs"
     )
+
+
+def utm_zones(bounds: tuple[float, float, float, float]) -> list[int]:
+    """EPSG codes of the WGS 84 UTM zones that a lon/lat box touches, west to east
+    (326xx north of the equator, 327xx south of it).
+
+    Examples
+    --------
+    >>> utm_zones((65.2, 50.3, 75.4, 54.1))   # Akmola region: zones 41N to 43N
+    [32641, 32642, 32643]
+    """
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        from .errors import CRSError
+
+        raise CRSError(f"bounds {bounds} are not a lon/lat box: give (min lon, min lat, "
+                       "max lon, max lat)")
+    first = min(int((minx + 180) // 6) + 1, 60)
+    last = min(int((maxx + 180) // 6) + 1, 60)
+    hemispheres = ([32600] if maxy >= 0 else []) + ([32700] if miny < 0 else [])
+    return [base + z for base in hemispheres for z in range(first, last + 1)]
 
 
 @lru_cache(maxsize=64)

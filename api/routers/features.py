@@ -1,13 +1,17 @@
 """OGC API Features: /collections, /collections/{id}, items and single features.
 
-The router parses and checks the request (bbox, limit, offset, equality filters), asks
-``layers.features`` for the rows and the GeoJSON, and builds the links.
+The router parses and checks the request (bbox, limit, offset, equality filters, CQL2
+``filter``, ``crs``/``bbox-crs``, ``sortby``), asks ``twin.query`` and ``layers.features``
+for the rows and the GeoJSON, and builds the links. Parts 2 (CRS) and 3 (filtering) of
+OGC API Features are implemented here; the query machinery itself lives in
+``twin/query`` and the offered CRSs in ``layers/output_crs.py``.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import Literal
 from urllib.parse import quote
 
 import orjson
@@ -15,20 +19,24 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from layers import features as lf
+from layers import output_crs as lo
 from layers.vector_tiles import tile_layer
+from twin.query import FILTER_LANGS, parse_filter, parse_sortby, sort_rows
 
 from ..deps import TwinDep
 from ..errors import BadRequest, NotFound
 from ..urls import url_for
 
-__all__ = ["router", "collection_doc", "MAX_LIMIT"]
+__all__ = ["router", "collection_doc", "MAX_LIMIT", "DEFAULT_LIMIT", "share_limit_parameter"]
 
 router = APIRouter(tags=["features"])
 
 GEOJSON = "application/geo+json"
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CRS84 = lo.CRS84_URI
 MAX_LIMIT = 10_000
-_RESERVED = {"bbox", "datetime", "limit", "offset", "f"}
+DEFAULT_LIMIT = 100
+_RESERVED = {"bbox", "bbox-crs", "datetime", "limit", "offset", "f", "filter", "filter-lang",
+             "filter-crs", "crs", "sortby"}
 
 CollectionId = Path(description="A collection (layer) id, as listed at /collections")
 
@@ -59,7 +67,7 @@ def collection_doc(request: Request, tw, name: str) -> dict:
         "title": name.replace("_", " ").capitalize(),
         "description": schema.description or f"Layer {name}",
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": [_crs_uri(request, o) for o in lo.offered_crs(tw)],
         "storageCrs": CRS84,
         "links": [
             {"href": url_for(request, base), "rel": "self", "type": "application/json",
@@ -69,6 +77,9 @@ def collection_doc(request: Request, tw, name: str) -> dict:
             {"href": url_for(request, base + "/queryables"),
              "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
              "type": "application/schema+json", "title": "Properties to filter on"},
+            {"href": url_for(request, base + "/sortables"),
+             "rel": "http://www.opengis.net/def/rel/ogc/1.0/sortables",
+             "type": "application/schema+json", "title": "Properties to sort by"},
             {"href": url_for(request, base + "/tiles"),
              "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
              "type": "application/json", "title": "Vector tilesets"},
@@ -102,16 +113,68 @@ def collection(request: Request, tw: TwinDep, collection_id: str = CollectionId)
 _JSON_KIND = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
 
+def _geometry_format(schema) -> str:
+    types = schema.geometry_types
+    return f"geometry-{types[0].lower()}" if len(types) == 1 else "geometry-any"
+
+
+def _property_schema(request: Request, collection_id: str, what: str, props: dict) -> Response:
+    body = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": url_for(request, f"/collections/{collection_id}/{what}"),
+            "type": "object", "title": collection_id, "properties": props,
+            "additionalProperties": False}
+    return Response(orjson.dumps(body), media_type="application/schema+json")
+
+
 @router.get("/collections/{collection_id}/queryables",
-            summary="Properties that items can be filtered on with ?name=value")
+            summary="Properties that items can be filtered on: with ?name=value (equality) "
+                    "or in a CQL2 filter (these names and the geometry, as 'geometry')")
 def queryables(request: Request, tw: TwinDep, collection_id: str = CollectionId) -> Response:
     gdf, schema = _layer(tw, collection_id)
     props = {c: {"type": _JSON_KIND[k], "title": c}
              for c, k in lf.queryables(gdf, schema).items()}
-    body = {"$schema": "https://json-schema.org/draft/2019-09/schema",
-            "$id": url_for(request, f"/collections/{collection_id}/queryables"),
-            "type": "object", "title": collection_id, "properties": props}
-    return Response(orjson.dumps(body), media_type="application/schema+json")
+    props["geometry"] = {"title": "The feature's geometry (CRS84 unless filter-crs says "
+                         "otherwise)", "format": _geometry_format(schema),
+                         "x-ogc-role": "primary-geometry"}
+    return _property_schema(request, collection_id, "queryables", props)
+
+
+@router.get("/collections/{collection_id}/sortables",
+            summary="Properties that items can be sorted by with sortby")
+def sortables(request: Request, tw: TwinDep, collection_id: str = CollectionId) -> Response:
+    gdf, schema = _layer(tw, collection_id)
+    props = {c: {"type": _JSON_KIND[k], "title": c}
+             for c, k in lf.queryables(gdf, schema).items()}
+    return _property_schema(request, collection_id, "sortables", props)
+
+
+@router.get(lo.ANALYSIS_PATH, summary="The twin's analysis CRS (PROJJSON), the one CRS "
+            "of the collections' crs lists that no authority names")
+def analysis_crs(tw: TwinDep) -> Response:
+    return Response(tw.analysis_crs.to_json().encode(), media_type="application/json")
+
+
+def _crs_uri(request: Request, offered) -> str:
+    return offered.uri or url_for(request, lo.ANALYSIS_PATH)
+
+
+def _resolve_crs(request: Request, tw, value: str, param: str):
+    """The offered CRS a ``crs``/``bbox-crs``/``filter-crs`` value names: its URI, or the
+    short forms EPSG:n, [EPSG:n] and OGC:CRS84."""
+    offered = lo.offered_crs(tw)
+    text = value.strip().strip("[]")
+    for o in offered:
+        if o.uri is None:
+            if text.split("?")[0].rstrip("/").endswith(lo.ANALYSIS_PATH):
+                return o
+            continue
+        code = o.uri.rsplit("/", 1)[1]
+        short = "OGC:CRS84" if o.is_storage else f"EPSG:{code}"
+        if text == o.uri or text.upper() in (short, code.upper()):
+            return o
+    listed = ", ".join(_crs_uri(request, o) for o in offered)
+    raise BadRequest(f"{param} {value!r} is not offered: use one of {listed} (each "
+                     "collection lists them under 'crs')")
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -135,6 +198,23 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     if miny > maxy:
         raise BadRequest(f"bbox {text!r} has minLat > maxLat: swap them")
     return minx, miny, maxx, maxy
+
+
+def parse_box(text: str, param: str = "bbox") -> tuple[float, float, float, float]:
+    """Four finite numbers with min <= max on the second axis; the first axis is checked
+    by the caller (a lon/lat box may cross the antimeridian)."""
+    parts = text.split(",")
+    try:
+        v = [float(p) for p in parts]
+    except ValueError:
+        v = []
+    if len(v) != 4 or not all(math.isfinite(x) for x in v):
+        raise BadRequest(f"{param} {text!r} must be 4 comma-separated finite numbers: "
+                         "min, min, max, max in the axis order of bbox-crs")
+    if v[0] > v[2] or v[1] > v[3]:
+        raise BadRequest(f"{param} {text!r} has a minimum above its maximum: give the "
+                         "lower corner first")
+    return v[0], v[1], v[2], v[3]
 
 
 def _instant(text: str) -> datetime:
@@ -171,8 +251,9 @@ def _filters(request: Request, gdf, schema) -> dict:
             continue
         if key not in q:
             raise BadRequest(
-                f"unknown query parameter {key!r}: use bbox, limit, offset or an equality "
-                f"filter on one of {', '.join(q)} (see the collection's /queryables)")
+                f"unknown query parameter {key!r}: use {', '.join(sorted(_RESERVED))} or "
+                f"an equality filter on one of {', '.join(q)} (see the collection's "
+                "/queryables)")
         if key in out:
             raise BadRequest(f"filter {key!r} is given twice: give it once")
         try:
@@ -182,9 +263,58 @@ def _filters(request: Request, gdf, schema) -> dict:
     return out
 
 
+def _where(request: Request, tw, gdf, schema, text: str | None, lang: str | None,
+           filter_crs: str | None):
+    if text is None:
+        if lang is not None or filter_crs is not None:
+            raise BadRequest("filter-lang and filter-crs describe a filter: give filter too")
+        return None
+    lang = lang or "cql2-text"
+    if lang not in FILTER_LANGS:
+        raise BadRequest(f"filter-lang {lang!r} is not offered: use cql2-text or cql2-json")
+    literal = None
+    if filter_crs is not None:
+        o = _resolve_crs(request, tw, filter_crs, "filter-crs")
+        literal = None if o.is_storage else o.crs
+    # twin.query errors (FilterError: unknown property, bad literal, unsupported operator,
+    # too large) are TwinErrors: api/errors.py answers them 400 with their message.
+    return parse_filter(text, lang, lf.filter_queryables(gdf, schema), literal_crs=literal,
+                        max_bytes=request.app.state.settings.max_filter_bytes)
+
+
+def _area(request: Request, tw, bbox: str | None, bbox_crs: str | None):
+    """(lon/lat bbox tuple, lon/lat polygon): one of them, or neither."""
+    if bbox is None:
+        if bbox_crs is not None:
+            raise BadRequest("bbox-crs describes a bbox: give bbox too")
+        return None, None
+    src = _resolve_crs(request, tw, bbox_crs, "bbox-crs") if bbox_crs else None
+    if src is None or src.is_storage:
+        return parse_bbox(bbox), None
+    if src.crs.is_geographic:  # EPSG:4326 is lat,lon; as lon,lat it may cross 180°
+        parts = bbox.split(",")
+        if len(parts) != 4:
+            raise BadRequest(f"bbox {bbox!r} must be 4 comma-separated numbers: "
+                             "minLat,minLon,maxLat,maxLon in this bbox-crs")
+        lat0, lon0, lat1, lon1 = parts
+        return parse_bbox(",".join((lon0, lat0, lon1, lat1))), None
+    return None, lo.box_to_storage(parse_box(bbox), src)
+
+
+def _output_crs(request: Request, tw, crs: str | None):
+    target = _resolve_crs(request, tw, crs, "crs") if crs else lo.offered_crs(tw)[0]
+    transform = None if target.is_storage else (lambda g: lo.geometries_to(g, target))
+    return transform, {"Content-Crs": f"<{_crs_uri(request, target)}>"}
+
+
+_CRS_DOC = ("The CRS of the answer's coordinates, one of the collection's 'crs' list (a URI; "
+            "EPSG:n and OGC:CRS84 also work). Axis order follows the CRS: EPSG:4326 is "
+            "lat,lon; CRS84 (the default) lon,lat")
+
+
 @router.get(
     "/collections/{collection_id}/items",
-    summary="Features of a collection, filtered and paged",
+    summary="Features of a collection, filtered, sorted and paged",
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"}},
 )
@@ -192,33 +322,54 @@ def items(
     request: Request,
     tw: TwinDep,
     collection_id: str = CollectionId,
-    bbox: str | None = Query(None, description="minLon,minLat,maxLon,maxLat in CRS84; "
-                             "minLon > maxLon crosses the antimeridian", max_length=400),
-    limit: int = Query(100, ge=1, description=f"Page size; values over {MAX_LIMIT} are "
-                       f"clamped to {MAX_LIMIT}"),
+    bbox: str | None = Query(None, description="minx,miny,maxx,maxy in bbox-crs (default "
+                             "CRS84: minLon,minLat,maxLon,maxLat; minLon > maxLon crosses "
+                             "the antimeridian)", max_length=400),
+    bbox_crs: str | None = Query(None, alias="bbox-crs", max_length=400,
+                                 description="The CRS of bbox (see crs)"),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, description=f"Page size; values over "
+                       f"{MAX_LIMIT} are clamped to {MAX_LIMIT}"),
     offset: int = Query(0, ge=0, description="Features to skip"),
     f: str | None = Query(None, description="Output format: json (the only one)"),
     datetime_: str | None = Query(
         None, alias="datetime", description="An RFC 3339 instant or interval (start/end, "
         "'..' for an open end). The twin's features carry no time, so every one matches "
         "(OGC API Features /req/core/fc-time-response C)", max_length=200),
+    filter_: str | None = Query(
+        None, alias="filter", description="A CQL2 filter on the collection's queryables, "
+        "e.g. investment_kzt > 10000000000 AND district_id IN ('a', 'b') AND "
+        "start_year > 2024, or S_INTERSECTS(geometry, POLYGON((...)))"),
+    filter_lang: Literal["cql2-text", "cql2-json"] | None = Query(
+        None, alias="filter-lang", description="cql2-text (default) or cql2-json"),
+    filter_crs: str | None = Query(None, alias="filter-crs", max_length=400,
+                                   description="The CRS of the filter's geometry "
+                                   "literals (default CRS84; see crs)"),
+    crs: str | None = Query(None, max_length=400, description=_CRS_DOC),
+    sortby: str | None = Query(None, max_length=1000, description="[+|-]property[,...] "
+                               "from the collection's /sortables; ties keep id order, so "
+                               "pages are stable"),
 ) -> Response:
     gdf, schema = _layer(tw, collection_id)
     if f is not None and f not in ("json", "geojson"):
         raise BadRequest(f"format f={f!r} is not offered: use f=json or leave it out")
-    box = parse_bbox(bbox) if bbox is not None else None
+    box, area = _area(request, tw, bbox, bbox_crs)
     if datetime_ is not None:
         parse_datetime(datetime_)  # checked (400 if malformed); no feature has a time
     equals = _filters(request, gdf, schema)
+    where = _where(request, tw, gdf, schema, filter_, filter_lang, filter_crs)
+    keys = parse_sortby(sortby, lf.queryables(gdf, schema)) if sortby is not None else ()
+    transform, headers = _output_crs(request, tw, crs)
     limit = min(limit, MAX_LIMIT)
-    rows = lf.select(gdf, bbox=box, equals=equals)
+    rows = sort_rows(gdf, lf.select(gdf, bbox=box, area=area, equals=equals, where=where),
+                     keys, schema.id_column)
     matched = len(rows)
     offset = min(offset, matched)
     page = gdf.iloc[rows[offset:offset + limit]]
 
     path = f"/collections/{collection_id}/items"
-    common = {"bbox": bbox, "datetime": datetime_,
-              **{k: request.query_params[k] for k in equals}}
+    common = {"bbox": bbox, "bbox-crs": bbox_crs, "datetime": datetime_, "filter": filter_,
+              "filter-lang": filter_lang, "filter-crs": filter_crs, "crs": crs,
+              "sortby": sortby, **{k: request.query_params[k] for k in equals}}
     links = [
         {"href": url_for(request, path, **common, limit=limit, offset=offset or None),
          "rel": "self", "type": GEOJSON, "title": "This page"},
@@ -235,8 +386,8 @@ def items(
                       "rel": "prev", "type": GEOJSON, "title": "Previous page"})
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = lf.feature_collection_bytes(page, schema.id_column, matched=matched, links=links,
-                                       timestamp=stamp)
-    return Response(body, media_type=GEOJSON)
+                                       timestamp=stamp, transform=transform)
+    return Response(body, media_type=GEOJSON, headers=headers)
 
 
 @router.get(
@@ -246,8 +397,10 @@ def items(
     responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON Feature"}},
 )
 def item(request: Request, tw: TwinDep, collection_id: str = CollectionId,
-         feature_id: str = Path(description="A feature id")) -> Response:
+         feature_id: str = Path(description="A feature id"),
+         crs: str | None = Query(None, max_length=400, description=_CRS_DOC)) -> Response:
     gdf, schema = _layer(tw, collection_id)
+    transform, headers = _output_crs(request, tw, crs)
     kind = schema.required.get(schema.id_column, "str")
     row = lf.find_feature(gdf, schema.id_column, kind, feature_id)
     if row is None:
@@ -255,9 +408,31 @@ def item(request: Request, tw: TwinDep, collection_id: str = CollectionId,
                        f"ids at /collections/{collection_id}/items")
     base = f"/collections/{collection_id}"
     links = [
-        {"href": url_for(request, f"{base}/items/{quote(feature_id, safe='')}"), "rel": "self",
-         "type": GEOJSON, "title": "This feature"},
+        {"href": url_for(request, f"{base}/items/{quote(feature_id, safe='')}", crs=crs),
+         "rel": "self", "type": GEOJSON, "title": "This feature"},
         {"href": url_for(request, base), "rel": "collection", "type": "application/json",
          "title": "The collection"},
     ]
-    return Response(lf.feature_bytes(gdf, row, schema.id_column, links), media_type=GEOJSON)
+    return Response(lf.feature_bytes(gdf, row, schema.id_column, links, transform=transform),
+                    media_type=GEOJSON, headers=headers)
+
+
+def share_limit_parameter(openapi: dict) -> dict:
+    """Declare ``limit`` once, in ``components.parameters`` with its default and maximum,
+    and point the items operation at it: QGIS (and GDAL >= 3.8) read the page size they
+    may ask for from there, and fall back to small pages without it."""
+    params = openapi.setdefault("components", {}).setdefault("parameters", {})
+    params["limit"] = {
+        "name": "limit", "in": "query", "required": False,
+        "description": f"Page size: at most {MAX_LIMIT} (larger values are clamped), "
+                       f"{DEFAULT_LIMIT} when not given",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                   "default": DEFAULT_LIMIT},
+        "style": "form", "explode": False,
+    }
+    op = openapi.get("paths", {}).get("/collections/{collection_id}/items", {}).get("get")
+    if op is not None:
+        op["parameters"] = [{"$ref": "#/components/parameters/limit"}
+                            if p.get("name") == "limit" else p
+                            for p in op.get("parameters", [])]
+    return openapi
