@@ -126,7 +126,8 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = features.share_limit_parameter(plain_openapi())
+            app.openapi_schema = features.describe_for_clients(
+                plain_openapi(), tw, settings.max_page_size)
         return app.openapi_schema
 
     app.openapi = openapi

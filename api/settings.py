@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     #: Request bodies larger than this answer 413.
     max_body_bytes: int = 1_048_576
+    #: Largest items page, and the page size when a client names none. GIS clients page at
+    #: min(max(1000, default), maximum) of the OpenAPI ``limit`` (QGIS, GDAL >= 3.8), so
+    #: only a default equal to the maximum lets them read a layer in the fewest requests.
+    max_page_size: int = Field(10_000, ge=1, le=1_000_000)
     #: Longer CQL2 filters (the items ``filter`` parameter) answer 400. 16 KiB holds a
     #: polygon of several hundred vertices and stays under common proxies' URL limits.
     max_filter_bytes: int = 16_384

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -51,3 +57,47 @@ def default_twin(default_twin_path):
     from twin import Twin
 
     return Twin.open(default_twin_path)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _as_postgres(cmd: list[str]) -> None:
+    # PostgreSQL refuses to run as root; run its tools as the postgres user instead.
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def postgis():
+    """A private PostgreSQL 15 + PostGIS cluster on a Unix socket in a temp dir, for this
+    test session; yields a psycopg connection string. Skips when the Debian packages
+    (postgresql-15, postgresql-15-postgis-3) or psycopg are missing."""
+    psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]'")
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip("PostgreSQL 15 is not installed (Debian: apt-get install postgresql-15 "
+                    "postgresql-15-postgis-3)")
+    if not list(Path("/usr/share/postgresql/15/extension").glob("postgis.control")):
+        pytest.skip("PostGIS is not installed (Debian: apt-get install postgresql-15-postgis-3)")
+    # Not under pytest's tmp_path: its folders are private to root, and the server runs
+    # as the postgres user.
+    work = Path(tempfile.mkdtemp(prefix="twin-postgis-"))
+    data, sock = work / "data", work / "sock"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        for p in (work, sock):
+            shutil.chown(p, "postgres")
+    # C.UTF-8: lower() (CQL2 CASEI) then folds Cyrillic and Kazakh letters as Python does.
+    _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                  "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"])
+    _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(work / "pg.log"),
+                  "-o", f"-k {sock} -c listen_addresses='' -c fsync=off -c jit=off", "start"])
+    dsn = f"host={sock} dbname=postgres user=postgres"
+    try:
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        yield dsn
+    finally:
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
+        shutil.rmtree(work, ignore_errors=True)

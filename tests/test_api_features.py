@@ -80,12 +80,15 @@ def test_items_paging_with_next_and_prev(client):
     assert pages == 3 and sorted(seen) == list(range(1, 601))
 
 
-def test_default_limit_and_clamp(client):
-    body = client.get("/collections/parcels/items").json()
-    assert body["numberReturned"] == 100
-    body = client.get("/collections/parcels/items", params={"limit": 10**12}).json()
-    assert body["numberReturned"] == 600
-    assert "limit=10000" in body["links"][0]["href"]
+def test_default_limit_and_clamp(small_twin):
+    with TestClient(create_app(Settings(gc_freeze=False, max_page_size=3),
+                               twin=small_twin)) as c:
+        assert c.get("/collections/parcels/items").json()["numberReturned"] == 3
+        assert c.get("/collections/parcels/items?limit=2").json()["numberReturned"] == 2
+        body = c.get("/collections/parcels/items", params={"limit": 10**12}).json()
+        assert body["numberReturned"] == 3 and "limit=3" in body["links"][0]["href"]
+        limit = c.get("/openapi.json").json()["components"]["parameters"]["limit"]
+        assert limit["schema"]["default"] == limit["schema"]["maximum"] == 3
 
 
 def test_offset_past_the_end_is_an_empty_page(client):
@@ -245,5 +248,5 @@ def test_malformed_datetime_is_400(client, when):
 
 
 def test_items_declare_the_datetime_parameter(client):
-    op = client.get("/openapi.json").json()["paths"]["/collections/{collection_id}/items"]
+    op = client.get("/openapi.json").json()["paths"]["/collections/{collectionId}/items"]
     assert "datetime" in {p.get("name") for p in op["get"]["parameters"]}

@@ -27,18 +27,20 @@ from ..deps import TwinDep
 from ..errors import BadRequest, NotFound
 from ..urls import url_for
 
-__all__ = ["router", "collection_doc", "MAX_LIMIT", "DEFAULT_LIMIT", "share_limit_parameter"]
+__all__ = ["router", "collection_doc", "MAX_LIMIT", "describe_for_clients"]
 
 router = APIRouter(tags=["features"])
 
 GEOJSON = "application/geo+json"
 CRS84 = lo.CRS84_URI
+#: The default of ``Settings.max_page_size``: the largest page and the default one.
 MAX_LIMIT = 10_000
-DEFAULT_LIMIT = 100
 _RESERVED = {"bbox", "bbox-crs", "datetime", "limit", "offset", "f", "filter", "filter-lang",
              "filter-crs", "crs", "sortby"}
 
-CollectionId = Path(description="A collection (layer) id, as listed at /collections")
+# The OGC name of the path parameter: GDAL looks the items operation up under it.
+CollectionId = Path(alias="collectionId",
+                    description="A collection (layer) id, as listed at /collections")
 
 
 def _layer(tw, collection_id: str):
@@ -104,7 +106,7 @@ def collections(request: Request, tw: TwinDep) -> dict:
     }
 
 
-@router.get("/collections/{collection_id}", summary="One collection")
+@router.get("/collections/{collectionId}", summary="One collection")
 def collection(request: Request, tw: TwinDep, collection_id: str = CollectionId) -> dict:
     _layer(tw, collection_id)
     return collection_doc(request, tw, collection_id)
@@ -126,7 +128,7 @@ def _property_schema(request: Request, collection_id: str, what: str, props: dic
     return Response(orjson.dumps(body), media_type="application/schema+json")
 
 
-@router.get("/collections/{collection_id}/queryables",
+@router.get("/collections/{collectionId}/queryables",
             summary="Properties that items can be filtered on: with ?name=value (equality) "
                     "or in a CQL2 filter (these names and the geometry, as 'geometry')")
 def queryables(request: Request, tw: TwinDep, collection_id: str = CollectionId) -> Response:
@@ -139,7 +141,7 @@ def queryables(request: Request, tw: TwinDep, collection_id: str = CollectionId)
     return _property_schema(request, collection_id, "queryables", props)
 
 
-@router.get("/collections/{collection_id}/sortables",
+@router.get("/collections/{collectionId}/sortables",
             summary="Properties that items can be sorted by with sortby")
 def sortables(request: Request, tw: TwinDep, collection_id: str = CollectionId) -> Response:
     gdf, schema = _layer(tw, collection_id)
@@ -269,7 +271,8 @@ def _where(request: Request, tw, gdf, schema, text: str | None, lang: str | None
         if lang is not None or filter_crs is not None:
             raise BadRequest("filter-lang and filter-crs describe a filter: give filter too")
         return None
-    lang = lang or "cql2-text"
+    # cql-text: the draft name of CQL2 text, which GDAL's OAPIF driver sends.
+    lang = "cql2-text" if lang in (None, "cql-text") else lang
     if lang not in FILTER_LANGS:
         raise BadRequest(f"filter-lang {lang!r} is not offered: use cql2-text or cql2-json")
     literal = None
@@ -313,7 +316,7 @@ _CRS_DOC = ("The CRS of the answer's coordinates, one of the collection's 'crs' 
 
 
 @router.get(
-    "/collections/{collection_id}/items",
+    "/collections/{collectionId}/items",
     summary="Features of a collection, filtered, sorted and paged",
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON FeatureCollection"}},
@@ -327,8 +330,9 @@ def items(
                              "the antimeridian)", max_length=400),
     bbox_crs: str | None = Query(None, alias="bbox-crs", max_length=400,
                                  description="The CRS of bbox (see crs)"),
-    limit: int = Query(DEFAULT_LIMIT, ge=1, description=f"Page size; values over "
-                       f"{MAX_LIMIT} are clamped to {MAX_LIMIT}"),
+    limit: int | None = Query(None, ge=1, description="Page size (see "
+                              "components.parameters.limit for the default and maximum; "
+                              "larger values are clamped)"),
     offset: int = Query(0, ge=0, description="Features to skip"),
     f: str | None = Query(None, description="Output format: json (the only one)"),
     datetime_: str | None = Query(
@@ -339,8 +343,9 @@ def items(
         None, alias="filter", description="A CQL2 filter on the collection's queryables, "
         "e.g. investment_kzt > 10000000000 AND district_id IN ('a', 'b') AND "
         "start_year > 2024, or S_INTERSECTS(geometry, POLYGON((...)))"),
-    filter_lang: Literal["cql2-text", "cql2-json"] | None = Query(
-        None, alias="filter-lang", description="cql2-text (default) or cql2-json"),
+    filter_lang: Literal["cql2-text", "cql2-json", "cql-text"] | None = Query(
+        None, alias="filter-lang", description="cql2-text (default) or cql2-json; "
+        "cql-text is read as cql2-text"),
     filter_crs: str | None = Query(None, alias="filter-crs", max_length=400,
                                    description="The CRS of the filter's geometry "
                                    "literals (default CRS84; see crs)"),
@@ -359,7 +364,8 @@ def items(
     where = _where(request, tw, gdf, schema, filter_, filter_lang, filter_crs)
     keys = parse_sortby(sortby, lf.queryables(gdf, schema)) if sortby is not None else ()
     transform, headers = _output_crs(request, tw, crs)
-    limit = min(limit, MAX_LIMIT)
+    page_size = request.app.state.settings.max_page_size
+    limit = page_size if limit is None else min(limit, page_size)
     rows = sort_rows(gdf, lf.select(gdf, bbox=box, area=area, equals=equals, where=where),
                      keys, schema.id_column)
     matched = len(rows)
@@ -391,13 +397,13 @@ def items(
 
 
 @router.get(
-    "/collections/{collection_id}/items/{feature_id}",
+    "/collections/{collectionId}/items/{featureId}",
     summary="One feature",
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}}, "description": "A GeoJSON Feature"}},
 )
 def item(request: Request, tw: TwinDep, collection_id: str = CollectionId,
-         feature_id: str = Path(description="A feature id"),
+         feature_id: str = Path(alias="featureId", description="A feature id"),
          crs: str | None = Query(None, max_length=400, description=_CRS_DOC)) -> Response:
     gdf, schema = _layer(tw, collection_id)
     transform, headers = _output_crs(request, tw, crs)
@@ -417,22 +423,50 @@ def item(request: Request, tw: TwinDep, collection_id: str = CollectionId,
                     media_type=GEOJSON, headers=headers)
 
 
-def share_limit_parameter(openapi: dict) -> dict:
-    """Declare ``limit`` once, in ``components.parameters`` with its default and maximum,
-    and point the items operation at it: QGIS (and GDAL >= 3.8) read the page size they
-    may ask for from there, and fall back to small pages without it."""
+def describe_for_clients(openapi: dict, tw, max_page_size: int = MAX_LIMIT) -> dict:
+    """Shape FastAPI's OpenAPI document the way GIS clients read it.
+
+    - ``limit`` is declared once, in ``components.parameters``, with its default and
+      maximum: QGIS and GDAL take their page size from there (without it QGIS asks for
+      100 at a time).
+    - ``filter-lang`` is a plain enum that also names ``cql-text``, the draft name GDAL's
+      OAPIF driver looks for before it sends a filter to the server at all.
+    - Each collection gets its own items path listing its ``?name=value`` queryables
+      (Part 3, /req/queryables-query-parameters): GDAL reads the page size and the
+      properties it may filter on from the collection's own path.
+    """
+    template = "/collections/{collectionId}/items"
     params = openapi.setdefault("components", {}).setdefault("parameters", {})
     params["limit"] = {
         "name": "limit", "in": "query", "required": False,
-        "description": f"Page size: at most {MAX_LIMIT} (larger values are clamped), "
-                       f"{DEFAULT_LIMIT} when not given",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
-                   "default": DEFAULT_LIMIT},
+        "description": f"Page size: at most {max_page_size} (larger values are clamped), "
+                       "and that many when not given",
+        "schema": {"type": "integer", "minimum": 1, "maximum": max_page_size,
+                   "default": max_page_size},
         "style": "form", "explode": False,
     }
-    op = openapi.get("paths", {}).get("/collections/{collection_id}/items", {}).get("get")
-    if op is not None:
-        op["parameters"] = [{"$ref": "#/components/parameters/limit"}
-                            if p.get("name") == "limit" else p
-                            for p in op.get("parameters", [])]
+    paths = openapi.get("paths", {})
+    op = paths.get(template, {}).get("get")
+    if op is None:
+        return openapi
+    shared = []
+    for p in op.get("parameters", []):
+        if p.get("name") == "limit":
+            p = {"$ref": "#/components/parameters/limit"}
+        elif p.get("name") == "filter-lang":
+            p = {**p, "schema": {"type": "string", "default": "cql2-text",
+                                 "enum": [*FILTER_LANGS, "cql-text"]}}
+        shared.append(p)
+    op["parameters"] = shared
+    for name in tw.layer_names:
+        gdf, schema = tw.layer(name), tw.schema(name)
+        equality = [{"name": c, "in": "query", "required": False,
+                     "description": f"Features whose {c} equals this value",
+                     "schema": {"type": _JSON_KIND[k]}}
+                    for c, k in lf.queryables(gdf, schema).items() if c not in _RESERVED]
+        paths[f"/collections/{name}/items"] = {"get": {
+            **op, "operationId": f"{op.get('operationId', 'items')}_{name}",
+            "summary": f"Features of {name}, filtered, sorted and paged",
+            "parameters": [p for p in shared if p.get("name") != "collectionId"] + equality,
+        }}
     return openapi
