@@ -237,6 +237,9 @@ def _parse(text: str, lang: str) -> object:
         try:
             doc = orjson.loads(text)
         except orjson.JSONDecodeError as e:
+            if "depth" in str(e):
+                raise FilterTooLarge(f"the filter nests deeper than {MAX_DEPTH} "
+                                     "operations: flatten it") from None
             raise FilterError(f"the filter is not valid JSON ({_short(e)}): send CQL2 "
                               "JSON such as {\"op\":\"=\",\"args\":[{\"property\":"
                               "\"land_use\"},\"arable\"]}") from None
