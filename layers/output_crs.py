@@ -62,13 +62,13 @@ def region_bounds(tw) -> tuple[float, float, float, float]:
 
 
 def offered_crs(tw) -> list[OfferedCRS]:
-    """The CRSs the twin's collections are offered in, CRS84 first (the storage CRS).
+    """The CRSs the twin's collections are offered in (CRS84 is the storage CRS).
 
     Examples
     --------
     >>> import twin  # doctest: +SKIP
     >>> [c.title for c in offered_crs(twin.load_default())]  # doctest: +SKIP
-    ['WGS 84 (CRS84, lon/lat)', 'WGS 84 (EPSG:4326, lat/lon)', 'WGS 84 / Pseudo-Mercator', \
+    ['WGS 84 (EPSG:4326, lat/lon)', 'WGS 84 (CRS84, lon/lat)', 'WGS 84 / Pseudo-Mercator', \
 'WGS 84 / UTM zone 41N', 'WGS 84 / UTM zone 42N', 'WGS 84 / UTM zone 43N', 'analysis CRS ...']
     """
     bounds = region_bounds(tw)
@@ -78,9 +78,11 @@ def offered_crs(tw) -> list[OfferedCRS]:
 
 @lru_cache(maxsize=16)
 def _offered(bounds: tuple, analysis_wkt: str) -> tuple[OfferedCRS, ...]:
-    out = [OfferedCRS(CRS84_URI, CRS.from_user_input("OGC:CRS84"), "WGS 84 (CRS84, lon/lat)"),
-           OfferedCRS(_EPSG_URI.format(4326), CRS.from_epsg(4326),
-                      "WGS 84 (EPSG:4326, lat/lon)")]
+    # EPSG:4326 before CRS84: a client that takes the first equivalent entry for either
+    # (GDAL does) then reads lat/lon and swaps it, the order EPSG:4326 defines.
+    out = [OfferedCRS(_EPSG_URI.format(4326), CRS.from_epsg(4326),
+                      "WGS 84 (EPSG:4326, lat/lon)"),
+           OfferedCRS(CRS84_URI, CRS.from_user_input("OGC:CRS84"), "WGS 84 (CRS84, lon/lat)")]
     for code in [3857, *utm_zones(bounds)]:
         crs = CRS.from_epsg(code)
         out.append(OfferedCRS(_EPSG_URI.format(code), crs, crs.name))

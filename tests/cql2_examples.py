@@ -14,8 +14,8 @@ are exercised: the references spell that logic out with ``known(...)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -61,7 +61,7 @@ def _gj(g) -> dict:
     return mapping(g)
 
 
-def examples(tw) -> list[Example]:  # noqa: PLR0915 - one table
+def examples(tw) -> list[Example]:
     d, s, w = tw["districts"], tw["settlements"], tw["water"]
     minx, miny, maxx, maxy = (float(v) for v in tw["region"].total_bounds)
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2

@@ -28,6 +28,13 @@ def served(default_twin):
         yield c, tw
 
 
+@pytest.fixture(scope="module")
+def plain(default_twin):
+    """The default twin with default settings (the 16 KiB filter limit)."""
+    with TestClient(create_app(Settings(gc_freeze=False), twin=default_twin)) as c:
+        yield c
+
+
 def ids_of(client, collection, **params) -> list:
     r = client.get(f"/collections/{collection}/items", params={"limit": 100_000, **params})
     assert r.status_code == 200, r.text
@@ -146,11 +153,10 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("what,text,words", HOSTILE, ids=[h[0] for h in HOSTILE])
-def test_hostile_filters_answer_400(what, text, words, default_twin):
+def test_hostile_filters_answer_400(what, text, words, plain):
     # (A 100 KB filter is longer than httpx lets a URL be: tests/test_api_clients.py sends
     # one over a raw socket to a real server.)
-    with TestClient(create_app(Settings(gc_freeze=False), twin=default_twin)) as c:
-        r = c.get("/collections/settlements/items", params={"filter": text})
+    r = plain.get("/collections/settlements/items", params={"filter": text})
     assert_problem(r, 400, words)
 
 
@@ -170,9 +176,8 @@ HOSTILE_JSON = [
 
 
 @pytest.mark.parametrize("what,text,words", HOSTILE_JSON, ids=[h[0] for h in HOSTILE_JSON])
-def test_hostile_json_filters_answer_400(what, text, words, default_twin):
-    with TestClient(create_app(Settings(gc_freeze=False), twin=default_twin)) as c:
-        r = c.get("/collections/settlements/items",
+def test_hostile_json_filters_answer_400(what, text, words, plain):
+    r = plain.get("/collections/settlements/items",
                   params={"filter": text, "filter-lang": "cql2-json"})
     assert_problem(r, 400, words)
 

@@ -11,6 +11,8 @@ import shapely
 from tests.cql2_examples import examples, gappy_sites, selected_ids
 from twin.query import parse_filter
 
+pytestmark = pytest.mark.postgis
+
 psycopg = pytest.importorskip("psycopg", reason="pip install 'psycopg[binary]'")
 from psycopg import sql  # noqa: E402
 

@@ -305,7 +305,8 @@ def _area(request: Request, tw, bbox: str | None, bbox_crs: str | None):
 
 
 def _output_crs(request: Request, tw, crs: str | None):
-    target = _resolve_crs(request, tw, crs, "crs") if crs else lo.offered_crs(tw)[0]
+    target = (_resolve_crs(request, tw, crs, "crs") if crs
+              else next(o for o in lo.offered_crs(tw) if o.is_storage))
     transform = None if target.is_storage else (lambda g: lo.geometries_to(g, target))
     return transform, {"Content-Crs": f"<{_crs_uri(request, target)}>"}
 
