@@ -45,7 +45,6 @@ _TREE_PREDICATE = {"s_intersects": "intersects", "s_within": "contains",
                    "s_overlaps": "overlaps", "s_crosses": "crosses"}
 # op(literal, layer geometry) == converse(layer geometry, literal).
 _CONVERSE = {"s_within": "s_contains", "s_contains": "s_within"}
-_lower = np.frompyfunc(lambda s: s.lower(), 1, 1)
 
 
 def like_regex(pattern: str) -> str:
@@ -76,17 +75,22 @@ class _Eval:
         self.n = len(gdf)
 
     def result(self, values, null) -> pd.arrays.BooleanArray:
+        if isinstance(values, pd.Series):
+            values = values.to_numpy(dtype=bool, na_value=False)
         values = np.broadcast_to(np.asarray(values, dtype=bool), (self.n,))
         null = np.broadcast_to(np.asarray(null, dtype=bool), (self.n,))
         return pd.arrays.BooleanArray(values.copy(), null.copy())
 
-    # values: (array or scalar, null mask or False) -----------------------------------
+    # values: (Series or scalar, null mask or False) -------------------------------------
+    # Properties stay pandas Series, so that comparisons run in pandas' (Arrow's) kernels
+    # rather than element by element over Python objects; the null mask carries SQL's
+    # "unknown" separately.
     def value(self, node):
         if isinstance(node, Lit):
             return node.value, False
         if isinstance(node, CaseI):
             vals, null = self.value(node.arg)
-            return (vals.lower() if isinstance(vals, str) else _lower(vals)), null
+            return (vals.lower() if isinstance(vals, str) else vals.str.lower()), null
         if not isinstance(node, Prop):
             raise TypeError(f"not a value: {node!r}")
         if node.type == "geom":
@@ -94,15 +98,9 @@ class _Eval:
             return geoms, shapely.is_missing(geoms)
         col = self.gdf[node.name]
         null = col.isna().to_numpy()
-        if node.type == "num":
-            return col.to_numpy(dtype="float64", na_value=np.nan), null
-        if node.type == "bool":
-            return col.to_numpy(dtype=bool, na_value=False), null
-        vals = col.to_numpy(dtype=object, na_value="")
-        if null.any():
-            vals = vals.copy()
-            vals[null] = ""  # ordering comparisons must not meet None; masked below
-        return vals, null
+        if node.type == "str" and col.dtype == object and null.any():
+            col = col.where(~null, "")  # ordering comparisons must not meet None
+        return col.reset_index(drop=True), null
 
     # predicates ------------------------------------------------------------------------
     def pred(self, node) -> pd.arrays.BooleanArray:
@@ -128,8 +126,8 @@ class _Eval:
         if isinstance(node, In):
             v, nv = self.value(node.value)
             items = [self.value(i)[0] for i in node.items]
-            if isinstance(v, np.ndarray):
-                return self.result(pd.Series(v).isin(items).to_numpy(), nv)
+            if isinstance(v, pd.Series):
+                return self.result(v.isin(items), nv)
             return self.result(v in items, nv)
         if isinstance(node, IsNull):
             return self.result(self.value(node.value)[1], False)
@@ -145,8 +143,8 @@ class _Eval:
         rx = like_regex(pattern)
         if isinstance(v, str):
             return self.result(re.fullmatch(rx, v, re.DOTALL) is not None, nv)
-        hits = pd.Series(v, dtype=object).str.fullmatch(rx, flags=re.DOTALL)
-        return self.result(hits.fillna(False).to_numpy(dtype=bool), nv)
+        hits = v.str.fullmatch(rx, flags=re.DOTALL)
+        return self.result(hits.astype(object).fillna(False).to_numpy(dtype=bool), nv)
 
     def spatial(self, node: Spatial):
         op, left, right = node.op, node.left, node.right
