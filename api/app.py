@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
                 plain_openapi(), tw, settings.max_page_size)
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way
 
     if settings.tile_fast_path:
         app.fast_path = TileFastPath(app.state, cors=bool(settings.cors_origins))

@@ -49,10 +49,10 @@ class Settings(BaseSettings):
     #: Largest items page, and the page size when a client names none. GIS clients page at
     #: min(max(1000, default), maximum) of the OpenAPI ``limit`` (QGIS, GDAL >= 3.8), so
     #: only a default equal to the maximum lets them read a layer in the fewest requests.
-    max_page_size: int = Field(10_000, ge=1, le=1_000_000)
+    max_page_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     #: Longer CQL2 filters (the items ``filter`` parameter) answer 400. 16 KiB holds a
     #: polygon of several hundred vertices and stays under common proxies' URL limits.
-    max_filter_bytes: int = 16_384
+    max_filter_bytes: Annotated[int, Field(ge=64)] = 16_384
     #: Upper bound on the bytes the vector-tile cache holds.
     tile_cache_bytes: int = 256 * 2**20
     #: Public base URL (e.g. https://maps.example.org/twin) of every link. Where set,

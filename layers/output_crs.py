@@ -87,8 +87,8 @@ def _offered(bounds: tuple, analysis_wkt: str) -> tuple[OfferedCRS, ...]:
         crs = CRS.from_epsg(code)
         out.append(OfferedCRS(_EPSG_URI.format(code), crs, crs.name))
     analysis = CRS.from_wkt(analysis_wkt)
-    code = analysis.to_epsg()
-    uri = _EPSG_URI.format(code) if code else None
+    epsg = analysis.to_epsg()
+    uri = _EPSG_URI.format(epsg) if epsg else None
     if uri not in {o.uri for o in out}:
         out.append(OfferedCRS(uri, analysis, f"analysis CRS of the twin ({analysis.name})"))
     return tuple(out)

@@ -1,6 +1,6 @@
 """CQL2 filters: parse text or JSON with the ``cql2`` parser, then check them into a small
-typed tree that :mod:`twin.query.frame` evaluates on a GeoDataFrame and
-:mod:`twin.query.sql` translates to SQL with bound parameters.
+typed tree (:mod:`twin.query.tree`) that :mod:`twin.query.frame` evaluates on a
+GeoDataFrame and :mod:`twin.query.sql` translates to SQL with bound parameters.
 
 The parser is cql2-rs (the ``cql2`` package); nothing here evaluates a string. What this
 module adds is the checking the parser leaves out: every property must be a queryable,
@@ -48,10 +48,22 @@ from .errors import (
     UnknownProperty,
     UnsupportedOperator,
 )
+from .tree import (
+    Between,
+    CaseI,
+    Compare,
+    Const,
+    In,
+    IsNull,
+    Like,
+    Lit,
+    Logic,
+    Not,
+    Prop,
+    Spatial,
+)
 
-__all__ = ["Filter", "parse_filter", "FILTER_LANGS", "MAX_DEPTH", "GEOMETRY_KIND",
-           "Prop", "Lit", "CaseI", "Compare", "Like", "Between", "In", "IsNull", "Logic",
-           "Not", "Spatial", "Const"]
+__all__ = ["Filter", "parse_filter", "FILTER_LANGS", "MAX_DEPTH", "GEOMETRY_KIND"]
 
 FILTER_LANGS = ("cql2-text", "cql2-json")
 #: Nesting deeper than this is refused before parsing: cql2-rs parses recursively, and
@@ -71,93 +83,6 @@ SPATIAL_OPS = ("s_intersects", "s_equals", "s_disjoint", "s_touches", "s_within"
                "s_overlaps", "s_crosses", "s_contains")
 _ARITHMETIC = {"+", "-", "*", "/", "%", "^", "div"}
 _TEMPORAL_LITERALS = ("date", "timestamp", "interval")
-
-
-# -- the checked tree ----------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Prop:
-    """A queryable: ``name`` is its column, ``type`` one of str, num, bool, geom."""
-
-    name: str
-    type: str
-
-
-@dataclass(frozen=True, slots=True)
-class Lit:
-    """A literal: a str, a finite float, a bool or a shapely geometry in lon/lat."""
-
-    value: object
-    type: str
-
-
-@dataclass(frozen=True, slots=True)
-class CaseI:
-    """``CASEI(text)``: lower-cased text, for case-insensitive comparison."""
-
-    arg: object
-    type: str = "str"
-
-
-@dataclass(frozen=True, slots=True)
-class Compare:
-    op: str
-    left: object
-    right: object
-
-
-@dataclass(frozen=True, slots=True)
-class Like:
-    """``value LIKE pattern``; the pattern is a text literal, maybe under CASEI."""
-
-    value: object
-    pattern: object
-
-
-@dataclass(frozen=True, slots=True)
-class Between:
-    value: object
-    low: object
-    high: object
-
-
-@dataclass(frozen=True, slots=True)
-class In:
-    value: object
-    items: tuple
-
-
-@dataclass(frozen=True, slots=True)
-class IsNull:
-    value: object
-
-
-@dataclass(frozen=True, slots=True)
-class Logic:
-    """``AND`` / ``OR`` of two or more predicates."""
-
-    op: str
-    args: tuple
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    arg: object
-
-
-@dataclass(frozen=True, slots=True)
-class Spatial:
-    """``S_*(left, right)``; each side a geometry queryable or a geometry literal."""
-
-    op: str
-    left: object
-    right: object
-
-
-@dataclass(frozen=True, slots=True)
-class Const:
-    """A filter that is a boolean literal, or a bool queryable used as a predicate."""
-
-    value: object  # True, False or a Prop of type bool
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .filter import (
+from .filter import Filter
+from .tree import (
     Between,
     CaseI,
     Compare,
     Const,
-    Filter,
     In,
     IsNull,
     Like,

@@ -24,7 +24,7 @@ def parse_sortby(text: str, sortables: dict[str, str]) -> tuple[tuple[str, bool]
 
     A ``+`` that arrived unescaped in a URL reads as a space; it counts as ``+``.
     """
-    keys = []
+    keys: list[tuple[str, bool]] = []
     for part in text.split(","):
         item = part.strip()
         ascending = True

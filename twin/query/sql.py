@@ -25,12 +25,12 @@ from __future__ import annotations
 import shapely
 from psycopg import sql
 
-from .filter import (
+from .filter import Filter
+from .tree import (
     Between,
     CaseI,
     Compare,
     Const,
-    Filter,
     In,
     IsNull,
     Like,
