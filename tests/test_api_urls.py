@@ -42,10 +42,15 @@ NOT_WALKED = {("get", "/score/stream"): "never ends (server-sent events); its ev
               "the ranking, which has no links"}
 #: Routes whose documents hold links: the walk must find links in each of them.
 WITH_LINKS = {
-    ("get", "/"), ("get", "/collections"), ("get", "/collections/{collection_id}"),
-    ("get", "/collections/{collection_id}/queryables"),
-    ("get", "/collections/{collection_id}/items"),
-    ("get", "/collections/{collection_id}/items/{feature_id}"),
+    ("get", "/"), ("get", "/collections"), ("get", "/collections/{collectionId}"),
+    ("get", "/collections/{collectionId}/queryables"),
+    ("get", "/collections/{collectionId}/sortables"),
+    ("get", "/collections/{collectionId}/items"),
+    ("get", "/collections/{collectionId}/items/{featureId}"),
+    # The OpenAPI document names each collection's items path too (GDAL reads them).
+    *(("get", f"/collections/{name}/items") for name in (
+        "region", "districts", "settlements", "industrial_zones", "protected_areas",
+        "parcels", "project_sites")),
     ("get", "/collections/{collection_id}/tiles"),
     ("get", "/collections/{collection_id}/tiles/{tms}"), ("get", "/tiles/{collection_id}.json"),
     ("get", "/raster"), ("get", "/raster/{name}.json"), ("get", "/plan"), ("get", "/score"),
@@ -87,7 +92,8 @@ def _routes(app) -> list[tuple[str, str]]:
 
 def _request(c: TestClient, method: str, path: str, headers: dict, sid: str):
     """One request per route, with path parameters that exist in the small twin."""
-    params = {"collection_id": "parcels", "feature_id": "1", "tms": "WebMercatorQuad",
+    params = {"collection_id": "parcels", "feature_id": "1", "collectionId": "parcels",
+              "featureId": "1", "tms": "WebMercatorQuad",
               "tile_matrix": "12", "tile_row": "1500", "tile_col": "2800", "z": "12",
               "x": "2800", "y": "1500", "name": "suitability", "lonlat": "71.4,51.1",
               "scenario_id": sid, "layer": "project_sites", "unit_id": "west"}
