@@ -62,7 +62,7 @@ def _gj(g) -> dict:
 
 
 def examples(tw) -> list[Example]:
-    d, s, w = tw["districts"], tw["settlements"], tw["water"]
+    d, s = tw["districts"], tw["settlements"]
     minx, miny, maxx, maxy = (float(v) for v in tw["region"].total_bounds)
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     # A box over the middle of the region; a triangle across its west; a point inside a
@@ -71,7 +71,7 @@ def examples(tw) -> list[Example]:
     tri = shapely.Polygon([(minx, miny), (cx, miny), (minx, maxy), (minx, miny)])
     inside = d.geometry.iloc[8].representative_point()
     inside = shapely.Point(round(inside.x, 6), round(inside.y, 6))
-    river = w.loc[w["kind"] == "river"].geometry.iloc[0]
+    river = tw["rivers"].geometry.iloc[0]
     bend = river.interpolate(0.5, normalized=True)
     across = shapely.box(bend.x - 0.05, bend.y - 0.05, bend.x + 0.05, bend.y + 0.05)
     # Exact predicates (S_EQUALS, S_TOUCHES) need literals whose coordinates survive the
@@ -120,7 +120,7 @@ def examples(tw) -> list[Example]:
         E("clause7_07", "districts", f"S_INTERSECTS(geometry,POINT({inside.x} {inside.y}))",
           op("s_intersects", P("geometry"), _gj(inside)),
           lambda g: sindex(g, inside, "intersects")),
-        E("clause7_10", "water", f"S_CROSSES(geometry,{_wkt(across)})",
+        E("clause7_10", "rivers", f"S_CROSSES(geometry,{_wkt(across)})",
           op("s_crosses", P("geometry"), _gj(across)),
           lambda g: sindex(g, across, "crosses")),
         E("clause7_16", "settlements", f"S_CROSSES({_wkt(line)}, {_wkt(mid)})",
@@ -322,7 +322,7 @@ REFUSED = [
     ("clause7_12", "project_sites", "T_INTERSECTS(start_year, INTERVAL('1969-07-16T05:32:00Z',"
      " '1969-07-24T16:50:35Z'))", "temporal"),
     ("clause7_15", "project_sites", "A_CONTAINS(sector, ('energy','logistics'))", "array"),
-    ("clause7_18", "water", "S_WITHIN(geometry,Buffer(geometry,10,'m'))", "unknown function"),
+    ("clause7_18", "rivers", "S_WITHIN(geometry,Buffer(geometry,10,'m'))", "unknown function"),
     ("clause7_19", "protected_areas", "area_ha > (official_area_ha-1)", "arithmetic"),
     ("example20", "project_sites", "T_BEFORE(start_year, DATE('2015-01-01'))", "temporal"),
     ("example54", "project_sites", "T_BEFORE(start_year, TIMESTAMP('2012-08-10T05:30:00Z'))",

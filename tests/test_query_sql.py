@@ -19,7 +19,7 @@ from psycopg import sql  # noqa: E402
 from twin.query.sql import where_clause  # noqa: E402
 
 _PG_TYPE = {"str": "text", "int": "bigint", "float": "double precision", "bool": "boolean"}
-LAYERS = ("context", "districts", "settlements", "water", "project_sites", "protected_areas",
+LAYERS = ("context", "districts", "settlements", "rivers", "project_sites", "protected_areas",
           "parcels")
 
 
