@@ -73,6 +73,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     tq.QueryError: 400,  # a CQL2 filter or sortby that names its problem
     te.LayerNotFound: 404,
     te.TileOutOfRange: 404,  # outside WebMercatorQuad or the layer's zooms
+    te.AnalysisUnavailable: 404,  # an analysis of a layer the twin does not have
     te.ImportFormatError: 415,
     te.MissingColumn: 422,
     te.SchemaError: 422,

@@ -62,6 +62,23 @@ def fingerprint() -> str:
     return h.hexdigest()
 
 
+def default_twin_fingerprint() -> str:
+    """SHA-256 over everything of ``geodata`` the default twin is made from: the build's
+    inputs, and the files of its derived parts (the score's registry and history, the
+    regulations, the manifest). ``extract.py`` re-extracts sources and is left out."""
+    h = hashlib.sha256(fingerprint().encode())
+    for path in sorted(p for pattern in ("*.py", "*.yaml") for p in HERE.glob(pattern)
+                       if p.name != "extract.py"):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def read_yaml(name: str) -> dict:
+    """A YAML document of ``geodata/`` (e.g. the default twin's ``indicators.yaml``)."""
+    return _parsed((HERE / name).read_text(encoding="utf-8"))
+
+
 def largest_remainder(weights: np.ndarray, total: int, minimum: int = 0) -> np.ndarray:
     """Split the integer ``total`` in proportion to ``weights`` so the parts sum exactly.
 

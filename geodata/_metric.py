@@ -1,9 +1,9 @@
 """The equal-area CRS the build measures in, and cached transformers to and from it.
 
 ``geodata`` never imports ``twin``, so it declares its own copy of the analysis CRS. It is
-the same Lambert azimuthal equal-area projection as ``twin.crs.AKMOLA_ANALYSIS_CRS``
-(``tests/test_geodata.py`` checks that they agree), so areas computed here are the areas the
-twin reports.
+the Lambert azimuthal equal-area projection the default twin analyses in (its manifest,
+``twin.yaml``, names it; ``tests/test_geodata.py`` checks that they agree), so areas computed
+here are the areas the twin reports.
 """
 
 from __future__ import annotations

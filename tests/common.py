@@ -7,6 +7,7 @@ examples can use them without importing ``tests``; they are re-exported here.
 from __future__ import annotations
 
 from twin.sample import (  # noqa: F401 - re-exported for the tests
+    SMALL_CRS,
     X0,
     Y0,
     lonlat,

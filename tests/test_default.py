@@ -91,16 +91,20 @@ def test_load_default_rebuilds_an_unreadable_cache_then_reuses_it(monkeypatch, t
 
 
 def test_derived_layers_join_the_build(monkeypatch, tmp_path):
-    def zones(layers):
-        d = layers["districts"]
+    from twin import derived
+
+    def zones(tw):
+        d = tw["districts"]
         return d.assign(zone_type="reserve", district_id=d["id"],
                         area_ha=d["area_km2"] * 100)[
             ["id", "zone_type", "district_id", "area_ha", "source", "synthetic", "geometry"]]
 
-    monkeypatch.setitem(default.DERIVED_LAYERS, "zones", zones)
+    monkeypatch.setitem(derived.DERIVED, "zones", derived.DerivedLayer(
+        "zones", ("districts",), zones, "one reserve zone per district (test)"))
     tw = default.build_default(tmp_path / "z.gpkg", parcels=200)
     assert len(tw["zones"]) == 20
-    assert "zones" in tw.metadata.provenance
+    assert tw.metadata.provenance["zones"].startswith("one reserve zone per district (test)")
+    assert tw.derived_layers == ("zones",)
 
 
 def test_too_few_parcels_is_refused(tmp_path, capsys):

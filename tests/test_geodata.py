@@ -48,10 +48,9 @@ def test_geodata_does_not_import_twin():
     assert out.stdout.strip() == "False"
 
 
-def test_equal_area_crs_is_the_twins():
-    from twin.crs import AKMOLA_ANALYSIS_CRS
-
-    assert EQUAL_AREA == AKMOLA_ANALYSIS_CRS
+def test_equal_area_crs_is_the_default_twins(default_twin):
+    # the build measures in the CRS the default twin then analyses in
+    assert default_twin.analysis_crs == EQUAL_AREA
 
 
 def test_every_layer_is_lonlat_with_provenance(layers):

@@ -10,7 +10,7 @@ import pyogrio
 import pytest
 
 from twin import Twin, TwinFileError, store
-from twin.errors import ImportFormatError, SchemaError
+from twin.errors import ImportFormatError, MissingColumn, SchemaError
 
 
 def test_save_and_open_round_trip_keeps_data_schemas_and_metadata(small_twin, tmp_path):
@@ -154,9 +154,16 @@ def test_import_each_supported_format(small_twin, wells, tmp_path, fmt):
 
 
 def test_import_unsupported_format_names_the_supported_ones(small_twin, tmp_path):
-    p = tmp_path / "wells.csv"
+    p = tmp_path / "wells.xlsx"
     p.write_text("a,b\n1,2\n")
     with pytest.raises(ImportFormatError, match="GeoJSON, GeoPackage, zipped Shapefile"):
+        small_twin.import_layer("wells", p)
+
+
+def test_a_csv_without_coordinates_names_the_columns_it_looked_for(small_twin, tmp_path):
+    p = tmp_path / "wells.csv"
+    p.write_text("a,b\n1,2\n")
+    with pytest.raises(MissingColumn, match="no longitude column .*lon, lng.*it has a, b"):
         small_twin.import_layer("wells", p)
 
 

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, Point, box
 
-from twin.crs import AKMOLA_ANALYSIS_CRS, to_metric
+from tests.common import SMALL_CRS
+from twin.crs import to_metric
 from twin.plan import (
     ComplianceContext,
     PlanError,
@@ -33,7 +34,7 @@ from twin.plan import (
     zones_for_twin,
 )
 
-M = AKMOLA_ANALYSIS_CRS
+M = SMALL_CRS
 
 
 @pytest.fixture(scope="module")
@@ -269,8 +270,8 @@ def test_summary_counts_a_settlement_once_when_two_plants_cover_it(regs):
 
 # -- zones, land balance, capacity -------------------------------------------------------------
 def test_derived_zones_partition_each_district(small_twin):
-    z = to_metric(zones_for_twin(small_twin))
-    d = to_metric(small_twin["districts"])
+    z = to_metric(zones_for_twin(small_twin), SMALL_CRS)
+    d = to_metric(small_twin["districts"], SMALL_CRS)
     g = np.asarray(z.geometry.values)
     union = shapely.union_all(g)
     # no overlap, no gap (to the float noise of the round trip through lon/lat)
@@ -311,7 +312,7 @@ def test_settlements_come_before_protected_areas():
     d = gdf({"id": ["d"]}, [box(0, 0, 10_000, 10_000)])
     pk = gdf({"id": ["pk"], "name": ["P"], "synthetic": [False]}, [box(2000, 2000, 8000, 8000)])
     z = derive_zones(d, town(5000, 5000, population=2500), protected_areas=pk, crs=M)
-    area = to_metric(z).set_index("zone_type").area / 1e4
+    area = to_metric(z, SMALL_CRS).set_index("zone_type").area / 1e4
     assert z.set_index("zone_type")["synthetic"].to_dict() == {
         "residential": True,
         "protected": False,
@@ -408,7 +409,7 @@ def test_extra_layers_give_infrastructure_and_special_zones():
         extra={"infrastructure": road, "special": cemetery},
         crs=M,
     )
-    area = to_metric(z).assign(ha=lambda g: g.area / 1e4).groupby("zone_type")["ha"].sum()
+    area = to_metric(z, SMALL_CRS).assign(ha=lambda g: g.area / 1e4).groupby("zone_type")["ha"].sum()
     # the 100 m corridor (100 ha) wins over the town's disc it crosses
     assert area["infrastructure"] == pytest.approx(100.0, rel=1e-6)
     assert area["special"] == pytest.approx(100.0, rel=1e-6)

@@ -14,7 +14,6 @@ import shapely
 from tests.common import make_small_twin
 from twin import Twin
 from twin.cli import main
-from twin.crs import to_metric
 from twin.plan import Plan, land_balance
 
 
@@ -147,7 +146,7 @@ def test_default_twin_compliance_names_real_findings(default_twin):
     sites = default_twin["project_sites"]
     assert set(f["site_id"]) <= set(sites["id"])
     # Sites the generator placed inside the Burabay park polygon are found by the check.
-    m = to_metric(sites)
+    m = default_twin.metric("project_sites")
     pa = default_twin.metric("protected_areas")
     inside = {s for s, g in zip(m["id"], m.geometry, strict=True) if pa.geometry.contains(g).any()}
     assert set(f.loc[f.rule == "protected_area", "site_id"]) == inside

@@ -14,14 +14,14 @@ from twin.plan import (
     RegulationError,
     Regulations,
     UnknownZoneType,
-    default_regulations_path,
     load_regulations,
 )
+from twin.plan.regulations import BUILTIN_REGULATIONS_PATH
 
 
 @pytest.fixture(scope="module")
 def doc():
-    return yaml.safe_load(default_regulations_path().read_text(encoding="utf-8"))
+    return yaml.safe_load(BUILTIN_REGULATIONS_PATH.read_text(encoding="utf-8"))
 
 
 def test_the_file_covers_every_zone_type_and_cites_each_value(doc):
@@ -43,15 +43,37 @@ def test_buffer_distances_are_the_ones_in_facts_md():
 
 
 def test_sectors_of_the_default_twin_are_permitted_somewhere():
-    from pathlib import Path
-
     import geodata
 
-    cfg = yaml.safe_load((Path(geodata.__file__).parent / "config.yaml").read_text("utf-8"))
+    cfg = geodata.load_config()
     sectors = set(cfg["projects"]["sectors"]) | {p["sector"] for p in cfg["projects"]["named"]}
-    regs = load_regulations()
+    regs = Regulations.parse(geodata.plan_regulations())  # the default twin's own
     homeless = [s for s in sectors if not any(regs[z].permits(s) for z in ZONE_TYPES)]
     assert homeless == []
+
+
+def test_the_default_twins_regulations_are_the_built_in_norms_but_for_its_sectors(doc):
+    # Two files, one set of norms: the default twin's regulations differ from the built-in
+    # ones only in naming the sectors of its own project list.
+    import geodata
+
+    mine, builtin = geodata.plan_regulations(), copy.deepcopy(doc)
+    for z in ZONE_TYPES:
+        for block in (mine["zones"][z], builtin["zones"][z]):
+            block.pop("permitted_sectors")
+    assert mine["zones"] == builtin["zones"]
+    assert mine["buffers"] == builtin["buffers"]
+
+
+def test_the_built_in_sectors_are_no_one_regions_report(doc):
+    import geodata
+
+    cfg = geodata.load_config()
+    report_only = {"gold mining", "rare-earth metals processing", "agricultural machinery",
+                   "energy (wind)"} & (set(cfg["projects"]["sectors"]))
+    assert report_only  # the default twin's report does name them
+    named = {s for z in doc["zones"].values() for s in z["permitted_sectors"]}
+    assert not report_only & named
 
 
 def _broken(doc, edit):
@@ -145,7 +167,7 @@ def test_round_trip_and_frozen_edits():
         dict(regs.sanitary_m), regs.water_zone_m, regs.water_strip_m)
     new = regs.set("industrial", "permitted_sectors", ["metallurgy"])
     assert new["industrial"].permitted_sectors == ("metallurgy",)
-    assert regs["industrial"].permits("gold mining")  # the original is unchanged
+    assert regs["industrial"].permits("mining")  # the original is unchanged
     assert not new["industrial"].permits("gold mining")
     assert new["industrial"].source["permitted_sectors"] == "set by a plan change"
     with pytest.raises(UnknownZoneType, match="'downtown'"):

@@ -9,9 +9,9 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.common import make_small_twin, square_lonlat
+from tests.common import SMALL_CRS, make_small_twin, square_lonlat
 from twin import Twin
-from twin.crs import AKMOLA_ANALYSIS_CRS, to_metric
+from twin.crs import to_metric
 from twin.plan import (
     Plan,
     PlanError,
@@ -176,7 +176,7 @@ def test_diff_of_permitted_sectors_names_what_was_added_and_removed(plan):
 
 
 def test_rezone_accepts_a_geoseries_in_any_crs(plan):
-    g = gpd.GeoSeries([shapely.box(6_000, 1_000, 7_000, 2_000)], crs=AKMOLA_ANALYSIS_CRS)
+    g = gpd.GeoSeries([shapely.box(6_000, 1_000, 7_000, 2_000)], crs=SMALL_CRS)
     plan.rezone(g, "industrial")
     assert plan.diff(1, 2).lines() == [
         "1 parcel, 100 ha, in West district went from agricultural to industrial"
@@ -196,7 +196,7 @@ def test_rezone_accepts_a_geoseries_in_any_crs(plan):
 def test_rezone_any_rectangle_keeps_a_partition(x, y, w, h, zone):
     tw = _TWIN
     z0 = _ZONES
-    g = to_metric(gpd.GeoSeries([shapely.box(x, y, x + w, y + h)], crs=AKMOLA_ANALYSIS_CRS))
+    g = to_metric(gpd.GeoSeries([shapely.box(x, y, x + w, y + h)], crs=SMALL_CRS), SMALL_CRS)
     try:
         z1 = rezone(z0, g, zone, tag="h")
     except PlanError:
@@ -212,4 +212,4 @@ def test_rezone_any_rectangle_keeps_a_partition(x, y, w, h, zone):
 
 
 _TWIN = make_small_twin()
-_ZONES = to_metric(zones_for_twin(_TWIN))
+_ZONES = to_metric(zones_for_twin(_TWIN), SMALL_CRS)

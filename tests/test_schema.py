@@ -16,6 +16,7 @@ from twin import (
     LayerNotFound,
     MissingColumn,
     MissingCRS,
+    SchemaError,
     TwinError,
 )
 from twin.schema import LayerSchema, validate_layer
@@ -93,9 +94,20 @@ def test_wrong_geometry_type_names_what_was_expected():
 
 
 def test_missing_required_column_lists_what_is_needed(small_twin):
-    sites = small_twin["project_sites"].drop(columns=["investment_kzt"])
-    with pytest.raises(MissingColumn, match=r"'project_sites'.*'investment_kzt'"):
+    sites = small_twin["project_sites"].drop(columns=["sector"])
+    with pytest.raises(MissingColumn, match=r"'project_sites'.*'sector'"):
         small_twin.add_layer("project_sites", sites)
+
+
+def test_optional_columns_may_be_absent_but_not_of_another_kind(small_twin):
+    # what analyses only read where present (figures, kinds, centres) is not demanded...
+    sites = small_twin["project_sites"].drop(columns=["investment_kzt", "status"])
+    small_twin.add_layer("project_sites", sites)
+    d = small_twin["districts"][["id", "name", "source", "synthetic", "geometry"]]
+    small_twin.add_layer("districts", d)
+    # ...but a column that is there must hold its kind
+    with pytest.raises(SchemaError, match=r"'area_km2' should hold float.*twin import"):
+        small_twin.add_layer("districts", d.assign(area_km2="large"))
 
 
 def test_provenance_columns_are_always_required():

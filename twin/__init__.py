@@ -7,6 +7,7 @@
 
 from .crs import STORAGE_CRS
 from .errors import (
+    AnalysisUnavailable,
     CoordinateRangeError,
     CRSError,
     EmptyGeometry,
@@ -46,6 +47,7 @@ __all__ = [
     "GeometryTypeError",
     "TwinFileError",
     "InvalidArgument",
+    "AnalysisUnavailable",
 ]
 
 

@@ -1,10 +1,12 @@
 """The default twin: Akmola region, built from ``geodata``'s committed sources.
 
-``build_default`` assembles the layers that ``geodata.build_layers`` returns into a
-validated :class:`~twin.model.Twin` and saves it atomically; ``load_default`` reuses the
-cached file when one exists for the current :data:`BUILD_VERSION`. The version hashes the
-committed sources, the config and the build code, so editing any of them makes the old cached
-twin stale and a new one is built.
+``build_default`` builds it as any twin is built from a manifest (``twin.assembly``): the
+manifest ``geodata`` hands over (its name, title, CRS, registry and regulations, and the
+layers read from committed files), plus the layers ``geodata`` generates; it then adds the
+synthetic score history and the raster surfaces and saves the twin atomically.
+``load_default`` reuses the cached file when one exists for the current
+:data:`BUILD_VERSION`. The version hashes the committed sources, the config and the build
+code, so editing any of them makes the old cached twin stale and a new one is built.
 """
 
 from __future__ import annotations
@@ -12,17 +14,14 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-import geopandas as gpd
-
-from . import store
 from .errors import InvalidArgument, TwinFileError
 from .model import Twin
+from .store import user_work
 
-__all__ = ["BUILD_VERSION", "DERIVED_LAYERS", "default_twin_path", "build_default",
-           "load_default", "user_work"]
+__all__ = ["BUILD_VERSION", "default_twin_path", "build_default", "load_default",
+           "user_work"]
 
 #: Bump by hand for changes the hash cannot see (e.g. a new dependency's behaviour).
 _MANUAL_VERSION = "1"
@@ -30,32 +29,33 @@ _DEFAULT_PARCELS = 50_000
 
 
 #: Modules of ``twin`` whose code shapes the bytes of a built twin file: validation and
-#: reprojection on entry, the file format, and the metadata written.
-_CORE_BUILD_MODULES = ("default.py", "model.py", "schema.py", "store.py", "crs.py")
+#: reprojection on entry, the file format, the metadata written, and the assembly from a
+#: manifest.
+_CORE_BUILD_MODULES = ("default.py", "model.py", "schema.py", "store.py", "crs.py",
+                       "assembly.py", "manifest.py", "conform.py", "derived.py",
+                       "importer.py")
 
 
 def _build_inputs() -> list[Path]:
-    """Every file whose content the cached default twin depends on, besides geodata's
-    fingerprint."""
-    import geodata
-
-    # Derived layers, tables and rasters (the plan's zones, the score history, the raster
-    # surfaces) are built by code outside geodata's layer inputs, so their files count too;
-    # so does the core code that validates, reprojects and writes the file (a fix to how a
-    # table is stored must not leave an old cache in use).
+    """Every file of ``twin`` whose content the cached default twin depends on (geodata's
+    own files count through its fingerprint)."""
+    # Derived layers, tables and rasters (the plan's zones, the raster surfaces) are built
+    # by code outside the core, so their files count too; so does the core code that
+    # validates, reprojects and writes the file (a fix to how a table is stored must not
+    # leave an old cache in use).
     here = Path(__file__).parent
     extra = sorted(
-        p for pattern in ("plan/**/*.py", "plan/**/*.yaml", "raster/**/*.py")
+        p for pattern in ("plan/**/*.py", "plan/**/*.yaml", "raster/**/*.py",
+                          "score/registry.py")
         for p in here.glob(pattern) if "__pycache__" not in p.parts
-    ) + sorted(p for pattern in ("*.py", "*.yaml") for p in Path(geodata.__file__).parent
-               .glob(pattern) if p.name != "extract.py")
+    )
     return [here / m for m in _CORE_BUILD_MODULES] + extra
 
 
 def _build_version() -> str:
     import geodata
 
-    h = hashlib.sha256(geodata.fingerprint().encode())
+    h = hashlib.sha256(geodata.default_twin_fingerprint().encode())
     for f in _build_inputs():
         h.update(f.name.encode())
         h.update(f.read_bytes())
@@ -63,21 +63,6 @@ def _build_version() -> str:
 
 
 BUILD_VERSION = _build_version()
-
-
-def _plan_zones(layers: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
-    from .plan.zones import zones_from_layers  # lazy: the plan package loads when building
-
-    return zones_from_layers(layers)
-
-
-#: Layers derived from the built ones (e.g. the general plan's ``zones``). Each entry maps
-#: a layer name to a function ``f(layers: dict[str, GeoDataFrame]) -> GeoDataFrame``; they
-#: run in order after the geodata layers and before validation. This is the one place to
-#: add them.
-DERIVED_LAYERS: dict[str, Callable[[dict[str, gpd.GeoDataFrame]], gpd.GeoDataFrame]] = {
-    "zones": _plan_zones,
-}
 
 
 def default_twin_path(parcels: int = _DEFAULT_PARCELS) -> Path:
@@ -93,51 +78,6 @@ def default_twin_path(parcels: int = _DEFAULT_PARCELS) -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     suffix = "" if int(parcels) == _DEFAULT_PARCELS else f"-p{int(parcels)}"
     return Path(base) / "aqmola-twin" / f"akmola-{BUILD_VERSION}{suffix}.gpkg"
-
-
-def user_work(path: str | os.PathLike) -> list[str]:
-    """What a user saved in the file at ``path`` that a rebuild would replace: stored
-    scenarios, plan versions, observations that are not synthetic, rasters users added.
-    A file that is not a twin file is reported as such (it is someone's data too).
-
-    Examples
-    --------
-    >>> user_work("/nonexistent.gpkg")
-    []
-    """
-    import sqlite3
-
-    path = Path(path)
-    if not path.exists():
-        return []
-    checks = {
-        "scenarios": 'SELECT COUNT(*) FROM "scenarios"',
-        "plan_versions": 'SELECT COUNT(*) FROM "plan_versions" WHERE kind != \'base\'',
-        "score_observations": 'SELECT COUNT(*) FROM "score_observations" '
-                              "WHERE synthetic IN (0, '0', 'False', 'false')",
-        "rasters": "SELECT COUNT(*) FROM \"rasters\" WHERE derived IN (0, '0', 'False', "
-                   "'false')",
-    }
-    what = {"scenarios": "stored scenario(s)", "plan_versions": "plan change(s)",
-            "score_observations": "observation(s) not flagged synthetic",
-            "rasters": "raster(s) added by a user"}
-    try:
-        conn = store.connect_readonly(path)
-        try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            if "twin_meta" not in tables:
-                return [f"{str(path)!r} is not a twin file"]
-            found = []
-            for table, sql in checks.items():
-                if table in tables:
-                    n = int(conn.execute(sql).fetchone()[0])
-                    if n:
-                        found.append(f"{n:,} {what[table]}")
-            return found
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError:
-        return [f"{str(path)!r} is not a twin file"]
 
 
 def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_PARCELS,
@@ -164,8 +104,6 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
     >>> len(tw["project_sites"].query("status == 'implementation'"))  # doctest: +SKIP
     226
     """
-    from tqdm import tqdm
-
     import geodata
 
     if int(parcels) < 100:
@@ -179,22 +117,13 @@ def build_default(out: str | os.PathLike | None = None, parcels: int = _DEFAULT_
             "build to another path (--out), or pass force=True (`twin build --force`) to "
             "replace it"
         )
-    layers = geodata.build_layers(parcels=int(parcels), progress=progress)
-    for name, derive in DERIVED_LAYERS.items():
-        # tidy: a GeoPackage layer holds one geometry type, so mixed Polygon/MultiPolygon
-        # would come back all-Multi and the saved twin's hash would differ from the built one
-        layers[name] = geodata.tidy_layer(derive(layers))
-    provenance = dict(geodata.PROVENANCE)
-    provenance.setdefault("zones", "derived from the layers above by the general plan "
-                          "(twin/plan): industrial and protected zones follow those layers, "
-                          "settlement zones and the agricultural remainder are assumed rules "
-                          "(rows flagged synthetic); licences of its inputs; approximate and "
-                          "synthetic rows")
-    tw = Twin(name="akmola", version=BUILD_VERSION,
-              provenance={k: v for k, v in provenance.items() if k in layers})
-    for name, gdf in tqdm(layers.items(), desc="validate", unit="layer",
-                          disable=not progress, leave=False):
-        tw.add_layer(name, gdf)
+    from .assembly import build_twin
+    from .manifest import read_manifest
+
+    tw, _ = build_twin(read_manifest(geodata.MANIFEST), version=BUILD_VERSION,
+                       generators=geodata.generators(int(parcels), progress),
+                       progress=(lambda line: print(line, file=sys.stderr, flush=True))
+                       if progress else None)
     # Derived attribute tables. The region score's monthly history (Jan 2022 - Aug 2025) is
     # SYNTHETIC and flagged so row by row; its investment and jobs over Jan-Aug 2025 are the
     # project sites' totals split by district (geodata/score_history.py).

@@ -24,6 +24,7 @@ __all__ = [
     "InvalidArgument",
     "TileOutOfRange",
     "SetAsideWarning",
+    "AnalysisUnavailable",
 ]
 
 
@@ -95,3 +96,9 @@ class SetAsideWarning(UserWarning):
     """Stored rows that cannot be read (an old bug, a hand edit) were set aside: the twin
     opens without them, and the file keeps them until they are fixed. The message names the
     table, the rows and the fix."""
+
+
+class AnalysisUnavailable(TwinError, LookupError):
+    """An analysis that needs a layer the twin does not have. The message says what cannot
+    be computed without it and how to add it, e.g. "no parcels: capacity by parcel is not
+    available"."""

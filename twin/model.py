@@ -14,8 +14,8 @@ import shapely
 from pyproj import CRS
 
 from . import store
-from .crs import AKMOLA_ANALYSIS_CRS, to_metric
-from .errors import CoordinateRangeError, LayerNotFound, SchemaError
+from .crs import analysis_crs_of, to_metric
+from .errors import CoordinateRangeError, CRSError, LayerNotFound, SchemaError
 from .importer import read_user_layer
 from .schema import CORE_SCHEMAS, WATER_LAYERS, LayerSchema, RepairReport, validate_layer
 
@@ -29,21 +29,25 @@ _FILE_FIRST_TABLES = ("scenarios", "plan_versions")
 
 @dataclass(frozen=True)
 class TwinMetadata:
-    """Who the twin is: its name, data version and where its data came from.
+    """Who the twin is: its name (a slug), data version, title, and where its data came from.
 
     ``provenance`` maps a layer name to a one-line statement of its source and licence.
+    ``title`` is what maps, pages and reports call the twin (default: the name).
     """
 
     name: str = "twin"
     version: str = "0"
     provenance: dict[str, str] = field(default_factory=dict)
+    title: str = ""
 
 
 class Twin:
     """A digital twin of a territory: named layers, each a GeoDataFrame with a schema.
 
     Layers are stored in EPSG:4326 (lon/lat). Metric work uses :attr:`analysis_crs`, an
-    equal-area projection, through :meth:`metric`.
+    equal-area projection centred on the twin's ``region`` unless one is given, through
+    :meth:`metric`. The twin also carries its indicator registry (:attr:`registry`) and its
+    plan regulations (:attr:`regulations`); all three are stored in the twin file.
 
     Examples
     --------
@@ -70,17 +74,28 @@ class Twin:
         analysis_crs: CRS | str | None = None,
         tables: dict[str, pd.DataFrame] | None = None,
         repair: bool = False,
+        title: str = "",
+        indicators: dict | str | os.PathLike | None = None,
+        regulations: dict | str | os.PathLike | None = None,
     ) -> None:
-        self.metadata = TwinMetadata(name, version, dict(provenance or {}))
-        self.analysis_crs = CRS.from_user_input(analysis_crs or AKMOLA_ANALYSIS_CRS)
+        self.metadata = TwinMetadata(name, version, dict(provenance or {}), str(title or ""))
+        # None: derived from the region (and re-derived when it changes) until set.
+        self._crs = None if analysis_crs is None else CRS.from_user_input(analysis_crs)
+        self._derived_crs: CRS | None = None
         self._layers: dict[str, gpd.GeoDataFrame] = {}
         self._schemas: dict[str, LayerSchema] = {}
         self._hashes: dict[str, str] = {}
         self._metric: dict[str, gpd.GeoDataFrame] = {}
+        self._derived: set[str] = set()  # layers re-derived when their inputs change
+        self._docs: dict[str, dict] = {}
         self.tables: dict[str, pd.DataFrame] = dict(tables or {})
         self.path: Path | None = None
         for lname, gdf in (layers or {}).items():
-            self.add_layer(lname, gdf, schema=(schemas or {}).get(lname), repair=repair)
+            self._put(lname, gdf, (schemas or {}).get(lname), repair)
+        if indicators is not None:
+            self.set_registry(indicators)
+        if regulations is not None:
+            self.set_regulations(regulations)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -90,6 +105,92 @@ class Twin:
     @property
     def version(self) -> str:
         return self.metadata.version
+
+    @property
+    def title(self) -> str:
+        """What maps, pages and reports call the twin: its title, else its name."""
+        return self.metadata.title or self.name
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        """Per layer, one line naming its source and licence."""
+        return self.metadata.provenance
+
+    # -- the analysis CRS -----------------------------------------------------------------
+    @property
+    def analysis_crs(self) -> CRS:
+        """The metric CRS of areas, buffers and distances: the one given or stored, else an
+        equal-area CRS centred on the ``region`` layer (on all layers without one)."""
+        if self._crs is not None:
+            return self._crs
+        if self._derived_crs is None:
+            basis = [self._layers["region"]] if "region" in self._layers else [
+                g for g in self._layers.values() if len(g)]
+            if not basis:
+                raise CRSError(
+                    f"twin {self.name!r} has no layers to centre its analysis CRS on: add "
+                    "the region layer first, or pass analysis_crs="
+                )
+            self._derived_crs = analysis_crs_of(pd.concat([g.geometry for g in basis]))
+        return self._derived_crs
+
+    @analysis_crs.setter
+    def analysis_crs(self, crs: CRS | str | None) -> None:
+        self._crs = None if crs is None else CRS.from_user_input(crs)
+        self._derived_crs = None
+        self._metric.clear()
+
+    # -- the twin's own registry and regulations ------------------------------------------
+    @property
+    def registry(self):
+        """The indicator registry of this twin's score (:class:`twin.score.Registry`): the
+        one it was given (stored in its file), else the built-in registry."""
+        from .score.registry import Registry, builtin_registry_doc
+
+        doc = self._docs.get("indicators")
+        if doc is None:
+            self._docs["indicators"] = doc = builtin_registry_doc()
+        return Registry.parse_cached(doc)
+
+    def set_registry(self, registry: dict | str | os.PathLike) -> None:
+        """Give the twin its own indicator registry: a registry document (as in
+        ``indicators.yaml``) or the path of one. It is validated now and stored on save;
+        the score is rebuilt on next use."""
+        from .score.registry import Registry, read_registry_doc
+
+        doc = registry if isinstance(registry, dict) else read_registry_doc(registry)
+        Registry.parse_cached(doc)  # validates, naming the key and the fix
+        self._docs["indicators"] = doc
+        for cached in ("_score", "_scenario_baseline"):
+            self.__dict__.pop(cached, None)
+
+    @property
+    def regulations(self):
+        """The plan regulations of this twin (:class:`twin.plan.Regulations`): the ones it
+        was given (stored in its file), else the built-in Kazakh norms. A plan keeps the
+        regulations it was made with (its version 1) as part of its history."""
+        from .plan.regulations import Regulations, builtin_regulations_doc
+
+        doc = self._docs.get("regulations")
+        if doc is None:
+            self._docs["regulations"] = doc = builtin_regulations_doc()
+        return Regulations.parse_cached(doc, origin=f"twin {self.name!r}")
+
+    def set_regulations(self, regulations) -> None:
+        """Give the twin its own regulations: a :class:`~twin.plan.Regulations`, a document
+        (as in a regulations YAML file) or the path of one; validated now, stored on save."""
+        from .plan.regulations import Regulations, read_regulations_doc
+
+        if isinstance(regulations, Regulations):
+            doc = regulations.to_dict()
+        elif isinstance(regulations, dict):
+            doc = regulations
+        else:
+            doc = read_regulations_doc(regulations)
+        Regulations.parse_cached(doc, origin=f"twin {self.name!r}")
+        self._docs["regulations"] = doc
+        for cached in ("_plan", "_scenario_baseline"):
+            self.__dict__.pop(cached, None)
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{n}={len(g)}" for n, g in self._layers.items())
@@ -141,6 +242,14 @@ class Twin:
         layers need an ``id`` column plus ``source`` and ``synthetic``, unless a schema is
         given. Returns what was repaired (only with ``repair=True``).
         """
+        report = self._put(name, gdf, schema, repair)
+        self._derived.discard(name)  # a layer the caller gives is data, not derived
+        self._rederive(name)
+        return report
+
+    def _put(self, name: str, gdf, schema: LayerSchema | None, repair: bool) -> RepairReport:
+        """Validate and store one layer, without re-deriving the layers that depend on it
+        (the twin file holds those already)."""
         if not isinstance(name, str) or not name.isidentifier():
             raise SchemaError(
                 f"layer name {name!r} is not usable: use letters, digits and underscores"
@@ -155,7 +264,34 @@ class Twin:
         self._schemas[name] = schema
         self._hashes.pop(name, None)
         self._metric.pop(name, None)
+        if name == "region" and self._crs is None:
+            self._derived_crs = None  # centred on the new region from now on
+            self._metric.clear()
         return report
+
+    def derive_layer(self, name: str) -> gpd.GeoDataFrame:
+        """Derive layer ``name`` from the twin's other layers (see :data:`twin.derived.DERIVED`,
+        e.g. the plan's ``zones``), store it, and keep it derived: it is derived again
+        whenever one of its inputs changes, until a caller gives that layer itself."""
+        from .derived import derive
+
+        gdf, provenance = derive(self, name)
+        self._put(name, gdf, None, False)
+        self._derived.add(name)
+        self.metadata.provenance[name] = provenance
+        return self._layers[name]
+
+    @property
+    def derived_layers(self) -> tuple[str, ...]:
+        """Layers this twin derives from its other layers (and re-derives as they change)."""
+        return tuple(n for n in self._layers if n in self._derived)
+
+    def _rederive(self, changed: str) -> None:
+        from .derived import inputs_of
+
+        for name in [n for n in self._layers if n in self._derived]:
+            if changed in inputs_of(name):
+                self.derive_layer(name)
 
     def import_layer(
         self,
@@ -184,6 +320,11 @@ class Twin:
         self.layer(name)
         for d in (self._layers, self._schemas, self._hashes, self._metric):
             d.pop(name, None)
+        self._derived.discard(name)
+        if name == "region" and self._crs is None:
+            self._derived_crs = None
+            self._metric.clear()
+        self._rederive(name)
 
     def _check_near_region(self, name: str, gdf: gpd.GeoDataFrame, schema: LayerSchema):
         # Swapped lat/lon in Akmola (lat 50-54, lon 65-74) stays inside degree ranges, so the
@@ -264,10 +405,17 @@ class Twin:
             "format_version": FORMAT_VERSION,
             "name": self.name,
             "version": self.version,
+            "title": self.metadata.title,
             "provenance": self.metadata.provenance,
-            "analysis_crs": self.analysis_crs.to_wkt(),
+            "analysis_crs": self.analysis_crs.to_wkt() if self._layers or self._crs else None,
+            "analysis_crs_derived": self._crs is None,
             "layer_order": self.layer_names,
+            "derived_layers": list(self.derived_layers),
             "schemas": {n: s.to_dict() for n, s in self._schemas.items()},
+            # What the twin scores and plans by, stored with it (the built-in ones if the
+            # twin was given none, so a later toolkit cannot change them underneath).
+            "indicators": self._docs.get("indicators") or _doc(self, "registry"),
+            "regulations": self._docs.get("regulations") or _doc(self, "regulations"),
         }
         if self.path is not None and path.is_file() and \
                 path.resolve() == Path(self.path).resolve():
@@ -296,11 +444,21 @@ class Twin:
             name=meta.get("name", Path(path).stem),
             version=meta.get("version", "0"),
             provenance=meta.get("provenance", {}),
-            analysis_crs=meta.get("analysis_crs"),
+            title=meta.get("title", ""),
             tables=tables,
         )
         for n, gdf in layers.items():
-            tw.add_layer(n, _restore_dtypes(gdf, schemas.get(n)), schema=schemas.get(n))
+            tw._put(n, _restore_dtypes(gdf, schemas.get(n)), schemas.get(n), False)
+        tw._derived = set(meta.get("derived_layers", [])) & set(tw._layers)
+        if meta.get("analysis_crs"):
+            stored = CRS.from_user_input(meta["analysis_crs"])
+            if meta.get("analysis_crs_derived"):
+                tw._derived_crs = stored  # still follows the region if that changes
+            else:
+                tw._crs = stored
+        for key in ("indicators", "regulations"):
+            if isinstance(meta.get(key), dict):
+                tw._docs[key] = meta[key]
         tw.path = Path(path)
         return tw
 
@@ -322,10 +480,11 @@ class Twin:
         region_area = float(self.area_km2("region").sum()) if "region" in self else None
         return {
             "name": self.name,
+            "title": self.title,
             "version": self.version,
             "layers": layers,
             "crs": "EPSG:4326",
-            "analysis_crs": self.analysis_crs.to_string(),
+            "analysis_crs": self.analysis_crs.to_string() if self._layers else None,
             "bounds": bounds,
             "region_area_km2": region_area,
             "path": str(self.path) if self.path else None,
@@ -333,9 +492,10 @@ class Twin:
 
     @property
     def score(self):
-        """The region score of this twin (:class:`twin.score.Score`), built on first use."""
+        """The region score of this twin (:class:`twin.score.Score`), built on first use and
+        again when the districts (its units) change."""
         s = self.__dict__.get("_score")
-        if s is None:
+        if s is None or not s.matches_twin():
             from .score import Score  # lazy: `import twin` stays light
 
             s = self._score = Score(self)
@@ -345,14 +505,16 @@ class Twin:
     def plan(self):
         """The digital general plan of this twin (:class:`twin.plan.Plan`), made on first use.
 
-        Made afresh when the ``zones`` layer has been replaced since, so the plan never
-        replays its history on zones it was not made for.
+        Made afresh when a layer it reads has changed since (zones, or the layers zones are
+        derived from, protected areas, water, settlements, parcels), so its zones and
+        findings always follow the twin. Changes not yet saved carry over when the plan's
+        base zones are derived from the twin's layers (they replay on the new ones).
         """
         p = self.__dict__.get("_plan")
         if p is None or not p.matches_twin():
             from .plan import Plan  # lazy: `import twin` stays light
 
-            p = self._plan = Plan(self)
+            p = self._plan = Plan(self, carry=p)
         return p
 
     def scenario(self, name: str, *, create: bool = True):
@@ -382,12 +544,17 @@ def _inferred_schema(name: str, gdf: gpd.GeoDataFrame) -> LayerSchema:
     return LayerSchema(name, accepted, columns={"id": id_kind}, description=f"User layer {name}")
 
 
+def _doc(tw: Twin, which: str) -> dict:
+    getattr(tw, which)  # fills the built-in document in
+    return tw._docs["indicators" if which == "registry" else "regulations"]
+
+
 def _restore_dtypes(gdf: gpd.GeoDataFrame, schema: LayerSchema | None) -> gpd.GeoDataFrame:
     # GeoPackage has no boolean storage class; GDAL marks the subtype and pyogrio restores
     # it, but an empty layer can still come back as int.
     if schema is None:
         return gdf
-    for col, kind in schema.required.items():
+    for col, kind in schema.kinds.items():
         if col in gdf.columns and kind == "bool" and not pd.api.types.is_bool_dtype(gdf[col]):
             gdf[col] = gdf[col].astype(bool)
     return gdf

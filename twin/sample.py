@@ -4,8 +4,9 @@ Docstring examples across the packages (and the tests, through ``tests/common.py
 :func:`make_small_twin`: two 10 km x 10 km districts near Astana, every number in it
 checkable by hand. Everything in it is ``synthetic``.
 
-The squares are built in the metric analysis CRS, where they are exact, and returned in
-lon/lat: ``square_lonlat`` builds a square in metres, ``point_lonlat`` a point.
+The squares are built in the twin's metric analysis CRS (:data:`SMALL_CRS`, given to the
+twin explicitly), where they are exact, and returned in lon/lat: ``square_lonlat`` builds a
+square in metres, ``point_lonlat`` a point.
 
 Examples
 --------
@@ -18,20 +19,25 @@ from __future__ import annotations
 
 import geopandas as gpd
 import shapely
+from pyproj import CRS
 from shapely.geometry import Point, box
 
-from .crs import AKMOLA_ANALYSIS_CRS, to_storage
+from .crs import to_storage
 from .model import Twin
 
-__all__ = ["make_small_twin", "square_lonlat", "point_lonlat", "lonlat", "metric"]
+__all__ = ["make_small_twin", "square_lonlat", "point_lonlat", "lonlat", "metric",
+           "SMALL_CRS"]
 
-# Origin of the small twin, in the analysis CRS (metres east/north of 69.8E 51.9N).
+#: The small twin's analysis CRS: metres east and north of 69.8E 51.9N, equal-area.
+SMALL_CRS = CRS.from_proj4(
+    "+proj=laea +lat_0=51.9 +lon_0=69.8 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs")
+# Origin of the small twin, in the analysis CRS.
 X0, Y0 = 0.0, 0.0
 
 
 def metric(geom):
     """A GeoSeries holding one metric geometry, converted to lon/lat."""
-    return to_storage(gpd.GeoSeries([geom], crs=AKMOLA_ANALYSIS_CRS)).iloc[0]
+    return to_storage(gpd.GeoSeries([geom], crs=SMALL_CRS)).iloc[0]
 
 
 def square_lonlat(x: float, y: float, size: float):
@@ -118,5 +124,5 @@ def make_small_twin() -> Twin:
          "industrial_zones": industrial, "protected_areas": protected, "parcels": parcels,
          "project_sites": sites},
         name="small", version="test",
-        provenance={"region": "hand-made test geometry"},
+        provenance={"region": "hand-made test geometry"}, analysis_crs=SMALL_CRS,
     )

@@ -34,11 +34,23 @@ __all__ = ["LayerSchema", "CORE_SCHEMAS", "ACCURACY_LEVELS", "WATER_LAYERS", "va
 #: method; ``synthetic``: made up by a deterministic generator.
 ACCURACY_LEVELS = ("real", "approximate", "synthetic")
 
-# Column kinds, checked loosely: "str" accepts object or string dtype, "int" any integer
-# dtype, "float" any number, "bool" booleans.
+def _whole_numbers(s: pd.Series) -> bool:
+    # Whole numbers, some perhaps not known: a float column whose known values are whole
+    # (a count that is missing for a row is NaN there, not 0).
+    if pd.api.types.is_integer_dtype(s):
+        return True
+    if not pd.api.types.is_float_dtype(s):
+        return False
+    v = s.to_numpy(dtype=float)
+    v = v[~np.isnan(v)]
+    return bool(np.isfinite(v).all() and (v == np.round(v)).all())
+
+
+# Column kinds, checked loosely: "str" accepts object or string dtype, "int" whole numbers
+# (see _whole_numbers), "float" any number, "bool" booleans.
 _KIND_CHECK = {
     "str": lambda s: pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s),
-    "int": pd.api.types.is_integer_dtype,
+    "int": _whole_numbers,
     "float": pd.api.types.is_numeric_dtype,
     "bool": pd.api.types.is_bool_dtype,
 }
@@ -63,6 +75,10 @@ class LayerSchema:
         provenance columns ``source`` and ``synthetic`` are always required.
     description : str
         One line for catalogues (the OGC collection description).
+    optional : dict
+        Columns a layer may have, and the kind each must hold when it does (what analyses
+        read if present: a district's ``kind``, a settlement's ``population_known``...).
+        ``twin.conform`` derives most of them from the geometry and the other layers.
     """
 
     name: str
@@ -70,10 +86,16 @@ class LayerSchema:
     id_column: str = "id"
     columns: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    optional: dict[str, str] = field(default_factory=dict)
 
     @property
     def required(self) -> dict[str, str]:
         return {self.id_column: "str", **self.columns, **PROVENANCE_COLUMNS}
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Every declared column, required or optional, with its kind."""
+        return {**self.optional, **self.required}
 
     def to_dict(self) -> dict:
         return {
@@ -81,6 +103,7 @@ class LayerSchema:
             "geometry_types": list(self.geometry_types),
             "id_column": self.id_column,
             "columns": dict(self.columns),
+            "optional": dict(self.optional),
             "description": self.description,
         }
 
@@ -92,6 +115,7 @@ class LayerSchema:
             id_column=d.get("id_column", "id"),
             columns=dict(d.get("columns", {})),
             description=d.get("description", ""),
+            optional=dict(d.get("optional", {})),
         )
 
 
@@ -100,80 +124,91 @@ _POLY = ("Polygon", "MultiPolygon")
 WATER_LAYERS = ("lakes", "rivers", "water")
 _ACC = {"accuracy": "str"}
 
+_NAMES = {"name_ru": "str", "name_kk": "str", "name_en": "str"}
+
+#: The layers every analysis knows. Required columns are the few an analysis cannot do
+#: without; the optional ones are read where a layer has them (and ``twin.conform`` derives
+#: most of them: areas, centres, a site's district, a district's kind).
 CORE_SCHEMAS: dict[str, LayerSchema] = {
     s.name: s
     for s in [
         LayerSchema(
             "region",
             _POLY,
-            columns={"name": "str", "name_ru": "str", "name_kk": "str",
-                     "official_area_km2": "float", **_ACC},
-            description="The region's outline (ADM1).",
+            columns={"name": "str"},
+            optional={**_NAMES, "official_area_km2": "float", **_ACC},
+            description="The region's outline.",
         ),
         LayerSchema(
             "context",
             _POLY,
-            columns={"name": "str", "kind": "str", **_ACC},
-            description="Context features that are not part of the region (Astana).",
+            columns={"name": "str"},
+            optional={"kind": "str", **_NAMES, **_ACC},
+            description="Context features that are not part of the region.",
         ),
         LayerSchema(
             "districts",
             _POLY,
-            columns={"name": "str", "name_ru": "str", "name_kk": "str", "kind": "str",
-                     "centre": "str", "centre_lon": "float", "centre_lat": "float",
-                     "area_km2": "float", **_ACC},
-            description="The 17 districts and the cities of regional significance.",
+            columns={"name": "str"},
+            optional={**_NAMES, "kind": "str", "centre": "str", "centre_lon": "float",
+                      "centre_lat": "float", "area_km2": "float", **_ACC},
+            description="Districts and cities: the units that are scored and planned.",
         ),
         LayerSchema(
             "settlements",
             ("Point",),
-            columns={"name": "str", "population": "int", "district_id": "str", **_ACC},
+            columns={"name": "str", "population": "int", "district_id": "str"},
+            optional={**_NAMES, "population_known": "bool", "is_centre": "bool",
+                      "place": "str", **_ACC},
             description="Towns and villages with their populations.",
         ),
         LayerSchema(
             "industrial_zones",
             _POLY,
-            columns={"name": "str", "district_id": "str", "area_ha": "float", **_ACC},
+            columns={"name": "str"},
+            optional={"district_id": "str", "area_ha": "float", **_ACC},
             description="Industrial zones.",
         ),
         LayerSchema(
             "protected_areas",
             _POLY,
-            columns={"name": "str", "kind": "str", "official_area_ha": "float",
-                     "area_ha": "float", **_ACC},
+            columns={"name": "str"},
+            optional={"kind": "str", "official_area_ha": "float", "area_ha": "float",
+                      **_NAMES, **_ACC},
             description="Specially protected natural territories.",
         ),
         LayerSchema(
             "project_sites",
             ("Point",),
-            columns={"name": "str", "sector": "str", "district_id": "str",
-                     "investment_kzt": "int", "jobs": "int", "status": "str",
-                     "start_year": "int", "end_year": "int", "hazard_class": "str", **_ACC},
+            columns={"name": "str", "sector": "str", "district_id": "str"},
+            optional={"investment_kzt": "int", "jobs": "int", "status": "str",
+                      "start_year": "int", "end_year": "int", "hazard_class": "str", **_ACC},
             description="Investment projects under implementation and in the pipeline.",
         ),
         LayerSchema(
             "parcels",
             _POLY,
             columns={"id": "int", "district_id": "str", "land_use": "str", "area_ha": "float"},
+            optional=dict(_ACC),
             description="Cadastral parcels.",
         ),
         LayerSchema(
             "lakes",
             _POLY,
-            columns={"name": "str", "kind": "str", **_ACC},
+            optional={"name": "str", "kind": "str", **_NAMES, **_ACC},
             description="Lakes and reservoirs.",
         ),
         LayerSchema(
             "rivers",
             ("LineString", "MultiLineString"),
-            columns={"name": "str", "kind": "str", **_ACC},
+            optional={"name": "str", "kind": "str", **_NAMES, **_ACC},
             description="Rivers, as lines.",
         ),
         LayerSchema(
             # Twins saved before lakes and rivers were split: still read, still buffered.
             "water",
             ("Polygon", "MultiPolygon", "LineString", "MultiLineString"),
-            columns={"name": "str", "kind": "str", **_ACC},
+            optional={"name": "str", "kind": "str", **_NAMES, **_ACC},
             description="Rivers and lakes in one layer (older twins; new ones use 'lakes' "
                         "and 'rivers', one geometry type each).",
         ),
@@ -253,11 +288,12 @@ def validate_layer(
             f"add them (every layer needs 'source' and 'synthetic'; {name!r} also needs "
             f"{', '.join(repr(c) for c in schema.required)})"
         )
-    for col, kind in schema.required.items():
-        if not _KIND_CHECK[kind](gdf[col]):
+    for col, kind in schema.kinds.items():
+        if col in gdf.columns and not _KIND_CHECK[kind](gdf[col]):
             raise SchemaError(
                 f"layer {name!r}: column {col!r} should hold {kind} values but has dtype "
-                f"{gdf[col].dtype}: convert it (e.g. gdf[{col!r}].astype(...))"
+                f"{gdf[col].dtype}: convert it (e.g. gdf[{col!r}].astype(...)), or import "
+                "the layer with Twin.import_layer / `twin import`, which converts values"
             )
     ids = gdf[schema.id_column]
     if ids.isna().any():

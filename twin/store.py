@@ -38,9 +38,9 @@ import pyogrio
 from .errors import TwinFileError
 
 __all__ = ["write_twin_file", "read_twin_file", "transaction", "read_table", "read_tables",
-           "write_table", "META_TABLE", "FILES_TABLE", "FILE_PART_BYTES", "GPKG_OPTIONS",
-           "StoredFile", "put_file", "delete_files", "stored_files", "unpack_file",
-           "connect_readonly"]
+           "write_table", "user_work", "META_TABLE", "FILES_TABLE", "FILE_PART_BYTES",
+           "GPKG_OPTIONS", "StoredFile", "put_file", "delete_files", "stored_files",
+           "unpack_file", "connect_readonly"]
 
 META_TABLE = "twin_meta"
 #: The table holding the twin's files (rasters), byte for byte.
@@ -375,3 +375,46 @@ def read_twin_file(path: str | os.PathLike) -> tuple[dict, dict, dict]:
             ) from e
         layers[name] = gdf
     return meta, layers, tables
+
+
+def user_work(path: str | os.PathLike) -> list[str]:
+    """What a user saved in the file at ``path`` that a rebuild would replace: stored
+    scenarios, plan versions, observations that are not synthetic, rasters users added.
+    A file that is not a twin file is reported as such (it is someone's data too).
+
+    Examples
+    --------
+    >>> user_work("/nonexistent.gpkg")
+    []
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    checks = {
+        "scenarios": 'SELECT COUNT(*) FROM "scenarios"',
+        "plan_versions": 'SELECT COUNT(*) FROM "plan_versions" WHERE kind != \'base\'',
+        "score_observations": 'SELECT COUNT(*) FROM "score_observations" '
+                              "WHERE synthetic IN (0, '0', 'False', 'false')",
+        "rasters": "SELECT COUNT(*) FROM \"rasters\" WHERE derived IN (0, '0', 'False', "
+                   "'false')",
+    }
+    what = {"scenarios": "stored scenario(s)", "plan_versions": "plan change(s)",
+            "score_observations": "observation(s) not flagged synthetic",
+            "rasters": "raster(s) added by a user"}
+    try:
+        conn = connect_readonly(path)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if "twin_meta" not in tables:
+                return [f"{str(path)!r} is not a twin file"]
+            found = []
+            for table, sql in checks.items():
+                if table in tables:
+                    n = int(conn.execute(sql).fetchone()[0])
+                    if n:
+                        found.append(f"{n:,} {what[table]}")
+            return found
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return [f"{str(path)!r} is not a twin file"]

@@ -30,7 +30,7 @@ from .regulations import (
     ZONE_TYPES,
     Regulation,
     Regulations,
-    default_regulations_path,
+    builtin_regulations_doc,
     load_regulations,
 )
 from .versions import PlanDiff, Rezone, SetRegulation
@@ -46,7 +46,7 @@ __all__ = [
     "Regulation",
     "Regulations",
     "load_regulations",
-    "default_regulations_path",
+    "builtin_regulations_doc",
     "ZoningRules",
     "derive_zones",
     "zones_for_twin",

@@ -8,7 +8,7 @@ import numpy as np
 import shapely
 from pyproj import CRS
 
-from ..crs import STORAGE_CRS, to_metric, transformer
+from ..crs import STORAGE_CRS, analysis_crs_of, to_metric, transformer
 from ..errors import GeometryTypeError, MissingCRS
 
 _POLY_IDS = (shapely.GeometryType.POLYGON.value, shapely.GeometryType.MULTIPOLYGON.value)
@@ -19,6 +19,17 @@ def in_crs(gdf, crs: CRS, what: str):
     if gdf.crs is None:
         raise MissingCRS(f"{what} has no CRS: set one (e.g. .set_crs('EPSG:4326'))")
     return gdf if CRS(gdf.crs) == CRS(crs) else to_metric(gdf, CRS(crs))
+
+
+def metric_crs(crs, data) -> CRS:
+    """The CRS to measure ``data`` in: ``crs`` if given, ``data``'s own if projected, else an
+    equal-area CRS centred on ``data`` (what a twin would derive for it)."""
+    if crs is not None:
+        return CRS(crs)
+    if data.crs is None:
+        raise MissingCRS("the data has no CRS: set one (e.g. .set_crs('EPSG:4326'))")
+    own = CRS(data.crs)
+    return own if own.is_projected else analysis_crs_of(data)
 
 
 def geometry_in(geom, crs: CRS, what: str = "geometry"):

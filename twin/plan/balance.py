@@ -9,8 +9,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from ..crs import AKMOLA_ANALYSIS_CRS
-from ._geom import in_crs
+from ._geom import in_crs, metric_crs
 from .regulations import ZONE_TYPES, Regulations
 from .zones import parcel_zones
 
@@ -45,7 +44,7 @@ def land_balance(
     >>> float(lb["closure"].abs().max()) < 1e-6   # round trip through lon/lat only
     True
     """
-    crs = CRS(crs or AKMOLA_ANALYSIS_CRS)
+    crs = metric_crs(crs, zones)
     z = in_crs(zones, crs, "zones")
     d = in_crs(districts, crs, "districts")
     area = pd.DataFrame(
@@ -125,7 +124,7 @@ def capacity(
     if "area_ha" in parcels:
         area_m2 = parcels["area_ha"].to_numpy(dtype=float) * 1e4
     else:
-        p = in_crs(parcels, CRS(crs or AKMOLA_ANALYSIS_CRS), "parcels")
+        p = in_crs(parcels, metric_crs(crs, parcels), "parcels")
         area_m2 = shapely.area(np.asarray(p.geometry.values))
     # through category codes: a million parcels share nine zone types
     cat = pd.Categorical(zone_types, categories=ZONE_TYPES)

@@ -13,8 +13,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from ..crs import AKMOLA_ANALYSIS_CRS
-from ._geom import in_crs
+from ._geom import in_crs, metric_crs
 from .errors import PlanError
 from .regulations import HAZARD_CLASSES, Regulations
 
@@ -64,7 +63,7 @@ def sanitary_zones(
     >>> round(float(szz.area.iloc[0] / (np.pi * 500 ** 2)), 3)
     1.0
     """
-    crs = CRS(crs or AKMOLA_ANALYSIS_CRS)
+    crs = metric_crs(crs, sites)
     s = in_crs(sites, crs, "project_sites")
     d = sanitary_distance_m(s["hazard_class"], regulations)
     keep = d > 0
@@ -74,7 +73,7 @@ def sanitary_zones(
             "site_id": s["id"].to_numpy(),
             "hazard_class": s["hazard_class"].to_numpy(),
             "radius_m": d[keep],
-            "source": "sanitary protection distance by hazard class (facts.md)",
+            "source": "sanitary protection distance by hazard class (the twin's regulations)",
             "synthetic": s["synthetic"].to_numpy(),
         },
         geometry=shapely.buffer(np.asarray(s.geometry.values), d[keep], quad_segs=_QUAD_SEGS),
@@ -95,12 +94,12 @@ def water_protection(
     >>> from shapely import LineString
     >>> from twin.plan import load_regulations
     >>> w = gpd.GeoDataFrame({"id": ["r"], "name": ["R"], "synthetic": [True]},
-    ...                      geometry=[LineString([(0, 0), (1000, 0)])], crs=AKMOLA_ANALYSIS_CRS)
+    ...                      geometry=[LineString([(0, 0), (1000, 0)])], crs=32643)
     >>> wp = water_protection(w, load_regulations())
     >>> wp["kind"].tolist(), wp["width_m"].tolist()
     (['zone', 'strip'], [500.0, 100.0])
     """
-    crs = CRS(crs or AKMOLA_ANALYSIS_CRS)
+    crs = metric_crs(crs, water)
     w = in_crs(water, crs, "water")
     g = np.asarray(w.geometry.values)
     n = len(w)
@@ -113,7 +112,7 @@ def water_protection(
             "name": np.tile(w["name"].to_numpy() if "name" in w else w["id"].to_numpy(), 2),
             "kind": ["zone"] * n + ["strip"] * n,
             "width_m": widths,
-            "source": "water protection zone/strip widths (facts.md; regulations.yaml)",
+            "source": "water protection zone/strip widths (the twin's regulations)",
             "synthetic": np.tile(w["synthetic"].to_numpy(), 2),
         },
         geometry=shapely.buffer(np.tile(g, 2), widths, quad_segs=_QUAD_SEGS),

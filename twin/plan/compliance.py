@@ -5,7 +5,8 @@ sanitary protection zones. Findings carry a severity and the numbers behind them
 proposed site (or a moved one, in a scenario) is checked without recomputing the rest.
 
 Severities: ``error`` a norm forbids it (building in a protected area or a water protection
-strip, housing inside a sanitary protection zone); ``warning`` the plan must change first
+strip, housing inside a sanitary protection zone: settlements, residential parcels or the
+plan's residential zones); ``warning`` the plan must change first
 (the zone does not permit the sector, the site is outside every zone, a hazardous plant in a
 water protection zone); ``info`` worth knowing.
 """
@@ -21,9 +22,9 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from ..crs import AKMOLA_ANALYSIS_CRS, to_metric, transformer
+from ..crs import to_metric, transformer
 from ..errors import MissingCRS
-from ._geom import geometry_in, in_crs, subdivide
+from ._geom import geometry_in, in_crs, metric_crs, subdivide
 from .buffers import _QUAD_SEGS, sanitary_distance_m
 from .findings import FINDING_COLUMNS, SEVERITIES, Finding, compliance_summary
 from .regulations import Regulations
@@ -36,6 +37,11 @@ __all__ = [
     "FINDING_COLUMNS",
     "SEVERITIES",
 ]
+
+
+#: One square metre in hectares: less residential zone than this inside a sanitary zone is
+#: a sliver where the two only touch, not housing.
+_M2_HA = 1e-4
 
 
 def _ha(x: float) -> str:
@@ -58,7 +64,8 @@ class ComplianceContext:
         The twin's layers; a missing layer skips its rule. Parcels count when their
         ``land_use`` is ``residential``.
     crs : CRS, optional
-        The metric CRS of the checks (default: the Akmola equal-area CRS).
+        The metric CRS of the checks (default: the zones' own if projected, else an
+        equal-area CRS centred on them).
 
     Examples
     --------
@@ -89,7 +96,7 @@ class ComplianceContext:
         parcels=None,
         crs: CRS | None = None,
     ) -> None:
-        self.crs = CRS(crs or AKMOLA_ANALYSIS_CRS)
+        self.crs = metric_crs(crs, zones)
         self.regulations = regulations
         self._set_zones(zones)
 
@@ -350,10 +357,10 @@ class ComplianceContext:
         out = []
         for k, i in enumerate(sel):
             rec = per[int(i)]
-            # The rule is about housing: settlements and residential parcels. The plan's
-            # residential zone is reported alongside but does not trigger on its own, as
-            # its extent is a synthetic disc in the default twin.
-            if not rec["near"] and rec["n"] == 0:
+            # The rule is about housing: settlements, residential parcels and the plan's
+            # residential zones, each of which alone makes the finding (a plant's zone over
+            # a town's residential zone is a conflict even where no parcel is mapped).
+            if not rec["near"] and rec["n"] == 0 and rec["zha"] < _M2_HA:
                 continue
             near = sorted(rec["near"])
             parts = []
@@ -364,13 +371,13 @@ class ComplianceContext:
                 )
             if rec["n"]:
                 parts.append(f"{rec['n']:,} residential parcel(s), {_ha(rec['ha'])}")
-            if rec["zha"] > 0:
+            if rec["zha"] >= _M2_HA:
                 parts.append(f"{_ha(rec['zha'])} of residential zone")
             shift = r[k] - near[0][0] if near else float("nan")
             fix = (
                 f"move it at least {shift:,.0f} m further from {near[0][1]!r}"
                 if near
-                else "move it away from housing"
+                else "move it away from housing, or rezone the residential land it covers"
             )
             out.append(
                 Finding(

@@ -17,6 +17,7 @@ import shapely
 
 from .. import store
 from ..crs import to_storage
+from ..errors import AnalysisUnavailable
 from .balance import capacity, capacity_summary, land_balance
 from .compliance import ComplianceContext, Finding, compliance_summary
 from .errors import PlanError, PlanVersionError
@@ -50,12 +51,34 @@ def zones_token(zones: gpd.GeoDataFrame, crs) -> str:
     return h.hexdigest()[:16]
 
 
+#: The layers a plan reads besides ``zones`` (and those zones are derived from): when one
+#: of them changes, ``tw.plan`` is made afresh.
+PLAN_INPUTS = ("region", "districts", "settlements", "industrial_zones", "protected_areas",
+               "water", "parcels", "project_sites", "zones")
+
+#: What each analysis cannot compute without a layer, in the words it says so.
+UNAVAILABLE = {
+    "project_sites": "no project_sites: compliance of projects is not available (no sites "
+                     "to check); import a project list with `twin import project_sites FILE`",
+    "parcels": "no parcels: capacity by parcel is not available; import a cadastre with "
+               "`twin import parcels FILE`",
+    "settlements": "no settlements: settlement zones and housing near plants are not "
+                   "derived; import settlements with `twin import settlements FILE`",
+    "water": "no water: water protection zones are not checked; import rivers and lakes "
+             "with `twin import water FILE`",
+    "protected_areas": "no protected_areas: protected-area rules are not checked; import "
+                       "them with `twin import protected_areas FILE`",
+}
+
+
 class Plan:
     """The digital general plan of a twin: zones + regulations, in numbered versions.
 
     Version 1 is the twin's ``zones`` layer (derived from the twin if it has none) and the
-    regulations file; each :meth:`rezone` or :meth:`set_regulation` makes the next version.
-    :meth:`save` writes new versions into the twin file (table ``plan_versions``).
+    twin's regulations (:attr:`Twin.regulations`); each :meth:`rezone` or
+    :meth:`set_regulation` makes the next version. :meth:`save` writes new versions into the
+    twin file (table ``plan_versions``). Analyses work with the layers the twin has;
+    :attr:`unavailable` says what cannot be computed without the others.
 
     Parameters
     ----------
@@ -63,8 +86,11 @@ class Plan:
     plan_id : str
         Several plans (e.g. drafts) can live in one twin file under different ids.
     regulations : Regulations or path, optional
-        Base regulations for a new plan (default ``geodata/regulations.yaml``). A plan read
-        back from the twin file uses the regulations stored with its version 1.
+        Base regulations for a new plan (default: the twin's own). A plan read back from
+        the twin file uses the regulations stored with its version 1.
+    carry : Plan, optional
+        An earlier plan of the same twin whose changes not yet saved carry over (what
+        ``tw.plan`` passes when the twin's layers changed under it).
 
     Examples
     --------
@@ -86,16 +112,21 @@ class Plan:
         plan_id: str = "main",
         *,
         regulations: Regulations | str | os.PathLike | None = None,
+        carry: Plan | None = None,
     ) -> None:
         self.twin = tw
         self.id = str(plan_id)
         self.crs = tw.analysis_crs
+        self._inputs = self._inputs_version()
         if "zones" in tw:
             base_zones = tw.metric("zones")
         else:
             base_zones = _metric(zones_for_twin(tw), self.crs)
+        # Zones derived from the twin's layers follow those layers: a history made on an
+        # earlier derivation replays on the new one. Zones a user gave are data: a history
+        # made on other zones cannot be replayed.
+        derived = "zones" not in tw or "zones" in tw.derived_layers
         self._base_token = zones_token(base_zones, self.crs)
-        self._zones_dv = tw.data_version("zones") if "zones" in tw else None
         table = tw.tables.get(VERSIONS_TABLE)
         rows = (
             table[table["plan_id"].astype(str) == self.id].sort_values("version")
@@ -105,7 +136,7 @@ class Plan:
         self._saved = len(rows)
         if len(rows):
             base = rows.iloc[0]
-            if str(base["base_token"]) != self._base_token:
+            if str(base["base_token"]) != self._base_token and not derived:
                 raise PlanVersionError(
                     f"plan {self.id!r} was made on a different zones layer than the twin now "
                     "holds, so its changes cannot be replayed: restore that zones layer, or "
@@ -117,6 +148,8 @@ class Plan:
             regs = (
                 regulations
                 if isinstance(regulations, Regulations)
+                else tw.regulations
+                if regulations is None
                 else load_regulations(regulations)
             )
             self._records = [
@@ -137,11 +170,30 @@ class Plan:
         self._ptypes: dict[int, pd.Series] = {}
         self._ctx: dict[int, ComplianceContext] = {}
         self._parcel_pts = None
+        if carry is not None and carry.id == self.id and (
+                derived or carry._base_token == self._base_token):
+            # the unsaved changes: past the saved versions, and never a second base (v1)
+            for r in carry._records[max(carry._saved, 1):]:
+                self._records.append({**r, "version": len(self._records) + 1,
+                                      "parent": len(self._records),
+                                      "base_token": self._base_token})
+
+    def _inputs_version(self) -> tuple:
+        tw = self.twin
+        return tuple(tw.data_version(n) if n in tw else None for n in PLAN_INPUTS) + (
+            tw.analysis_crs.to_wkt(),)
 
     def matches_twin(self) -> bool:
-        """Whether the twin still holds the zones layer this plan was made on."""
-        now = self.twin.data_version("zones") if "zones" in self.twin else None
-        return now == self._zones_dv
+        """Whether the twin still holds the layers this plan was made on (zones, or those
+        the zones are derived from, and the layers its checks read)."""
+        return self._inputs_version() == self._inputs
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """What this plan cannot compute with the layers the twin has, per missing layer,
+        in words (e.g. ``{"parcels": "no parcels: capacity by parcel is not available;
+        ..."}``); empty when every analysis has what it needs."""
+        return {n: why for n, why in UNAVAILABLE.items() if n not in self.twin}
 
     def __repr__(self) -> str:
         return f"<Plan {self.id!r} v{self.version} of twin {self.twin.name!r}>"
@@ -224,6 +276,7 @@ class Plan:
             raise PlanError("rezone: give either an area or parcel ids, not both")
         ids: tuple = ()
         if parcels is not None:
+            self._need_parcels()
             p = self.twin["parcels"]
             ids = tuple(_plain(i) for i in parcels)
             sel = p[p["id"].isin(ids)]
@@ -285,9 +338,18 @@ class Plan:
             )
         return self._ctx[v]
 
+    def _sites(self) -> gpd.GeoDataFrame:
+        if "project_sites" in self.twin:
+            return self.twin["project_sites"]
+        # no sites: nothing to check, and a table of no findings says so exactly
+        return gpd.GeoDataFrame({"id": pd.Series(dtype=object),
+                                 "district_id": pd.Series(dtype=object)},
+                                geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+
     def compliance(self, version: int | None = None, sites=None) -> pd.DataFrame:
-        """Findings for every project site (or the given sites) against a version."""
-        sites = self.twin["project_sites"] if sites is None else sites
+        """Findings for every project site (or the given sites) against a version; no rows
+        when the twin has no sites (:attr:`unavailable` says so)."""
+        sites = self._sites() if sites is None else sites
         return self.context(version).check(sites)
 
     def compliance_summary(
@@ -295,7 +357,7 @@ class Plan:
     ) -> pd.DataFrame:
         f = self.compliance(version) if findings is None else findings
         return compliance_summary(
-            f, self.twin["project_sites"], self.twin["districts"], self._layer("settlements")
+            f, self._sites(), self.twin["districts"], self._layer("settlements")
         )
 
     def check_site(
@@ -315,8 +377,13 @@ class Plan:
             self.zones(version, metric=True), self.twin.metric("districts"), crs=self.crs
         )
 
+    def _need_parcels(self) -> None:
+        if "parcels" not in self.twin:
+            raise AnalysisUnavailable(UNAVAILABLE["parcels"])
+
     def parcel_zone_types(self, version: int | None = None) -> pd.Series:
         """Zone type of each parcel; a rezone updates only the parcels inside it."""
+        self._need_parcels()
         v = self._check(version)
         if v in self._ptypes:
             return self._ptypes[v]
@@ -357,7 +424,9 @@ class Plan:
         return self._ptree
 
     def capacity(self, version: int | None = None) -> pd.Series:
-        """Maximum floor area (m²) of each parcel under a version."""
+        """Maximum floor area (m²) of each parcel under a version; raises
+        :class:`~twin.errors.AnalysisUnavailable` on a twin without parcels."""
+        self._need_parcels()
         return capacity(
             self.twin["parcels"],
             None,
@@ -366,6 +435,7 @@ class Plan:
         )
 
     def capacity_summary(self, version: int | None = None) -> pd.DataFrame:
+        self._need_parcels()
         return capacity_summary(
             self.twin["parcels"], self.parcel_zone_types(version), self.capacity(version)
         )

@@ -1,16 +1,21 @@
-"""Regulations per functional zone type, read from an editable YAML file and validated.
+"""Regulations per functional zone type, read from an editable YAML document and validated.
 
 A :class:`Regulation` says what a zone type permits (project sectors, land uses) and how
 densely it may be built (max floor-area ratio, max floors, min green share). The
 :class:`Regulations` set also holds the buffer distances (sanitary protection zones by hazard
 class, water protection zone and strip). Both are frozen: a change makes a new object, which
 is what plan versions record.
+
+Each twin carries its own (``Twin.regulations``, stored in the twin file); a twin given none
+uses the built-in Kazakh norms, ``norms_kz.yaml`` beside this module.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -27,7 +32,9 @@ __all__ = [
     "Regulation",
     "Regulations",
     "load_regulations",
-    "default_regulations_path",
+    "read_regulations_doc",
+    "builtin_regulations_doc",
+    "BUILTIN_REGULATIONS_PATH",
     "check_zone_type",
 ]
 
@@ -57,9 +64,8 @@ REGULATION_FIELDS = (
 )
 
 
-def default_regulations_path() -> Path:
-    """``geodata/regulations.yaml`` in the source tree."""
-    return Path(__file__).resolve().parents[2] / "geodata" / "regulations.yaml"
+#: The built-in regulations: Kazakh norms for the buffers, assumed defaults for the rest.
+BUILTIN_REGULATIONS_PATH = Path(__file__).with_name("norms_kz.yaml")
 
 
 def check_zone_type(zone_type: str) -> str:
@@ -176,12 +182,22 @@ class Regulations:
         }
 
     @classmethod
+    def parse_cached(cls, doc: Any, origin: str = "<memory>") -> Regulations:
+        """:meth:`parse`, validated once per distinct document."""
+        try:
+            key = json.dumps(doc, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise RegulationError(f"{origin}: the regulations are not plain data ({e}): give "
+                                  "them as YAML or JSON") from None
+        return _parse(key, origin)
+
+    @classmethod
     def parse(cls, doc: Any, origin: str = "<memory>") -> Regulations:
         """Validate a loaded YAML document (a dict) and build :class:`Regulations`."""
         if not isinstance(doc, dict):
             raise RegulationError(
                 f"{origin}: expected a mapping with 'zones:' and 'buffers:' at the top, got "
-                f"{type(doc).__name__}: see geodata/regulations.yaml for the layout"
+                f"{type(doc).__name__}: see twin/plan/norms_kz.yaml for the layout"
             )
         if doc.get("format", 1) != 1:
             raise RegulationError(
@@ -317,8 +333,39 @@ def _parse_zone(zone_type: str, d: Any, where: str) -> Regulation:
     )
 
 
+@lru_cache(maxsize=16)
+def _parse(key: str, origin: str) -> Regulations:
+    return Regulations.parse(json.loads(key), origin=origin)
+
+
+def read_regulations_doc(path: str | os.PathLike) -> dict:
+    """The regulations document in the YAML file at ``path`` (not yet validated)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise RegulationError(
+            f"cannot read regulations file {str(path)!r} ({e.strerror}): check the path"
+        ) from e
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise RegulationError(f"{path.name}: not valid YAML ({e}): fix the syntax") from e
+    return doc
+
+
+@lru_cache(maxsize=1)
+def _builtin_text() -> str:
+    return json.dumps(read_regulations_doc(BUILTIN_REGULATIONS_PATH))
+
+
+def builtin_regulations_doc() -> dict:
+    """A fresh copy of the built-in regulations document (the Kazakh norms)."""
+    return json.loads(_builtin_text())
+
+
 def load_regulations(path: str | os.PathLike | None = None) -> Regulations:
-    """Read and validate a regulations YAML file (default ``geodata/regulations.yaml``).
+    """Read and validate a regulations YAML file (default: the built-in Kazakh norms).
 
     Raises :class:`~twin.plan.errors.RegulationError` naming the file, the key and the fix.
 
@@ -330,15 +377,5 @@ def load_regulations(path: str | os.PathLike | None = None) -> Regulations:
     >>> regs["industrial"].permits("metallurgy")
     True
     """
-    path = Path(path) if path is not None else default_regulations_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise RegulationError(
-            f"cannot read regulations file {str(path)!r} ({e.strerror}): check the path"
-        ) from e
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise RegulationError(f"{path.name}: not valid YAML ({e}): fix the syntax") from e
-    return Regulations.parse(doc, origin=path.name)
+    path = Path(path) if path is not None else BUILTIN_REGULATIONS_PATH
+    return Regulations.parse_cached(read_regulations_doc(path), origin=path.name)

@@ -18,8 +18,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from ..crs import AKMOLA_ANALYSIS_CRS, to_storage
-from ._geom import geometry_in, in_crs, points_in_polygons, polygonal, polygonal1
+from ..crs import to_storage
+from ._geom import geometry_in, in_crs, metric_crs, points_in_polygons, polygonal, polygonal1
 from .errors import PlanError
 from .regulations import check_zone_type
 
@@ -79,9 +79,9 @@ class ZoningRules:
     green_belt_min_population: int = 50_000
     reserve_ring_m: float = 1_000.0
     reserve_min_population: int = 10_000
-    # Settlement lands come before protected areas: towns such as Shchuchinsk sit inside
-    # the outline of Burabay park but their lands are not park lands. Compliance still
-    # checks sites against the protected_areas layer itself.
+    # Settlement lands come before protected areas: a town can sit inside the outline of a
+    # national park without its lands being park lands. Compliance still checks sites
+    # against the protected_areas layer itself.
     priority: tuple[str, ...] = (
         "industrial",
         "infrastructure",
@@ -239,7 +239,8 @@ def derive_zones(
     rules : ZoningRules, optional
         The assumed extent rules; see :class:`ZoningRules`.
     crs : CRS, optional
-        Metric CRS for the geometry work (default: the Akmola equal-area CRS).
+        Metric CRS for the geometry work (default: an equal-area CRS centred on the
+        districts; a twin passes its own analysis CRS).
 
     Returns
     -------
@@ -258,7 +259,7 @@ def derive_zones(
     ['agricultural', 'industrial', 'protected', 'residential']
     """
     rules = rules or ZoningRules()
-    crs = CRS(crs or AKMOLA_ANALYSIS_CRS)
+    crs = metric_crs(crs, districts)
     dist = in_crs(districts, crs, "districts")
     cand = _candidates(settlements, industrial_zones, protected_areas, rules, crs, extra)
     cgeoms = np.asarray(cand["geometry"].to_numpy(), dtype=object)
@@ -293,8 +294,8 @@ def derive_zones(
                     did,
                     "open land (agricultural)",
                     "remainder of the district once the other zones are cut out, "
-                    "assumed agricultural (Akmola's open land is mostly arable and "
-                    "pasture)",
+                    "assumed agricultural (an assumed rule: replace it with the land "
+                    "register's uses where the twin has them)",
                     "twin.plan.derive_zones remainder",
                     True,
                     remaining,
@@ -360,7 +361,8 @@ def rezone(
     tag : str
         Makes the new zones' ids unique: ``{district}:{zone_type}:{tag}``.
     crs : CRS, optional
-        Metric CRS used when ``zones`` is in lon/lat (default: the Akmola equal-area CRS).
+        Metric CRS used when ``zones`` is in lon/lat (default: an equal-area CRS centred on
+        the zones).
 
     Examples
     --------
@@ -377,7 +379,7 @@ def rezone(
     check_zone_type(zone_type)
     src_crs = CRS(zones.crs) if zones.crs is not None else None
     work_crs = (
-        src_crs if src_crs is not None and src_crs.is_projected else CRS(crs or AKMOLA_ANALYSIS_CRS)
+        src_crs if src_crs is not None and src_crs.is_projected else metric_crs(crs, zones)
     )
     z = in_crs(zones, work_crs, "zones").reset_index(drop=True)
     g = polygonal1(geometry_in(geometry, work_crs, "rezone geometry"))

@@ -143,9 +143,9 @@ def plan_constraints(tw, regulations=None) -> dict:
     ``water_protection`` (water protection zones, which contain the no-build strips), both
     from :mod:`twin.plan.buffers` with the plan's regulations.
     """
-    from ..plan import load_regulations, sanitary_zones, water_protection
+    from ..plan import sanitary_zones, water_protection
 
-    regs = regulations or load_regulations()
+    regs = regulations or tw.regulations
     out = default_constraints(tw)
     if "project_sites" in tw:
         out["sanitary_zones"] = sanitary_zones(tw["project_sites"], regs, crs=tw.analysis_crs)

@@ -1,4 +1,4 @@
-"""Aqmola Region Score: indicators, a composite index with uncertainty, live updates and
+"""The region score: indicators, a composite index with uncertainty, live updates and
 forecasts.
 
 >>> import twin
@@ -6,7 +6,7 @@ forecasts.
 >>> tw.score.ranking().head()                      # doctest: +SKIP
 
 The pipeline follows the OECD/JRC Handbook on Constructing Composite Indicators: registry
-(``geodata/indicators.yaml``) -> observations -> panel (with flagged imputation) ->
+(the twin's own, ``tw.registry``) -> observations -> panel (with flagged imputation) ->
 normalisation -> weighting -> aggregation -> ranking, plus Monte Carlo rank intervals and
 forecasts. statsmodels (the ``score`` extra) is imported only by the forecasts.
 """

@@ -30,6 +30,7 @@ __all__ = [
     "aggregate",
     "rank",
     "resolve_weights",
+    "panel_weights",
     "compute",
     "evaluate_weights",
 ]
@@ -245,6 +246,14 @@ def resolve_weights(registry: Registry, weights=None, dimension_weights=None):
     return w, W
 
 
+def panel_weights(panel: ScorePanel, config: ScoreConfig) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`resolve_weights` for ``config``, with the indicators the panel has no
+    observation of weighing 0 (left out of the composite rather than scored alike)."""
+    w, W = resolve_weights(panel.registry, dict(config.weights),
+                           dict(config.dimension_weights))
+    return w * panel.observed, W
+
+
 def dimension_groups(registry: Registry) -> np.ndarray:
     dims = registry.dimension_ids
     return np.array([dims.index(i.dimension) for i in registry.indicators])
@@ -268,7 +277,8 @@ class ScoreTable:
 
     ``normalised`` (units x indicators), ``dimensions`` (units x dimensions) and
     ``composite`` are on 0-100; ``rank`` 1 is best. ``imputed`` repeats the panel's flags so a
-    reader sees which values were not observed.
+    reader sees which values were not observed; ``left_out`` names the indicators with no
+    observation, which the composite leaves out.
     """
 
     config: ScoreConfig
@@ -278,6 +288,7 @@ class ScoreTable:
     rank: pd.Series
     imputed: pd.DataFrame
     unit_names: pd.Series = field(repr=False)
+    left_out: tuple[str, ...] = ()
 
     @property
     def region_score(self) -> float:
@@ -306,14 +317,14 @@ def _table(panel: ScorePanel, config: ScoreConfig, norm: np.ndarray, w, W) -> Sc
         rank=pd.Series(rank(s), index=idx, name="rank"),
         imputed=panel.imputed,
         unit_names=pd.Series(panel.names, index=idx, name="name"),
+        left_out=panel.left_out,
     )
 
 
 def compute(panel: ScorePanel, config: ScoreConfig | None = None) -> ScoreTable:
     """Score every unit of ``panel`` under ``config`` (minmax, arithmetic, equal weights)."""
     config = config or ScoreConfig()
-    w, W = resolve_weights(panel.registry, dict(config.weights),
-                           dict(config.dimension_weights))
+    w, W = panel_weights(panel, config)
     return _table(panel, config, normalise_panel(panel, config.normalisation), w, W)
 
 

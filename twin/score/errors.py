@@ -33,7 +33,7 @@ class ScoreArgumentError(ScoreError, InvalidArgument):
 
 
 class RegistryError(ScoreError, ValueError):
-    """The indicator registry (geodata/indicators.yaml) is malformed."""
+    """An indicator registry document that is malformed."""
 
 
 class ObservationError(ScoreError, ValueError):

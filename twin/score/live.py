@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import store
-from ..errors import SetAsideWarning
+from ..errors import AnalysisUnavailable, SetAsideWarning
 from .composite import (
     ScoreConfig,
     ScoreTable,
@@ -43,7 +43,7 @@ from .observations import (
     validate,
 )
 from .panel import ScorePanel, indicator_column
-from .registry import Registry, load_registry
+from .registry import Registry
 
 __all__ = ["Score", "IngestReport"]
 
@@ -70,7 +70,10 @@ def _canonical(records: list[tuple]) -> pd.DataFrame:
 
 
 class Score:
-    """Aqmola Region Score of one twin.
+    """The region score of one twin: its units ranked by a composite of its indicators.
+
+    Indicators with no observation are left out of the composite (:attr:`left_out` names
+    them) instead of being scored the same for every unit.
 
     Parameters
     ----------
@@ -78,7 +81,7 @@ class Score:
         Needs a ``districts`` layer (the units). Observations come from
         ``tw.tables["score_observations"]``.
     registry : Registry, optional
-        Default: ``geodata/indicators.yaml``.
+        Default: the twin's own (:attr:`Twin.registry`).
     config : ScoreConfig, optional
         Normalisation, aggregation and weights (default: min-max, arithmetic, equal).
 
@@ -86,14 +89,19 @@ class Score:
     --------
     >>> # tw = twin.load_default()
     >>> # tw.score.ranking().head()                       # rank, score, sub-scores
-    >>> # tw.score.ingest(Observation("kokshetau", "avg_wage", "2025-09", 455.0,
+    >>> # tw.score.ingest(Observation("unit-1", "avg_wage", "2025-09", 455.0,
     >>> #                             "thousand KZT", "BNS"))
     """
 
     def __init__(self, tw, *, registry: Registry | None = None,
                  config: ScoreConfig | None = None) -> None:
         self.twin = tw
-        self.registry = registry or load_registry()
+        self.registry = registry or tw.registry
+        if "districts" not in tw:
+            raise AnalysisUnavailable(
+                f"twin {tw.name!r} has no districts: the score has no units to rank; add "
+                "the districts layer (the units that are scored and planned)")
+        self._units_dv = tw.data_version("districts")
         districts = tw["districts"]
         self.units = tuple(districts["id"].astype(str))
         self.names = tuple(districts["name"].astype(str)) if "name" in districts else self.units
@@ -119,6 +127,16 @@ class Score:
         self._groups = dimension_groups(self.registry)
         self.recompute()
 
+    def matches_twin(self) -> bool:
+        """Whether the twin still holds the units this score was made for."""
+        return "districts" in self.twin and \
+            self.twin.data_version("districts") == self._units_dv
+
+    @property
+    def left_out(self) -> tuple[str, ...]:
+        """Indicators left out of the composite: the registry's with no observation."""
+        return tuple(i for i, r in zip(self.registry.ids, self._ref, strict=True) if r is None)
+
     # -- computing --------------------------------------------------------------------------
     def recompute(self) -> None:
         """Recompute everything from the observation arrays (the full path)."""
@@ -142,8 +160,14 @@ class Score:
                                      higher_is_better=ind.higher_is_better, target=tgt)
 
     def _aggregate(self) -> None:
-        self._dims, self._s = aggregate(self._norm, self._w, self._groups, self._W,
-                                        method=self.config.aggregation)
+        observed = np.array([r is not None for r in self._ref])
+        if not observed.any():  # nothing to score yet; readers say so (NoObservations)
+            n = len(self.units)
+            self._dims = np.full((n, len(self.registry.dimensions)), np.nan)
+            self._s, self._rank = np.full(n, np.nan), np.arange(1, n + 1)
+            return
+        self._dims, self._s = aggregate(self._norm, self._w * observed, self._groups,
+                                        self._W, method=self.config.aggregation)
         self._rank = rank(self._s)
 
     def configure(self, *, normalisation: str | None = None, aggregation: str | None = None,
@@ -200,7 +224,9 @@ class Score:
     def table(self) -> ScoreTable:
         """Scores, sub-scores, normalised values and ranks under the current config."""
         self._need_data()
-        return _table(self.panel, self.config, self._norm.copy(), self._w, self._W)
+        panel = self.panel
+        return _table(panel, self.config, self._norm.copy(), self._w * panel.observed,
+                      self._W)
 
     def ranking(self) -> pd.DataFrame:
         """One row per unit, best first: rank, name, score (0-100) and the sub-scores."""

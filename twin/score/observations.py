@@ -59,9 +59,9 @@ class Observation:
 
     Examples
     --------
-    >>> Observation("kokshetau", "avg_wage", "2025-09", 455.0, "thousand KZT", "BNS")
+    >>> Observation("unit-1", "avg_wage", "2025-09", 455.0, "thousand KZT", "BNS")
     ... # doctest: +ELLIPSIS
-    Observation(unit_id='kokshetau', indicator='avg_wage', month='2025-09', ...)
+    Observation(unit_id='unit-1', indicator='avg_wage', month='2025-09', ...)
     """
 
     unit_id: str
@@ -179,7 +179,8 @@ def _check(rec: tuple, registry: Registry, units, last: str) -> tuple:
     if iid not in registry:
         raise UnknownIndicator(
             f"{where}: unknown indicator {iid[:64]!r}; the registry has "
-            f"{', '.join(registry.ids)}: fix the id or add it to geodata/indicators.yaml"
+            f"{', '.join(registry.ids)}: fix the id, or add the indicator to the twin's "
+            "registry (Twin.set_registry, or `indicators:` in its manifest)"
         )
     ind = registry[iid]
     if _MONTH.fullmatch(month) is None:

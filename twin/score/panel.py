@@ -20,8 +20,9 @@ Missing data is imputed, never silently: every imputed cell carries a flag in
     nothing usable for the unit; the median of the other units (Handbook: unconditional
     median imputation).
 ``no_data``
-    the indicator has no observation at all; every unit gets the same value, so it cannot
-    change a rank.
+    the indicator has no observation at all; it is left out of the composite (its weight
+    counts as 0, :attr:`ScorePanel.left_out` names it), so a made-up value cannot compress
+    the ranking.
 ``target_assumed``
     flow with a growth target but no previous 12 months: the target is the unit's own value
     times (1 + growth).
@@ -56,6 +57,17 @@ class ScorePanel:
     targets: pd.DataFrame
     imputed: pd.DataFrame
     reference_month: pd.Series
+
+    @property
+    def observed(self) -> np.ndarray:
+        """Per indicator (registry order): whether it has any observation to score."""
+        return self.reference_month.notna().to_numpy()
+
+    @property
+    def left_out(self) -> tuple[str, ...]:
+        """Indicators left out of the composite because they have no observation."""
+        return tuple(i for i, seen in zip(self.registry.ids, self.observed, strict=True)
+                     if not seen)
 
 
 def _median_fill(v: np.ndarray, flags: np.ndarray, flag: str) -> np.ndarray:

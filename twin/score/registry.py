@@ -1,12 +1,16 @@
 """The indicator registry: what the score measures, in which unit, which way is better.
 
-The registry is data (``geodata/indicators.yaml``), read once into frozen dataclasses so the
-rest of the score can trust it.
+The registry is data: a document in the layout of ``registry_kz.yaml`` (the built-in one,
+beside this module), validated into frozen dataclasses so the rest of the score can trust
+it. Each twin carries its own (``Twin.registry``, stored in the twin file); a twin given
+none uses the built-in registry.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,9 +20,11 @@ import yaml
 
 from .errors import RegistryError
 
-__all__ = ["Dimension", "Indicator", "Registry", "load_registry", "DEFAULT_REGISTRY_PATH"]
+__all__ = ["Dimension", "Indicator", "Registry", "load_registry", "read_registry_doc",
+           "builtin_registry_doc", "BUILTIN_REGISTRY_PATH"]
 
-DEFAULT_REGISTRY_PATH = Path(__file__).resolve().parents[2] / "geodata" / "indicators.yaml"
+#: The built-in registry: twelve indicators of Kazakhstan's official statistics.
+BUILTIN_REGISTRY_PATH = Path(__file__).with_name("registry_kz.yaml")
 
 _KINDS = ("level", "flow")
 _DIRECTIONS = ("higher", "lower")
@@ -56,6 +62,8 @@ class Indicator:
     lower_bound: float | None = None
     upper_bound: float | None = None
     seasonal: bool = False
+    project_column: str | None = None
+    project_scale: float = 1.0
 
     @property
     def higher_is_better(self) -> bool:
@@ -93,6 +101,8 @@ class Registry:
     (12, 5)
     >>> reg["investment"].unit
     'bn KZT'
+    >>> [(i.id, i.project_column) for i in reg.moved_by_projects]
+    [('investment', 'investment_kzt'), ('new_jobs', 'jobs')]
     """
 
     indicators: tuple[Indicator, ...]
@@ -130,8 +140,29 @@ class Registry:
     def in_dimension(self, dim_id: str) -> tuple[Indicator, ...]:
         return tuple(i for i in self.indicators if i.dimension == dim_id)
 
+    @property
+    def moved_by_projects(self) -> tuple[Indicator, ...]:
+        """The indicators a scenario's projects move (those with a ``projects:`` entry)."""
+        return tuple(i for i in self.indicators if i.project_column)
+
+    @classmethod
+    def parse_cached(cls, doc: Mapping) -> Registry:
+        """:meth:`from_dict`, parsed once per distinct document."""
+        try:
+            key = json.dumps(doc, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise RegistryError(f"the indicator registry is not plain data ({e}): give it "
+                                "as YAML or JSON") from None
+        return _parse(key)
+
     @classmethod
     def from_dict(cls, d: Mapping) -> Registry:
+        if not isinstance(d, Mapping) or not isinstance(d.get("indicators"), list) or \
+                not isinstance(d.get("dimensions"), list):
+            raise RegistryError(
+                "an indicator registry is a mapping with the lists 'dimensions' and "
+                "'indicators': see twin/score/registry_kz.yaml for the layout"
+            )
         try:
             dims = tuple(
                 Dimension(str(x["id"]), str(x["name"]), _weight(x.get("weight", 1.0), x["id"]))
@@ -171,6 +202,16 @@ def _indicator(x: Mapping) -> Indicator:
     if tg is not None and x["kind"] != "flow":
         raise RegistryError(f"indicator {iid!r}: a growth target needs kind 'flow'")
     lo, hi = (list(x.get("bounds") or [None, None]) + [None, None])[:2]
+    moved = x.get("projects")
+    if moved is not None:
+        if not isinstance(moved, Mapping) or not isinstance(moved.get("column"), str):
+            raise RegistryError(
+                f"indicator {iid!r}: projects must be {{column: <project_sites column>, "
+                f"scale: <number>}}, e.g. {{column: investment_kzt, scale: 1.0e-9}}"
+            )
+        if x["kind"] != "flow":
+            raise RegistryError(f"indicator {iid!r}: only a flow indicator can be moved by "
+                                "projects (their amounts add up over the 12-month window)")
     return Indicator(
         id=iid,
         name=str(x["name"]),
@@ -186,19 +227,53 @@ def _indicator(x: Mapping) -> Indicator:
         lower_bound=None if lo is None else float(lo),
         upper_bound=None if hi is None else float(hi),
         seasonal=bool(x.get("seasonal", False)),
+        project_column=None if moved is None else moved["column"],
+        project_scale=1.0 if moved is None else _scale(moved.get("scale", 1.0), iid),
     )
 
 
-@lru_cache(maxsize=8)
-def _load(path: str) -> Registry:
+def _scale(v, iid) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not math.isfinite(v):
+        raise RegistryError(f"indicator {iid!r}: projects.scale must be a finite number")
+    return v
+
+
+@lru_cache(maxsize=16)
+def _parse(key: str) -> Registry:
+    return Registry.from_dict(json.loads(key))
+
+
+def read_registry_doc(path: str | os.PathLike) -> dict:
+    """The registry document in the YAML file at ``path`` (not yet validated)."""
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)
     except OSError as e:
-        raise RegistryError(f"cannot read the indicator registry {path!r}: {e}") from e
-    return Registry.from_dict(data)
+        raise RegistryError(f"cannot read the indicator registry {str(path)!r} "
+                            f"({e.strerror}): check the path") from e
+    except yaml.YAMLError as e:
+        raise RegistryError(f"{Path(path).name}: not valid YAML ({e}): fix the syntax") from e
+    if not isinstance(data, dict):
+        raise RegistryError(f"{Path(path).name}: expected a mapping with 'dimensions' and "
+                            "'indicators' at the top")
+    return data
 
 
-def load_registry(path: str | Path | None = None) -> Registry:
-    """Read an indicator registry (default: ``geodata/indicators.yaml``)."""
-    return _load(str(path or DEFAULT_REGISTRY_PATH))
+@lru_cache(maxsize=1)
+def _builtin_text() -> str:
+    return json.dumps(read_registry_doc(BUILTIN_REGISTRY_PATH))
+
+
+def builtin_registry_doc() -> dict:
+    """A fresh copy of the built-in registry document."""
+    return json.loads(_builtin_text())
+
+
+def load_registry(path: str | os.PathLike | None = None) -> Registry:
+    """Read and validate an indicator registry file (default: the built-in registry)."""
+    doc = builtin_registry_doc() if path is None else read_registry_doc(path)
+    return Registry.parse_cached(doc)

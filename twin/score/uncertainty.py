@@ -20,8 +20,8 @@ from .composite import (
     aggregate,
     dimension_groups,
     normalise_panel,
+    panel_weights,
     rank,
-    resolve_weights,
 )
 from .errors import ScoreArgumentError, WeightError
 from .panel import ScorePanel
@@ -105,7 +105,7 @@ def rank_uncertainty(
     nominal = nominal or ScoreConfig()
     reg = panel.registry
     groups = dimension_groups(reg)
-    w0, W0 = resolve_weights(reg, dict(nominal.weights), dict(nominal.dimension_weights))
+    w0, W0 = panel_weights(panel, nominal)  # indicators without observations weigh 0
     normed = {m: normalise_panel(panel, m) for m in set(normalisations) |
               {nominal.normalisation}}
 
