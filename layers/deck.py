@@ -14,7 +14,7 @@ Examples
 --------
 >>> from layers.deck import twin_deck, write_html          # doctest: +SKIP
 >>> deck = twin_deck(tw, color_by="investment_kzt")        # doctest: +SKIP
->>> write_html(deck, "akmola.html")                        # doctest: +SKIP
+>>> write_html(deck, "region.html")                        # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import pandas as pd
 import pydeck as pdk
 import shapely
 
+from twin.errors import AnalysisUnavailable
 from twin.schema import WATER_LAYERS
 
 from . import style
@@ -58,8 +59,8 @@ __all__ = [
     "zone_layers",
 ]
 
-# Heights as fractions of the region's extent, so a 20 km test twin and the ~700 km Akmola
-# region look alike: for Akmola, districts rise up to ~37 km and project columns up to ~73 km
+# Heights as fractions of the region's extent, so a 20 km test twin and a ~700 km region
+# look alike: for the latter, districts rise up to ~37 km and project columns up to ~73 km
 # above them, tall enough to read at pitch 45, low enough not to hide the neighbours.
 DISTRICT_MAX_ELEVATION = 0.06
 COLUMN_MAX_ELEVATION = 0.12
@@ -200,6 +201,12 @@ def _values(twin, color_by) -> tuple[pd.Series, str, pd.DataFrame]:
     if isinstance(color_by, pd.Series):
         return color_by.reindex(agg.index), str(color_by.name or "value"), agg
     if color_by not in agg.columns:
+        if color_by in COLOR_BY:  # a known colouring the twin has no data for
+            raise AnalysisUnavailable(
+                f"twin {twin.name!r} cannot colour districts by {color_by!r}: "
+                + ("it holds no score observations; ingest some (`twin score ingest`)"
+                   if color_by == "score" else "it has no project_sites layer")
+                + f", or colour by one of {', '.join(k for k in COLOR_BY if k in agg)}")
         raise ValueError(f"color_by={color_by!r} is not a district aggregate: use one of "
                          f"{', '.join(COLOR_BY)} or pass a pd.Series indexed by district id")
     return agg[color_by], color_title(color_by, agg), agg
@@ -509,7 +516,7 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
                            "border": "1px solid #999", "maxWidth": "340px"}},
         parameters={"clearColor": [c / 255 for c in style.BASE["background"]] + [1]},
     )
-    deck.title = title or f"{twin.name} — 3D view"
+    deck.title = title or f"{twin.title} — {'3D' if extruded else '2D'} view"
     deck.legend = {
         "districts": dlegend,
         "synthetic_share": style.synthetic_shares(twin),
@@ -517,6 +524,9 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
         "has_pipeline": any(layer.id == "pipeline_projects" for layer in plist),
         "extruded": extruded,
         "parcels": bool(parcels_url),
-        "provenance": dict(getattr(twin, "provenance", {}) or {}),
+        "provenance": dict(twin.provenance),
+        "attribution": style.attributions(twin),
+        "zone_layers": [n for n in ("protected_areas", "industrial_zones") if n in twin],
+        "accuracy_note": style.accuracy_note(twin),
     }
     return deck

@@ -86,7 +86,10 @@ def map_config(twin, *, parcel_zooms: tuple[int, int] | None = None) -> dict:
     ]
     return {
         "name": twin.name,
+        "title": twin.title,
         "version": twin.version,
+        "attribution": style.attributions(twin),
+        "accuracy_note": style.accuracy_note(twin),
         "layers": list(twin.layer_names),
         "bounds": [float(b) for b in twin["region"].total_bounds],
         "view": {"longitude": view["longitude"], "latitude": view["latitude"],

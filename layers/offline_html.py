@@ -74,13 +74,20 @@ def legend_html(legend: dict) -> str:
         if legend.get("has_pipeline"):
             cols += f"<br/>{_swatch([255, 255, 255, 255])}square, pale: pipeline"
         rows.append(f'<div class="cols">{cols}</div>')
-    rows.append("<b>Zones</b>")
-    rows.append(f"{_swatch(style.BASE['protected'])}protected area")
-    rows.append(f"{_swatch(style.BASE['industrial'])}industrial zone")
+    zones = legend.get("zone_layers", ["protected_areas", "industrial_zones"])
+    if zones:
+        rows.append("<b>Zones</b>")
+    if "protected_areas" in zones:
+        rows.append(f"{_swatch(style.BASE['protected'])}protected area")
+    if "industrial_zones" in zones:
+        rows.append(f"{_swatch(style.BASE['industrial'])}industrial zone")
     if not legend.get("parcels"):
         rows.append("<small>Parcels need the tile server: run <code>twin serve</code> and open "
                     "/map.</small>")
-    rows.append("<small>Tooltips say whether each row is real, approximate or synthetic.</small>")
+    rows.append(f"<small>{html.escape(legend.get('accuracy_note') or '')}</small>")
+    if legend.get("attribution"):
+        rows.append("<small>Sources: " + html.escape("; ".join(legend["attribution"]))
+                    + "</small>")
     return "".join(f"<div>{r}</div>" for r in rows)
 
 

@@ -32,6 +32,8 @@ __all__ = [
     "label_text",
     "sequential_classes",
     "style_spec",
+    "attributions",
+    "accuracy_note",
 ]
 
 _ASSETS = Path(__file__).parent / "assets"
@@ -132,8 +134,8 @@ LABEL_COLUMNS = {"kk": ("name_kk", "name_ru", "name"), "ru": ("name_ru", "name")
 def label_text(df: pd.DataFrame, lang: str = "kk") -> pd.Series:
     """The label of each row in ``lang`` (``kk``, ``ru`` or ``en``), with fallbacks.
 
-    >>> label_text(pd.DataFrame({"name": ["Akkol"], "name_ru": ["Акколь"]}), "kk").tolist()
-    ['Акколь']
+    >>> label_text(pd.DataFrame({"name": ["Lakeside"], "name_ru": ["Озёрный"]}), "kk").tolist()
+    ['Озёрный']
     """
     if lang not in LABEL_COLUMNS:
         raise ValueError(f"label language {lang!r} is not known: use one of "
@@ -280,3 +282,41 @@ def synthetic_shares(twin) -> dict[str, float]:
         if "synthetic" in gdf and len(gdf):
             out[name] = float(gdf["synthetic"].astype(bool).mean())
     return out
+
+
+def attributions(twin) -> list[str]:
+    """The sources a map of ``twin`` must credit: the first part of each layer's provenance
+    line ("source; licence; accuracy"), once each, in layer order. Layers the twin derives
+    from its others (the plan's zones) credit what they were derived from, so they add none.
+
+    >>> from tests.common import make_bare_twin
+    >>> attributions(make_bare_twin())
+    ['hand-made test geometry']
+    """
+    derived = set(getattr(twin, "derived_layers", ()))
+    out: list[str] = []
+    for name in twin.layer_names:
+        line = twin.provenance.get(name, "")
+        first = line.split(";", 1)[0].strip()
+        if name not in derived and first and first not in out:
+            out.append(first)
+    return out
+
+
+def accuracy_note(twin) -> str:
+    """One sentence for a map's legend: what the tooltips say, and which layers hold made-up
+    rows, with their share (nothing is said of synthetic data a twin does not have).
+
+    >>> from tests.common import make_bare_twin
+    >>> accuracy_note(make_bare_twin())
+    'Tooltips say whether each row is real, approximate or synthetic. Made up (synthetic): region, districts (all).'
+    """
+    shares = synthetic_shares(twin)
+    made_up = [(n, s) for n, s in shares.items() if s > 0]
+    text = "Tooltips say whether each row is real, approximate or synthetic."
+    if not made_up:
+        return text + " No row of this twin is synthetic."
+    parts = [f"{n} ({'all' if s >= 1 else f'{max(1, round(s * 100))}%'})" for n, s in made_up]
+    if all(s >= 1 for _, s in made_up):
+        parts = [n for n, _ in made_up[:-1]] + [parts[-1]]
+    return text + " Made up (synthetic): " + ", ".join(parts) + "."

@@ -166,3 +166,43 @@ def test_statsmodels_is_imported_only_by_forecasts():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def _year_of_history(tmp_path):
+    """A saved twin whose two units have exactly 12 months of one indicator."""
+    from tests.common import make_bare_twin
+
+    tw = make_bare_twin()
+    tw.save(tmp_path / "year.gpkg")
+    tw.score.ingest([{"unit_id": u, "indicator": "avg_wage", "month": f"2024-{m:02d}",
+                      "value": 400.0 + m, "unit": "thousand KZT", "synthetic": True}
+                     for u in ("west", "east") for m in range(1, 13)])
+    return tw
+
+
+def test_twelve_months_of_history_say_what_a_forecast_needs(tmp_path, capsys):
+    from twin.cli import main
+    from twin.score import NotEnoughHistory
+
+    tw = _year_of_history(tmp_path)
+    with pytest.raises(NotEnoughHistory, match=r"14 months a forecast needs \(the longest "
+                       r"has 12\).*ingest 2 more month"):
+        tw.score.forecast()
+    # the command line answers with the same message, no traceback
+    assert main(["score", "forecast", "--twin", str(tw.path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("twin: error: no series asked for has the 14 months") and \
+        "Traceback" not in err
+
+
+def test_twelve_months_of_history_answer_404_over_http(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+    from tests.common import assert_problem
+
+    tw = _year_of_history(tmp_path)
+    with TestClient(create_app(Settings(), twin=tw)) as c:
+        assert_problem(c.get("/score/forecast?unit=west"), 404, "14 months a forecast needs",
+                       "ingest 2 more month")

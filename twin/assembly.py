@@ -31,9 +31,11 @@ from .errors import TwinError, TwinFileError
 from .importer import read_user_layer
 from .manifest import LayerSpec, Manifest, ManifestError, read_manifest
 from .model import Twin
+from .schema import RepairReport
 from .store import user_work
 
-__all__ = ["LayerReport", "BuildReport", "build_twin", "new_twin", "read_layer"]
+__all__ = ["LayerReport", "BuildReport", "build_twin", "new_twin", "read_layer",
+           "import_layer"]
 
 
 @dataclass
@@ -46,6 +48,7 @@ class LayerReport:
     kept: int
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    repair: RepairReport | None = None
 
     def lines(self) -> list[str]:
         head = f"{self.name}: {self.kept:,} of {self.read:,} rows from {self.file}"
@@ -131,6 +134,58 @@ def read_layer(spec: LayerSpec, tw: Twin, where: str) -> tuple[gpd.GeoDataFrame,
     return out, rows, n_read, notes
 
 
+def _add_from_file(tw: Twin, spec: LayerSpec, where: str, repair_hint: str) -> LayerReport:
+    """Read, select, map, convert, complete and validate one layer into ``tw``, and record
+    its provenance; errors name ``where``."""
+    gdf, rows, n_read, notes = read_layer(spec, tw, where)
+    source = spec.set.get("source")
+    try:
+        done = conform_layer(spec.name, gdf, twin=tw, rows=rows,
+                             source=None if source else f"{spec.file.name} (no source given)")
+        rep = tw.add_layer(spec.name, done.gdf, repair=spec.repair)
+    except TwinError as e:
+        hint = "" if spec.repair or "repair=True" not in str(e) else f" ({repair_hint})"
+        raise type(e)(f"{where}: {e}{hint}") from e
+    if rep.repaired:
+        notes.append(str(rep))
+    tw.metadata.provenance[spec.name] = (
+        f"{source or 'source not given'}; from {spec.file.name}, {len(gdf):,} of "
+        f"{n_read:,} rows" + (f" ({', '.join(notes)})" if notes else "")
+        + f"; {_accuracy(tw[spec.name])}")
+    return LayerReport(spec.name, spec.file.name, n_read, len(gdf), 0.0,
+                       notes + done.notes, rep)
+
+
+def import_layer(tw: Twin, name: str, path: str | os.PathLike, *,
+                 columns: dict[str, str] | None = None, id: str | None = None,
+                 layer: str | None = None, lon: str | None = None, lat: str | None = None,
+                 crs=None, source: str | None = None, synthetic: bool = False,
+                 set: dict | None = None, repair: bool = False) -> LayerReport:
+    """Add or replace layer ``name`` of ``tw`` from the file at ``path``, as a manifest
+    layer would be made (``columns``, ``id``, ``set``... as there). Without ``columns``
+    every column of the file comes in under its own name; with them, only those mapped.
+    ``source`` and ``synthetic`` are the provenance of rows that carry none."""
+    path = Path(path)
+    consts = dict(set or {})
+    if source:
+        consts.setdefault("source", source)
+    if columns is None:
+        raw = read_user_layer(path, layer, lon=lon, lat=lat, crs=crs)
+        columns = {c: c for c in raw.columns if c != raw.geometry.name and c not in consts}
+        if "id" in columns and id is None:
+            id = columns.pop("id")
+    if "synthetic" not in columns:
+        consts.setdefault("synthetic", bool(synthetic))
+    spec = LayerSpec(name=name, file=path, layer=layer, id=id, columns=dict(columns),
+                     set=consts, lon=lon, lat=lat, crs=None if crs is None else str(crs),
+                     repair=repair)
+    t0 = time.perf_counter()
+    lr = _add_from_file(tw, spec, f"importing {path.name!r} as {name!r}", "pass repair=True, "
+                        "or --repair")
+    lr.seconds = time.perf_counter() - t0
+    return lr
+
+
 def _accuracy(gdf: gpd.GeoDataFrame) -> str:
     """The accuracy levels a layer's rows state, as provenance ends with them."""
     if "accuracy" in gdf and gdf["accuracy"].notna().any():
@@ -186,25 +241,8 @@ def build_twin(manifest: Manifest, *,
             report.layers.append(LayerReport(spec.name, "generated", len(gdf), len(gdf),
                                              time.perf_counter() - t1))
             continue
-        gdf, rows, n_read, notes = read_layer(spec, tw, where)
-        source = spec.set.get("source")
-        try:
-            done = conform_layer(spec.name, gdf, twin=tw, rows=rows,
-                                 source=None if source else f"{spec.file.name} (no source "
-                                 "given in the manifest)")
-            rep = tw.add_layer(spec.name, done.gdf, repair=spec.repair)
-        except TwinError as e:
-            hint = "" if spec.repair or "repair=True" not in str(e) else \
-                " (in a manifest: repair: true)"
-            raise type(e)(f"{where}: {e}{hint}") from e
-        if rep.repaired:
-            notes.append(str(rep))
-        tw.metadata.provenance[spec.name] = (
-            f"{source or 'source not given'}; from {spec.file.name}, {len(gdf):,} of "
-            f"{n_read:,} rows" + (f" ({', '.join(notes)})" if notes else "")
-            + f"; {_accuracy(tw[spec.name])}")
-        lr = LayerReport(spec.name, spec.file.name, n_read, len(gdf),
-                         time.perf_counter() - t1, notes + done.notes)
+        lr = _add_from_file(tw, spec, where, "in a manifest: repair: true")
+        lr.seconds = time.perf_counter() - t1
         report.layers.append(lr)
         if progress:
             progress(lr.lines()[0])

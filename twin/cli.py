@@ -50,7 +50,7 @@ def _cmd_info(args) -> int:
     if args.json:
         print(json.dumps(info, indent=2, ensure_ascii=False))
         return 0
-    print(f"{info['name']} v{info['version']}  ({info['path']})")
+    print(f"{info['title']}: {info['name']} v{info['version']}  ({info['path']})")
     print(f"CRS {info['crs']}; analysis CRS {_crs_name(tw.analysis_crs)}")
     if info["region_area_km2"] is not None:
         print(f"region area: {info['region_area_km2']:,.0f} km²")
@@ -211,19 +211,24 @@ def _cmd_score(args) -> int:
         out = {"twin": tw.name, "config": {"normalisation": sc.config.normalisation,
                                            "aggregation": sc.config.aggregation},
                "reference_month": ref.to_dict(), "region_score": sc.region_score,
-               "synthetic_data": synthetic, "monte_carlo": {"n": mc, "seed": args.seed},
+               "left_out": list(sc.left_out), "synthetic_data": synthetic,
+               "monte_carlo": {"n": mc, "seed": args.seed},
                "units": units}
         print(json.dumps(_score_json(out), indent=2, ensure_ascii=False))
         return 0
     registry_w = {i.weight for i in sc.registry.indicators}
     weights = ("custom" if sc.config.weights or sc.config.dimension_weights
                else "registry (equal)" if len(registry_w) == 1 else "registry (unequal)")
-    print(f"Aqmola Region Score of {tw.name!r}: {sc.config.normalisation} normalisation, "
+    print(f"Region score of {tw.title}: {sc.config.normalisation} normalisation, "
           f"{sc.config.aggregation} aggregation, weights: {weights}")
     print(f"scored at {', '.join(sorted(set(ref.dropna())))}; region score "
           f"{sc.region_score:.1f}/100")
+    if sc.left_out:
+        print(f"left out of the composite (no observations): {', '.join(sc.left_out)}")
     if synthetic:
-        print("NOTE: the observations are SYNTHETIC (see geodata/indicators.yaml)")
+        obs = sc.observations
+        print(f"NOTE: {int(obs['synthetic'].sum()):,} of {len(obs):,} observations are "
+              "SYNTHETIC (made up; each row says so in its 'synthetic' column)")
     dims = list(sc.registry.dimension_ids)
     head = f"{'rank':>4} {'unit':<22} {'score':>5}" + "".join(f" {d[:7]:>7}" for d in dims)
     print(head + ("  median [5-95%] rank" if unc is not None else ""))
@@ -276,7 +281,8 @@ def _cmd_score_forecast(args) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="twin", description="aqmola-twin: build, inspect and serve digital twins."
+        prog="twin", description="aqmola-twin: build, inspect and serve digital twins of any "
+        "region, from its own data (twin new) or the default Akmola twin (twin build)."
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -373,6 +379,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=argparse.SUPPRESS,
                    help="random seed (default 0)")
     f.set_defaults(func=_cmd_score_forecast)
+    # the verbs that bring a region's own data in: new, import, score ingest
+    from .cli_data import add_commands
+
+    add_commands(sub, scsub)
     return p
 
 

@@ -16,7 +16,6 @@ from pyproj import CRS
 from . import store
 from .crs import analysis_crs_of, to_metric
 from .errors import CoordinateRangeError, CRSError, LayerNotFound, SchemaError
-from .importer import read_user_layer
 from .schema import CORE_SCHEMAS, WATER_LAYERS, LayerSchema, RepairReport, validate_layer
 
 __all__ = ["Twin", "TwinMetadata"]
@@ -174,7 +173,8 @@ class Twin:
         doc = self._docs.get("regulations")
         if doc is None:
             self._docs["regulations"] = doc = builtin_regulations_doc()
-        return Regulations.parse_cached(doc, origin=f"twin {self.name!r}")
+        return Regulations.parse_cached(
+            doc, origin=f"the regulations stored with twin {self.name!r}")
 
     def set_regulations(self, regulations) -> None:
         """Give the twin its own regulations: a :class:`~twin.plan.Regulations`, a document
@@ -301,20 +301,24 @@ class Twin:
         layer: str | None = None,
         source: str | None = None,
         synthetic: bool = False,
-        schema: LayerSchema | None = None,
         repair: bool = False,
+        **options,
     ) -> RepairReport:
-        """Import a user's layer from GeoJSON, GeoPackage, zipped Shapefile or GeoParquet.
+        """Import a layer from a user's file: GeoJSON, GeoPackage, zipped Shapefile,
+        GeoParquet, or CSV with lon/lat columns.
 
-        Rows without ``source``/``synthetic`` columns get ``source`` (default: the file's
-        name) and ``synthetic`` from the arguments, so provenance is never blank.
+        Values are converted to the layer's declared kinds (each one that cannot be is
+        reported with its row and column) and what can be derived is (areas, centres, a
+        row's district, ids from names); see :func:`twin.assembly.import_layer` for the
+        ``options`` (``columns`` to map, ``id``, ``set``, ``lon``/``lat``, ``crs``). Rows
+        without ``source``/``synthetic`` get ``source`` (default: the file's name) and
+        ``synthetic`` from the arguments, so provenance is never blank.
         """
-        gdf = read_user_layer(path, layer=layer)
-        if "source" not in gdf.columns:
-            gdf["source"] = source or Path(path).name
-        if "synthetic" not in gdf.columns:
-            gdf["synthetic"] = bool(synthetic)
-        return self.add_layer(name, gdf, schema=schema, repair=repair)
+        from .assembly import import_layer
+
+        rep = import_layer(self, name, path, layer=layer, source=source or Path(path).name,
+                           synthetic=synthetic, repair=repair, **options)
+        return rep.repair
 
     def remove_layer(self, name: str) -> None:
         self.layer(name)

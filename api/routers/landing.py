@@ -50,9 +50,9 @@ def landing(request: Request, tw: TwinDep) -> dict:
         return {"href": url_for(request, path), "rel": rel, "type": type_, "title": title}
 
     return {
-        "title": f"{tw.name} digital twin",
-        "description": (f"OGC API Features and Tiles for the layers of twin {tw.name!r} "
-                        f"(data version {tw.version})."),
+        "title": tw.title,
+        "description": (f"OGC API Features and Tiles for the layers of the digital twin "
+                        f"{tw.title!r} (twin {tw.name!r}, data version {tw.version})."),
         "links": [
             link("/", "self", "application/json", "This document"),
             link("/openapi.json", "service-desc",

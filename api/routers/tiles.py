@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from layers.style import attributions
 from layers.tile_math import MAX_ZOOM, tiles_for_bounds, valid_tile
 from layers.vector_tiles import EXTENT, tile_layer
 
@@ -163,6 +164,18 @@ async def xyz_tile(request: Request, tiles: TilesDep, collection_id: str, z: int
     return await _tile_response(request, tiles, collection_id, z, x, y)
 
 
+def _attribution(tw, collection_id: str) -> str:
+    # The layer's own sources (a derived layer credits the twin's), and whether some rows
+    # are made up: what a client's map must show, from the twin's provenance.
+    if collection_id in tw.derived_layers or collection_id not in tw.provenance:
+        credit = "; ".join(attributions(tw)) or tw.title
+    else:
+        credit = tw.provenance[collection_id].split(";", 1)[0].strip()
+    if tw[collection_id]["synthetic"].astype(bool).any():
+        credit += " (rows marked synthetic=true are made up)"
+    return credit
+
+
 @router.get("/tiles/{collection_id}.json", summary="TileJSON 3.0.0 for a collection")
 def tilejson(request: Request, tw: TwinDep, collection_id: str) -> dict:
     _check_collection(tw, collection_id)
@@ -176,7 +189,7 @@ def tilejson(request: Request, tw: TwinDep, collection_id: str) -> dict:
         "name": collection_id,
         "description": doc["description"],
         "version": tw.data_version(collection_id),
-        "attribution": f"{tw.name} twin; synthetic rows are marked synthetic=true",
+        "attribution": _attribution(tw, collection_id),
         "scheme": "xyz",
         "tiles": [url_for(request, f"/tiles/{collection_id}") + "/{z}/{x}/{y}.mvt"],
         "minzoom": tl.minzoom,

@@ -191,21 +191,36 @@ def _draw_map(plan, v, findings: pd.DataFrame, target: Path) -> None:
     ax.legend(handles=handles, loc="lower left", fontsize=7, frameon=True)
     ax.set_axis_off()
     ax.set_title(
-        f"{plan.twin.name}: general plan {plan.id!r} v{v} — functional zones and "
+        f"{plan.twin.title}: general plan {plan.id!r} v{v} — functional zones and "
         "project compliance",
         fontsize=10,
     )
-    fig.text(
-        0.01,
-        0.01,
-        "Zone extents are partly synthetic (see report); district cells "
-        "approximate. Equal-area projection.",
-        fontsize=7,
-        color="#555555",
-    )
+    fig.text(0.01, 0.01, _map_note(plan.twin, z), fontsize=7, color="#555555")
     fig.tight_layout()
     with atomic_path(target, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
+
+
+def _share(gdf, what: str) -> str:
+    """How much of a layer is made up, in words ("all", "12 of 40" or nothing)."""
+    n, syn = len(gdf), int(gdf["synthetic"].astype(bool).sum())
+    return "" if not syn else f"all {what} synthetic" if syn == n else \
+        f"{syn:,} of {n:,} {what} synthetic"
+
+
+def _map_note(tw, zones) -> str:
+    """The map's footnote, from the data: which zone extents and districts are not real."""
+    parts = []
+    syn_ha = zones.loc[zones["synthetic"].astype(bool), "area_ha"].sum()
+    if syn_ha > 0:
+        parts.append(f"zone extents {syn_ha / zones['area_ha'].sum():.0%} synthetic (assumed "
+                     "rules, see the report)")
+    d = tw["districts"]
+    if "accuracy" in d and (d["accuracy"] == "approximate").any():
+        parts.append("district boundaries approximate")
+    elif d["synthetic"].astype(bool).any():
+        parts.append(_share(d, "districts"))
+    return "; ".join([*parts, "equal-area projection"]).capitalize() + "."
 
 
 def write_report(plan, out_dir, version: int | None = None, max_rows: int = 60) -> Path:
@@ -230,7 +245,7 @@ def write_report(plan, out_dir, version: int | None = None, max_rows: int = 60) 
     csv("findings.csv", fcsv)
     csv("land_balance.csv", lb)
 
-    lines = [f"# General plan {plan.id!r}, version {v} — twin {tw.name!r}", ""]
+    lines = [f"# General plan {plan.id!r}, version {v} — {tw.title}", ""]
     syn = zones.groupby("synthetic")["area_ha"].sum()
     lines += [
         f"Twin data version {tw.version}; regulations from `{regs.origin}`. "
@@ -242,6 +257,9 @@ def write_report(plan, out_dir, version: int | None = None, max_rows: int = 60) 
         "![Functional zones and project compliance](map.png)",
         "",
     ]
+    if plan.unavailable:
+        lines += ["## Not available with this twin's layers", "",
+                  *[f"- {why}" for why in plan.unavailable.values()], ""]
 
     lines += [
         "## Land balance by district",
@@ -312,11 +330,12 @@ def write_report(plan, out_dir, version: int | None = None, max_rows: int = 60) 
         ct.insert(0, "total", ct.sum(axis=1))
         ct = ct.reset_index()
         ct["district_id"] = ct["district_id"].map(lambda d: names.get(d, d))
+        made_up = _share(tw["parcels"], "parcels")
         lines += [
             "## Building capacity",
             "",
             "Maximum floor area (million m²) = Σ parcel area × max FAR of its zone, by "
-            "district and zone type (parcels are synthetic in the default twin).",
+            "district and zone type" + (f" ({made_up})." if made_up else "."),
             "",
             _md(ct.rename(columns={"district_id": "district"}), "{:,.2f}"),
             "",
@@ -325,8 +344,9 @@ def write_report(plan, out_dir, version: int | None = None, max_rows: int = 60) 
     lines += [
         "## Regulations",
         "",
-        "Values marked `assumed` are editable defaults, not "
-        "cited norms (see `geodata/regulations.yaml`).",
+        f"From {regs.origin}. Values marked `assumed` are editable "
+        "defaults, not cited norms: give the twin your own (`regulations:` in its "
+        "manifest, or Twin.set_regulations).",
         "",
         _md(_regulations_table(regs), "{:g}"),
         "",

@@ -90,16 +90,27 @@ class Baseline:
             self.st_ids, self.st_pop, self.st_tree = np.array([], dtype=object), \
                 np.array([], dtype=np.int64), None
         self.pop_of = dict(zip(self.st_ids, self.st_pop.tolist(), strict=True))
-        # parcels: the zone type of each (from the plan), hectares by district x zone type
-        p = tw["parcels"]
+        # parcels: the zone type of each (from the plan), hectares by district x zone type;
+        # a twin without parcels has no capacity to change (unavailable says so)
+        self.unavailable = {k: v for k, v in plan.unavailable.items()
+                            if k in ("parcels", "project_sites")}
         codes = {k: i for i, k in enumerate(self.district_ids)}
-        self.parcel_district = p["district_id"].astype(str).map(codes).fillna(-1) \
-            .to_numpy(dtype=np.int64)
-        self.parcel_ha = p["area_ha"].to_numpy(dtype=float)
-        self.parcel_ids = p["id"]
-        ptypes = _type_codes(plan.parcel_zone_types(self.plan_version).to_numpy(dtype=object))
+        if "parcels" in tw:
+            p = tw["parcels"]
+            self.parcel_district = p["district_id"].astype(str).map(codes).fillna(-1) \
+                .to_numpy(dtype=np.int64)
+            self.parcel_ha = p["area_ha"].to_numpy(dtype=float)
+            self.parcel_ids = p["id"]
+            ptypes = _type_codes(plan.parcel_zone_types(self.plan_version)
+                                 .to_numpy(dtype=object))
+        else:
+            self.parcel_district = np.zeros(0, dtype=np.int64)
+            self.parcel_ha = np.zeros(0)
+            self.parcel_ids = pd.Series([], dtype=np.int64)
+            ptypes = np.zeros(0, dtype=np.int8)
         self._parcel_tree = None
-        sites = self._sites_frame(tw.metric("project_sites"))
+        sites = self._sites_frame(tw.metric("project_sites") if "project_sites" in tw
+                                  else _no_sites(self.crs))
         self.sectors = frozenset(s for z in regs for s in regs[z].permitted_sectors
                                  if s != "*") | frozenset(sites["sector"].astype(str))
         self.score_panel: ScorePanel | None = None
@@ -128,7 +139,8 @@ class Baseline:
             s["area_ha"] = 0.0  # footprints of existing projects are not in the twin
         for c in _SITE_COLS:
             if c not in s:
-                s[c] = ""
+                # a figure the twin does not have is unknown (NaN), not 0
+                s[c] = np.nan if c in ("investment_kzt", "jobs") else ""
         s["id"] = s["id"].astype(str)
         return s[_SITE_COLS].reset_index(drop=True)
 
@@ -148,7 +160,8 @@ class Baseline:
         and saves a second pass over every parcel (seconds at 10^6).
         """
         if self._parcel_tree is None:
-            self._parcel_tree = self.twin.plan._parcel_tree()
+            self._parcel_tree = (self.twin.plan._parcel_tree() if "parcels" in self.twin
+                                 else shapely.STRtree(np.zeros(0, dtype=object)))
         return self._parcel_tree
 
     def to_metric_point(self, lon: float, lat: float):
@@ -174,6 +187,19 @@ class Baseline:
             raise UnknownSector(
                 f"{what}: sector {sector!r} is unknown: use one the regulations or the "
                 f"twin's projects name ({', '.join(sorted(self.sectors)[:12])}, ...)")
+
+
+def _no_sites(crs) -> gpd.GeoDataFrame:
+    """An empty project-sites frame: a twin without sites still takes new ones."""
+    return gpd.GeoDataFrame({"id": pd.Series(dtype=object), "name": pd.Series(dtype=object),
+                             "sector": pd.Series(dtype=object),
+                             "district_id": pd.Series(dtype=object),
+                             "investment_kzt": pd.Series(dtype=np.int64),
+                             "jobs": pd.Series(dtype=np.int64),
+                             "status": pd.Series(dtype=object),
+                             "hazard_class": pd.Series(dtype=object),
+                             "synthetic": pd.Series(dtype=bool)},
+                            geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
 _BASELINE_LAYERS = ("project_sites", "parcels", "zones", "settlements", "districts", "region")
@@ -364,7 +390,8 @@ def fresh_state(b: Baseline, edits) -> State:
     zones = plan.zones(b.plan_version, metric=True)
     regs = plan.regulations(b.plan_version)
     weights, dweights = {}, {}
-    sites = Baseline._sites_frame(tw.metric("project_sites"))
+    sites = Baseline._sites_frame(tw.metric("project_sites") if "project_sites" in tw
+                                  else _no_sites(b.crs))
     origin: dict = {}
     k = 0
     first_ctx = ComplianceContext(zones, regs, crs=b.crs)  # the base zones: for districts
@@ -407,7 +434,8 @@ def fresh_state(b: Baseline, edits) -> State:
                             crs=b.crs)
     # lon/lat parcel points, as the plan types them
     ptypes = _type_codes(parcel_zone_types(tw["parcels"], to_storage(zones))
-                         .to_numpy(dtype=object))
+                         .to_numpy(dtype=object)) if "parcels" in tw else \
+        np.zeros(0, dtype=np.int8)
     return State(sites=sites, zones=zones, regs=regs, ctx=ctx, ptypes=ptypes,
                  area_by=b.hectares_by(ptypes), findings=ctx.check(sites), weights=weights,
                  dimension_weights=dweights, n_rezones=k, origin=origin)

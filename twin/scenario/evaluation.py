@@ -23,9 +23,11 @@ population within 30 km of the new jobs
 floor-area capacity
     Σ parcel area x max FAR of the parcel's zone type, per district.
 region score
-    The scenario's projects are counted as realised within the score's 12-month window: a
-    district's ``investment`` (bn KZT) and ``new_jobs`` indicators move by the scenario's
-    change there; weights edits apply. Normalisation and aggregation stay the baseline's.
+    The scenario's projects are counted as realised within the score's 12-month window:
+    each indicator the twin's registry says projects move (``projects: {column, scale}``,
+    e.g. investment by ``investment_kzt`` x 1e-9 bn KZT) moves in a district by ``scale`` x
+    the scenario's change of that column there; weights edits apply. Normalisation and
+    aggregation stay the baseline's.
 """
 
 from __future__ import annotations
@@ -79,6 +81,9 @@ class Evaluation:
         ``rank_change`` (positive = moved up). None when the twin has no score data.
     district_shapes : GeoSeries
         The districts' outlines (lon/lat) by district id, for maps of the changes.
+    unavailable : dict
+        What this evaluation cannot measure with the layers the twin has, per missing part
+        (e.g. ``{"parcels": "no parcels: capacity by parcel is not available; ..."}``).
 
     ``plot()`` draws the changes (see :mod:`twin.plotting`; the ``viz`` extra).
     """
@@ -97,6 +102,7 @@ class Evaluation:
     findings_moved: gpd.GeoDataFrame | None = None
     findings: gpd.GeoDataFrame | None = None
     district_shapes: gpd.GeoSeries | None = field(default=None, repr=False, compare=False)
+    unavailable: dict = field(default_factory=dict)
 
     def summary(self) -> pd.Series:
         """The headline numbers, one value each, as a Series (what :func:`compare`
@@ -124,11 +130,13 @@ class Evaluation:
             "units_changing_rank": (None if self.score is None
                                     else int((self.score["rank_change"] != 0).sum())),
         }
+        if self.unavailable:
+            out["unavailable"] = "; ".join(self.unavailable.values())
         return pd.Series(out, dtype=object, name="change")
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={v:,.6g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in self.summary().items())
+                          for k, v in self.summary().items() if k != "unavailable")
         return f"<Evaluation {parts}>"
 
     def _repr_html_(self) -> str:
@@ -143,7 +151,8 @@ class Evaluation:
 
         s = self.summary()
         head = pd.DataFrame({"change": [("–" if v is None else
-                                         f"{v:,.2f}" if isinstance(v, float) else f"{v:,}")
+                                         f"{v:,.2f}" if isinstance(v, float) else
+                                         f"{v:,}" if isinstance(v, int) else str(v))
                                         for v in s.to_numpy()]}, index=s.index)
         d = self.districts
         moved = d[(d[["d_investment_kzt", "d_jobs", "d_capacity_m2"]] != 0).any(axis=1)]
@@ -180,7 +189,8 @@ def _by_district(b: Baseline, sites: pd.DataFrame, col: str) -> np.ndarray:
     code = {k: i for i, k in enumerate(b.district_ids)}
     d = np.fromiter((code.get(x, -1) for x in sites["district_id"].astype(str)), np.int64,
                     count=len(sites))
-    v = sites[col].to_numpy(dtype=np.int64)
+    # a figure not known for a site (NaN) adds nothing to its district's sum
+    v = pd.to_numeric(sites[col], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
     ok = d >= 0
     out = np.zeros(len(b.district_ids), dtype=np.int64)
     np.add.at(out, d[ok], v[ok])
@@ -241,7 +251,7 @@ def _access(b: Baseline, base: State, st: State) -> tuple[pd.DataFrame, int]:
     def lookup(s):
         pos = {k: i for i, k in enumerate(s["id"])}
         g = np.asarray(s.geometry.values)
-        jobs = s["jobs"].to_numpy(dtype=np.int64)
+        jobs = pd.to_numeric(s["jobs"], errors="coerce").fillna(0).to_numpy(dtype=np.int64)
         return [(g[pos[k]], int(jobs[pos[k]])) if k in pos else (None, 0) for k in ids]
 
     before, after = lookup(base.sites), lookup(st.sites)
@@ -257,8 +267,20 @@ def _access(b: Baseline, base: State, st: State) -> tuple[pd.DataFrame, int]:
     return pd.DataFrame(rows, columns=cols), total
 
 
-def _score(b: Baseline, base: State, st: State, d_inv: pd.Series, d_jobs: pd.Series):
-    if b.score_panel is None or b.score_config is None:
+def _project_moves(b: Baseline, reg, base: State, st: State) -> dict[str, np.ndarray]:
+    """Per indicator the projects move (registry ``reg``'s ``projects:``), its change in
+    each district, in the indicator's unit."""
+    out = {}
+    for ind in reg.moved_by_projects:
+        col = ind.project_column
+        if col in st.sites.columns and col in base.sites.columns:
+            out[ind.id] = ind.project_scale * (
+                _by_district(b, st.sites, col) - _by_district(b, base.sites, col))
+    return out
+
+
+def _score(b: Baseline, base: State, st: State):
+    if b.score_panel is None or b.score_config is None or b.score_registry is None:
         return None, None, None
     from dataclasses import replace
 
@@ -275,18 +297,18 @@ def _score(b: Baseline, base: State, st: State, d_inv: pd.Series, d_jobs: pd.Ser
         normalisation=cfg.normalisation, aggregation=cfg.aggregation)
     # The score depends only on these deltas and weights; an edit that changes neither
     # (a rezone, a FAR) reuses the last result.
-    key = (tuple(d_inv.to_numpy().tolist()), tuple(d_jobs.to_numpy().tolist()),
+    moves = _project_moves(b, b.score_registry, base, st)
+    key = (tuple((i, tuple(v.tolist())) for i, v in moves.items()),
            new_cfg.weights, new_cfg.dimension_weights)
     cache = memo.setdefault("score_by_key", {})
     t1 = cache.get(key)
     if t1 is None:
-        if any(key[0]) or any(key[1]) or new_cfg != cfg:
+        if any(v.any() for v in moves.values()) or new_cfg != cfg:
             raw = panel.raw.copy()
-            # registry units: investment in bn KZT, new_jobs in jobs
-            for ind, dv in (("investment", d_inv / 1e9), ("new_jobs", d_jobs)):
-                if ind in raw.columns:
-                    raw[ind] = raw[ind] + dv.reindex(raw.index, fill_value=0).to_numpy(
-                        dtype=float)
+            for iid, dv in moves.items():
+                # district order is the baseline's; the panel's units are the same ids
+                delta = pd.Series(dv, index=b.district_ids).reindex(raw.index, fill_value=0)
+                raw[iid] = raw[iid] + delta.to_numpy(dtype=float)
             t1 = compute(replace(panel, raw=raw), new_cfg)
         else:
             t1 = t0
@@ -342,12 +364,17 @@ def evaluate_states(b: Baseline, base: State, st: State, edits=()) -> Evaluation
     san = pd.DataFrame({"base": p0["sanitary"], "scenario": p1["sanitary"]})
     san["change"] = san["scenario"] - san["base"]
     access, total = _access(b, base, st)
-    score, r0, r1 = _score(b, base, st, d["d_investment_kzt"], d["d_jobs"])
+    score, r0, r1 = _score(b, base, st)
+    unavailable = dict(b.unavailable)
+    unavailable.pop("project_sites", None)  # a scenario's own sites are still measured
+    if score is None:
+        unavailable["score"] = ("no score observations: the region score part is not "
+                                "available; ingest observations (`twin score ingest`)")
     return Evaluation(districts=d, land_take=lt, findings_new=new, findings_resolved=resolved,
                       sanitary=san, access=access, population_30km_new_jobs=total,
                       score=score, region_score_base=r0, region_score=r1, edits=tuple(edits),
                       findings_moved=moved, findings=fs.reset_index(drop=True),
-                      district_shapes=_district_shapes(b))
+                      district_shapes=_district_shapes(b), unavailable=unavailable)
 
 
 def _located(b: Baseline, findings: pd.DataFrame, sites) -> gpd.GeoDataFrame:

@@ -29,6 +29,7 @@ from .errors import (
     InvalidMonth,
     InvalidValue,
     NoObservations,
+    NotEnoughHistory,
     NotPersisted,
     ObservationError,
     RegistryError,
@@ -75,6 +76,7 @@ __all__ = [
     "DuplicateObservation",
     "WeightError",
     "NoObservations",
+    "NotEnoughHistory",
     "NotPersisted",
     "ForecastUnavailable",
 ]

@@ -18,6 +18,7 @@ __all__ = [
     "DuplicateObservation",
     "WeightError",
     "NoObservations",
+    "NotEnoughHistory",
     "NotPersisted",
     "ForecastUnavailable",
 ]
@@ -70,6 +71,11 @@ class WeightError(ScoreError, ValueError):
 
 class NoObservations(ScoreError, LookupError):
     """A score asked of a twin that holds no observations."""
+
+
+class NotEnoughHistory(NoObservations):
+    """A forecast asked of series too short to fit: each needs ``PERIOD + 2`` months (a
+    year to compare with, and two months to fit a trend on)."""
 
 
 class NotPersisted(ScoreError, TwinFileError):

@@ -22,13 +22,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import ForecastUnavailable, ScoreArgumentError, UnknownIndicator, UnknownUnit
+from .errors import (
+    ForecastUnavailable,
+    NotEnoughHistory,
+    ScoreArgumentError,
+    UnknownIndicator,
+    UnknownUnit,
+)
 from .registry import Indicator
 
 __all__ = ["ForecastResult", "BacktestResult", "forecast_score", "backtest",
            "seasonal_naive", "mape"]
 
 PERIOD = 12
+#: Months of history a series needs to be forecast: a year for the seasonal-naive baseline
+#: to compare with, and two more to fit a trend on.
+MIN_HISTORY = PERIOD + 2
 
 
 def seasonal_naive(y, h: int, period: int = PERIOD) -> np.ndarray:
@@ -169,8 +178,8 @@ class ForecastResult:
     @property
     def early_warning(self) -> pd.DataFrame:
         """Units and indicators whose forecast misses the target, likeliest miss first."""
-        return self.kpi[self.kpi["misses"]].sort_values(["p_miss", "unit_id"],
-                                                       ascending=[False, True])
+        return self.kpi[self.kpi["misses"].astype(bool)].sort_values(
+            ["p_miss", "unit_id"], ascending=[False, True])
 
     @property
     def units_at_risk(self) -> pd.DataFrame:
@@ -234,11 +243,13 @@ def forecast_score(score, *, horizon: int = 12, level: float = 0.9, units=None,
     n = len(inds) * len(units)
     bar = tqdm(total=n, desc="forecast", unit="series", leave=False,
                disable=not (n >= 24 if progress is None else progress))
+    longest = 0
     for ind in inds:
         for u in units:
             bar.update(1)
             y, note = _prepare(score.cube.series(u, ind.id))
-            if len(y) < PERIOD + 2:
+            longest = max(longest, len(y))
+            if len(y) < MIN_HISTORY:
                 continue  # too short to forecast or to have a seasonal-naive baseline
             res, model, log, msgs = _fit(y, ind)
             if note:
@@ -279,6 +290,12 @@ def forecast_score(score, *, horizon: int = 12, level: float = 0.9, units=None,
                 "direction": ind.direction, "p_miss": float(np.mean(worse)),
                 "misses": bool(misses), "model": model, "warnings": "; ".join(msgs)})
     bar.close()
+    if not kpis:
+        raise NotEnoughHistory(
+            f"no series asked for has the {MIN_HISTORY} months a forecast needs (the longest "
+            f"has {longest}): a forecast compares with the same month a year before and fits "
+            f"a trend on the rest; ingest {MIN_HISTORY - longest} more month(s) of "
+            "observations, or ask for a unit and indicator with a longer history")
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["unit_id", "indicator", "month", "mean", "lower", "upper", "model"])
     kpi = pd.DataFrame(kpis, columns=["unit_id", "indicator", "at", "kpi", "kpi_lower",

@@ -438,8 +438,12 @@
   async function start() {
     const params = new URLSearchParams(location.search);
     const cfg = (tm.config = await getJSON(url("map/config.json")));
-    document.title = `${cfg.name} — map`;
-    $("title").textContent = `${cfg.name} — map`;
+    document.title = `${cfg.title} — map`;
+    $("title").textContent = cfg.title;
+    // what the twin's own data says of itself: its accuracy and the sources to credit
+    $("accuracy-note").textContent = cfg.accuracy_note;
+    $("sources").querySelector("ul").innerHTML =
+      cfg.attribution.map((a) => `<li>${esc(a)}</li>`).join("");
     state.colorBy = cfg.default_color_by;
     if (cfg.color_by[params.get("color")]) state.colorBy = params.get("color");
     if (cfg.style.label_columns[params.get("labels")]) state.lang = params.get("labels");
