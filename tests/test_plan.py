@@ -487,3 +487,23 @@ def test_sanitary_rule_matches_a_brute_force_reference(plants, towns, homes):
 
 
 _REGS = load_regulations()
+
+
+def test_a_plants_sanitary_zone_over_a_residential_zone_is_an_error(regs, small_twin):
+    # Westtown (5,000 people at 25 per ha) has a residential disc of about 798 m radius. A
+    # class II plant 1,100 m from the town's point and from its residential parcels, but
+    # 300 m from the edge of its residential zone: only the zone lies in the 500 m SZZ.
+    from tests.common import point_lonlat
+
+    ctx = ComplianceContext(zones_for_twin(small_twin), regs,
+                            settlements=small_twin["settlements"],
+                            parcels=small_twin["parcels"], crs=M)
+    found = ctx.check_site(point_lonlat(6_100, 5_000), "metallurgy", "II")
+    szz = [f for f in found if f.rule == "sanitary_zone"]
+    assert len(szz) == 1 and szz[0].severity == "error"
+    assert szz[0].population == 0 and szz[0].parcels == 0
+    assert szz[0].residential_zone_ha > 1
+    assert "of residential zone" in szz[0].message and "rezone" in szz[0].message
+    # 600 m further away the zone is out of reach too
+    assert not [f for f in ctx.check_site(point_lonlat(6_700, 5_000), "metallurgy", "II")
+                if f.rule == "sanitary_zone"]

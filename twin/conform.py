@@ -246,7 +246,7 @@ def _district_of(gdf, twin) -> np.ndarray:
     return ids
 
 
-def _fill_names(out: gpd.GeoDataFrame, notes: list[str]) -> None:
+def _fill_names(out: gpd.GeoDataFrame, notes: list[str], ids) -> None:
     fallbacks = [c for c in ("name_en", "name_ru", "name_kk") if c in out.columns]
     if "name" not in out.columns:
         out["name"] = None
@@ -259,7 +259,12 @@ def _fill_names(out: gpd.GeoDataFrame, notes: list[str]) -> None:
         name = name.where(~take, out[c])
         empty &= ~take
     n_from_id = int(empty.sum())
-    name = name.where(~empty, out["id"].astype(str))
+    if n_from_id and ids is None:
+        raise ConversionError(
+            f"{n_from_id} row(s) have neither a name nor an id: map a name column "
+            "(columns: {name: ...}) or an id column (id: ...)")
+    if n_from_id:
+        name = name.where(~empty, ids.astype(str))
     filled = int(out["name"].map(_missing).sum())
     out["name"] = name.astype(object)
     how = f" ({n_from_id} from the id)" if n_from_id else ""
@@ -316,24 +321,25 @@ def conform_layer(name: str, gdf: gpd.GeoDataFrame, *, twin=None, source: str | 
     out["synthetic"] = out["synthetic"].astype(object).where(out["synthetic"].notna(),
                                                              bool(synthetic)).astype(bool)
 
-    # ids: given, or numbered (parcels), or a slug of the name
-    if "id" not in out.columns or out["id"].map(_missing).all():
-        if name == "parcels" or "name" not in out.columns:
-            out["id"] = np.arange(1, len(out) + 1) if name == "parcels" else \
-                [str(i) for i in range(1, len(out) + 1)]
-            notes.append("ids numbered 1..n (no id given)")
-        else:
-            out["id"] = _unique([slug(n) if not _missing(n) else "row" for n in out["name"]])
-            notes.append("ids made from the names (no id given)")
-    elif out["id"].map(_missing).any():
+    # ids: given (each row one), or numbered (parcels), or a slug of the name
+    has_ids = "id" in out.columns and not out["id"].map(_missing).all()
+    if has_ids and out["id"].map(_missing).any():
         missing = rows[out["id"].map(_missing).to_numpy()]
         raise ConversionError(
             f"layer {name!r}: {len(missing)} row(s) have no id (rows "
             f"{', '.join(map(str, missing[:MAX_REPORTED]))}): give every row an id, or leave "
             "`id:` out to make ids from the names")
+    if schema is not None and "name" in schema.columns:
+        _fill_names(out, notes, out["id"] if has_ids else None)
+    if not has_ids:
+        if name == "parcels" or "name" not in out.columns:
+            out["id"] = np.arange(1, len(out) + 1) if name == "parcels" else \
+                [str(i) for i in range(1, len(out) + 1)]
+            notes.append("ids numbered 1..n (no id given)")
+        else:
+            out["id"] = _unique([slug(n) for n in out["name"]])
+            notes.append("ids made from the names (no id given)")
 
-    if schema is not None and "name" in schema.kinds:
-        _fill_names(out, notes)
     _derive(name, out, twin, notes)
 
     for col, kind in kinds.items():
