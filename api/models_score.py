@@ -23,7 +23,7 @@ class ObservationIn(BaseModel):
     """One reported value of one indicator for one district or city in one month."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "unit_id": "kokshetau", "indicator": "avg_wage", "month": "2025-09",
+        "unit_id": "north-district", "indicator": "avg_wage", "month": "2025-09",
         "value": 455.0, "unit": "thousand KZT", "source": "BNS"}]})
 
     unit_id: _Text = Field(description="District or city id (the 'districts' layer)")

@@ -154,8 +154,8 @@ def load_default(parcels: int = _DEFAULT_PARCELS, progress: bool = False) -> Twi
     Examples
     --------
     >>> tw = load_default()                       # doctest: +SKIP
-    >>> tw["districts"]["id"].tolist()[:3]        # doctest: +SKIP
-    ['kokshetau', 'stepnogorsk', 'kosshy']
+    >>> len(tw["districts"])                      # doctest: +SKIP
+    20
     """
     path = default_twin_path(parcels)
     if path.is_file():

@@ -1,5 +1,5 @@
 """Plan versions: the changes that make them, their storage in the twin file, and a
-semantic diff ("12 parcels, 340 ha, in Tselinograd district went from agricultural to
+semantic diff ("12 parcels, 340 ha, in North district went from agricultural to
 industrial; industrial FAR 1.0 → 1.2").
 
 A version is its parent plus one change. The changes are the record: they are stored as
@@ -231,7 +231,7 @@ class PlanDiff:
     regulations: pd.DataFrame
 
     def lines(self) -> list[str]:
-        """One sentence per change, e.g. "12 parcels, 340 ha, in Tselinograd district went
+        """One sentence per change, e.g. "12 parcels, 340 ha, in North district went
         from agricultural to industrial" or "industrial FAR 1.0 → 1.2"."""
         out = []
         for r in self.zones.itertuples(index=False):
