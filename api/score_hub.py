@@ -126,7 +126,7 @@ class ScoreHub:
                     self._mc.popitem(last=False)
             r = s.ranking()
             region = s.region_score
-            reg, cfg = s.registry, s.config
+            reg, cfg, left_out = s.registry, s.config, s.left_out
         ranks = mc.ranks
         dims = list(reg.dimension_ids)
         units = []
@@ -152,6 +152,8 @@ class ScoreHub:
                                 "interval": [0.05, 0.95]},
             },
             "dimensions": [{"id": d.id, "name": d.name} for d in reg.dimensions],
+            # indicators with no observation weigh 0 in the composite: say which
+            "left_out": list(left_out),
             # what a client needs to post an observation: ids, units, valid ranges
             "indicators": [{"id": i.id, "name": i.name, "dimension": i.dimension,
                             "unit": i.unit, "direction": i.direction,

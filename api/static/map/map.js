@@ -134,6 +134,23 @@
     return vs.zoom >= STROKE_ZOOM;
   }
 
+  // Settlement labels: the largest first, as many as the zoom has room for. A region of
+  // hundreds of villages would otherwise print every name on top of the others; each zoom
+  // step in from the fitted view shows four times as many.
+  const LABELS_AT_FIT = 40;
+  function labelBudget() {
+    const vs = tm.viewState || (tm.deck && tm.deck.props.initialViewState) || { zoom: 0 };
+    return Math.round(LABELS_AT_FIT * Math.pow(4, Math.max(0, vs.zoom - (tm.fitZoom || 0))));
+  }
+  function labelledTowns(towns) {
+    if (!tm.townsByPopulation || tm.townsByPopulation.source !== towns) {
+      const order = towns.slice().sort((a, b) =>
+        (b.properties.population || 0) - (a.properties.population || 0));
+      tm.townsByPopulation = { source: towns, order };
+    }
+    return tm.townsByPopulation.order.slice(0, labelBudget());
+  }
+
   // ----------------------------------------------------------------- layers
   function buildLayers() {
     const cfg = tm.config, d = tm.data, st = cfg.style, base = st.base;
@@ -251,7 +268,7 @@
         getText: (l) => l[state.lang] || l.en, getSize: 14, getColor: [70, 40, 110, 255],
       }));
     }
-    if (v.labels && towns.length) out.push(text("labels", towns, {
+    if (v.labels && towns.length) out.push(text("labels", labelledTowns(towns), {
       getPosition: (f) => pos(f, 5e-4), getText: (f) => labelOf(f.properties), getSize: 11,
       getPixelOffset: [0, -13],
     }));
@@ -333,23 +350,29 @@
     const html = [`<h2>Districts: ${esc(cb.title)}</h2>`];
     for (const c of cb.legend) html.push(`${swatch(c.color)}${esc(c.label)}<br/>`);
     if (state.threeD) html.push(`<small>${esc(cb.height_note || "height ∝ value")}</small><br/>`);
-    html.push(`<h2>Projects (${state.threeD ? "height" : "size"} ∝ √investment)` +
-              `${esc(syntheticNote("project_sites"))}</h2>`);
-    html.push('<div class="cols">');
-    for (const [s, c] of Object.entries(cfg.sector_colors)) {
-      html.push(`<div>${swatch(c)}${esc(s)}</div>`);
+    // only what the twin has: a region's own twin may hold no projects, parcels or zones
+    const has = (id) => cfg.layers.includes(id);
+    if (has("project_sites")) {
+      html.push(`<h2>Projects (${state.threeD ? "height" : "size"} ∝ √investment)` +
+                `${esc(syntheticNote("project_sites"))}</h2>`);
+      html.push('<div class="cols">');
+      for (const [s, c] of Object.entries(cfg.sector_colors)) {
+        html.push(`<div>${swatch(c)}${esc(s)}</div>`);
+      }
+      html.push(`<div title="planned projects: pale ${state.threeD ? "square columns" :
+        "dots with a dark ring"}">${swatch([255, 255, 255, 255])}pipeline (pale)</div></div>`);
     }
-    html.push(`<div title="planned projects: pale ${state.threeD ? "square columns" :
-      "dots with a dark ring"}">${swatch([255, 255, 255, 255])}pipeline (pale)</div></div>`);
-    html.push(`<h2>Parcels by land use${esc(syntheticNote("parcels"))}</h2>` +
-              '<div class="cols">');
-    for (const [k, c] of Object.entries(st.land_use_colors)) {
-      if (cfg.land_uses.includes(k)) html.push(`<div>${swatch(c)}${esc(k)}</div>`);
+    if (cfg.parcels) {
+      html.push(`<h2>Parcels by land use${esc(syntheticNote("parcels"))}</h2>` +
+                '<div class="cols">');
+      for (const [k, c] of Object.entries(st.land_use_colors)) {
+        if (cfg.land_uses.includes(k)) html.push(`<div>${swatch(c)}${esc(k)}</div>`);
+      }
+      html.push("</div>");
     }
-    html.push("</div>");
-    html.push("<h2>Zones</h2>");
-    html.push(`${swatch(st.base.protected)}protected area<br/>`);
-    html.push(`${swatch(st.base.industrial)}industrial zone<br/>`);
+    if (has("protected_areas") || has("industrial_zones")) html.push("<h2>Zones</h2>");
+    if (has("protected_areas")) html.push(`${swatch(st.base.protected)}protected area<br/>`);
+    if (has("industrial_zones")) html.push(`${swatch(st.base.industrial)}industrial zone<br/>`);
     $("legend").innerHTML = html.join("");
   }
 
@@ -442,8 +465,7 @@
     $("title").textContent = cfg.title;
     // what the twin's own data says of itself: its accuracy and the sources to credit
     $("accuracy-note").textContent = cfg.accuracy_note;
-    $("sources").querySelector("ul").innerHTML =
-      cfg.attribution.map((a) => `<li>${esc(a)}</li>`).join("");
+    $("attribution").textContent = cfg.attribution.join(" · ");
     state.colorBy = cfg.default_color_by;
     if (cfg.color_by[params.get("color")]) state.colorBy = params.get("color");
     if (cfg.style.label_columns[params.get("labels")]) state.lang = params.get("labels");
@@ -463,6 +485,7 @@
       .fitBounds([cfg.bounds.slice(0, 2), cfg.bounds.slice(2, 4)],
                  { padding: { left: Math.min(panel.right + 10, el.clientWidth / 2),
                               right: 20, top: 20, bottom: 20 } });
+    tm.fitZoom = fit.zoom;
     const vs = { ...cfg.view, longitude: fit.longitude, latitude: fit.latitude,
                  zoom: fit.zoom - (state.threeD ? 0.15 : 0),
                  pitch: state.threeD ? 45 : 0, bearing: state.threeD ? -12 : 0 };
@@ -471,9 +494,9 @@
       views: new deck.MapView({ repeat: false }), getTooltip,
       parameters: { clearColor: cfg.style.base.background.map((c) => c / 255).concat([1]) },
       onViewStateChange: ({ viewState }) => {
-        const before = strokeParcels();
+        const before = [strokeParcels(), labelBudget()];
         tm.viewState = viewState;
-        if (strokeParcels() !== before) render();
+        if (strokeParcels() !== before[0] || labelBudget() !== before[1]) render();
       },
       onError: (e) => { tm.errors.push(String(e && e.message || e)); console.error(e); },
       onAfterRender: () => { if (!tm.ready && tm.deck) { tm.ready = true; status("Ready"); } },

