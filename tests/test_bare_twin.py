@@ -119,3 +119,38 @@ def test_saved_and_reopened_it_keeps_its_crs_registry_and_regulations(bare, tmp_
         bare.regulations.to_dict()
     assert back.title == "Bare test region"
     assert pd.Series(back.derived_layers).tolist() == []
+
+
+def test_the_api_serves_a_bare_twin(bare, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+    from tests.common import assert_problem
+
+    bare.save(tmp_path / "bare.gpkg")  # an ingest is durable before it is acknowledged
+    with TestClient(create_app(Settings(api_tokens="t"), twin=bare)) as c:
+        assert c.get("/").json()["title"] == "Bare test region"
+        assert [x["id"] for x in c.get("/collections").json()["collections"]] == [
+            "region", "districts"]
+        cfg = c.get("/map/config.json").json()
+        assert cfg["title"] == "Bare test region" and cfg["parcels"] is None
+        assert cfg["attribution"] == ["hand-made test geometry"]
+        tj = c.get("/tiles/districts.json").json()
+        assert tj["attribution"] == "hand-made test geometry (rows marked synthetic=true are " \
+            "made up)"
+        assert "parcels" in c.get("/plan").json()["unavailable"]
+        comp = c.get("/plan/compliance").json()
+        assert comp["numberMatched"] == 0 and comp["unavailable"].startswith(
+            "no project_sites: compliance of projects is not available")
+        lb = c.get("/plan/land-balance")
+        assert lb.status_code == 200
+        assert_problem(c.get("/score"), 404, "holds no score observations", "ingest")
+        r = c.post("/score/observations", headers={"Authorization": "Bearer t"}, json={
+            "observations": [{"unit_id": u, "indicator": "avg_wage", "month": "2025-01",
+                              "value": v, "unit": "thousand KZT", "synthetic": True}
+                             for u, v in (("west", 400.0), ("east", 350.0))]})
+        assert r.status_code == 200, r.text
+        body = c.get("/score").json()
+        assert [u["unit_id"] for u in body["units"]] == ["west", "east"]
+        assert "avg_wage" not in body["left_out"] and len(body["left_out"]) == 11

@@ -125,7 +125,7 @@ def plan_doc(request: Request, tw: TwinDep, version: VersionQuery = None) -> Res
         regs = p.regulations(v).to_dict()
         body = {"id": p.id, "twin": tw.name, "version": v, "latest_version": p.version,
                 "zone_types": list(regs["zones"]), "regulations": regs,
-                "links": _links(request)}
+                "unavailable": p.unavailable, "links": _links(request)}
     return json_answer(body)
 
 
@@ -143,7 +143,8 @@ def plan_compliance(
 ) -> Response:
     sev = split_list(severity, "severity", SEVERITIES)
     dist = split_list(district, "district", tw["districts"]["id"].astype(str))
-    proj = split_list(project, "project", tw["project_sites"]["id"].astype(str))
+    sites = tw["project_sites"]["id"].astype(str) if "project_sites" in tw else []
+    proj = split_list(project, "project", sites)
     with _lock:
         p = _plan(tw)
         v = _version(p, version)
@@ -159,6 +160,8 @@ def plan_compliance(
             "filters": {"district": dist, "severity": sev, "project": proj},
             "numberMatched": int(len(f)), "sites": int(f["site_id"].nunique()),
             "counts": counts, "findings": records(f)}
+    if "project_sites" in p.unavailable:  # no sites: say so, not just "no findings"
+        body["unavailable"] = p.unavailable["project_sites"]
     return json_answer(body)
 
 
