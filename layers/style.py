@@ -308,8 +308,8 @@ def accuracy_note(twin) -> str:
     rows, with their share (nothing is said of synthetic data a twin does not have).
 
     >>> from tests.common import make_bare_twin
-    >>> accuracy_note(make_bare_twin())
-    'Tooltips say whether each row is real, approximate or synthetic. Made up (synthetic): region, districts (all).'
+    >>> accuracy_note(make_bare_twin()).split(". ")[1]
+    'Made up (synthetic): region, districts (all).'
     """
     shares = synthetic_shares(twin)
     made_up = [(n, s) for n, s in shares.items() if s > 0]

@@ -177,11 +177,21 @@ def test_import_multi_layer_geopackage_needs_a_layer(small_twin, wells, tmp_path
     assert len(small_twin["wells"]) == len(wells)
 
 
-def test_import_without_id_column_says_how_to_add_one(small_twin, wells, tmp_path):
+def test_import_without_id_column_makes_ids_from_the_names(small_twin, wells, tmp_path):
     p = tmp_path / "noid.geojson"
     wells.drop(columns=["id"]).to_file(p, driver="GeoJSON")
+    small_twin.import_layer("wells", p)
+    assert small_twin["wells"]["id"].tolist() == ["westtown", "easttown"]
+    # and a layer given without ids or names is numbered
+    wells.drop(columns=["id", "name"]).to_file(p, driver="GeoJSON")
+    small_twin.import_layer("wells", p)
+    assert small_twin["wells"]["id"].tolist() == ["1", "2"]
+
+
+def test_a_layer_added_without_an_id_says_how_to_add_one(small_twin, wells):
     with pytest.raises(SchemaError, match="no 'id' column"):
-        small_twin.import_layer("wells", p)
+        small_twin.add_layer("wells", wells.drop(columns=["id"]).assign(source="s",
+                                                                         synthetic=False))
 
 
 def test_zip_without_shapefile_is_refused(small_twin, tmp_path):

@@ -409,7 +409,8 @@ def test_extra_layers_give_infrastructure_and_special_zones():
         extra={"infrastructure": road, "special": cemetery},
         crs=M,
     )
-    area = to_metric(z, SMALL_CRS).assign(ha=lambda g: g.area / 1e4).groupby("zone_type")["ha"].sum()
+    area = to_metric(z, SMALL_CRS).assign(ha=lambda g: g.area / 1e4) \
+        .groupby("zone_type")["ha"].sum()
     # the 100 m corridor (100 ha) wins over the town's disc it crosses
     assert area["infrastructure"] == pytest.approx(100.0, rel=1e-6)
     assert area["special"] == pytest.approx(100.0, rel=1e-6)

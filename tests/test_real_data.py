@@ -290,7 +290,7 @@ def test_served_tiles_decode_with_gdal(served, scored, tmp_path):
 @pytest.mark.server
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_map_renders_in_chromium(served, scored, browser):
+def test_the_map_renders_in_chromium(served, scored, browser):  # noqa: F811
     from tests.test_map_browser import _clean, _colours, _open, _pixels, _variance
 
     run = _open(browser, f"{served}/map")

@@ -104,7 +104,7 @@ def read_layer(spec: LayerSpec, tw: Twin, where: str) -> tuple[gpd.GeoDataFrame,
     for col, v in spec.where.items():
         need(col, f"where.{col}")
         wanted = set(_values(v))
-        keep &= raw[col].map(lambda x: not _missing(x) and _text(x) in wanted).to_numpy()
+        keep &= raw[col].map(lambda x, w=wanted: not _missing(x) and _text(x) in w).to_numpy()
         notes.append(f"where {col} in {sorted(wanted)}")
     raw = raw[keep]
     if spec.within:

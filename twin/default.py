@@ -33,7 +33,7 @@ _DEFAULT_PARCELS = 50_000
 #: manifest.
 _CORE_BUILD_MODULES = ("default.py", "model.py", "schema.py", "store.py", "crs.py",
                        "assembly.py", "manifest.py", "conform.py", "derived.py",
-                       "importer.py")
+                       "importer.py", "region.py")
 
 
 def _build_inputs() -> list[Path]:

@@ -14,8 +14,9 @@ import shapely
 from pyproj import CRS
 
 from . import store
-from .crs import analysis_crs_of, to_metric
-from .errors import CoordinateRangeError, CRSError, LayerNotFound, SchemaError
+from .crs import to_metric
+from .errors import CoordinateRangeError, LayerNotFound, SchemaError
+from .region import RegionTerms
 from .schema import CORE_SCHEMAS, WATER_LAYERS, LayerSchema, RepairReport, validate_layer
 
 __all__ = ["Twin", "TwinMetadata"]
@@ -40,7 +41,7 @@ class TwinMetadata:
     title: str = ""
 
 
-class Twin:
+class Twin(RegionTerms):
     """A digital twin of a territory: named layers, each a GeoDataFrame with a schema.
 
     Layers are stored in EPSG:4326 (lon/lat). Metric work uses :attr:`analysis_crs`, an
@@ -114,83 +115,6 @@ class Twin:
     def provenance(self) -> dict[str, str]:
         """Per layer, one line naming its source and licence."""
         return self.metadata.provenance
-
-    # -- the analysis CRS -----------------------------------------------------------------
-    @property
-    def analysis_crs(self) -> CRS:
-        """The metric CRS of areas, buffers and distances: the one given or stored, else an
-        equal-area CRS centred on the ``region`` layer (on all layers without one)."""
-        if self._crs is not None:
-            return self._crs
-        if self._derived_crs is None:
-            basis = [self._layers["region"]] if "region" in self._layers else [
-                g for g in self._layers.values() if len(g)]
-            if not basis:
-                raise CRSError(
-                    f"twin {self.name!r} has no layers to centre its analysis CRS on: add "
-                    "the region layer first, or pass analysis_crs="
-                )
-            self._derived_crs = analysis_crs_of(pd.concat([g.geometry for g in basis]))
-        return self._derived_crs
-
-    @analysis_crs.setter
-    def analysis_crs(self, crs: CRS | str | None) -> None:
-        self._crs = None if crs is None else CRS.from_user_input(crs)
-        self._derived_crs = None
-        self._metric.clear()
-
-    # -- the twin's own registry and regulations ------------------------------------------
-    @property
-    def registry(self):
-        """The indicator registry of this twin's score (:class:`twin.score.Registry`): the
-        one it was given (stored in its file), else the built-in registry."""
-        from .score.registry import Registry, builtin_registry_doc
-
-        doc = self._docs.get("indicators")
-        if doc is None:
-            self._docs["indicators"] = doc = builtin_registry_doc()
-        return Registry.parse_cached(doc)
-
-    def set_registry(self, registry: dict | str | os.PathLike) -> None:
-        """Give the twin its own indicator registry: a registry document (as in
-        ``indicators.yaml``) or the path of one. It is validated now and stored on save;
-        the score is rebuilt on next use."""
-        from .score.registry import Registry, read_registry_doc
-
-        doc = registry if isinstance(registry, dict) else read_registry_doc(registry)
-        Registry.parse_cached(doc)  # validates, naming the key and the fix
-        self._docs["indicators"] = doc
-        for cached in ("_score", "_scenario_baseline"):
-            self.__dict__.pop(cached, None)
-
-    @property
-    def regulations(self):
-        """The plan regulations of this twin (:class:`twin.plan.Regulations`): the ones it
-        was given (stored in its file), else the built-in Kazakh norms. A plan keeps the
-        regulations it was made with (its version 1) as part of its history."""
-        from .plan.regulations import Regulations, builtin_regulations_doc
-
-        doc = self._docs.get("regulations")
-        if doc is None:
-            self._docs["regulations"] = doc = builtin_regulations_doc()
-        return Regulations.parse_cached(
-            doc, origin=f"the regulations stored with twin {self.name!r}")
-
-    def set_regulations(self, regulations) -> None:
-        """Give the twin its own regulations: a :class:`~twin.plan.Regulations`, a document
-        (as in a regulations YAML file) or the path of one; validated now, stored on save."""
-        from .plan.regulations import Regulations, read_regulations_doc
-
-        if isinstance(regulations, Regulations):
-            doc = regulations.to_dict()
-        elif isinstance(regulations, dict):
-            doc = regulations
-        else:
-            doc = read_regulations_doc(regulations)
-        Regulations.parse_cached(doc, origin=f"twin {self.name!r}")
-        self._docs["regulations"] = doc
-        for cached in ("_plan", "_scenario_baseline"):
-            self.__dict__.pop(cached, None)
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{n}={len(g)}" for n, g in self._layers.items())
@@ -418,8 +342,8 @@ class Twin:
             "schemas": {n: s.to_dict() for n, s in self._schemas.items()},
             # What the twin scores and plans by, stored with it (the built-in ones if the
             # twin was given none, so a later toolkit cannot change them underneath).
-            "indicators": self._docs.get("indicators") or _doc(self, "registry"),
-            "regulations": self._docs.get("regulations") or _doc(self, "regulations"),
+            "indicators": self.document("indicators"),
+            "regulations": self.document("regulations"),
         }
         if self.path is not None and path.is_file() and \
                 path.resolve() == Path(self.path).resolve():
@@ -546,11 +470,6 @@ def _inferred_schema(name: str, gdf: gpd.GeoDataFrame) -> LayerSchema:
     accepted = tuple(sorted({t for f in families for t in (f, "Multi" + f)}))
     id_kind = "int" if pd.api.types.is_integer_dtype(gdf["id"]) else "str"
     return LayerSchema(name, accepted, columns={"id": id_kind}, description=f"User layer {name}")
-
-
-def _doc(tw: Twin, which: str) -> dict:
-    getattr(tw, which)  # fills the built-in document in
-    return tw._docs["indicators" if which == "registry" else "regulations"]
 
 
 def _restore_dtypes(gdf: gpd.GeoDataFrame, schema: LayerSchema | None) -> gpd.GeoDataFrame:

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import store
 from ..crs import to_storage
 from ..errors import AnalysisUnavailable
 from .balance import capacity, capacity_summary, land_balance
@@ -30,6 +29,7 @@ from .versions import (
     SetRegulation,
     change_from_json,
     regulation_changes,
+    save_versions,
     zone_transitions,
 )
 from .zones import _valid_storage, zones_for_twin
@@ -483,42 +483,9 @@ class Plan:
     def save(self) -> int:
         """Write versions not yet saved into the twin's tables and, when the twin has a
         file, into that file in one SQLite transaction. Returns how many were written."""
-        new = self._records[self._saved :]
-        table = self.twin.tables.get(VERSIONS_TABLE)
-        ours = pd.DataFrame(self._records, columns=VERSION_COLUMNS)
-        others = (
-            table[table["plan_id"].astype(str) != self.id]
-            if table is not None
-            else pd.DataFrame(columns=VERSION_COLUMNS)
-        )
-        path = self.twin.path
-        if path is not None and Path(path).is_file() and new:
-            with store.transaction(path) as conn:
-                _ensure_table(conn)
-                have = {
-                    int(r[0])
-                    for r in conn.execute(
-                        f'SELECT version FROM "{VERSIONS_TABLE}" WHERE plan_id = ?', (self.id,)
-                    )
-                }
-                if have - {int(r["version"]) for r in self._records[: self._saved]}:
-                    raise PlanVersionError(
-                        f"the twin file {str(path)!r} holds versions of plan {self.id!r} "
-                        "that this session has not seen (another session saved): reopen "
-                        "the twin and apply your changes again"
-                    )
-                conn.executemany(
-                    f'INSERT INTO "{VERSIONS_TABLE}" ({", ".join(VERSION_COLUMNS)}) '
-                    f"VALUES ({', '.join('?' * len(VERSION_COLUMNS))})",
-                    [tuple(_plain(r[c]) for c in VERSION_COLUMNS) for r in new],
-                )
-        self.twin.tables[VERSIONS_TABLE] = (
-            pd.concat([others.astype(object), ours.astype(object)], ignore_index=True)
-            if len(others)
-            else ours
-        )
+        n = save_versions(self.twin, self.id, self._records, self._saved)
         self._saved = len(self._records)
-        return len(new)
+        return n
 
     # -- outputs ---------------------------------------------------------------------------
     def export(self, path, version: int | None = None) -> Path:
@@ -546,24 +513,3 @@ def _plain(v):
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _ensure_table(conn) -> None:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (VERSIONS_TABLE,)
-    ).fetchone()
-    if not exists:
-        conn.execute(
-            f'CREATE TABLE "{VERSIONS_TABLE}" (plan_id TEXT, version INTEGER, '
-            "parent INTEGER, kind TEXT, change TEXT, message TEXT, "
-            "created_utc TEXT, base_token TEXT)"
-        )
-    registered = conn.execute(
-        "SELECT 1 FROM gpkg_contents WHERE table_name=?", (VERSIONS_TABLE,)
-    ).fetchone()
-    if not registered:
-        conn.execute(
-            "INSERT INTO gpkg_contents (table_name, data_type, identifier) "
-            "VALUES (?, 'attributes', ?)",
-            (VERSIONS_TABLE, VERSIONS_TABLE),
-        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .. import store
 from .errors import PlanVersionError
 from .regulations import REGULATION_FIELDS, check_zone_type
 
@@ -29,6 +31,7 @@ __all__ = [
     "zone_transitions",
     "VERSIONS_TABLE",
     "VERSION_COLUMNS",
+    "save_versions",
 ]
 
 VERSIONS_TABLE = "plan_versions"
@@ -273,3 +276,65 @@ def regulation_changes(r1, r2) -> pd.DataFrame:
             if a[f] != b[f]:
                 rows.append({"zone_type": z, "field": f, "before": a[f], "after": b[f]})
     return pd.DataFrame(rows, columns=["zone_type", "field", "before", "after"])
+
+
+def save_versions(tw, plan_id: str, records: list[dict], saved: int) -> int:
+    """Store plan ``plan_id``'s versions past the first ``saved`` in ``tw.tables`` and,
+    when the twin has a file, in that file in one SQLite transaction (refused if another
+    session saved versions of this plan since). Returns how many were written."""
+    new = records[saved:]
+    table = tw.tables.get(VERSIONS_TABLE)
+    ours = pd.DataFrame(records, columns=VERSION_COLUMNS)
+    others = (
+        table[table["plan_id"].astype(str) != plan_id]
+        if table is not None
+        else pd.DataFrame(columns=VERSION_COLUMNS)
+    )
+    path = tw.path
+    if path is not None and Path(path).is_file() and new:
+        with store.transaction(path) as conn:
+            _ensure_table(conn)
+            have = {
+                int(r[0])
+                for r in conn.execute(
+                    f'SELECT version FROM "{VERSIONS_TABLE}" WHERE plan_id = ?', (plan_id,)
+                )
+            }
+            if have - {int(r["version"]) for r in records[:saved]}:
+                raise PlanVersionError(
+                    f"the twin file {str(path)!r} holds versions of plan {plan_id!r} "
+                    "that this session has not seen (another session saved): reopen "
+                    "the twin and apply your changes again"
+                )
+            conn.executemany(
+                f'INSERT INTO "{VERSIONS_TABLE}" ({", ".join(VERSION_COLUMNS)}) '
+                f"VALUES ({', '.join('?' * len(VERSION_COLUMNS))})",
+                [tuple(_plain(r[c]) for c in VERSION_COLUMNS) for r in new],
+            )
+    tw.tables[VERSIONS_TABLE] = (
+        pd.concat([others.astype(object), ours.astype(object)], ignore_index=True)
+        if len(others)
+        else ours
+    )
+    return len(new)
+
+
+def _ensure_table(conn) -> None:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (VERSIONS_TABLE,)
+    ).fetchone()
+    if not exists:
+        conn.execute(
+            f'CREATE TABLE "{VERSIONS_TABLE}" (plan_id TEXT, version INTEGER, '
+            "parent INTEGER, kind TEXT, change TEXT, message TEXT, "
+            "created_utc TEXT, base_token TEXT)"
+        )
+    registered = conn.execute(
+        "SELECT 1 FROM gpkg_contents WHERE table_name=?", (VERSIONS_TABLE,)
+    ).fetchone()
+    if not registered:
+        conn.execute(
+            "INSERT INTO gpkg_contents (table_name, data_type, identifier) "
+            "VALUES (?, 'attributes', ?)",
+            (VERSIONS_TABLE, VERSIONS_TABLE),
+        )
