@@ -154,3 +154,20 @@ def test_the_api_serves_a_bare_twin(bare, tmp_path):
         body = c.get("/score").json()
         assert [u["unit_id"] for u in body["units"]] == ["west", "east"]
         assert "avg_wage" not in body["left_out"] and len(body["left_out"]) == 11
+
+
+def test_twin_map_draws_a_bare_twin_and_says_why_it_cannot_colour_by_score(
+        bare, tmp_path, capsys):
+    pytest.importorskip("pydeck")
+    from twin.cli import main
+
+    bare.save(tmp_path / "bare.gpkg")
+    out = tmp_path / "map.html"
+    assert main(["map", "--twin", str(tmp_path / "bare.gpkg"), "--out", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "Bare test region" in html and "hand-made test geometry" in html
+    assert main(["map", "--twin", str(tmp_path / "bare.gpkg"), "--out", str(out),
+                 "--color-by", "score"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot colour districts by 'score': it holds no score observations" in err
+    assert "Traceback" not in err

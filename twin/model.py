@@ -255,8 +255,9 @@ class Twin(RegionTerms):
         self._rederive(name)
 
     def _check_near_region(self, name: str, gdf: gpd.GeoDataFrame, schema: LayerSchema):
-        # Swapped lat/lon in Akmola (lat 50-54, lon 65-74) stays inside degree ranges, so the
-        # range check alone cannot catch it; compare against the region instead.
+        # Swapped lat/lon of a mid-latitude region (say lat 50-54, lon 65-74) stays inside
+        # degree ranges, so the range check alone cannot catch it; compare against the
+        # region instead.
         if name == "region" or "region" not in self._layers or gdf.empty:
             return
         rx0, ry0, rx1, ry1 = self._layers["region"].total_bounds

@@ -199,8 +199,8 @@ class Score:
         if all(r is None for r in self._ref):
             raise NoObservations(
                 f"twin {self.twin.name!r} holds no score observations: ingest some with "
-                "tw.score.ingest(...), or build the default twin, which carries a synthetic "
-                "history"
+                "`twin score ingest FILE.csv --twin TWIN.gpkg`, POST /score/observations or "
+                "tw.score.ingest(...)"
             )
 
     @property
