@@ -207,3 +207,34 @@ def test_unsaved_plan_changes_survive_a_new_layer(built):
     tw.add_layer("protected_areas", park.iloc[:0])  # the layer changes: zones follow
     assert tw.plan.version == 2
     assert "estate" in tw.plan.versions()["description"].iloc[-1]
+
+
+def test_an_invalid_unit_is_refused_with_the_fix_or_repaired_when_asked(region_files,
+                                                                        tmp_path):
+    import shapely
+
+    from twin import InvalidGeometry
+
+    bow = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])  # a bow-tie: self-intersecting
+    tw = make_small_twin()
+    d = tw["districts"][["id", "name", "geometry"]].copy()
+    west = d.geometry.iloc[0]
+    x0, y0, x1, y1 = west.bounds
+    d.loc[0, "geometry"] = shapely.affinity.affine_transform(
+        bow, [x1 - x0, 0, 0, y1 - y0, x0, y0])
+    d.to_file(tmp_path / "units.geojson")
+    text = (region_files / "m.yaml").read_text().replace(
+        "file: admin.gpkg\n    layer: adm2", f"file: {tmp_path / 'units.geojson'}").replace(
+        "id: CODE\n    columns: {name: NAME_EN, name_kk: NAME_KK}", "id: id\n    columns: "
+        "{name: name}")
+    (region_files / "bow.yaml").write_text(text)
+    with pytest.raises(InvalidGeometry, match=r"layers.districts: .*'west' is invalid.*"
+                       r"\(in a manifest: repair: true\)"):
+        build_twin(read_manifest(region_files / "bow.yaml"))
+    (region_files / "bow.yaml").write_text(text.replace("within: region\n",
+                                                        "within: region\n    repair: true\n"))
+    tw2, report = build_twin(read_manifest(region_files / "bow.yaml"))
+    assert "repaired 1 invalid geometry (make_valid)" in str(report)
+    # measured once repaired: the bow-tie's two triangles are half the square
+    assert tw2["districts"].set_index("id")["area_km2"]["west"] == pytest.approx(50, rel=1e-2)
+    assert tw2["districts"].is_valid.all()

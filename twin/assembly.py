@@ -25,13 +25,19 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .conform import _missing, _text, conform_layer, locate_centres
+from .conform import (
+    _missing,
+    _text,
+    conform_layer,
+    locate_centres,
+    representative_points,
+)
 from .crs import STORAGE_CRS, to_storage
 from .errors import TwinError, TwinFileError
 from .importer import read_user_layer
 from .manifest import LayerSpec, Manifest, ManifestError, read_manifest
 from .model import Twin
-from .schema import RepairReport
+from .schema import CORE_SCHEMAS, RepairReport, repair_geometries
 from .store import user_work
 
 __all__ = ["LayerReport", "BuildReport", "build_twin", "new_twin", "read_layer",
@@ -94,6 +100,18 @@ def read_layer(spec: LayerSpec, tw: Twin, where: str) -> tuple[gpd.GeoDataFrame,
     n_read = len(raw)
     keep = np.ones(n_read, dtype=bool)
     notes = []
+    if spec.repair:  # before anything is measured on them: areas, points, the within test
+        schema = CORE_SCHEMAS.get(spec.name)
+        types = schema.geometry_types if schema else ("Point", "MultiPoint", "LineString",
+                                                      "MultiLineString", "Polygon",
+                                                      "MultiPolygon")
+        geoms = np.asarray(raw.geometry.values)
+        fixed = repair_geometries(geoms, types)
+        n = int((fixed != geoms).sum())
+        if n:
+            raw = raw.set_geometry(gpd.GeoSeries(fixed, index=raw.index, crs=raw.crs))
+            notes.append(f"repaired {n} invalid geometr{'y' if n == 1 else 'ies'} "
+                         "(make_valid)")
 
     def need(col, key):
         if col not in raw.columns:
@@ -111,7 +129,7 @@ def read_layer(spec: LayerSpec, tw: Twin, where: str) -> tuple[gpd.GeoDataFrame,
         inside = shapely.union_all(np.asarray(tw[spec.within].geometry.values))
         shapely.prepare(inside)
         ll = raw if raw.crs == STORAGE_CRS else to_storage(raw)
-        pts = shapely.point_on_surface(np.asarray(ll.geometry.values))
+        pts = representative_points(ll.geometry.values)
         ok = ~shapely.is_missing(pts) & ~shapely.is_empty(pts)
         ok[ok] = shapely.intersects(inside, pts[ok])
         raw = raw[ok]
@@ -148,6 +166,9 @@ def _add_from_file(tw: Twin, spec: LayerSpec, where: str, repair_hint: str) -> L
         raise type(e)(f"{where}: {e}{hint}") from e
     if rep.repaired:
         notes.append(str(rep))
+    if not source:
+        notes.append("no source given: rows cite the file; add set: {source: ...} with the "
+                     "licence")
     tw.metadata.provenance[spec.name] = (
         f"{source or 'source not given'}; from {spec.file.name}, {len(gdf):,} of "
         f"{n_read:,} rows" + (f" ({', '.join(notes)})" if notes else "")

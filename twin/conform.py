@@ -43,7 +43,7 @@ from .errors import CRSError, MissingCRS, SchemaError
 from .schema import CORE_SCHEMAS
 
 __all__ = ["Conformed", "ConversionError", "conform_layer", "slug", "unit_kind",
-           "locate_centres", "MAX_REPORTED"]
+           "locate_centres", "representative_points", "MAX_REPORTED"]
 
 #: Bad values listed one by one in a :class:`ConversionError`; the rest are counted.
 MAX_REPORTED = 20
@@ -231,10 +231,22 @@ def _unique(ids: list[str]) -> list[str]:
     return out
 
 
+def representative_points(geoms) -> np.ndarray:
+    """A point on each geometry (itself for a point). An invalid polygon has no reliable one,
+    so its repaired form gives it; the geometry itself is repaired, or refused, when the
+    layer is validated."""
+    geoms = np.asarray(geoms, dtype=object)
+    bad = ~shapely.is_missing(geoms) & ~shapely.is_valid(geoms)
+    if bad.any():
+        geoms = geoms.copy()
+        geoms[bad] = shapely.make_valid(geoms[bad])
+    return shapely.point_on_surface(geoms)
+
+
 def _district_of(gdf, twin) -> np.ndarray:
     """The id of the district holding each row's representative point ('' where none)."""
     d = twin["districts"]
-    pts = shapely.point_on_surface(np.asarray(gdf.geometry.values))
+    pts = representative_points(gdf.geometry.values)
     tree = shapely.STRtree(np.asarray(d.geometry.values))
     p_idx, d_idx = tree.query(pts, predicate="intersects")
     ids = np.full(len(gdf), "", dtype=object)

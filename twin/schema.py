@@ -27,7 +27,7 @@ from .errors import (
 )
 
 __all__ = ["LayerSchema", "CORE_SCHEMAS", "ACCURACY_LEVELS", "WATER_LAYERS", "validate_layer",
-           "RepairReport"]
+           "RepairReport", "repair_geometries"]
 
 #: How close a row is to the real world. ``real``: taken from a cited source;
 #: ``approximate``: a real thing whose geometry or figures are approximated by a documented
@@ -346,12 +346,7 @@ def validate_layer(
                 + ": fix it at the source, or pass repair=True to apply make_valid"
             )
         out = out.copy()
-        fixed = shapely.make_valid(np.asarray(out.geometry.values)[bad])
-        # make_valid can turn a bowtie polygon into a collection; keep the polygonal part
-        # so the layer's geometry type still holds.
-        fixed = np.array([_keep_type(g, schema.geometry_types) for g in fixed], dtype=object)
-        geo = np.asarray(out.geometry.values).copy()
-        geo[bad] = fixed
+        geo = repair_geometries(np.asarray(out.geometry.values), schema.geometry_types)
         out = out.set_geometry(gpd.GeoSeries(geo, index=out.index, crs=out.crs))
         report = RepairReport(name, int(bad.sum()), tuple(_ids(gdf, schema, bad)))
     return _promote_mixed_to_multi(out), report
@@ -389,6 +384,19 @@ _SHAPELY_NAME = {
     "Polygon": "POLYGON",
     "MultiPolygon": "MULTIPOLYGON",
 }
+
+
+def repair_geometries(geoms: np.ndarray, accepted: tuple[str, ...]) -> np.ndarray:
+    """``geoms`` with each invalid one made valid (``shapely.make_valid``), keeping the part
+    of the accepted geometry types: make_valid can turn a bow-tie polygon into a
+    collection, and the layer's type must still hold."""
+    geoms = np.asarray(geoms, dtype=object)
+    bad = ~shapely.is_missing(geoms) & ~shapely.is_valid(geoms)
+    if not bad.any():
+        return geoms
+    out = geoms.copy()
+    out[bad] = [_keep_type(g, accepted) for g in shapely.make_valid(geoms[bad])]
+    return out
 
 
 def _keep_type(geom, accepted: tuple[str, ...]):
