@@ -283,16 +283,18 @@ def project_layers(twin, heights: pd.Series | None = None, *, extruded: bool = T
         return [], {}
     p = twin["project_sites"]
     heights = heights if heights is not None else pd.Series(dtype=float)
-    inv = pd.to_numeric(p["investment_kzt"], errors="coerce").fillna(0).clip(lower=0)
+    inv = pd.to_numeric(p.get("investment_kzt", pd.Series(0, index=p.index)),
+                        errors="coerce").fillna(0).clip(lower=0)
     top = float(inv.max()) or 1.0
     sectors = style.categorical_colors(p["sector"], style.SECTOR_COLORS)
     acc = _accuracy(p)
-    pipe = style.is_pipeline(p["status"])
+    pipe = style.is_pipeline(p.get("status", pd.Series("", index=p.index)))
     base = _on_top(p, heights)
     ext = extent_m(twin)
     df = pd.DataFrame({
         "name": p["name"].to_numpy(), "sector": p["sector"].to_numpy(),
-        "status": p["status"].to_numpy(), "accuracy": acc.to_numpy(),
+        "status": p.get("status", pd.Series("", index=p.index)).to_numpy(),
+        "accuracy": acc.to_numpy(),
         "lon": p.geometry.x.to_numpy(), "lat": p.geometry.y.to_numpy(),
         "z": base + ext * 1e-4,
         "elev": np.sqrt(inv.to_numpy() / top) * COLUMN_MAX_ELEVATION * ext if extruded

@@ -50,8 +50,9 @@ def district_values(twin) -> pd.DataFrame:
     if "project_sites" in twin:
         p = twin["project_sites"]
         g = p.groupby("district_id")
-        out["investment_kzt"] = g["investment_kzt"].sum()
-        out["jobs"] = g["jobs"].sum()
+        for col in ("investment_kzt", "jobs"):  # optional: a project list may lack them
+            if col in p:
+                out[col] = g[col].sum()  # the sum of the figures known
         out["projects"] = g.size()
         out["synthetic_projects"] = g["synthetic"].sum()
     out = out.fillna(0)

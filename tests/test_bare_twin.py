@@ -171,3 +171,35 @@ def test_twin_map_draws_a_bare_twin_and_says_why_it_cannot_colour_by_score(
     err = capsys.readouterr().err
     assert "cannot colour districts by 'score': it holds no score observations" in err
     assert "Traceback" not in err
+
+
+def test_a_project_list_with_only_names_and_sectors_is_drawn_tiled_and_evaluated(bare):
+    pytest.importorskip("pydeck")
+    import geopandas as gpd
+    import numpy as np
+
+    from layers.deck import twin_deck
+    from layers.map_config import map_config
+    from layers.vector_tiles import TileSource
+    from tests.common import point_lonlat
+
+    sites = gpd.GeoDataFrame(
+        {"id": ["a", "b"], "name": ["Mill", "Farm"], "sector": ["agro-processing", "x"],
+         "district_id": ["west", "east"], "jobs": [40.0, np.nan],  # one figure not known
+         "source": ["akimat list"] * 2, "synthetic": [False, False]},
+        geometry=[point_lonlat(3_000, 3_000), point_lonlat(13_000, 3_000)], crs=4326)
+    bare.add_layer("project_sites", sites)
+    cfg = map_config(bare)
+    assert cfg["district_values"]["west"]["jobs"] == 40.0
+    assert cfg["district_values"]["east"]["jobs"] == 0.0  # the sum of what is known
+    twin_deck(bare, color_by="jobs")
+    import mapbox_vector_tile
+    import mercantile
+
+    t = mercantile.tile(*sites.geometry.iloc[0].coords[0], 9)
+    data = TileSource(bare).tile("project_sites", t.z, t.x, t.y).data
+    feats = mapbox_vector_tile.decode(data)["project_sites"]["features"]
+    jobs = {f["properties"]["id"]: f["properties"].get("jobs") for f in feats}
+    assert jobs == {"a": 40, "b": None} or jobs == {"a": 40}  # unknown: no value
+    ev = bare.scenario("s").remove_project("a").evaluate()
+    assert ev.districts.loc["west", "d_jobs"] == -40
