@@ -204,3 +204,30 @@ def test_cli_output_into_a_closed_pipe_is_not_an_error(default_twin_path, tmp_pa
     rc = subprocess.run(["bash", "-c", cmd], timeout=120).returncode
     assert "Traceback" not in err.read_text()
     assert rc == 0
+
+
+def test_the_default_twins_registry_is_the_built_in_one_but_for_its_sources():
+    # Two files, one set of indicators: the default twin's registry differs from the
+    # built-in one only in saying its series are synthetic (and how they are generated).
+    import geodata
+    from twin.score.registry import builtin_registry_doc
+
+    mine, builtin = geodata.indicator_registry(), builtin_registry_doc()
+    assert mine["dimensions"] == builtin["dimensions"]
+    strip = ("source", "description", "synthetic")
+    assert [{k: v for k, v in i.items() if k not in strip} for i in mine["indicators"]] == \
+        [{k: v for k, v in i.items() if k not in strip} for i in builtin["indicators"]]
+    assert all(i["source"].startswith("Synthetic series") for i in mine["indicators"])
+    assert not any("ynthetic" in i["source"] for i in builtin["indicators"])
+
+
+def test_the_default_manifest_and_config_agree_on_the_official_area(default_twin):
+    import geodata
+    from twin.manifest import read_manifest
+
+    region = read_manifest(geodata.MANIFEST).layer("region")
+    assert region.set["official_area_km2"] == geodata.load_config()["region"][
+        "official_area_km2"]
+    assert default_twin["region"]["official_area_km2"].iloc[0] == 146219.0
+    assert default_twin.title == "Akmola region (default twin)"
+    assert default_twin.derived_layers == ("zones",)
