@@ -135,8 +135,12 @@ class ComplianceContext:
         zg = np.asarray(z.geometry.values)
         self._pieces, self._parent = subdivide(zg)
         self._zone_tree = shapely.STRtree(self._pieces)
-        self._res_zone = zg[self._zone_type == "residential"]
+        res = self._zone_type == "residential"
+        self._res_zone = zg[res]
         self._res_zone_tree = shapely.STRtree(self._res_zone)
+        # whether each residential zone's extent is assumed (a settlement disc), not mapped
+        self._res_zone_assumed = (z["synthetic"].astype(bool).to_numpy()[res]
+                                  if "synthetic" in z else np.zeros(int(res.sum()), bool))
 
     def with_plan(self, zones=None, regulations: Regulations | None = None) -> ComplianceContext:
         """A context for changed zones and/or regulations that reuses this one's indexes of
@@ -330,7 +334,8 @@ class ComplianceContext:
         p, r = pts[sel], d[sel]
         buf = shapely.buffer(p, r, quad_segs=_QUAD_SEGS)
         per: dict[int, dict] = {
-            int(i): {"pop": 0, "near": [], "ha": 0.0, "n": 0, "zha": 0.0} for i in sel
+            int(i): {"pop": 0, "near": [], "ha": 0.0, "n": 0, "zha": 0.0, "zassumed": False}
+            for i in sel
         }
         if self._st_tree is not None:
             # exact distance to the settlement point, not a polygonised circle
@@ -354,6 +359,8 @@ class ComplianceContext:
             zha = shapely.area(shapely.intersection(self._res_zone[b], buf[a])) / 1e4
             for k, v in pd.Series(zha).groupby(a).sum().items():
                 per[int(sel[k])]["zha"] += float(v)
+            for k in np.unique(a[self._res_zone_assumed[b] & (zha >= _M2_HA)]):
+                per[int(sel[k])]["zassumed"] = True
         out = []
         for k, i in enumerate(sel):
             rec = per[int(i)]
@@ -372,7 +379,8 @@ class ComplianceContext:
             if rec["n"]:
                 parts.append(f"{rec['n']:,} residential parcel(s), {_ha(rec['ha'])}")
             if rec["zha"] >= _M2_HA:
-                parts.append(f"{_ha(rec['zha'])} of residential zone")
+                parts.append(f"{_ha(rec['zha'])} of residential zone"
+                             + (" (its extent assumed)" if rec["zassumed"] else ""))
             shift = r[k] - near[0][0] if near else float("nan")
             fix = (
                 f"move it at least {shift:,.0f} m further from {near[0][1]!r}"

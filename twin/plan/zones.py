@@ -31,7 +31,6 @@ __all__ = [
     "rezone",
     "zone_index_of_points",
     "parcel_zones",
-    "zones_from_layers",
 ]
 
 #: Columns of the zones layer: the core schema's plus ``name`` and ``basis``.
@@ -462,15 +461,3 @@ def parcel_zones(parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame) -> pd.Serie
     ids = zones["id"].to_numpy()
     out = np.where(idx >= 0, ids[np.clip(idx, 0, None)], None)
     return pd.Series(out, index=parcels.index, name="zone_id", dtype=object)
-
-
-def zones_from_layers(layers: dict, rules: ZoningRules | None = None) -> gpd.GeoDataFrame:
-    """:func:`derive_zones` from a dict of layers, as ``twin.default`` builds them (the
-    entry point of ``DERIVED_LAYERS["zones"]``)."""
-    return derive_zones(
-        layers["districts"],
-        layers.get("settlements"),
-        layers.get("industrial_zones"),
-        layers.get("protected_areas"),
-        rules=rules,
-    )
