@@ -289,7 +289,7 @@ def attributions(twin) -> list[str]:
     line ("source; licence; accuracy"), once each, in layer order. Layers the twin derives
     from its others (the plan's zones) credit what they were derived from, so they add none.
 
-    >>> from tests.common import make_bare_twin
+    >>> from twin.sample import make_bare_twin
     >>> attributions(make_bare_twin())
     ['hand-made test geometry']
     """
@@ -307,7 +307,7 @@ def accuracy_note(twin) -> str:
     """One sentence for a map's legend: what the tooltips say, and which layers hold made-up
     rows, with their share (nothing is said of synthetic data a twin does not have).
 
-    >>> from tests.common import make_bare_twin
+    >>> from twin.sample import make_bare_twin
     >>> accuracy_note(make_bare_twin()).split(". ")[1]
     'Made up (synthetic): region, districts (all).'
     """

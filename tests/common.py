@@ -11,6 +11,7 @@ from twin.sample import (  # noqa: F401 - re-exported for the tests
     X0,
     Y0,
     lonlat,
+    make_bare_twin,
     make_small_twin,
     metric,
     point_lonlat,
@@ -29,15 +30,3 @@ def assert_problem(response, status: int, *words: str) -> str:
     for w in words:
         assert w in detail, detail
     return detail
-
-
-def make_bare_twin() -> Twin:
-    """The small twin's region and districts, and nothing else: each with only the columns
-    a layer must have (id, name, source, synthetic). Its analysis CRS is derived from its
-    region, as a twin built from a region's own two files would be."""
-    full = make_small_twin()
-    keep = ["id", "name", "source", "synthetic", "geometry"]
-    return Twin({"region": full["region"][keep], "districts": full["districts"][keep]},
-                name="bare", version="test", title="Bare test region",
-                provenance={"region": "hand-made test geometry; synthetic",
-                            "districts": "hand-made test geometry; synthetic"})

@@ -145,7 +145,7 @@ def test_the_api_serves_a_bare_twin(bare, tmp_path):
             "no project_sites: compliance of projects is not available")
         lb = c.get("/plan/land-balance")
         assert lb.status_code == 200
-        assert_problem(c.get("/score"), 404, "holds no score observations", "ingest")
+        assert_problem(c.get("/score"), 404, "holds no score observations")
         r = c.post("/score/observations", headers={"Authorization": "Bearer t"}, json={
             "observations": [{"unit_id": u, "indicator": "avg_wage", "month": "2025-01",
                               "value": v, "unit": "thousand KZT", "synthetic": True}

@@ -86,16 +86,23 @@ def _values(v) -> list[str]:
     return [_text(x) for x in (v if isinstance(v, list) else [v])]
 
 
+def _file_of(spec: LayerSpec, where: str) -> Path:
+    if spec.file is None:  # a generated layer: its generator makes it, not a file
+        raise ManifestError(f"{where}: the layer has no file to read")
+    return spec.file
+
+
 def read_layer(spec: LayerSpec, tw: Twin, where: str) -> tuple[gpd.GeoDataFrame, np.ndarray,
                                                                 int, list[str]]:
     """One layer's rows as the manifest selects and maps them: ``(gdf, row numbers, rows
     read, notes)``, columns named as the twin's, not yet converted."""
+    file = _file_of(spec, where)
     try:
-        raw = read_user_layer(spec.file, spec.layer, lon=spec.lon, lat=spec.lat, crs=spec.crs)
+        raw = read_user_layer(file, spec.layer, lon=spec.lon, lat=spec.lat, crs=spec.crs)
     except TwinError as e:
         raise type(e)(f"{where}: {e}") from e
     if raw.crs is None:
-        raise ManifestError(f"{where}: {spec.file.name!r} declares no CRS: give the CRS of its "
+        raise ManifestError(f"{where}: {file.name!r} declares no CRS: give the CRS of its "
                             "coordinates with crs: (e.g. crs: EPSG:4326)")
     n_read = len(raw)
     keep = np.ones(n_read, dtype=bool)
@@ -116,7 +123,7 @@ def read_layer(spec: LayerSpec, tw: Twin, where: str) -> tuple[gpd.GeoDataFrame,
     def need(col, key):
         if col not in raw.columns:
             cols = [c for c in raw.columns if c != raw.geometry.name]
-            raise ManifestError(f"{where}.{key}: {spec.file.name!r} has no column {col!r}; it "
+            raise ManifestError(f"{where}.{key}: {file.name!r} has no column {col!r}; it "
                                 f"has {', '.join(map(str, cols))}")
 
     for col, v in spec.where.items():
@@ -156,10 +163,11 @@ def _add_from_file(tw: Twin, spec: LayerSpec, where: str, repair_hint: str) -> L
     """Read, select, map, convert, complete and validate one layer into ``tw``, and record
     its provenance; errors name ``where``."""
     gdf, rows, n_read, notes = read_layer(spec, tw, where)
+    file = _file_of(spec, where)
     source = spec.set.get("source")
     try:
         done = conform_layer(spec.name, gdf, twin=tw, rows=rows,
-                             source=None if source else f"{spec.file.name} (no source given)")
+                             source=None if source else f"{file.name} (no source given)")
         rep = tw.add_layer(spec.name, done.gdf, repair=spec.repair)
     except TwinError as e:
         hint = "" if spec.repair or "repair=True" not in str(e) else f" ({repair_hint})"
@@ -170,10 +178,10 @@ def _add_from_file(tw: Twin, spec: LayerSpec, where: str, repair_hint: str) -> L
         notes.append("no source given: rows cite the file; add set: {source: ...} with the "
                      "licence")
     tw.metadata.provenance[spec.name] = (
-        f"{source or 'source not given'}; from {spec.file.name}, {len(gdf):,} of "
+        f"{source or 'source not given'}; from {file.name}, {len(gdf):,} of "
         f"{n_read:,} rows" + (f" ({', '.join(notes)})" if notes else "")
         + f"; {_accuracy(tw[spec.name])}")
-    return LayerReport(spec.name, spec.file.name, n_read, len(gdf), 0.0,
+    return LayerReport(spec.name, file.name, n_read, len(gdf), 0.0,
                        notes + done.notes, rep)
 
 
@@ -224,7 +232,7 @@ def _coverage(tw: Twin) -> str:
 
 
 def build_twin(manifest: Manifest, *,
-               generators: dict[str, Callable[[Twin], gpd.GeoDataFrame]] | None = None,
+               generators: dict[str, Callable[..., gpd.GeoDataFrame]] | None = None,
                version: str = "1", progress: Callable[[str], None] | None = None
                ) -> tuple[Twin, BuildReport]:
     """The twin a manifest describes, and a report of how it was made.

@@ -55,7 +55,7 @@ def _cmd_import(args) -> int:
                        crs=args.crs, source=args.source or Path(args.file).name,
                        synthetic=args.synthetic, set=_pairs(args.set, "--set") or None,
                        repair=args.repair)
-    tw.save(tw.path)
+    tw.save(args.twin)
     verb = "replaced" if had else "added"
     print(f"{verb} layer {args.layer!r}: {len(tw[args.layer]):,} rows from "
           f"{Path(args.file).name} -> {args.twin}")

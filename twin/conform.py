@@ -167,15 +167,15 @@ def _convert(gdf, kinds: dict[str, str], rows: np.ndarray, layer: str) -> pd.Dat
             continue
         if kind in ("int", "float") and pd.api.types.is_numeric_dtype(s) and \
                 not pd.api.types.is_bool_dtype(s):
-            vals = s.to_numpy(dtype=float)
+            nums = s.to_numpy(dtype=float)
             if kind == "int":
-                frac = np.isfinite(vals) & (vals != np.round(vals))
-                for i in np.flatnonzero(frac):
-                    bad.append((rows[i], col, s.iloc[i], _KIND_WORD[kind]))
-            out[col] = pd.Series(vals, index=s.index)
+                frac = np.isfinite(nums) & (nums != np.round(nums))
+                for j in np.flatnonzero(frac):
+                    bad.append((rows[j], col, s.iloc[j], _KIND_WORD[kind]))
+            out[col] = pd.Series(nums, index=s.index)
             continue
         conv = _CONVERT[kind]
-        vals = []
+        vals: list = []
         for i, v in enumerate(s.tolist()):
             if _missing(v):
                 vals.append(None)
@@ -429,7 +429,7 @@ def locate_centres(districts: gpd.GeoDataFrame, settlements: gpd.GeoDataFrame
     nearest of that name); the others keep theirs. Returns the districts and a note."""
     if "centre" not in districts.columns or settlements is None or not len(settlements):
         return districts, []
-    names = {}
+    names: dict[str, list] = {}
     cols = [c for c in ("name", "name_en", "name_ru", "name_kk") if c in settlements.columns]
     for c in cols:
         for n, g, d in zip(settlements[c], settlements.geometry, settlements["district_id"],

@@ -183,7 +183,7 @@ def parse_manifest(doc: Any, *, base: str | os.PathLike = ".", origin: str = "ma
             "outline (region) and the units it scores and plans (districts)")
     # region and districts first: the others are placed in them
     order = list(REQUIRED_LAYERS) + [n for n in layers_doc if n not in REQUIRED_LAYERS]
-    specs = []
+    specs: list[LayerSpec] = []
     for n in order:
         specs.append(_layer(n, layers_doc[n], base, f"{origin}: layers.{n}",
                             [s.name for s in specs]))

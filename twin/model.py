@@ -242,7 +242,7 @@ class Twin(RegionTerms):
 
         rep = import_layer(self, name, path, layer=layer, source=source or Path(path).name,
                            synthetic=synthetic, repair=repair, **options)
-        return rep.repair
+        return rep.repair or RepairReport(name)
 
     def remove_layer(self, name: str) -> None:
         self.layer(name)

@@ -7,12 +7,18 @@ the twin's own region (an equal-area CRS centred on it) or to the built-in ones.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pyproj import CRS
 
 from .crs import analysis_crs_of
 from .errors import CRSError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from .model import TwinMetadata
 
 __all__ = ["RegionTerms"]
 
@@ -21,6 +27,13 @@ class RegionTerms:
     """The part of :class:`~twin.model.Twin` that holds its analysis CRS, registry and
     regulations (a mixin: it reads the twin's ``_layers`` and keeps ``_crs``,
     ``_derived_crs`` and ``_docs``)."""
+
+    metadata: TwinMetadata
+    _crs: CRS | None
+    _derived_crs: CRS | None
+    _layers: dict[str, gpd.GeoDataFrame]
+    _metric: dict[str, Any]
+    _docs: dict[str, dict]
 
     # -- the analysis CRS -----------------------------------------------------------------
     @property
@@ -34,7 +47,7 @@ class RegionTerms:
                 g for g in self._layers.values() if len(g)]
             if not basis:
                 raise CRSError(
-                    f"twin {self.name!r} has no layers to centre its analysis CRS on: add "
+                    f"twin {self.metadata.name!r} has no layers to centre its analysis CRS on: add "
                     "the region layer first, or pass analysis_crs="
                 )
             self._derived_crs = analysis_crs_of(pd.concat([g.geometry for g in basis]))
@@ -81,7 +94,7 @@ class RegionTerms:
         if doc is None:
             self._docs["regulations"] = doc = builtin_regulations_doc()
         return Regulations.parse_cached(
-            doc, origin=f"the regulations stored with twin {self.name!r}")
+            doc, origin=f"the regulations stored with twin {self.metadata.name!r}")
 
     def document(self, which: str) -> dict:
         """The ``indicators`` or ``regulations`` document in effect (what is stored)."""
@@ -99,7 +112,7 @@ class RegionTerms:
             doc = regulations
         else:
             doc = read_regulations_doc(regulations)
-        Regulations.parse_cached(doc, origin=f"twin {self.name!r}")
+        Regulations.parse_cached(doc, origin=f"twin {self.metadata.name!r}")
         self._docs["regulations"] = doc
         for cached in ("_plan", "_scenario_baseline"):
             self.__dict__.pop(cached, None)

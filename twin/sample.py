@@ -25,8 +25,8 @@ from shapely.geometry import Point, box
 from .crs import to_storage
 from .model import Twin
 
-__all__ = ["make_small_twin", "square_lonlat", "point_lonlat", "lonlat", "metric",
-           "SMALL_CRS"]
+__all__ = ["make_small_twin", "make_bare_twin", "square_lonlat", "point_lonlat", "lonlat",
+           "metric", "SMALL_CRS"]
 
 #: The small twin's analysis CRS: metres east and north of 69.8E 51.9N, equal-area.
 SMALL_CRS = CRS.from_proj4(
@@ -126,3 +126,19 @@ def make_small_twin() -> Twin:
         name="small", version="test",
         provenance={"region": "hand-made test geometry"}, analysis_crs=SMALL_CRS,
     )
+
+
+def make_bare_twin() -> Twin:
+    """The small twin's region and districts, and nothing else: each with only the columns
+    a layer must have (id, name, source, synthetic). Its analysis CRS is derived from its
+    region, as a twin built from a region's own two files would be.
+
+    >>> make_bare_twin().layer_names
+    ['region', 'districts']
+    """
+    full = make_small_twin()
+    keep = ["id", "name", "source", "synthetic", "geometry"]
+    return Twin({"region": full["region"][keep], "districts": full["districts"][keep]},
+                name="bare", version="test", title="Bare test region",
+                provenance={"region": "hand-made test geometry; synthetic",
+                            "districts": "hand-made test geometry; synthetic"})

@@ -108,7 +108,7 @@ class Evaluation:
         """The headline numbers, one value each, as a Series (what :func:`compare`
         tabulates, a row per scenario)."""
         d, lt, s = self.districts, self.land_take, self.sanitary["change"]
-        out = {
+        out: dict[str, object] = {
             "edits": len(self.edits),
             "d_investment_kzt": int(d["d_investment_kzt"].sum()),
             "d_jobs": int(d["d_jobs"].sum()),
