@@ -6,6 +6,9 @@ examples can use them without importing ``tests``; they are re-exported here.
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 from twin.sample import (  # noqa: F401 - re-exported for the tests
     SMALL_CRS,
     X0,
@@ -30,3 +33,24 @@ def assert_problem(response, status: int, *words: str) -> str:
     for w in words:
         assert w in detail, detail
     return detail
+
+
+#: The environment for GDAL's command-line tools reading a loopback server: no proxy.
+NO_PROXY_ENV = {**{k: v for k, v in os.environ.items()
+                   if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")},
+                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
+def ogrinfo_counts(url: str, timeout: float = 180) -> dict[str, int]:
+    """Feature count of every collection GDAL's OGC API Features client (``ogrinfo
+    OAPIF:``) reads from the API at ``url``."""
+    out = subprocess.run(["ogrinfo", "-ro", "-so", "-al", f"OAPIF:{url}/"],
+                         capture_output=True, text=True, timeout=timeout, env=NO_PROXY_ENV)
+    assert out.returncode == 0, out.stderr
+    counts, name = {}, None
+    for line in out.stdout.splitlines():
+        if line.startswith("Layer name:"):
+            name = line.split(":", 1)[1].strip()
+        elif line.startswith("Feature Count:") and name:
+            counts[name] = int(line.split(":", 1)[1])
+    return counts

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import socket
 import subprocess
@@ -20,14 +19,13 @@ import pytest
 from api.app import create_app
 from api.settings import Settings
 from layers.tile_math import tiles_for_bounds
+from tests.common import NO_PROXY_ENV, ogrinfo_counts
 from tests.test_vector_tiles import grid_twin
 
 pytestmark = pytest.mark.server
 
 # Hermetic: loopback only, whatever proxy the environment names.
-_NO_PROXY_ENV = {k: v for k, v in os.environ.items()
-                 if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-_NO_PROXY_ENV["NO_PROXY"] = _NO_PROXY_ENV["no_proxy"] = "127.0.0.1,localhost"
+_NO_PROXY_ENV = NO_PROXY_ENV
 
 
 @contextlib.contextmanager
@@ -122,19 +120,8 @@ def test_ogrinfo_reads_every_collection(served):
     url, tw = served
     if shutil.which("ogrinfo") is None:
         pytest.skip("ogrinfo is not installed (Debian: apt-get install gdal-bin)")
-    out = subprocess.run(
-        ["ogrinfo", "-ro", "-so", "-al", f"OAPIF:{url}/"],
-        capture_output=True, text=True, timeout=120, env=_NO_PROXY_ENV,
-    )
-    assert out.returncode == 0, out.stderr
-    counts = {}
-    name = None
-    for line in out.stdout.splitlines():
-        if line.startswith("Layer name:"):
-            name = line.split(":", 1)[1].strip()
-        elif line.startswith("Feature Count:") and name:
-            counts[name] = int(line.split(":", 1)[1])
-    assert counts == {n: len(tw.layer(n)) for n in tw.layer_names}, out.stdout[-2000:]
+    counts = ogrinfo_counts(url, timeout=120)
+    assert counts == {n: len(tw.layer(n)) for n in tw.layer_names}
 
 
 @pytest.mark.gdal

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from tests.common import NO_PROXY_ENV, ogrinfo_counts
 from tests.test_map_browser import browser  # noqa: F401  (the chromium fixture)
 from twin import Twin
 from twin.cli import main
@@ -244,7 +245,6 @@ def test_served_tiles_decode_with_gdal(served, scored, tmp_path):
 
     if shutil.which("ogrinfo") is None:
         pytest.skip("ogrinfo is not installed (Debian: apt-get install gdal-bin)")
-    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
     with httpx.Client(base_url=served, trust_env=False) as c:
         tj = c.get("/tiles/districts.json").json()
         assert tj["attribution"].startswith(OSM)
@@ -260,7 +260,7 @@ def test_served_tiles_decode_with_gdal(served, scored, tmp_path):
     path.write_bytes(r.content)
     out = subprocess.run(["ogrinfo", "-ro", "-al", "-q", "-oo", f"X={x}", "-oo", f"Y={y}",
                           "-oo", f"Z={z}", str(path)], capture_output=True, text=True,
-                         timeout=120, env=env)
+                         timeout=120, env=NO_PROXY_ENV)
     assert out.returncode == 0, out.stderr
     got = {line.split("=", 1)[1].strip() for line in out.stdout.splitlines()
            if line.strip().startswith("id (String) =")}
@@ -274,17 +274,7 @@ def test_served_tiles_decode_with_gdal(served, scored, tmp_path):
     want = set(d.loc[d.intersects(shapely.box(lo0, la0, lo1, la1)), "id"])
     assert got and got <= want and len(got) >= len(want) - 1  # edge slivers may be dropped
     # and GDAL's OGC API Features client reads every collection with its count
-    out = subprocess.run(["ogrinfo", "-ro", "-so", "-al", f"OAPIF:{served}/"],
-                         capture_output=True, text=True, timeout=180, env=env)
-    assert out.returncode == 0, out.stderr
-    counts = {}
-    name = None
-    for line in out.stdout.splitlines():
-        if line.startswith("Layer name:"):
-            name = line.split(":", 1)[1].strip()
-        elif line.startswith("Feature Count:") and name:
-            counts[name] = int(line.split(":", 1)[1])
-    assert counts == {n: len(scored[n]) for n in scored.layer_names}
+    assert ogrinfo_counts(served) == {n: len(scored[n]) for n in scored.layer_names}
 
 
 @pytest.mark.server
