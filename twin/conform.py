@@ -416,7 +416,7 @@ def _derive(name: str, out: gpd.GeoDataFrame, twin, notes: list[str]) -> None:
                 notes.append(f"{col} not given: blank")
             else:
                 out[col] = out[col].where(~out[col].map(_missing), "")
-    if name == "water" and absent("kind"):
+    if name in ("lakes", "rivers", "water") and absent("kind"):
         lines = out.geom_type.str.contains("Line").to_numpy()
         out["kind"] = np.where(lines, "river", "lake")
         derived("kind", "river for lines, lake for polygons")

@@ -17,6 +17,7 @@ import shapely
 
 from ..crs import to_storage
 from ..errors import AnalysisUnavailable
+from ..schema import WATER_LAYERS
 from .balance import capacity, capacity_summary, land_balance
 from .compliance import ComplianceContext, Finding, compliance_summary
 from .errors import PlanError, PlanVersionError
@@ -54,7 +55,7 @@ def zones_token(zones: gpd.GeoDataFrame, crs) -> str:
 #: The layers a plan reads besides ``zones`` (and those zones are derived from): when one
 #: of them changes, ``tw.plan`` is made afresh.
 PLAN_INPUTS = ("region", "districts", "settlements", "industrial_zones", "protected_areas",
-               "water", "parcels", "project_sites", "zones")
+               *WATER_LAYERS, "parcels", "project_sites", "zones")
 
 #: What each analysis cannot compute without a layer, in the words it says so.
 UNAVAILABLE = {
@@ -64,8 +65,8 @@ UNAVAILABLE = {
                "`twin import parcels FILE`",
     "settlements": "no settlements: settlement zones and housing near plants are not "
                    "derived; import settlements with `twin import settlements FILE`",
-    "water": "no water: water protection zones are not checked; import rivers and lakes "
-             "with `twin import water FILE`",
+    "water": "no lakes or rivers: water protection zones are not checked; import them with "
+             "`twin import lakes FILE` and `twin import rivers FILE`",
     "protected_areas": "no protected_areas: protected-area rules are not checked; import "
                        "them with `twin import protected_areas FILE`",
 }
@@ -193,7 +194,10 @@ class Plan:
         """What this plan cannot compute with the layers the twin has, per missing layer,
         in words (e.g. ``{"parcels": "no parcels: capacity by parcel is not available;
         ..."}``); empty when every analysis has what it needs."""
-        return {n: why for n, why in UNAVAILABLE.items() if n not in self.twin}
+        def missing(n):
+            return self.twin.water() is None if n == "water" else n not in self.twin
+
+        return {n: why for n, why in UNAVAILABLE.items() if missing(n)}
 
     def __repr__(self) -> str:
         return f"<Plan {self.id!r} v{self.version} of twin {self.twin.name!r}>"
