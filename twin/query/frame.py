@@ -179,7 +179,7 @@ def filter_mask(gdf, flt: Filter) -> np.ndarray:
     >>> import geopandas as gpd
     >>> from shapely import Point
     >>> from twin.query import parse_filter
-    >>> g = gpd.GeoDataFrame({"name": ["Akkol", "Zhaksy", None]},
+    >>> g = gpd.GeoDataFrame({"name": ["Alder", "Birch", None]},
     ...                      geometry=[Point(70, 52)] * 3, crs=4326)
     >>> f = parse_filter("name LIKE 'A%' OR name IS NULL", "cql2-text", {"name": "str"})
     >>> filter_mask(g, f).tolist()
