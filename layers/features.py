@@ -32,7 +32,7 @@ def queryables(gdf, schema) -> dict[str, str]:
     """Properties a client may filter on with ``?name=value``: the schema's own columns
     (id, declared columns, provenance), each with its kind. Everything else is refused,
     so a filter is never a way to reach arbitrary columns."""
-    return {c: k for c, k in schema.required.items() if c in gdf.columns}
+    return {c: k for c, k in schema.kinds.items() if c in gdf.columns}
 
 
 def filter_queryables(gdf, schema) -> dict[str, str]:

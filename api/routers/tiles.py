@@ -95,7 +95,7 @@ def tilesets(request: Request, tw: TwinDep, collection_id: str) -> dict:
 
 def _fields(tw, cid: str) -> dict[str, str]:
     gdf, schema = tw.layer(cid), tw.schema(cid)
-    kinds = schema.required
+    kinds = schema.kinds
     return {c: _KIND.get(kinds.get(c, "str"), "String")
             for c in tile_layer(cid).properties if c in gdf.columns}
 
