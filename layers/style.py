@@ -16,12 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .names import english_names
+
 __all__ = [
     "ACCURACY_TEXT",
     "CHARACTER_SET",
     "FONT_FAMILY",
     "FONT_PATH",
     "LAND_USE_COLORS",
+    "MARKS",
     "SECTOR_COLORS",
     "accuracy_label",
     "synthetic_shares",
@@ -57,55 +60,76 @@ def _chars(*ranges: tuple[int, int]) -> str:
 CHARACTER_SET = _chars((0x20, 0x7E), (0xA0, 0x17F), (0x400, 0x4FF), (0x2013, 0x2014),
                        (0x2018, 0x201E), (0x2116, 0x2116), (0x20B8, 0x20B8))
 
-#: What each accuracy level means, in the words the tooltips use.
+#: What each accuracy level means, in the words the tooltips use. "partly synthetic" is a
+#: real thing (a project the source names or counts) some of whose values are made up: its
+#: ``synthetic_fields`` say which, and the badge lists them, so it never reads "approximated"
+#: where a figure was invented.
 ACCURACY_TEXT = {
     "real": "real — taken from a cited source",
     "approximate": "approximate — a real thing, geometry or figures approximated",
+    "partly synthetic": "partly synthetic — a real thing, some values made up",
     "synthetic": "synthetic — made up by a generator, not a real record",
 }
 
-# Colours are RGBA lists, as deck.gl takes them. Sector colours follow the source's growth
-# sectors; unknown sectors get colours from _FALLBACK in sorted order, so runs are stable.
-SECTOR_COLORS: dict[str, list[int]] = {
-    "agriculture": [120, 198, 121, 255],
-    "agro": [120, 198, 121, 255],
-    "agro_processing": [35, 139, 69, 255],
-    "agricultural_machinery": [0, 150, 136, 255],
-    "gold_mining": [230, 180, 0, 255],
-    "mining": [204, 153, 51, 255],
-    "rare_earth_metals_processing": [170, 90, 200, 255],
-    "metallurgy": [110, 110, 140, 255],
-    "energy": [228, 26, 28, 255],
-    "energy_wind": [255, 127, 80, 255],
-    "construction_materials": [166, 86, 40, 255],
-    "construction": [166, 86, 40, 255],
-    "logistics": [55, 126, 184, 255],
-    "tourism": [247, 129, 191, 255],
-    "housing": [240, 200, 150, 255],
-    "other_industry": [150, 150, 150, 255],
+# Categorical palettes must survive colour-vision deficiency: the 12 rainbow sector colours
+# and the planning land-use colours collapsed into look-alikes under deuteranopia
+# (tests/test_style.py simulates it, Machado et al. 2009, and checks CIEDE2000 distances).
+#
+# Sectors: Paul Tol's "muted" qualitative scheme (P. Tol, "Colour Schemes", SRON technical
+# note SRON/EPS/TN/09-002, 2021), nine colours that stay apart for every common deficiency.
+# Nine is its limit, so related sectors share a colour (the legend lists each colour's
+# sectors, and the sector filter separates them); "other industry" is neutral grey.
+_TOL_MUTED = {
+    "indigo": [51, 34, 136], "cyan": [136, 204, 238], "teal": [68, 170, 153],
+    "green": [17, 119, 51], "olive": [153, 153, 51], "sand": [221, 204, 119],
+    "rose": [204, 102, 119], "wine": [136, 34, 85], "purple": [170, 68, 153],
 }
+# Tol's "pale grey": a mid grey falls in with the rose under protanopia.
+_GREY = [221, 221, 221]
+SECTOR_COLORS: dict[str, list[int]] = {k: [*c, 255] for k, c in {
+    "agriculture": _TOL_MUTED["green"],
+    "agro": _TOL_MUTED["green"],
+    "agro_processing": _TOL_MUTED["olive"],
+    "agricultural_machinery": _TOL_MUTED["teal"],
+    "gold_mining": _TOL_MUTED["sand"],
+    "mining": _TOL_MUTED["sand"],
+    "rare_earth_metals_processing": _TOL_MUTED["sand"],
+    "metallurgy": _TOL_MUTED["indigo"],
+    "energy": _TOL_MUTED["rose"],
+    "energy_wind": _TOL_MUTED["rose"],
+    "construction_materials": _TOL_MUTED["wine"],
+    "construction": _TOL_MUTED["wine"],
+    "housing": _TOL_MUTED["wine"],
+    "logistics": _TOL_MUTED["cyan"],
+    "tourism": _TOL_MUTED["purple"],
+    "other_industry": _GREY,
+}.items()}
 
-#: Functional zones of the general plan and parcel land uses share one palette, the usual
-#: planning colours: housing warm, industry purple, farmland pale green, nature deep green.
+#: Functional zones of the general plan and parcel land uses share one palette: Okabe & Ito's
+#: colour-universal-design set (M. Okabe, K. Ito, "Color Universal Design", 2008), placed as
+#: close to the planning conventions as it allows: housing orange, centres vermillion,
+#: industry reddish purple, farmland yellow, nature bluish green, water blue, and three greys
+#: far enough apart in lightness (a mid grey passes for the purple under deuteranopia) for
+#: infrastructure, special use and reserve land.
 LAND_USE_COLORS: dict[str, list[int]] = {
-    "residential": [244, 190, 110, 200],
-    "public_business": [230, 120, 120, 200],
-    "commercial": [230, 120, 120, 200],
-    "industrial": [160, 110, 190, 200],
-    "infrastructure": [150, 150, 150, 200],
-    "transport": [150, 150, 150, 200],
-    "recreational": [140, 210, 140, 200],
-    "agricultural": [215, 230, 160, 200],
-    "special": [120, 120, 120, 200],
-    "protected": [60, 150, 80, 200],
-    "forest": [60, 150, 80, 200],
-    "reserve": [220, 220, 220, 200],
-    "water": [120, 170, 230, 200],
+    "residential": [230, 159, 0, 220],
+    "public_business": [213, 94, 0, 220],
+    "commercial": [213, 94, 0, 220],
+    "industrial": [204, 121, 167, 220],
+    "infrastructure": [187, 187, 187, 220],
+    "transport": [187, 187, 187, 220],
+    "recreational": [86, 180, 233, 220],
+    "agricultural": [240, 228, 66, 220],
+    "special": [85, 85, 85, 220],
+    "protected": [0, 158, 115, 220],
+    "forest": [0, 158, 115, 220],
+    "reserve": [238, 238, 238, 220],
+    "water": [0, 114, 178, 220],
 }
 
-_FALLBACK = [[31, 119, 180, 255], [255, 127, 14, 255], [44, 160, 44, 255], [214, 39, 40, 255],
-             [148, 103, 189, 255], [140, 86, 75, 255], [227, 119, 194, 255],
-             [127, 127, 127, 255], [188, 189, 34, 255], [23, 190, 207, 255]]
+#: Unknown categories (another twin's sectors) take Tol's muted colours in sorted order; past
+#: nine they turn grey rather than reuse a colour that would claim a likeness.
+_FALLBACK = [[*c, 255] for c in _TOL_MUTED.values()]
 
 #: Sequential ramp (ColorBrewer YlOrRd, 5 classes) for district values.
 RAMP = [[255, 255, 178], [254, 204, 92], [253, 141, 60], [240, 59, 32], [189, 0, 38]]
@@ -118,17 +142,36 @@ BASE = {
     "region_line": [60, 60, 60, 255],
     "context_fill": [205, 205, 205, 160],
     "district_line": [90, 90, 90, 255],
-    "water": [120, 170, 230, 230],
-    "industrial": [130, 60, 170, 150],
-    "protected": [40, 140, 70, 110],
+    "water": [0, 114, 178, 200],
+    "industrial": [204, 121, 167, 150],
+    "protected": [0, 158, 115, 110],
     "settlement": [40, 40, 40, 255],
     "pipeline": [255, 255, 255, 255],
 }
 
+#: Marks of the planner's map beyond the palettes, all from Okabe & Ito's set so that they
+#: stay apart from each other under colour-vision deficiency: compliance findings by
+#: severity (and ring width), sanitary zones, a scenario's changes; and ColorBrewer's PuOr,
+#: a diverging ramp safe for colour-blind readers, for changes centred on zero (its middle
+#: class is exactly "no change").
+MARKS = {
+    "severity": {"error": [213, 94, 0, 255], "warning": [230, 159, 0, 255],
+                 "info": [86, 180, 233, 255]},
+    "sanitary_fill": [213, 94, 0, 45],
+    "sanitary_line": [213, 94, 0, 220],
+    "scenario": {"added": [0, 158, 115, 255], "moved": [0, 114, 178, 255],
+                 "rezoned_fill": [230, 159, 0, 110], "rezoned_line": [213, 94, 0, 255]},
+    "diverging": [[230, 97, 1], [253, 184, 99], [247, 247, 247], [178, 171, 210],
+                  [94, 60, 153]],
+    "selection": [0, 114, 178, 255],
+}
+
 #: Label languages and the columns each reads, first non-empty wins: Kazakh falls back to
-#: Russian (settlements carry no Kazakh names yet), then to the romanised name.
+#: Russian (settlements carry no Kazakh names yet), then to the romanised name. English reads
+#: ``name_en``, which :func:`label_text` (and the /map config) derive in one romanisation
+#: (:func:`layers.names.english_names`) where a twin does not carry it.
 LABEL_COLUMNS = {"kk": ("name_kk", "name_ru", "name"), "ru": ("name_ru", "name"),
-                 "en": ("name",)}
+                 "en": ("name_en", "name")}
 
 
 def label_text(df: pd.DataFrame, lang: str = "kk") -> pd.Series:
@@ -140,6 +183,8 @@ def label_text(df: pd.DataFrame, lang: str = "kk") -> pd.Series:
     if lang not in LABEL_COLUMNS:
         raise ValueError(f"label language {lang!r} is not known: use one of "
                          f"{', '.join(LABEL_COLUMNS)}")
+    if lang == "en" and "name" in df:
+        df = df.assign(name_en=english_names(df))
     out = pd.Series("", index=df.index, dtype=object)
     for col in reversed(LABEL_COLUMNS[lang]):
         if col in df:
@@ -161,10 +206,11 @@ def is_pipeline(status: pd.Series) -> pd.Series:
 
 
 def categorical_colors(values, known: dict[str, list[int]] | None = None) -> dict[str, list[int]]:
-    """A colour for each distinct value: the known palette first, then stable fallbacks.
+    """A colour for each distinct value: the known palette first, then the fallback colours
+    in sorted order, then grey (a tenth colour would no longer be told apart).
 
     >>> categorical_colors(["agro", "zinc"], SECTOR_COLORS)["agro"]
-    [120, 198, 121, 255]
+    [17, 119, 51, 255]
     """
     known = known or {}
     out, i = {}, 0
@@ -173,7 +219,7 @@ def categorical_colors(values, known: dict[str, list[int]] | None = None) -> dic
         if key in known:
             out[v] = list(known[key])
         else:
-            out[v] = list(_FALLBACK[i % len(_FALLBACK)])
+            out[v] = list(_FALLBACK[i]) if i < len(_FALLBACK) else [*_GREY, 255]
             i += 1
     return out
 
@@ -193,7 +239,7 @@ def sequential_classes(values: pd.Series, k: int = 5) -> tuple[pd.Series, list[d
     colors = pd.Series([NO_DATA + [200]] * len(v), index=v.index, dtype=object)
     legend: list[dict] = []
     if ok.empty:
-        return colors, [{"label": "no data", "color": NO_DATA + [200]}]
+        return colors, [{"label": "no data", "no_data": True, "color": NO_DATA + [200]}]
     breaks = np.unique(np.quantile(ok.to_numpy(float), np.linspace(0, 1, k + 1)))
     if len(breaks) == 1:
         breaks = np.array([breaks[0], breaks[0]])
@@ -205,9 +251,10 @@ def sequential_classes(values: pd.Series, k: int = 5) -> tuple[pd.Series, list[d
         colors[i] = ramp[j] + [230]
     for j in range(len(breaks) - 1):
         legend.append({"label": f"{_short(breaks[j])} – {_short(breaks[j + 1])}",
+                       "lo": float(breaks[j]), "hi": float(breaks[j + 1]),
                        "color": ramp[j] + [230]})
     if len(ok) < len(v):
-        legend.append({"label": "no data", "color": NO_DATA + [200]})
+        legend.append({"label": "no data", "no_data": True, "color": NO_DATA + [200]})
     return colors, legend
 
 
@@ -221,20 +268,40 @@ def _short(x: float) -> str:
     return f"{x:.3g}"
 
 
-def accuracy_label(accuracy=None, synthetic=None) -> str:
-    """The accuracy word a tooltip shows for a row.
+def _fields(synthetic_fields) -> list[str]:
+    if synthetic_fields is None or (isinstance(synthetic_fields, float)
+                                    and math.isnan(synthetic_fields)):
+        return []
+    if isinstance(synthetic_fields, str):
+        return [f.strip() for f in synthetic_fields.split(",") if f.strip()]
+    return [str(f) for f in synthetic_fields]
 
-    Uses the ``accuracy`` column where a layer has one; otherwise the ``synthetic`` flag,
-    which every row carries. A row with neither is "unknown", never silently "real".
+
+def accuracy_label(accuracy=None, synthetic=None, synthetic_fields=None) -> str:
+    """The accuracy word a badge shows for a row, in agreement with all of its flags.
+
+    ``synthetic`` true wins: a made-up row is "synthetic" whatever else it says. A row that
+    names made-up values in ``synthetic_fields`` is "partly synthetic" (never merely
+    "approximate", which would hide an invented figure). Otherwise the ``accuracy`` column,
+    else "real" for ``synthetic`` false; a row with neither flag is "unknown", never
+    silently "real".
 
     >>> accuracy_label("approximate", False), accuracy_label(None, True)
     ('approximate', 'synthetic')
+    >>> accuracy_label("approximate", False, "investment_kzt,jobs")
+    'partly synthetic'
     """
+    flag = None if synthetic is None or (isinstance(synthetic, float)
+                                         and math.isnan(synthetic)) else bool(synthetic)
+    if flag:
+        return "synthetic"
+    if _fields(synthetic_fields):
+        return "partly synthetic"
     if isinstance(accuracy, str) and accuracy:
         return accuracy
-    if synthetic is None or (isinstance(synthetic, float) and math.isnan(synthetic)):
+    if flag is None:
         return "unknown"
-    return "synthetic" if bool(synthetic) else "real"
+    return "real"
 
 
 @lru_cache(maxsize=1)
@@ -264,6 +331,7 @@ def style_spec() -> dict:
         "base": BASE,
         "pipeline_statuses": sorted(_PIPELINE),
         "accuracy_text": ACCURACY_TEXT,
+        "marks": MARKS,
         "label_columns": LABEL_COLUMNS,
     }
 

@@ -192,7 +192,8 @@ def test_every_tooltip_says_how_real_the_row_is(small_twin):
 
 
 def test_accuracy_label_never_guesses_real():
-    assert style.accuracy_label("approximate", True) == "approximate"
+    # a synthetic flag wins over the accuracy column (tests/test_style.py has the rest)
+    assert style.accuracy_label("approximate", True) == "synthetic"
     assert style.accuracy_label(None, True) == "synthetic"
     assert style.accuracy_label(None, False) == "real"
     assert style.accuracy_label(None, None) == "unknown"
