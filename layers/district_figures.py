@@ -33,29 +33,46 @@ def district_values(twin) -> pd.DataFrame:
     ``project_sites``, both by ``district_id``. ``synthetic_projects`` counts the made-up
     project rows behind each sum, so a tooltip can say how much of a figure is synthetic.
 
+    A settlement whose population is unknown (``population_known`` false, or no figure)
+    adds nothing and is counted in ``population_unknown``: the district's sum is then a
+    floor, and a district none of whose settlements has a figure has no population (NaN,
+    the legend's "no data"), never 0.
+
     ``score`` is the region score (0-100) where the twin holds score observations, with
     ``score_synthetic``, the share of synthetic observations behind it; NaN elsewhere.
 
-    Returns a DataFrame indexed by district id, one row per district, zeros where a district
-    has no rows.
+    Returns a DataFrame indexed by district id, one row per district; sums of project
+    rows are 0 where a district has none.
+
+    >>> from twin.sample import make_small_twin
+    >>> district_values(make_small_twin())[["population", "population_unknown"]].to_dict()
+    {'population': {'west': 5000.0, 'east': 1200.0}, 'population_unknown': {'west': 0, 'east': 0}}
     """
     ids = pd.Index(twin["districts"][twin.schema("districts").id_column], name="district_id")
     out = pd.DataFrame(index=ids)
     if "settlements" in twin:
         s = twin["settlements"]
-        out["population"] = s.groupby("district_id")["population"].sum()
+        pop = pd.to_numeric(s["population"], errors="coerce").astype(float)
+        known = pop.notna()
+        if "population_known" in s:
+            known &= s["population_known"].fillna(False).astype(bool)
+        g = pop.where(known).groupby(s["district_id"])
+        out["population"] = g.sum(min_count=1)  # NaN where no settlement has a figure
+        out["population_unknown"] = (~known).groupby(s["district_id"]).sum()
         out["settlements"] = s.groupby("district_id").size()
     else:
         out["population"] = np.nan
+    for col in ("population_unknown", "settlements"):
+        if col in out:
+            out[col] = out[col].fillna(0).astype(int)
     if "project_sites" in twin:
         p = twin["project_sites"]
         g = p.groupby("district_id")
+        sums = pd.DataFrame({"projects": g.size(), "synthetic_projects": g["synthetic"].sum()})
         for col in ("investment_kzt", "jobs"):  # optional: a project list may lack them
             if col in p:
-                out[col] = g[col].sum()  # the sum of the figures known
-        out["projects"] = g.size()
-        out["synthetic_projects"] = g["synthetic"].sum()
-    out = out.fillna(0)
+                sums[col] = g[col].sum()  # the sum of the figures known
+        out = out.join(sums.reindex(out.index).fillna(0))
     score = _score(twin)
     if score is not None:
         out["score"], out["score_synthetic"] = score[0], score[1]
@@ -107,6 +124,11 @@ def color_title(key: str, agg: pd.DataFrame) -> str:
                 title + " (all synthetic)")
         elif n_syn:
             note = f"{n_syn} of {n} project rows synthetic"
+            title = title[:-1] + f"; {note})" if title.endswith(")") else f"{title} ({note})"
+    elif key == "population" and "population_unknown" in agg:
+        n = int(agg["population_unknown"].sum())
+        if n:
+            note = f"{n} settlement{'s' if n > 1 else ''} without a figure"
             title = title[:-1] + f"; {note})" if title.endswith(")") else f"{title} ({note})"
     return title
 

@@ -28,11 +28,21 @@ from .district_figures import (
     district_values,
     height_fraction,
 )
+from .names import english_names
 
 __all__ = ["map_config"]
 
 #: The XYZ alias of the parcel vector tiles, relative to the API root.
 PARCEL_TILES = "tiles/parcels/{z}/{x}/{y}.mvt"
+#: One theme at a time: below this zoom the districts' colouring is the map; from it on,
+#: parcels by land use are, and the districts turn into outlines. Zoom 9 is where a town's
+#: parcels are a few pixels wide (about 300 m per pixel at 52° N).
+PARCEL_THEME_ZOOM = 9
+#: The plan's outputs as GeoJSON (api/routers/plan.py), relative to the API root.
+PLAN_FEATURES = {"findings": "plan/findings", "sanitary_zones": "plan/sanitary-zones"}
+#: What the value of each colouring counts, so the page can state its unit.
+UNITS = {"score": "index", "population": "people", "investment_kzt": "kzt", "jobs": "jobs",
+         "projects": "count"}
 
 
 def _num(v):
@@ -67,12 +77,18 @@ def map_config(twin, *, parcel_zooms: tuple[int, int] | None = None) -> dict:
             "color": {str(k): c for k, c in colors.items()},
             "height": {str(k): float(v) for k, v in height_fraction(values, relative).items()},
             "height_note": "height: lowest to highest" if relative else "height ∝ value",
+            "relative_height": relative,
+            "unit": UNITS.get(key, "value"),
+            "min": _num(values.min()) if values.notna().any() else None,
+            "max": _num(values.max()) if values.notna().any() else None,
+            "no_data": int(values.isna().sum()),
             "legend": legend,
         }
     sectors = (style.categorical_colors(twin["project_sites"]["sector"], style.SECTOR_COLORS)
                if "project_sites" in twin else {})
     land_uses = (sorted(pd.unique(twin["parcels"]["land_use"].dropna().astype(str)))
                  if "parcels" in twin else [])
+    facets, max_investment = _facets(twin)
     view = _view_state(twin, pitch=0).__dict__
     d = twin["districts"]
     idc = twin.schema("districts").id_column
@@ -97,7 +113,7 @@ def map_config(twin, *, parcel_zooms: tuple[int, int] | None = None) -> dict:
                  "maxZoom": view["max_zoom"]},
         "extent_m": extent_m(twin),
         "heights": {"district": DISTRICT_MAX_ELEVATION, "column": COLUMN_MAX_ELEVATION,
-                    "column_radius": COLUMN_RADIUS},
+                    "column_radius": COLUMN_RADIUS, "column_max_investment": max_investment},
         "district_values": {
             str(k): {c: _num(v) for c, v in row.items()} for k, row in agg.iterrows()
         },
@@ -105,10 +121,60 @@ def map_config(twin, *, parcel_zooms: tuple[int, int] | None = None) -> dict:
         "default_color_by": default_color_by(agg),
         "district_labels": district_labels,
         "sector_colors": sectors,
+        "english_names": _english_names(twin),
+        "facets": facets,
         "synthetic_share": style.synthetic_shares(twin),
+        "parcel_theme_zoom": PARCEL_THEME_ZOOM,
+        "plan": dict(PLAN_FEATURES) if "project_sites" in twin else None,
+        "search": "map/search",
         "land_uses": land_uses,
         "parcels": ({"tiles": PARCEL_TILES, "minzoom": parcel_zooms[0],
                      "maxzoom": parcel_zooms[1]}
                     if parcel_zooms and "parcels" in twin else None),
         "style": style.style_spec(),
     }
+
+
+def _facets(twin) -> tuple[dict, float | None]:
+    """What the project filters offer (sectors, statuses, hazard classes, the span of
+    years), and the largest investment, which sets the tallest 3D column."""
+    if "project_sites" not in twin:
+        return {}, None
+    p = twin["project_sites"]
+
+    def values(col):
+        return sorted(pd.unique(p[col].dropna().astype(str))) if col in p else []
+
+    years = pd.concat([pd.to_numeric(p.get(c), errors="coerce")
+                       for c in ("start_year", "end_year") if c in p])
+    years = years.dropna()
+    inv = pd.to_numeric(p.get("investment_kzt"), errors="coerce") if "investment_kzt" in p \
+        else pd.Series(dtype=float)
+    hazard = values("hazard_class")
+    facets = {
+        "sectors": values("sector"),
+        "statuses": [{"id": s, "pipeline": bool(style.is_pipeline(pd.Series([s])).iloc[0])}
+                     for s in values("status")],
+        # "" is a site with no hazard class: no sanitary zone
+        "hazard_classes": [h for h in hazard if h.strip()]
+        + ([""] if "hazard_class" in p and (p["hazard_class"].fillna("").astype(str)
+                                            .str.strip() == "").any() else []),
+        "years": ({"min": int(years.min()), "max": int(years.max())} if len(years) else None),
+    }
+    return facets, (_num(inv.max()) if inv.notna().any() else None)
+
+
+def _english_names(twin) -> dict[str, dict[str, str]]:
+    """Per layer, the rows whose English label differs from their ``name``: one
+    romanisation across layers (:func:`layers.names.english_names`)."""
+    out = {}
+    for layer in ("districts", "settlements", "protected_areas", "lakes", "rivers", "water"):
+        if layer not in twin or "name" not in twin[layer]:
+            continue
+        g = twin[layer]
+        idc = twin.schema(layer).id_column
+        en = english_names(g)
+        diff = en != g["name"].fillna("").astype(str)
+        if diff.any():
+            out[layer] = {str(i): str(n) for i, n in zip(g[idc][diff], en[diff], strict=True)}
+    return out
