@@ -19,6 +19,8 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from layers.features import feature_collection_bytes
+from layers.plan_features import findings_features, sanitary_zone_features
 from twin.plan import SEVERITIES
 
 from ..deps import get_twin
@@ -28,6 +30,7 @@ from ..urls import url_for
 __all__ = ["router", "json_answer", "records", "split_list"]
 
 router = APIRouter(tags=["plan"])
+GEOJSON = "application/geo+json"
 
 # A Plan fills its caches (materialised versions, compliance indexes) on demand and is not
 # safe to fill from two threads at once; plan reads are short, so they take turns.
@@ -109,6 +112,9 @@ def _links(request: Request) -> list[dict]:
     return [
         link("/plan", "self", js, "This document"),
         link("/plan/compliance", "related", js, "Compliance findings of the project sites"),
+        link("/plan/findings", "data", GEOJSON, "The findings as points at their sites"),
+        link("/plan/sanitary-zones", "data", GEOJSON,
+             "Sanitary protection zones around the project sites"),
         link("/plan/land-balance", "related", js, "Land balance per district and zone type"),
         link("/plan/versions", "version-history", js, "The plan's versions"),
         link("/plan/diff?from=1&to=2", "related", js, "What changed between two versions"),
@@ -210,3 +216,47 @@ def plan_diff(
             "summary": str(d), "changes": d.lines(),
             "zones": records(d.zones), "regulations": records(d.regulations)}
     return json_answer(body)
+
+
+# -- the plan's outputs as map features ------------------------------------------------------
+
+def _geojson(request: Request, gdf, path: str, version: int) -> Response:
+    self_link = {"href": url_for(request, path, version=version), "rel": "self",
+                 "type": GEOJSON, "title": "This document"}
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = feature_collection_bytes(gdf, "id", matched=len(gdf), links=[self_link],
+                                    timestamp=stamp)
+    return Response(body, media_type=GEOJSON, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/plan/findings", summary="Compliance findings as GeoJSON points at their sites",
+            responses={200: {"content": {GEOJSON: {}},
+                             "description": "A GeoJSON FeatureCollection"}})
+def plan_findings(
+    request: Request,
+    tw: TwinDep,
+    version: VersionQuery = None,
+    severity: Annotated[str | None, Query(
+        description=f"Severity(ies), comma-separated: {', '.join(SEVERITIES)}")] = None,
+) -> Response:
+    sev = split_list(severity, "severity", SEVERITIES)
+    with _lock:
+        p = _plan(tw)
+        v = _version(p, version)
+        f = findings_features(tw, v)
+    if sev is not None:
+        f = f[f["severity"].isin(sev)]
+    return _geojson(request, f, "/plan/findings", v)
+
+
+@router.get("/plan/sanitary-zones",
+            summary="Sanitary protection zones of the project sites, as GeoJSON polygons",
+            responses={200: {"content": {GEOJSON: {}},
+                             "description": "A GeoJSON FeatureCollection"}})
+def plan_sanitary_zones(request: Request, tw: TwinDep, version: VersionQuery = None
+                        ) -> Response:
+    with _lock:
+        p = _plan(tw)
+        v = _version(p, version)
+        z = sanitary_zone_features(tw, v)
+    return _geojson(request, z, "/plan/sanitary-zones", v)
