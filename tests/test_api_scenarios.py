@@ -210,9 +210,9 @@ def test_tiles_are_immutable_per_version(client):
 def test_map_page_has_a_scenario_picker(client):
     page = client.get("/map").text
     assert 'id="scenario"' in page
-    js = client.get("/map/static/map.js").text
+    js = client.get("/map/static/scenario.js").text
     assert "scenarios/${encodeURIComponent(sc.id)}/tiles/" in js
-    assert 'url("scenarios")' in js
+    assert 'url("scenarios")' in js and "/evaluation" in js
 
 
 def _fuzz_schema():

@@ -2,25 +2,29 @@
 
 The page (api/static/map) draws with the deck.gl bundle that ships inside pydeck, fetches
 features from ``/collections/{id}/items`` and parcels from ``/tiles/parcels/{z}/{x}/{y}.mvt``,
-and takes colours and district figures from ``/map/config.json``. Nothing comes from a CDN
-or a basemap service, so the page works on a closed network.
+takes colours and district figures from ``/map/config.json`` and search suggestions from
+``/map/search``. Nothing comes from a CDN or a basemap service, so the page works on a
+closed network.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from layers.map_config import map_config
 from layers.offline_html import MVT_LOADER_PATH, bundle_path
+from layers.search import PlaceIndex
 from layers.style import FONT_PATH
 from layers.vector_tiles import tile_layer
 
 from ..deps import get_twin
-from ..errors import NotFound
+from ..errors import BadRequest, NotFound
 
 __all__ = ["router"]
 
@@ -28,9 +32,19 @@ router = APIRouter(tags=["map"])
 
 _STATIC = Path(__file__).resolve().parent.parent / "static" / "map"
 
+_JS = "text/javascript; charset=utf-8"
+#: The page's own ES modules (api/static/map), each served under its file name.
+PAGE_MODULES = ("map.js", "i18n.js", "format.js", "draw.js", "labels.js", "identify.js",
+                "legend.js", "scenario.js", "search.js", "controls.js")
+
+
+def _static(name: str) -> Callable[[], Path]:
+    return lambda: _STATIC / name
+
+
 # An allow-list, not a directory mount: only these files are served, whatever the path says.
-_ASSETS = {
-    "map.js": (lambda: _STATIC / "map.js", "text/javascript; charset=utf-8"),
+_ASSETS: dict[str, tuple[Callable[[], Path], str]] = {
+    **{m: (_static(m), _JS) for m in PAGE_MODULES},
     "map.css": (lambda: _STATIC / "map.css", "text/css; charset=utf-8"),
     "deck.gl.js": (bundle_path, "text/javascript; charset=utf-8"),
     "mvt-loader.js": (lambda: MVT_LOADER_PATH, "text/javascript; charset=utf-8"),
@@ -59,6 +73,44 @@ def map_page_config(tw: Annotated[Any, Depends(get_twin)]):
         t = tile_layer("parcels")
         zooms = (t.minzoom, t.maxzoom)
     return JSONResponse(map_config(tw, parcel_zooms=zooms),
+                        headers={"Cache-Control": "no-cache"})
+
+
+_SEARCH_KINDS = ("district", "city", "town", "project")
+_search_lock = threading.Lock()
+
+
+def _place_index(request: Request, tw) -> PlaceIndex:
+    """The served twin's search index, rebuilt when a layer it reads changes."""
+    key = tuple(tw.data_version(n) for n in PlaceIndex.LAYERS if n in tw.layer_names)
+    st = request.app.state
+    with _search_lock:
+        cached = getattr(st, "place_index", None)
+        if cached is None or cached[0] != key:
+            st.place_index = cached = (key, PlaceIndex(tw))
+    return cached[1]
+
+
+@router.get("/map/search", summary="Typed place suggestions for a search box")
+def map_search(
+    request: Request,
+    tw: Annotated[Any, Depends(get_twin)],
+    q: Annotated[str, Query(min_length=1, max_length=100,
+                            description="What was typed: any name in any script, e.g. "
+                                        "Бурабай, Burabay or Burabai")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 8,
+    kind: Annotated[str | None, Query(
+        description=f"Kinds, comma-separated: {', '.join(_SEARCH_KINDS)}")] = None,
+):
+    kinds = None
+    if kind is not None:
+        kinds = tuple(k.strip() for k in kind.split(",") if k.strip())
+        bad = [k for k in kinds if k not in _SEARCH_KINDS]
+        if bad or not kinds:
+            raise BadRequest(f"kind={kind!r}: use one or more of {', '.join(_SEARCH_KINDS)}, "
+                             "comma-separated")
+    hits = _place_index(request, tw).suggest(q, limit=limit, kinds=kinds)
+    return JSONResponse({"query": q, "suggestions": [h.to_dict() for h in hits]},
                         headers={"Cache-Control": "no-cache"})
 
 

@@ -1,0 +1,37 @@
+// Label placement: the labels that fit, most important first, none overlapping another.
+//
+// deck.gl's CollisionFilterExtension lives in @deck.gl/extensions, which the bundle inside
+// pydeck does not export (its `deck` global has no extensions), and this page loads nothing
+// else. So labels are placed here, greedily, in screen space: a few dozen boxes per view.
+
+let ctx2d = null;
+function measure(text, size, font) {
+  if (!ctx2d) ctx2d = document.createElement("canvas").getContext("2d");
+  ctx2d.font = `${size}px ${font}`;
+  return ctx2d.measureText(text).width;
+}
+
+// candidates: [{text, position: [lon, lat, z], size, priority, offset: [dx, dy]}]
+// Returns the ones to draw, each with its screen box (for tests: none overlap).
+export function placeLabels(viewport, candidates, font, pad = 2) {
+  const placed = [];
+  const boxes = [];
+  const sorted = [...candidates].sort((a, b) => b.priority - a.priority);
+  for (const c of sorted) {
+    if (!c.text) continue;
+    const [x, y] = viewport.project(c.position);
+    if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+    const w = measure(c.text, c.size, font) + 6 + 2 * pad;  // 6: the label's pale box
+    const h = c.size * 1.25 + 2 + 2 * pad;
+    const cx = x + (c.offset ? c.offset[0] : 0);
+    const cy = y + (c.offset ? c.offset[1] : 0);
+    const box = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
+    if (box[2] < 0 || box[3] < 0 || box[0] > viewport.width || box[1] > viewport.height) continue;
+    if (boxes.some((b) => box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1])) {
+      continue;
+    }
+    boxes.push(box);
+    placed.push({ ...c, box });
+  }
+  return placed;
+}
