@@ -138,8 +138,10 @@ export function buildFilters(ctx, el, onChange) {
     }
     onChange();
   };
-  el.addEventListener("change", read);
-  el.addEventListener("input", (e) => { if (e.target.id === "year") read(); });
+  // Handlers as properties: the filters are rebuilt on a change of language, and listeners
+  // added each time would pile up.
+  el.onchange = read;
+  el.oninput = (e) => { if (e.target.id === "year") read(); };
   el.querySelector("#reset-filters").addEventListener("click", () => {
     f.sectors = f.statuses = f.hazard = null;
     f.year = null;

@@ -55,9 +55,9 @@ const ctx = {
     return r.json();
   },
   // An error is never silent: it is listed on screen and in twinMap.errors.
-  fail(kind, err, record = true) {
+  fail(kind, err) {
     const msg = `${kind}: ${String(err && err.message || err)}`;
-    if (record) tm.errors.push(msg);
+    tm.errors.push(msg);
     const box = $("alerts");
     if (![...box.children].some((li) => li.textContent === msg)) {
       const li = document.createElement("li");
@@ -87,10 +87,13 @@ const ctx = {
              height: cb.height, min: cb.min, max: cb.max, legend: cb.legend,
              title: colouringTitle(ctx, key) };
   },
+  // The (left) view as drawn, for label placement and fitting.
   viewport() {
     const el = $("map-canvas");
-    const w = el.clientWidth * (state.compare === "side" && state.scenario ? 0.5 : 1);
-    return new deck.WebMercatorViewport({ ...ctx.view, width: w, height: el.clientHeight });
+    const side = state.compare === "side" && state.scenario;
+    const v = side ? viewStateProp().main : ctx.view;
+    return new deck.WebMercatorViewport({ ...v, width: el.clientWidth * (side ? 0.5 : 1),
+                                          height: el.clientHeight });
   },
   extraLayers: () => scenarios.layers(),
   scenarioLegend: () => scenarios.legend(),
