@@ -54,6 +54,7 @@ WITH_LINKS = {
     ("get", "/collections/{collection_id}/tiles"),
     ("get", "/collections/{collection_id}/tiles/{tms}"), ("get", "/tiles/{collection_id}.json"),
     ("get", "/raster"), ("get", "/raster/{name}.json"), ("get", "/plan"), ("get", "/score"),
+    ("get", "/plan/findings"), ("get", "/plan/sanitary-zones"),
     ("post", "/score/observations"), ("get", "/scenarios"), ("post", "/scenarios"),
     ("get", "/scenarios/{scenario_id}"), ("patch", "/scenarios/{scenario_id}"),
 }
@@ -100,7 +101,8 @@ def _request(c: TestClient, method: str, path: str, headers: dict, sid: str):
     params["name"] = "map.js" if path.startswith("/map/static") else params["name"]
     url = re.sub(r"\{(\w+)\}", lambda m: params[m.group(1)], path)
     query = {"/plan/diff": {"from": 1, "to": 1}, "/score/forecast": {"unit": "west",
-                                                                      "indicator": "avg_wage"}}
+                                                                      "indicator": "avg_wage"},
+             "/map/search": {"q": "west"}}
     h = {**headers, **AUTH}
     if method == "get":
         return c.get(url, params=query.get(path), headers=h)

@@ -91,6 +91,13 @@ def _page_xy(page, lon, lat, view="main"):
     }""", [lon, lat, view])
 
 
+def _home(page):
+    """Back to the whole region (before parcels are switched back on: at town zoom they
+    would load for nothing)."""
+    page.click("#zoom-home")
+    page.wait_for_function("twinMap.viewState.zoom < 8")
+
+
 def _town(page, name):
     return page.evaluate("""(name) => {
         const f = twinMap.data.settlements.features.find((x) => x.properties.name === name);
@@ -172,8 +179,8 @@ def test_identify_by_keyboard(map_run):
     assert panel.is_hidden()
     assert page.evaluate("document.activeElement.id") == "map-canvas"
     clean(map_run)
+    _home(page)
     show_layers(page, ALL)
-    page.click("#zoom-home")
 
 
 # ----------------------------------------------------------------------------- URL
@@ -314,8 +321,8 @@ def test_findings_layer_shows_every_finding(map_run, server):
     page.check("input[data-layer=findings]")
     panel.locator("button[data-act=close]").click()
     clean(map_run)
+    _home(page)
     show_layers(page, ALL)
-    page.click("#zoom-home")
 
 
 # ----------------------------------------------------------------------------- scenario
