@@ -3,8 +3,8 @@ a row carries, tolerant of transliteration.
 
 Every name a row carries (``name``, ``name_ru``, ``name_kk``, ``name_en``, any
 ``alt_names``, and the twin's one English spelling, :func:`layers.names.english_names`) is
-reduced to its Latin key (:func:`layers.names.place_key`), and so is the query: "Burabai",
-"Burabay" and "Бурабай" find the same places, whichever romanisation either side used.
+reduced to its Latin key (:func:`layers.names.place_key`), and so is the query: "Baianauyl",
+"Bayanauyl" and "Баянауыл" find the same places, whichever romanisation either side used.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def map_search(
     tw: Annotated[Any, Depends(get_twin)],
     q: Annotated[str, Query(min_length=1, max_length=100,
                             description="What was typed: any name in any script, e.g. "
-                                        "Бурабай, Burabay or Burabai")],
+                                        "Баянауыл, Bayanauyl or Baianauyl")],
     limit: Annotated[int, Query(ge=1, le=50)] = 8,
     kind: Annotated[str | None, Query(
         description=f"Kinds, comma-separated: {', '.join(_SEARCH_KINDS)}")] = None,

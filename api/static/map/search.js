@@ -1,5 +1,5 @@
 // Search: typed suggestions (district, city, town, project) from /map/search, which folds
-// transliterations ("Бурабай", "Burabay", "Burabai"); an ARIA combobox, keyboard first.
+// transliterations ("Баянауыл", "Bayanauyl", "Baianauyl"); an ARIA combobox, keyboard first.
 import { t } from "./i18n.js";
 
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => (
