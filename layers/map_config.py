@@ -145,9 +145,9 @@ def _facets(twin) -> tuple[dict, float | None]:
     def values(col):
         return sorted(pd.unique(p[col].dropna().astype(str))) if col in p else []
 
-    years = pd.concat([pd.to_numeric(p.get(c), errors="coerce")
-                       for c in ("start_year", "end_year") if c in p])
-    years = years.dropna()
+    # a project list may hold no years (only names and sectors): then no year slider
+    years = pd.concat([pd.to_numeric(p[c], errors="coerce") for c in ("start_year", "end_year")
+                       if c in p] or [pd.Series(dtype=float)]).dropna()
     inv = pd.to_numeric(p.get("investment_kzt"), errors="coerce") if "investment_kzt" in p \
         else pd.Series(dtype=float)
     hazard = values("hazard_class")

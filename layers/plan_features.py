@@ -30,6 +30,8 @@ SITE_COLUMNS = ("name", "sector", "status", "start_year", "end_year", "hazard_cl
 
 
 def _sites(twin) -> gpd.GeoDataFrame:
+    if "project_sites" not in twin:  # no sites: no findings, no zones (as plan.compliance)
+        return gpd.GeoDataFrame({"site_id": pd.Series(dtype=object)}, geometry=[], crs=4326)
     s = twin["project_sites"]
     cols = ["id", *[c for c in SITE_COLUMNS if c in s.columns]]
     return s[[*cols, s.geometry.name]].rename(columns={"id": "site_id", "name": "site_name"})
@@ -61,6 +63,8 @@ def sanitary_zone_features(twin, version: int | None = None) -> gpd.GeoDataFrame
     from twin.plan import sanitary_zones
 
     plan = twin.plan
+    if "project_sites" not in twin:
+        return _sites(twin).assign(id=pd.Series(dtype=object))[["id", "site_id", "geometry"]]
     zones = to_storage(sanitary_zones(twin["project_sites"], plan.regulations(version),
                                       crs=plan.crs))
     sites = pd.DataFrame(_sites(twin).drop(columns=twin["project_sites"].geometry.name))

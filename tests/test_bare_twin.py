@@ -77,6 +77,17 @@ def test_a_scenario_adds_a_project_and_says_what_it_cannot_measure(bare):
     assert "no parcels: capacity by parcel is not available" in summary["unavailable"]
     assert "no score observations" in summary["unavailable"]
     assert summary["d_capacity_m2"] == 0.0
+    # its own layers, which the map's scenario tiles draw, hold the added site and its zone
+    lay = s.layers()
+    assert lay["project_sites"][["id", "change", "source"]].values.tolist() == [
+        ["plant", "added", "scenario edit (added)"]]
+    assert lay["sanitary_zones"]["site_id"].tolist() == ["plant"]
+    import mercantile
+
+    from layers.vector_tiles import TileSource
+
+    t = mercantile.tile(*lonlat(5_000, 5_000), 10)
+    assert TileSource(s.to_twin()).tile("project_sites", t.z, t.x, t.y).data
 
 
 def test_the_score_needs_observations_then_leaves_out_what_has_none(bare):
@@ -192,6 +203,14 @@ def test_a_project_list_with_only_names_and_sectors_is_drawn_tiled_and_evaluated
     cfg = map_config(bare)
     assert cfg["district_values"]["west"]["jobs"] == 40.0
     assert cfg["district_values"]["east"]["jobs"] == 0.0  # the sum of what is known
+    # the map's filters offer what the list holds: sectors, and no statuses, classes or years
+    assert cfg["facets"] == {"sectors": ["agro-processing", "x"], "statuses": [],
+                             "hazard_classes": [], "years": None}
+    assert cfg["heights"]["column_max_investment"] is None
+    from layers.plan_features import findings_features, sanitary_zone_features
+
+    assert set(findings_features(bare)["site_id"]) <= {"a", "b"}
+    assert sanitary_zone_features(bare).empty  # no hazard class: no sanitary zone
     twin_deck(bare, color_by="jobs")
     import mapbox_vector_tile
     import mercantile

@@ -67,3 +67,15 @@ def test_findings_and_zones_as_geojson(client, default_twin):
     assert z["features"] and z["features"][0]["geometry"]["type"] == "Polygon"
     links = {lk["href"] for lk in client.get("/plan").json()["links"]}
     assert "http://testserver/plan/findings" in links
+
+
+def test_a_twin_without_project_sites_has_no_findings_or_zones():
+    from tests.common import make_bare_twin
+
+    bare = make_bare_twin()
+    with TestClient(create_app(Settings(gc_freeze=False), twin=bare)) as c:
+        for path in ("/plan/findings", "/plan/sanitary-zones"):
+            r = c.get(path)
+            assert r.status_code == 200, r.text
+            assert r.json()["features"] == [] and r.json()["numberMatched"] == 0
+        assert c.get("/map/config.json").json()["plan"] is None  # the map does not ask

@@ -65,6 +65,8 @@ def sanitary_zones(
     """
     crs = metric_crs(crs, sites)
     s = in_crs(sites, crs, "project_sites")
+    if "hazard_class" not in s:  # a project list without classes: no site has a zone
+        s = s.assign(hazard_class=pd.Series(None, index=s.index, dtype=object))
     d = sanitary_distance_m(s["hazard_class"], regulations)
     keep = d > 0
     s = s[keep]

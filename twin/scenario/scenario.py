@@ -200,7 +200,9 @@ class Scenario:
         sites["change"] = [st.origin.get(i, "") for i in sites["id"]]
         # Provenance stays the row's: a baseline (or moved) site keeps its own source and
         # synthetic flag; a site the scenario adds is the scenario's.
-        base = self.twin["project_sites"]
+        # a twin without project sites has none to cite: every site is the scenario's
+        base = (self.twin["project_sites"] if "project_sites" in self.twin
+                else pd.DataFrame({"id": [], "source": []}))
         cited = dict(zip(base["id"].astype(str), base["source"].astype(str), strict=True))
         sites["source"] = [
             "scenario edit (added)" if ch == "added"
