@@ -65,7 +65,12 @@ def test_map_page_draws_and_stays_offline(map_run):
     assert variance(img) > 150
     assert colours(img) > 200
     clean(map_run)
-    assert page.title().endswith("map")
+    cfg = page.evaluate("twinMap.config")
+    assert page.title() == f"{cfg['title']} — map"
+    assert page.locator("#title").inner_text() == cfg["title"]
+    # the twin's own sources, visible on the map as their licences ask
+    assert cfg["attribution"]
+    assert page.locator("#attribution").inner_text() == " · ".join(cfg["attribution"])
     shot(page, "map-2d.png")
 
 

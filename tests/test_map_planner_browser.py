@@ -262,6 +262,21 @@ def test_layout_fits_with_the_legend_in_view(map_run, size):
             return r.left - p.right;
         }""")
         assert gap >= 0.35 * w
+        # The twin's sources: two lines between the panel and the right column, above the
+        # scale bar; a click shows them all.
+        boxes = {sel: page.locator(sel).bounding_box()
+                 for sel in ("#attribution", "#panel", "#right", "#scale", "#status")}
+
+        def overlap(a, b):
+            return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+                a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+        a = boxes.pop("#attribution")
+        assert inside("#attribution") and a["height"] <= 2 * 1.35 * 12 + 6
+        assert not [sel for sel, b in boxes.items() if overlap(a, b)], boxes
+        page.click("#attribution")
+        assert page.locator("#attribution").bounding_box()["height"] > a["height"]
+        page.click("#attribution")
         if size == (1024, 768):
             # Identify and legend together still fit.
             lon, lat = _town(page, "Atbasar")
@@ -344,6 +359,14 @@ def test_scenario_drawn_against_the_baseline(browser, server):
         assert page.evaluate("document.body.classList.contains('side-by-side')")
         assert page.evaluate("twinMap.deck.getViewports().map((v) => v.id)") == ["main",
                                                                                  "scenario"]
+        # each half says what it shows, and nothing covers the words
+        for sel, words in (("#side-base", "Baseline"), ("#side-scenario", SCENARIO["name"])):
+            assert page.locator(sel).inner_text() == words
+            assert page.evaluate("""(sel) => {
+                const b = document.querySelector(sel).getBoundingClientRect();
+                return document.elementFromPoint(b.left + b.width / 2, b.top + b.height / 2)
+                    === document.querySelector(sel);
+            }""", sel), sel
         panel = page.locator("#evaluation")
         panel.wait_for(state="visible")
         page.wait_for_function("document.querySelector('[data-testid=deltas]') !== null")
@@ -434,10 +457,11 @@ def test_export_saves_the_view_as_png(map_run, tmp_path):
     img = Image.open(path)
     w, h = page.evaluate("[document.getElementById('map-canvas').width,"
                          " document.getElementById('map-canvas').height]")
-    assert img.size == (w, h + 54)  # the map as drawn, and a footer saying what it is
+    assert img.size == (w, h + 72)  # the map as drawn, and a footer saying what it is
     arr = np.asarray(img.convert("RGB"), dtype=float)
     assert variance(arr[:h]) > 150
-    assert variance(arr[h:]) > 5  # the footer holds text
+    assert variance(arr[h:h + 48]) > 5  # the footer holds the title and what is made up
+    assert variance(arr[h + 48:]) > 5  # and the sources the twin credits
 
 
 def test_labels_never_overlap(map_run):

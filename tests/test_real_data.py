@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -281,25 +282,43 @@ def test_served_tiles_decode_with_gdal(served, scored, tmp_path):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_the_map_renders_in_chromium(served, scored, browser):  # noqa: F811
-    from tests.test_map_browser import _clean, _colours, _open, _pixels, _variance
+    from tests.map_browser import clean, colours, fly, open_page, pixels, ready, variance
 
-    run = _open(browser, f"{served}/map")
+    run = open_page(browser, f"{served}/map?lang=en")
     page = run.page
-    page.wait_for_function("window.twinMap && (window.twinMap.ready || "
-                           "window.twinMap.errors.length > 0)", timeout=120_000)
-    assert page.evaluate("window.twinMap.errors") == []
+    ready(run, timeout=120_000)
     page.wait_for_timeout(1500)
-    img = _pixels(page)
-    assert _variance(img) > 150 and _colours(img) > 200
-    _clean(run)
+    img = pixels(page)
+    assert variance(img) > 150 and colours(img) > 200
+    clean(run)
     assert page.title() == f"{scored.title} — map"
     assert page.locator("#title").inner_text() == scored.title
     assert OSM in page.locator("#attribution").inner_text()  # visible, as ODbL asks
-    note = page.locator("#accuracy-note").inner_text()
-    assert "zones" in note and "districts" not in note  # only the derived zones are made up
+    note = page.locator("#banner-text").inner_text()
+    assert "zones" in note.lower() and "districts" not in note.lower()  # only the derived
+    # zones are made up
     legend = page.locator("#legend").inner_text()
     assert "Region score" in legend  # coloured by the ingested score
+    # only what the twin has: no projects, parcels or findings without project sites
+    assert "Projects" not in legend and "Parcels" not in legend
+    boxes = page.evaluate("twinMap.labels.map((l) => l.box)")
+    assert 5 <= len(boxes) < len(scored["settlements"])  # the largest the view has room for
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1])
+    # identify from the keyboard at the largest town: the town and the unit it lies in
+    big = scored["settlements"].sort_values("population", ascending=False).iloc[0]
+    fly(page, big.geometry.x, big.geometry.y, 10)
+    page.focus("#map-canvas")
+    page.keyboard.press("Enter")
+    panel = page.locator("#identify")
+    panel.wait_for(state="visible")
+    assert re.fullmatch(r"1 of \d+", panel.locator(".count").inner_text())
+    kinds = {t.split(":")[0] for t in panel.locator(".ident-list li").all_inner_texts()}
+    assert {"Settlements", "Districts"} <= kinds, kinds
+    assert page.evaluate("twinMap.errors") == []
     shots = os.environ.get("TWIN_REAL_SHOTS")  # outside the repo: the map shows ODbL data
     page.screenshot(path=str(Path(shots or scored.path.parent) /
                              f"{scored.name}-map.png"))
+    clean(run)
     page.close()

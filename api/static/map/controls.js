@@ -170,11 +170,11 @@ export function bannerText(ctx) {
 }
 
 // ------------------------------------------------------------------ export
-// The current view as a PNG: the map as drawn, with a footer naming the twin, the scale and
-// what is synthetic, so a picture that leaves the page still says what it shows.
+// The current view as a PNG: the map as drawn, with a footer naming the twin, the scale,
+// what is synthetic and the sources to credit, so a picture that leaves the page still says what it shows.
 export function composePNG(ctx, mapCanvas) {
   const dpr = mapCanvas.width / Math.max(1, mapCanvas.clientWidth);
-  const foot = Math.round(54 * dpr);
+  const foot = Math.round(72 * dpr);
   const out = document.createElement("canvas");
   out.width = mapCanvas.width;
   out.height = mapCanvas.height + foot;
@@ -187,10 +187,12 @@ export function composePNG(ctx, mapCanvas) {
   const y = mapCanvas.height;
   g.fillStyle = "#222";
   g.font = `${Math.round(15 * dpr)}px TwinSans, sans-serif`;
-  g.fillText(`${ctx.cfg.name} — ${ctx.coloring().title}`, 10 * dpr, y + 20 * dpr);
+  g.fillText(`${ctx.cfg.title} — ${ctx.coloring().title}`, 10 * dpr, y + 20 * dpr);
   g.font = `${Math.round(12 * dpr)}px TwinSans, sans-serif`;
   const note = bannerText(ctx);
-  g.fillText(note.length > 150 ? note.slice(0, 149) + "…" : note, 10 * dpr, y + 40 * dpr);
+  const cut = (s) => (s.length > 150 ? s.slice(0, 149) + "…" : s);
+  g.fillText(cut(note), 10 * dpr, y + 40 * dpr);
+  g.fillText(cut((ctx.cfg.attribution || []).join(" · ")), 10 * dpr, y + 60 * dpr);
   const x0 = out.width - (bar.px + 90) * dpr;
   g.fillRect(x0, y + 14 * dpr, bar.px * dpr, 4 * dpr);
   g.fillText(bar.text, x0 + (bar.px + 6) * dpr, y + 20 * dpr);

@@ -60,6 +60,8 @@ const UI = {
   zoom_out: ["Zoom out", "Отдалить", "Алыстату"],
   zoom_home: ["Whole region", "Весь регион", "Бүкіл өңір"],
   north: ["North up", "Север вверху", "Солтүстік жоғарыда"],
+  sources: ["Data sources (click for all)", "Источники данных (нажмите, чтобы увидеть все)",
+            "Деректер көздері (барлығын көру үшін басыңыз)"],
   export: ["Save view as PNG", "Сохранить вид в PNG", "Көріністі PNG етіп сақтау"],
   map_label: ["Map of {name}. Arrow keys pan, + and − zoom, Enter lists what lies at the centre.",
               "Карта: {name}. Стрелки — сдвиг, + и − — масштаб, Enter — объекты в центре.",

@@ -20,7 +20,9 @@ export function placeLabels(viewport, candidates, font, pad = 2) {
   for (const c of sorted) {
     if (!c.text) continue;
     const [x, y] = viewport.project(c.position);
-    if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+    // Off-screen anchors first, before measuring: a region's own twin may hold thousands of
+    // villages, of which a zoomed view shows a few.
+    if (!(x > -200 && y > -50 && x < viewport.width + 200 && y < viewport.height + 50)) continue;
     const w = measure(c.text, c.size, font) + 6 + 2 * pad;  // 6: the label's pale box
     const h = c.size * 1.25 + 2 + 2 * pad;
     const cx = x + (c.offset ? c.offset[0] : 0);

@@ -219,8 +219,11 @@ function home() {
   const left = Math.min(w / 3, document.body.classList.contains("collapsed") ? 60
     : box("panel").right + 10);
   const tools = box("tools").bottom - top0 + 10;
+  // Above the sources' line (and the scale bar under it).
+  const attr = $("attribution");
+  const bottom = attr.textContent ? Math.min(h / 3, h - (box("attribution").top - top0) + 6) : 30;
   const beside = { left, right: Math.min(w / 3, w - box("right").left + 10), top: tools,
-                   bottom: 30 };
+                   bottom };
   const onlyLegend = $("identify").hidden && $("evaluation").hidden;
   const above = { left, right: 20, top: tools,
                   bottom: Math.min(h / 2, h - (box("legend").top - top0) + 10) };
@@ -287,16 +290,17 @@ function fillColorOptions() {
 function applyLanguage() {
   const lang = state.lang, cfg = ctx.cfg;
   document.documentElement.lang = lang;
-  document.title = `${cfg.name} — ${t("title", lang)}`;
-  $("title").textContent = document.title;
+  document.title = `${cfg.title} — ${t("title", lang)}`;
+  $("title").textContent = cfg.title;
   for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t, lang);
   for (const el of document.querySelectorAll("[data-t-label]")) {
     el.setAttribute("aria-label", t(el.dataset.tLabel, lang));
     el.title = t(el.dataset.tLabel, lang);
   }
   $("search").placeholder = t("search_ph", lang);
+  $("attribution").title = t("sources", lang);
   if (statusKey) $("status").textContent = t(statusKey, lang);
-  $("map-canvas").setAttribute("aria-label", t("map_label", lang, { name: cfg.name }));
+  $("map-canvas").setAttribute("aria-label", t("map_label", lang, { name: cfg.title }));
   const banner = bannerText(ctx);
   $("banner-text").textContent = banner;
   if (!banner) $("banner").hidden = true;
@@ -446,6 +450,14 @@ async function fetchAll(id) {
 async function start() {
   const params = new URLSearchParams(location.search);
   const cfg = (ctx.cfg = tm.config = await ctx.getJSON(ctx.url("map/config.json")));
+  // The sources the twin's own data says to credit (its licences ask for it on the map).
+  // Two lines of them; a click (or Enter) shows all.
+  const attr = $("attribution");
+  attr.textContent = (cfg.attribution || []).join(" · ");
+  attr.hidden = !attr.textContent;
+  attr.addEventListener("click", () => {
+    attr.setAttribute("aria-expanded", String(attr.getAttribute("aria-expanded") !== "true"));
+  });
   state.colorBy = cfg.default_color_by;
   const restored = readURL(params, cfg);
   const { layers: restoredLayers, filters, ...rest } = restored.state;
@@ -457,8 +469,8 @@ async function start() {
     .filter((id) => cfg.layers.includes(id));
   const fcs = await Promise.all(wanted.map(fetchAll));
   wanted.forEach((id, i) => { tm.data[id] = fcs[i]; });
-  // One romanisation for English labels (layers.names.english_names): "Būrabay" and
-  // "Burabay district" become "Burabay" and "Burabay district".
+  // One romanisation for English labels (layers.names.english_names): "Jelezïn" beside
+  // "Железин" becomes "Zhelezin", as "Zhelezin district" is spelt.
   for (const [id, names] of Object.entries(cfg.english_names || {})) {
     for (const f of (tm.data[id] || { features: [] }).features) {
       const en = names[String(f.properties.id)];
