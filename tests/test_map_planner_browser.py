@@ -183,6 +183,34 @@ def test_identify_by_keyboard(map_run):
     show_layers(page, ALL)
 
 
+def test_identify_by_tap(map_run):
+    # A finger, as a tablet's: Chromium's own touch input (its gesture recogniser turns the
+    # tap into a click), through the DevTools protocol.
+    page = map_run.page
+    show_layers(page, ALL - {"parcels"})
+    lon, lat = _town(page, "Kokshetau")
+    fly(page, lon, lat, 9)
+    x, y = _page_xy(page, lon, lat)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 1})
+    try:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart",
+                                              "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        panel = page.locator("#identify")
+        panel.wait_for(state="visible")
+        assert re.fullmatch(r"1 of \d+", panel.locator(".count").inner_text())
+        listed = panel.locator(".ident-list li").all_inner_texts()
+        assert "Settlements: Kokshetau" in listed and any(t.startswith("Districts") for t in listed)
+    finally:
+        cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": False})
+        cdp.detach()
+    panel.locator("button[data-act=close]").click()
+    clean(map_run)
+    _home(page)
+    show_layers(page, ALL)
+
+
 # ----------------------------------------------------------------------------- URL
 
 
