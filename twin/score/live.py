@@ -125,6 +125,7 @@ class Score:
         self.cube = ObservationCube.from_frame(table, self.registry, self.units)
         self.config = config or ScoreConfig()
         self._groups = dimension_groups(self.registry)
+        self._forecasts = None
         self.recompute()
 
     def matches_twin(self) -> bool:
@@ -282,6 +283,25 @@ class Score:
         self._need_data()
         return forecast_score(self, **kwargs)
 
+    @property
+    def forecasts(self):
+        """The kept region-wide forecasts (:class:`~twin.score.forecast_set.ForecastKeeper`):
+        computed once per data version, refitted only where observations changed.
+        ``tw.score.forecasts.current()`` gives the set for the data now; with
+        ``forecasts.follow = True`` every ingest starts a background refit."""
+        if self._forecasts is None:
+            from .forecast_set import ForecastKeeper
+
+            self._forecasts = ForecastKeeper(self)
+        return self._forecasts
+
+    def snapshot(self):
+        """A copy of what the forecasts read (registry, units, observation arrays) that no
+        later ingest can change (:class:`~twin.score.forecast_set.ScoreSnapshot`)."""
+        from .forecast_set import ScoreSnapshot
+
+        return ScoreSnapshot.of(self)
+
     def backtest(self, **kwargs):
         """Rolling-origin backtest; see :func:`twin.score.forecast.backtest`."""
         from .forecast import backtest
@@ -339,6 +359,8 @@ class Score:
             self._update_column(self.registry.ids.index(iid))
         self._aggregate()
         self._changes += 1
+        if self._forecasts is not None and self._forecasts.follow:
+            self._forecasts.submit(self.snapshot())
         return IngestReport(len(records) - len(dup), len(dup), touched, persist)
 
     def _next_table(self, records: list[tuple], replaced: list[tuple]
