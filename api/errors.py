@@ -90,6 +90,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     se.ObservationError: 422,
     se.NoObservations: 404,  # nothing to score yet
     se.ForecastUnavailable: 503,  # statsmodels missing: an install problem
+    se.AuditUnavailable: 503,  # SALib or scipy missing: an install problem
     te.TwinFileError: 503,  # the served file is unreadable: an operator's problem
     te.TwinError: 400,
 }

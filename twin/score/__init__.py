@@ -24,6 +24,7 @@ from .composite import (
     rank,
 )
 from .errors import (
+    AuditUnavailable,
     DuplicateObservation,
     ForecastUnavailable,
     InvalidMonth,
@@ -40,6 +41,8 @@ from .errors import (
     UnknownUnit,
     WeightError,
 )
+from .audit import Audit
+from .forecast_set import ForecastSet
 from .live import IngestReport, Score
 from .observations import Observation
 from .panel import ScorePanel
@@ -79,4 +82,7 @@ __all__ = [
     "NotEnoughHistory",
     "NotPersisted",
     "ForecastUnavailable",
+    "AuditUnavailable",
+    "Audit",
+    "ForecastSet",
 ]

@@ -21,6 +21,7 @@ __all__ = [
     "NotEnoughHistory",
     "NotPersisted",
     "ForecastUnavailable",
+    "AuditUnavailable",
 ]
 
 
@@ -84,3 +85,7 @@ class NotPersisted(ScoreError, TwinFileError):
 
 class ForecastUnavailable(ScoreError, ImportError):
     """Forecasts need statsmodels (the ``score`` extra)."""
+
+
+class AuditUnavailable(ScoreError, ImportError):
+    """The audit needs SALib and scipy (the ``score`` extra)."""

@@ -283,6 +283,17 @@ class Score:
         self._need_data()
         return forecast_score(self, **kwargs)
 
+    def audit(self, **kwargs):
+        """The JRC/OECD statistical audit of the scored panel; see
+        :func:`twin.score.audit.audit`. Strengths and weaknesses carry the share of
+        synthetic observations behind each value."""
+        from .audit import audit
+
+        obs = self.observations
+        synthetic = (obs.groupby(["unit_id", "indicator"])["synthetic"].mean().astype(float)
+                     .unstack().reindex(index=list(self.units), columns=list(self.registry.ids)))
+        return audit(self.panel, config=self.config, synthetic=synthetic, **kwargs)
+
     @property
     def forecasts(self):
         """The kept region-wide forecasts (:class:`~twin.score.forecast_set.ForecastKeeper`):
