@@ -27,7 +27,7 @@ def _name(req: str) -> str:
 def _runtime_pypi() -> set[str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(meta["dependencies"])
-    for extra in ("api", "viz", "raster", "score"):
+    for extra in ("api", "viz", "raster", "score", "dashboard"):
         reqs += meta["optional-dependencies"][extra]
     return {PYPI_TO_CONDA.get(_name(r), _name(r)) for r in reqs}
 
