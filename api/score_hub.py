@@ -4,12 +4,17 @@ One :class:`ScoreHub` per app holds:
 
 * a lock around ``tw.score``: an ingest rewrites the score's arrays in place, so reads and
   writes take turns (each is milliseconds; forecasts run on a snapshot, outside the lock);
-* the Monte Carlo rank intervals, cached per *data version*: a digest of exactly what the
-  simulation reads (the scored panel and the score's configuration), so a GET is a dict
-  lookup until an ingest changes a scored value;
+* the Monte Carlo rank intervals and the audit, cached per *data version*: a digest of
+  exactly what they read (the scored panel and the score's configuration), so a GET is a
+  dict lookup until an ingest changes a scored value;
+* the region's forecasts: the score keeps them per data version of its observations
+  (``tw.score.forecasts``, :mod:`twin.score.forecast_set`); the hub turns on its background
+  refits after each ingest and serves the last complete set, saying which data version it
+  belongs to, from bytes encoded once per set;
 * the subscribers of ``GET /score/stream``: after each ingest the new ranking is handed to
-  every connected client (server-sent events). A slow client gets the latest ranking, never
-  a backlog: each subscriber holds one slot, overwritten by newer rankings.
+  every connected client (server-sent events), and a ``forecast`` event when a refit
+  completes. A slow client gets the latest of each, never a backlog: each subscriber holds
+  one slot per event, overwritten by newer ones.
 
 A stream ends when its client disconnects (Starlette cancels the response) or when the
 server shuts down. uvicorn does not tell an app about a shutdown until every response has
@@ -21,7 +26,6 @@ second, the ``should_exit`` flag of the uvicorn server running its event loop.
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import threading
 import time
@@ -32,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
+    from twin.score.audit import Audit
+    from twin.score.forecast_set import ForecastSet
     from twin.score.uncertainty import RankUncertainty
 
 __all__ = ["ScoreHub", "hub_of", "DRAWS", "SEED"]
@@ -70,12 +76,13 @@ def _f(x) -> float | None:
 
 
 class _Subscriber:
-    """One stream's slot: the latest ranking not yet sent, and an event to wake it."""
+    """One stream's slots, per event name the latest event not yet sent, and an event to
+    wake it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.wake = asyncio.Event()
-        self.latest: bytes | None = None
+        self.pending: dict[str, bytes] = {}
 
 
 class ScoreHub:
@@ -89,9 +96,11 @@ class ScoreHub:
     def __init__(self, tw) -> None:
         self.twin = tw
         self.lock = threading.RLock()
-        self._forecasting = threading.Lock()
         self._mc: OrderedDict[str, RankUncertainty] = OrderedDict()
+        self._audits: OrderedDict[tuple, Audit] = OrderedDict()
         self._forecasts: OrderedDict[tuple, Any] = OrderedDict()
+        self._following = False
+        self._region_body: tuple[str, bytes] | None = None
         self._subs: set[_Subscriber] = set()
         self._closed = False
         self._servers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -162,38 +171,73 @@ class ScoreHub:
             "units": units,
         }
 
-    def snapshot(self):
-        """A copy of the score whose observations no later ingest can change, for work too
-        long to hold the lock through (forecasts). Only the observation arrays are copied:
-        the forecast reads nothing else that an ingest rewrites."""
+    def audit(self, treat: bool) -> tuple[str, Audit]:
+        """The audit of the scored panel (see :mod:`twin.score.audit`), cached per data
+        version; with its data version."""
         with self.lock:
             s = self.twin.score
-            snap = copy.copy(s)
-            cube = copy.copy(s.cube)
-            cube.arrays = {k: v.copy() for k, v in s.cube.arrays.items()}
-            cube.months = list(s.cube.months)
-            cube.month_index = dict(s.cube.month_index)
-            snap.cube = cube
-        h = hashlib.sha256(repr(cube.months).encode())
-        for k in sorted(cube.arrays):
-            h.update(k.encode())
-            h.update(cube.arrays[k].tobytes())
-        return snap, h.hexdigest()[:16]
+            version = _digest(s)
+            key = (version, treat)
+            hit = self._audits.get(key)
+            if hit is None:
+                hit = self._audits[key] = s.audit(treat=treat)
+                while len(self._audits) > 4:
+                    self._audits.popitem(last=False)
+        return version, hit
 
-    def forecast(self, key: tuple, compute):
-        """``compute(snapshot)``, cached per observations version and ``key``."""
-        snap, version = self.snapshot()
-        full = (version, *key)
-        # One forecast at a time: the fits are CPU-bound, statsmodels' warnings are caught
-        # with warnings.catch_warnings (process-global, not thread-safe), and a second
-        # identical request then finds the first one's result.
-        with self._forecasting:
+    def forecast(self, key: tuple, compute) -> tuple[str, Any]:
+        """``compute(snapshot)`` for a request the kept set cannot answer (another horizon
+        or level, a backtest), cached per observations version and ``key``; with that
+        version."""
+        from twin.score.forecast_set import FIT_LOCK
+
+        with self.lock:
+            snap = self.twin.score.snapshot()
+        full = (snap.data_version, *key)
+        # One fit at a time in the process (see FIT_LOCK); a second identical request then
+        # finds the first one's result.
+        with FIT_LOCK:
             hit = self._forecasts.get(full)
             if hit is None:
                 hit = self._forecasts[full] = compute(snap)
                 while len(self._forecasts) > 32:
                     self._forecasts.popitem(last=False)
-        return hit
+        return snap.data_version, hit
+
+    def region_forecast(self) -> tuple[ForecastSet, str, bool]:
+        """The last complete set of the region's forecasts, the observations' data version
+        now, and whether a refit is running. The first call fits every series (and waits
+        for it); from then on each ingest refits its series in the background."""
+        with self.lock:
+            s = self.twin.score
+            s.require_observations()
+            snap = s.snapshot()
+            keeper = s.forecasts
+            if not self._following:
+                self._following = True
+                keeper.follow = True
+                keeper.add_listener(self._on_forecast)
+        latest = keeper.latest
+        if latest is None:
+            latest = keeper.current(snap)
+        elif latest.data_version != snap.data_version and not keeper.refitting:
+            keeper.submit(snap)  # e.g. observations that came before the hub followed
+        return latest, snap.data_version, keeper.refitting
+
+    def region_body(self, fs: ForecastSet, fragment) -> bytes:
+        """``fragment(fs)`` (the answer's heavy part) encoded once per set."""
+        cached = self._region_body
+        if cached is None or cached[0] != fs.data_version:
+            cached = self._region_body = (fs.data_version, orjson.dumps(
+                fragment(fs), option=orjson.OPT_SERIALIZE_NUMPY))
+        return cached[1]
+
+    def _on_forecast(self, fs: ForecastSet) -> None:
+        # In the refitting thread: tell every stream that a new set is complete.
+        self.publish_event("forecast", fs.data_version, {
+            "data_version": fs.data_version, "series": fs.n_series,
+            "refitted": len(fs.refitted), "reused": fs.reused,
+            "seconds": round(fs.seconds, 3)})
 
     # -- writing --------------------------------------------------------------------------
     def ingest(self, records: list[dict], upsert: bool):
@@ -217,10 +261,17 @@ class ScoreHub:
     def publish(self, ranking: dict) -> int:
         """Hand a new ranking to every subscriber (callable from any thread); returns how
         many were woken."""
-        data = self.event(ranking)
+        return self._hand("ranking", self.event(ranking))
+
+    def publish_event(self, name: str, event_id: str, body: dict) -> int:
+        """Hand another kind of event (e.g. ``forecast``) to every subscriber."""
+        return self._hand(name, b"event: " + name.encode() + b"\nid: " + event_id.encode()
+                          + b"\ndata: " + orjson.dumps(body) + b"\n\n")
+
+    def _hand(self, name: str, data: bytes) -> int:
         subs = list(self._subs)
         for sub in subs:
-            sub.latest = data
+            sub.pending[name] = data
             try:
                 sub.loop.call_soon_threadsafe(sub.wake.set)
             except RuntimeError:  # its loop has closed: the stream is gone
@@ -287,8 +338,8 @@ class ScoreHub:
                         yield b": keep-alive\n\n"
                     continue
                 sub.wake.clear()
-                data, sub.latest = sub.latest, None
-                if data is not None and not self._stopping(server):
+                data = b"".join(sub.pending.pop(k) for k in list(sub.pending))
+                if data and not self._stopping(server):
                     last = time.monotonic()
                     yield data
         finally:

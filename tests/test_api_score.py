@@ -12,6 +12,7 @@ import threading
 import time
 
 import httpx
+import numpy as np
 import orjson
 import pytest
 from fastapi.testclient import TestClient
@@ -211,8 +212,14 @@ def test_forecast_too_many_series_is_400(ro, monkeypatch):
     import api.routers.score as rs
 
     monkeypatch.setattr(rs, "MAX_FORECAST_SERIES", 3)
-    _problem(ro.get("/score/forecast", params={"unit": "west"}), 400,
-             "narrow it", "?unit=")
+    # only horizons and levels other than the kept set's are fitted per request
+    _problem(ro.get("/score/forecast", params={"unit": "west", "horizon": 3}), 400,
+             "narrow it", "?unit=", "horizon 6 and level 0.9")
+    _problem(ro.get("/score/forecast", params={"horizon": 3}), 400, "24 series")
+    _problem(ro.get("/score/forecast", params={"unit": "west,east", "backtest": "true",
+                                               "indicator": "avg_wage,investment,new_jobs,"
+                                               "agri_output,roads_good,network_wear"}),
+             400, "12 series with a backtest", "at most 10")
 
 
 # -- POST /score/observations -----------------------------------------------------------
@@ -520,3 +527,134 @@ def test_stream_of_a_twin_without_units_is_404():
     with TestClient(create_app(Settings(), twin=tw)) as c:
         _problem(c.get("/score/stream"), 404, "districts")
         _problem(c.get("/score"), 404, "districts")
+
+
+# -- the region's forecasts, kept per data version ----------------------------------------
+
+@pytest.mark.slow
+def test_bare_forecast_answers_for_the_whole_region(ro, ro_file):
+    from twin.score.forecast import forecast_score
+
+    tw, _ = ro_file
+    r = ro.get("/score/forecast")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    sc = tw.score
+    ref = forecast_score(sc, horizon=6, level=0.9)
+    assert body["complete"] is True and body["refitting"] is False
+    assert body["data_version"] == body["current_data_version"] == sc.snapshot().data_version
+    assert body["units"] == list(sc.units) and body["indicators"] == list(sc.registry.ids)
+    assert len(body["series"]) == len(ref.table) == 24 * 6
+    assert [s["mean"] for s in body["series"]] == pytest.approx(list(ref.table["mean"]))
+    assert [s["upper"] for s in body["series"]] == pytest.approx(list(ref.table["upper"]))
+    assert [(w["unit_id"], w["indicator"]) for w in body["early_warning"]] == list(
+        zip(ref.early_warning["unit_id"], ref.early_warning["indicator"], strict=True))
+    # one series from the same set, without a fit
+    one = ro.get("/score/forecast", params={"unit": "west", "indicator": "avg_wage"}).json()
+    mine = [s for s in body["series"] if (s["unit_id"], s["indicator"]) == ("west",
+                                                                           "avg_wage")]
+    assert one["series"] == mine and one["data_version"] == body["data_version"]
+
+
+@pytest.mark.slow
+def test_an_ingest_refits_in_the_background_and_the_old_set_is_served_meanwhile(client):
+    first = client.get("/score/forecast").json()
+    obs = {**WAGE, "month": "2025-08", "value": 150.0}
+    r = client.post("/score/observations", json={"observations": [obs], "upsert": True},
+                    headers=AUTH)
+    assert r.status_code == 200
+    deadline = time.monotonic() + 30
+    seen_old = False
+    while True:
+        body = client.get("/score/forecast").json()
+        if body["data_version"] == first["data_version"]:
+            seen_old = True  # the last complete set, saying it is not the current data
+            assert body["complete"] is False
+            assert body["current_data_version"] != first["data_version"]
+        else:
+            break
+        assert time.monotonic() < deadline, "the refit did not finish"
+        time.sleep(0.02)
+    assert body["complete"] is True and body["refitted"] == 1 and body["reused"] == 23
+    wage = [s for s in body["series"] if (s["unit_id"], s["indicator"]) == ("east",
+                                                                           "avg_wage")]
+    old = [s for s in first["series"] if (s["unit_id"], s["indicator"]) == ("east",
+                                                                           "avg_wage")]
+    assert wage[0]["mean"] < old[0]["mean"]  # the new low wage pulls the forecast down
+    others = [s for s in body["series"] if s["indicator"] != "avg_wage" or
+              s["unit_id"] != "east"]
+    assert others == [s for s in first["series"] if s["indicator"] != "avg_wage" or
+                      s["unit_id"] != "east"]
+    assert seen_old or body["fit_seconds"] < 0.5  # a refit too quick to catch is fine
+
+
+@pytest.mark.slow
+def test_backtest_by_query_equals_the_domain(ro, ro_file):
+    from twin.score.forecast import backtest
+
+    tw, _ = ro_file
+    body = ro.get("/score/forecast", params={"unit": "west", "indicator": "avg_wage",
+                                             "backtest": "true"}).json()
+    ref = backtest(tw.score, horizon=6, units=["west"], indicators=["avg_wage"])
+    bt = body["backtest"]
+    assert bt["origins"] == list(ref.origins) and bt["horizon"] == 6
+    assert [row["indicator"] for row in bt["summary"]] == ["avg_wage", "ALL"]
+    assert bt["summary"][0]["mape_ets"] == pytest.approx(ref.summary.loc["avg_wage",
+                                                                        "mape_ets"])
+    assert len(body["series"]) == 6
+
+
+# -- the audit -----------------------------------------------------------------------------
+
+def test_audit_over_http_equals_the_domain(ro, ro_file):
+    tw, _ = ro_file
+    r = ro.get("/score/audit")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    ref = tw.score.audit()
+    assert body["treated"] is False
+    assert body["correlations"]["indicators"] == list(ref.correlations.columns)
+    assert [(f["a"], f["b"], f["flag"]) for f in body["flags"]] == list(
+        zip(ref.flags["a"], ref.flags["b"], ref.flags["flag"], strict=True))
+    alpha = {a["dimension"]: a["alpha"] for a in body["alpha"]}
+    for d, v in ref.alpha["alpha"].items():
+        assert alpha[d] == (None if np.isnan(v) else pytest.approx(v))
+    sens = {s["input"]: s for s in body["sensitivity"]}
+    assert sens["normalisation"]["ST"] == pytest.approx(ref.sensitivity.loc["normalisation",
+                                                                            "ST"])
+    assert {"S1", "S1_conf", "ST", "ST_conf"} <= set(sens["aggregation"])
+    assert {t["indicator"] for t in body["treatment"]} == set(tw.score.registry.ids)
+    kinds = {(s["unit_id"], s["kind"]) for s in body["strengths"]}
+    assert kinds == {(u, k) for u in ("west", "east") for k in ("strength", "weakness")}
+    assert all(s["synthetic_share"] == 1.0 for s in body["strengths"])  # all synthetic here
+    again = ro.get("/score/audit")
+    assert again.headers["etag"] == r.headers["etag"] and again.json() == body
+    treated = ro.get("/score/audit", params={"treat": "true"}).json()
+    assert treated["treated"] is True and treated["params"]["treat"] is True
+    _problem(ro.get("/score/audit", params={"treat": "maybe"}), 400, "treat")
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_stream_says_when_a_refit_completes(served):
+    url, app, _ = served
+    with httpx.Client(base_url=url, trust_env=False, timeout=60) as c:
+        first = c.get("/score/forecast").json()  # the server now keeps and follows them
+        sse = SSEReader(url)
+        try:
+            assert sse.next()["event"] == "ranking"
+            obs = {**WAGE, "month": "2025-08", "value": 150.0}
+            r = c.post("/score/observations", json={"observations": [obs], "upsert": True},
+                       headers=AUTH)
+            assert r.status_code == 200
+            names = []
+            while "forecast" not in names:
+                ev = sse.next(timeout=30)
+                names.append(ev["event"])
+            assert names[0] == "ranking"
+            done = orjson.loads(ev["data"])
+            assert done["refitted"] == 1 and done["reused"] == 23
+            assert ev["id"] == done["data_version"] != first["data_version"]
+            assert c.get("/score/forecast").json()["data_version"] == done["data_version"]
+        finally:
+            sse.close()

@@ -114,7 +114,7 @@ def test_following_refits_in_the_background_and_serves_the_last_complete_set(sco
     gate.set()
     new = keeper.wait(30)
     assert not keeper.refitting and new is keeper.latest and done == [new]
-    assert new.data_version == keeper.version_of(sc.snapshot()) != first.data_version
+    assert new.data_version == sc.snapshot().data_version != first.data_version
 
 
 def test_a_failed_refit_is_reported_not_swallowed(scored):

@@ -8,12 +8,18 @@ version and pushes each new ranking to ``GET /score/stream`` clients.
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
+
+from twin.score.forecast import backtest as run_backtest
+from twin.score.forecast import forecast_score
 
 from ..deps import require_token
 from ..errors import BadRequest, NotFound
@@ -23,12 +29,14 @@ from ..score_hub import ScoreHub, hub_of
 from ..urls import note_links, url_for
 from .plan import json_answer, records, split_list
 
-__all__ = ["router", "MAX_FORECAST_SERIES"]
+__all__ = ["router", "MAX_FORECAST_SERIES", "MAX_BACKTEST_SERIES"]
 
 router = APIRouter(tags=["score"])
 
 #: Series one forecast request may fit (each is a maximum-likelihood ETS fit, ~0.1-0.3 s).
 MAX_FORECAST_SERIES = 40
+#: Series one backtest request may evaluate (each is refitted at 4 origins).
+MAX_BACKTEST_SERIES = 10
 
 EVENT_STREAM = "text/event-stream"
 
@@ -52,7 +60,11 @@ def _links(request: Request) -> list[dict]:
              "The ranking as server-sent events, pushed after each ingest"),
         link("/score/units/{unit_id}/history", "related", js,
              "A unit's observations over time", templated=True),
-        link("/score/forecast", "related", js, "Forecasts with prediction intervals"),
+        link("/score/forecast", "related", js,
+             "The region's forecasts with prediction intervals and early warnings"),
+        link("/score/audit", "related", js,
+             "The statistical audit: correlations, alpha, outliers, Sobol indices"),
+        link("/dashboard", "related", "text/html", "The situation centre (HTML)"),
         link("/score/observations", "create-form", js,
              "POST new observations (Bearer token)"),
     ]
@@ -114,13 +126,39 @@ def unit_history(
                         "indicators": out})
 
 
+_EARLY = ["unit_id", "indicator", "at", "kpi", "target", "p_miss"]
+
+
+def _forecast_doc(res, units, inds) -> dict:
+    return {
+        "horizon": res.horizon, "level": res.level, "seed": res.seed,
+        "units": units, "indicators": inds,
+        "series": records(res.table), "kpi": records(res.kpi),
+        "early_warning": records(res.early_warning[_EARLY]),
+    }
+
+
+def _set_head(fs, current: str, refitting: bool) -> dict:
+    return {"data_version": fs.data_version, "current_data_version": current,
+            "complete": fs.data_version == current, "refitting": refitting,
+            "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(fs.finished_at)),
+            "refitted": len(fs.refitted), "reused": fs.reused,
+            "fit_seconds": round(fs.seconds, 3)}
+
+
 @router.get("/score/forecast",
-            summary="Forecasts of indicators with prediction intervals, and KPI risks",
-            description="ETS forecasts from each series' last month, with the `level` "
-            "prediction interval from simulated paths, and per unit and indicator the KPI "
-            "at the horizon, its target and the probability of missing it. Narrow large "
-            f"requests with `unit` and `indicator`: at most {MAX_FORECAST_SERIES} series per "
-            "request.")
+            summary="The region's forecasts with prediction intervals and early warnings, "
+            "or one series' detail and backtest",
+            description="Without `unit` and `indicator`: every unit and indicator, from the "
+            "set the server keeps per data version of the observations (fitted once, and "
+            "refitted in the background only for the series an ingest changes). "
+            "`data_version` names the observations that set was fitted on, "
+            "`current_data_version` those held now; `complete` is false while a refit "
+            "runs. With `unit`/`indicator`: those series only (at most "
+            f"{MAX_FORECAST_SERIES} when `horizon` or `level` differ from the kept set's "
+            "6 and 0.9, which are then fitted per request), and with `backtest=true` a "
+            f"rolling-origin backtest against seasonal-naive (at most {MAX_BACKTEST_SERIES} "
+            "series).")
 def forecast(
     hub: HubDep,
     unit: Annotated[str | None, Query(description="Unit id(s), comma-separated")] = None,
@@ -128,27 +166,88 @@ def forecast(
         description="Indicator id(s), comma-separated")] = None,
     horizon: Annotated[int, Query(ge=1, le=12, description="Months ahead, 1-12")] = 6,
     level: Annotated[float, Query(gt=0, lt=1, description="Interval coverage")] = 0.9,
+    backtest: Annotated[bool, Query(
+        description="Add a rolling-origin backtest of the selected series")] = False,
 ) -> Response:
     s = hub.score
-    units = split_list(unit, "unit", s.units) or list(s.units)
-    inds = split_list(indicator, "indicator", s.registry.ids) or list(s.registry.ids)
+    units = split_list(unit, "unit", s.units)
+    inds = split_list(indicator, "indicator", s.registry.ids)
+    kept = s.forecasts
+    if (horizon, level) == (kept.horizon, kept.level) and not backtest:
+        fs, current, refitting = hub.region_forecast()
+        head = orjson.dumps(_set_head(fs, current, refitting))
+        if units is None and inds is None:
+            body = hub.region_body(fs, lambda f: _forecast_doc(f.result, list(s.units),
+                                                               list(s.registry.ids)))
+            return Response(head[:-1] + b"," + body[1:], media_type="application/json",
+                            headers={"Cache-Control": "no-cache"})
+        units, inds = units or list(s.units), inds or list(s.registry.ids)
+        doc = _forecast_doc(fs.select(units, inds), units, inds)
+        return json_answer({**orjson.loads(head), **doc})
+    units, inds = units or list(s.units), inds or list(s.registry.ids)
     n = len(units) * len(inds)
-    if n > MAX_FORECAST_SERIES:
+    cap = MAX_BACKTEST_SERIES if backtest else MAX_FORECAST_SERIES
+    if n > cap:
         raise BadRequest(
-            f"this asks for {len(units)} unit(s) x {len(inds)} indicator(s) = {n} series; "
-            f"one request fits at most {MAX_FORECAST_SERIES}: narrow it with ?unit= and/or "
-            "?indicator= (comma-separated)")
-    key = (tuple(units), tuple(inds), horizon, round(level, 6))
-    res = hub.forecast(key, lambda snap: snap.forecast(
-        horizon=horizon, level=level, units=units, indicators=inds))
-    kpi = res.kpi
+            f"this asks for {len(units)} unit(s) x {len(inds)} indicator(s) = {n} series"
+            + (" with a backtest" if backtest else f" at horizon {horizon} and level {level}")
+            + f"; one request fits at most {cap}: narrow it with ?unit= and/or ?indicator= "
+            "(comma-separated)"
+            + ("" if backtest else f", or ask for horizon {kept.horizon} and level "
+               f"{kept.level}, which the server keeps for the whole region"))
+    key = (tuple(units), tuple(inds), horizon, round(level, 6), backtest)
+
+    def compute(snap):
+        res = forecast_score(snap, horizon=horizon, level=level, units=units,
+                             indicators=inds)
+        doc = _forecast_doc(res, units, inds)
+        if backtest:
+            bt = run_backtest(snap, horizon=horizon, units=units, indicators=inds)
+            doc["backtest"] = {"horizon": bt.horizon, "origins": list(bt.origins),
+                               "summary": records(bt.summary.reset_index())}
+        return doc
+
+    version, doc = hub.forecast(key, compute)
+    return json_answer({"data_version": version, **doc})
+
+
+@router.get("/score/audit",
+            summary="The JRC/OECD statistical audit: correlations, Cronbach's alpha, "
+            "outlier treatment, Sobol sensitivity, strengths and weaknesses",
+            description="After the Handbook and COINr: the indicators' correlation matrix "
+            "(direction-aligned) with flags for collinear pairs (r >= 0.9) and negative "
+            "pairs within a dimension (r <= -0.4); Cronbach's alpha per dimension; what "
+            "COINr's Treat would do to each indicator (winsorise while |skew| >= 2 and "
+            "kurtosis >= 3.5, up to 5 points, else log), applied only with `treat=true`; "
+            "first- and total-order Sobol indices (SALib, Saltelli sampling) of the mean "
+            "rank shift on each weight, the normalisation and the aggregation, with "
+            "bootstrap confidence intervals; and per unit the indicators where it ranks "
+            "best and worst. Cached per data version.")
+def audit(
+    hub: HubDep,
+    treat: Annotated[bool, Query(
+        description="Compute the audit on outlier-treated values (off by default, as in "
+        "the score)")] = False,
+) -> Response:
+    version, a = hub.audit(treat)
+    m = a.correlations
     return json_answer({
-        "horizon": res.horizon, "level": res.level, "seed": res.seed,
-        "units": units, "indicators": inds,
-        "series": records(res.table), "kpi": records(kpi),
-        "early_warning": records(res.early_warning[["unit_id", "indicator", "at", "kpi",
-                                                    "target", "p_miss"]]),
-    })
+        "data_version": version, "treated": a.treated, "params": a.params,
+        "correlations": {"indicators": list(m.columns),
+                         "matrix": [[_num(v) for v in row] for row in m.to_numpy()]},
+        "flags": records(a.flags),
+        "alpha": records(a.alpha.reset_index()),
+        "treatment": records(a.treatment.reset_index()),
+        "rank_change_if_treated": {str(k): int(v)
+                                   for k, v in a.rank_change_if_treated.items()},
+        "sensitivity": records(a.sensitivity.reset_index()),
+        "strengths": records(a.strengths),
+    }, headers={"ETag": f'"{version}-{int(treat)}"', "Cache-Control": "no-cache"})
+
+
+def _num(v) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None
 
 
 _BATCH_SCHEMA = inline_schema(ObservationBatch)

@@ -11,6 +11,7 @@ normalisation -> weighting -> aggregation -> ranking, plus Monte Carlo rank inte
 forecasts. statsmodels (the ``score`` extra) is imported only by the forecasts.
 """
 
+from .audit import Audit
 from .composite import (
     AGGREGATIONS,
     NORMALISATIONS,
@@ -41,7 +42,6 @@ from .errors import (
     UnknownUnit,
     WeightError,
 )
-from .audit import Audit
 from .forecast_set import ForecastSet
 from .live import IngestReport, Score
 from .observations import Observation

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -67,6 +68,12 @@ class ScoreSnapshot:
         cube.month_index = dict(src.month_index)
         cube.arrays = {k: v.copy() for k, v in src.arrays.items()}
         return cls(score.registry, tuple(score.units), cube)
+
+    @cached_property
+    def data_version(self) -> str:
+        """The observations' data version as the forecasts see it: a digest of every
+        series' version (see :meth:`series_versions`)."""
+        return _set_version(self.series_versions(), ())
 
     def series_versions(self) -> dict[tuple[str, str], str]:
         """Per (unit, indicator) a digest of what its forecast depends on.
@@ -126,6 +133,21 @@ class ForecastSet:
     def n_series(self) -> int:
         return len(self.series)
 
+    def select(self, units=None, indicators=None) -> ForecastResult:
+        """The set's forecasts of these units and indicators only (default: all)."""
+        res = self.result
+
+        def pick(df: pd.DataFrame) -> pd.DataFrame:
+            keep = np.ones(len(df), dtype=bool)
+            if units is not None:
+                keep &= df["unit_id"].isin(list(units)).to_numpy()
+            if indicators is not None:
+                keep &= df["indicator"].isin(list(indicators)).to_numpy()
+            return df[keep].reset_index(drop=True)
+
+        return ForecastResult(pick(res.table), pick(res.kpi), res.horizon, res.level,
+                              res.seed)
+
 
 class ForecastKeeper:
     """The last complete :class:`ForecastSet` of one score, and its background refits.
@@ -141,8 +163,9 @@ class ForecastKeeper:
     def __init__(self, score, *, horizon: int = 6, level: float = 0.9, seed: int = 0,
                  repetitions: int = 500) -> None:
         self._score = score
-        self.horizon, self.level, self.seed, self.repetitions = (horizon, level, seed,
-                                                                 repetitions)
+        # Fixed for the keeper's life: a kept set is only valid for the parameters it
+        # was fitted with.
+        self._params = (horizon, level, seed, repetitions)
         #: Refit in the background after each ingest of the score.
         self.follow = False
         self._cond = threading.Condition()
@@ -155,7 +178,16 @@ class ForecastKeeper:
 
     @property
     def params(self) -> tuple:
-        return (self.horizon, self.level, self.seed, self.repetitions)
+        """(horizon, level, seed, repetitions) of every set this keeper makes."""
+        return self._params
+
+    @property
+    def horizon(self) -> int:
+        return self._params[0]
+
+    @property
+    def level(self) -> float:
+        return self._params[1]
 
     @property
     def latest(self) -> ForecastSet | None:
@@ -168,9 +200,6 @@ class ForecastKeeper:
         with self._cond:
             return self._worker is not None
 
-    def version_of(self, snapshot: ScoreSnapshot) -> str:
-        return _set_version(snapshot.series_versions(), self.params)
-
     def add_listener(self, fn: Callable[[ForecastSet], None]) -> None:
         """Call ``fn(new_set)`` (in the refitting thread) whenever a set completes."""
         with self._cond:
@@ -182,6 +211,7 @@ class ForecastKeeper:
         """The set for ``snapshot``: series unchanged since ``previous`` are reused, the
         rest fitted (one at a time, under :data:`FIT_LOCK`)."""
         t0 = time.perf_counter()
+        horizon, level, seed, repetitions = self._params
         versions = snapshot.series_versions()
         old = previous.series if previous is not None else {}
         series, fitted = {}, []
@@ -194,9 +224,8 @@ class ForecastKeeper:
                     series[key] = hit
                     continue
                 with FIT_LOCK:
-                    res = self._fit(snapshot, horizon=self.horizon, level=self.level,
-                                    units=[u], indicators=[ind.id], seed=self.seed,
-                                    repetitions=self.repetitions)
+                    res = self._fit(snapshot, horizon=horizon, level=level, units=[u],
+                                    indicators=[ind.id], seed=seed, repetitions=repetitions)
                 series[key] = _Series(v, res.table, res.kpi)
                 fitted.append(key)
         tables = [s.table for s in series.values() if len(s.table)]
@@ -204,8 +233,8 @@ class ForecastKeeper:
         table = (pd.concat(tables, ignore_index=True) if tables
                  else pd.DataFrame(columns=_TABLE))
         kpi = pd.concat(kpis, ignore_index=True) if kpis else pd.DataFrame(columns=_KPI)
-        result = ForecastResult(table, kpi, self.horizon, self.level, self.seed)
-        return ForecastSet(_set_version(versions, self.params), result, tuple(fitted),
+        result = ForecastResult(table, kpi, horizon, level, seed)
+        return ForecastSet(snapshot.data_version, result, tuple(fitted),
                            len(series) - len(fitted), time.perf_counter() - t0, time.time(),
                            series)
 
@@ -213,7 +242,7 @@ class ForecastKeeper:
         """The set for ``snapshot`` (default: the score now), waiting while what is stale
         is refitted. A refit that failed raises its error here."""
         snapshot = snapshot or ScoreSnapshot.of(self._score)
-        want = self.version_of(snapshot)
+        want = snapshot.data_version
         with self._cond:
             if self._latest is not None and self._latest.data_version == want:
                 return self._latest
@@ -256,7 +285,7 @@ class ForecastKeeper:
                     return
                 previous = self._latest
             try:
-                if previous is None or previous.data_version != self.version_of(snap):
+                if previous is None or previous.data_version != snap.data_version:
                     self._publish(self.build(snap, previous))
             except Exception as e:  # kept for wait(); a refit must not die silently
                 with self._cond:

@@ -196,6 +196,11 @@ class Score:
         """Every stored observation (the twin's ``score_observations`` table)."""
         return self.twin.tables[TABLE]
 
+    def require_observations(self) -> None:
+        """Raise :class:`~twin.score.errors.NoObservations`, naming the fix, when there is
+        nothing to score."""
+        self._need_data()
+
     def _need_data(self) -> None:
         if all(r is None for r in self._ref):
             raise NoObservations(
