@@ -70,6 +70,13 @@ def _digest(score) -> str:
     return version
 
 
+def _month_before(month: str | None) -> str | None:
+    if month is None:
+        return None
+    y, m = int(month[:4]), int(month[5:7])
+    return f"{y - (m == 1)}-{12 if m == 1 else m - 1:02d}"
+
+
 def _f(x) -> float | None:
     x = float(x)
     return x if x == x and abs(x) != float("inf") else None
@@ -136,6 +143,11 @@ class ScoreHub:
             r = s.ranking()
             region = s.region_score
             reg, cfg, left_out = s.registry, s.config, s.left_out
+            as_of = s.as_of
+            prev_month = _month_before(as_of)
+            prev = (s.ranking_as_of(prev_month) if prev_month in s.cube.month_index
+                    else None)
+            refs = s.panel.reference_month
         ranks = mc.ranks
         dims = list(reg.dimension_ids)
         units = []
@@ -149,9 +161,15 @@ class ScoreHub:
                 "median_rank": int(m["median_rank"]),
                 "rank_interval": [int(m["rank_p05"]), int(m["rank_p95"])],
                 "score_interval": [_f(m["score_p05"]), _f(m["score_p95"])],
+                # since the previous month's data (None when there is none)
+                "score_change": (_f(row["score"] - prev.loc[uid, "score"])
+                                 if prev is not None else None),
+                "rank_change": (int(prev.loc[uid, "rank"] - row["rank"])
+                                if prev is not None else None),
             })
         return {
             "twin": self.twin.name, "data_version": version,
+            "as_of": as_of, "previous_month": prev_month if prev is not None else None,
             "region_score": _f(region),
             "method": {
                 "normalisation": cfg.normalisation, "aggregation": cfg.aggregation,
@@ -165,8 +183,10 @@ class ScoreHub:
             "left_out": list(left_out),
             # what a client needs to post an observation: ids, units, valid ranges
             "indicators": [{"id": i.id, "name": i.name, "dimension": i.dimension,
-                            "unit": i.unit, "direction": i.direction,
-                            "bounds": [i.lower_bound, i.upper_bound]}
+                            "unit": i.unit, "direction": i.direction, "kind": i.kind,
+                            "target": i.target_text(),
+                            "bounds": [i.lower_bound, i.upper_bound],
+                            "reference_month": refs[i.id]}
                            for i in reg.indicators],
             "units": units,
         }

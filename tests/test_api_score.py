@@ -658,3 +658,15 @@ def test_stream_says_when_a_refit_completes(served):
             assert c.get("/score/forecast").json()["data_version"] == done["data_version"]
         finally:
             sse.close()
+
+
+def test_ranking_says_data_as_of_and_the_change_since_the_previous_month(ro, ro_file):
+    tw, _ = ro_file
+    body = ro.get("/score").json()
+    assert body["as_of"] == "2025-08" and body["previous_month"] == "2025-07"
+    prev = tw.score.ranking_as_of("2025-07")
+    for u in body["units"]:
+        assert u["score_change"] == pytest.approx(u["score"] - prev.loc[u["unit_id"], "score"])
+        assert u["rank_change"] == prev.loc[u["unit_id"], "rank"] - u["rank"]
+    wage = next(i for i in body["indicators"] if i["id"] == "avg_wage")
+    assert wage["reference_month"] == "2025-08" and wage["target"] == ">= 400 thousand KZT"

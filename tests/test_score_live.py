@@ -11,11 +11,13 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geodata.score_history import generate_history
+from tests.common import make_small_twin
 from twin import Twin
 from twin.score import (
     DuplicateObservation,
@@ -29,6 +31,7 @@ from twin.score import (
     UnknownIndicator,
     UnknownUnit,
 )
+from twin.score.errors import ScoreArgumentError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -276,3 +279,17 @@ def test_a_correction_gives_readers_a_new_table(scored_twin):
     before = scored_twin.tables["score_observations"]
     sc.ingest(wage(month="2025-08", value=999.0), upsert=True)
     assert scored_twin.tables["score_observations"] is not before
+
+
+def test_ranking_as_of_a_month_uses_only_what_was_known_then(scored_twin):
+    sc = scored_twin.score
+    last = sc.cube.months[-1]
+    pd.testing.assert_frame_equal(sc.ranking_as_of(last), sc.ranking())
+    before = sc.ranking_as_of("2025-07")
+    # the same as a score of a twin that never saw August
+    obs = sc.observations
+    early = make_small_twin()
+    early.tables["score_observations"] = obs[obs["month"] <= "2025-07"].copy()
+    pd.testing.assert_frame_equal(before, early.score.ranking(), check_dtype=False)
+    with pytest.raises(ScoreArgumentError, match="holds no observations"):
+        sc.ranking_as_of("1999-01")

@@ -32,7 +32,7 @@ from .composite import (
     rank,
     resolve_weights,
 )
-from .errors import DuplicateObservation, NoObservations, NotPersisted
+from .errors import DuplicateObservation, NoObservations, NotPersisted, ScoreArgumentError
 from .observations import (
     COLUMNS,
     SET_ASIDE_TABLE,
@@ -237,11 +237,46 @@ class Score:
     def ranking(self) -> pd.DataFrame:
         """One row per unit, best first: rank, name, score (0-100) and the sub-scores."""
         self._need_data()
-        o = np.argsort(self._rank)
-        cols = {"rank": self._rank[o], "name": self._names_arr[o], "score": self._s[o]}
-        cols.update(zip(self.registry.dimension_ids, self._dims[o].T, strict=True))
-        cols["n_imputed"] = (self._flags[o] != "").sum(axis=1)
+        return self._ranking_frame(self._rank, self._s, self._dims, self._flags)
+
+    def _ranking_frame(self, r, s, dims, flags) -> pd.DataFrame:
+        o = np.argsort(r)
+        cols = {"rank": r[o], "name": self._names_arr[o], "score": s[o]}
+        cols.update(zip(self.registry.dimension_ids, dims[o].T, strict=True))
+        cols["n_imputed"] = (flags[o] != "").sum(axis=1)
         return pd.DataFrame(cols, index=self._unit_index[o])
+
+    @property
+    def as_of(self) -> str | None:
+        """The latest reference month of any indicator: what "data as of" means."""
+        refs = [r for r in self._ref if r is not None]
+        return self.cube.months[max(refs)] if refs else None
+
+    def ranking_as_of(self, month: str) -> pd.DataFrame:
+        """The ranking as it stood with the observations up to ``month`` only (same
+        columns as :meth:`ranking`), under the current configuration. Compare it with
+        :meth:`ranking` for the change since then.
+
+        Examples
+        --------
+        >>> # prev = tw.score.ranking_as_of("2025-07")
+        >>> # (tw.score.ranking()["score"] - prev["score"]).sort_values()
+        """
+        self._need_data()
+        if month not in self.cube.month_index:
+            raise ScoreArgumentError(
+                f"month {month!r} holds no observations: use one of {self.cube.months[0]}"
+                f"..{self.cube.months[-1]}")
+        cut = self.cube.month_index[month] + 1
+        n_u, n_i = len(self.units), len(self.registry.ids)
+        norm, flags = np.empty((n_u, n_i)), np.empty((n_u, n_i), dtype=object)
+        for j, ind in enumerate(self.registry.indicators):
+            raw, tgt, flags[:, j], _ = indicator_column(self.cube.arrays[ind.id][:, :cut], ind)
+            norm[:, j] = normalise(raw, method=self.config.normalisation,
+                                   higher_is_better=ind.higher_is_better, target=tgt)
+        dims, s = aggregate(norm, self._w, self._groups, self._W,
+                            method=self.config.aggregation)
+        return self._ranking_frame(rank(s), s, dims, flags)
 
     @property
     def region_score(self) -> float:
