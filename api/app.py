@@ -27,7 +27,7 @@ from .fastpath import TileFastPath
 from .head import HeadAsGet
 from .limits import BodyLimit
 from .proxy import TrustedProxies, resolve
-from .routers import features, landing, map, plan, raster, scenarios, score, tiles
+from .routers import dashboard, features, landing, map, plan, raster, scenarios, score, tiles
 from .settings import Settings
 from .urls import LinkHeaders
 
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
         app.include_router(r)
     app.include_router(raster.router)
     app.include_router(map.router)
+    app.include_router(dashboard.router)
     app.include_router(plan.router)
     app.include_router(score.router)
     app.include_router(scenarios.router)

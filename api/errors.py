@@ -23,7 +23,8 @@ from twin import scenario as ts
 from twin.score import errors as se
 
 __all__ = ["ApiError", "BadRequest", "NotFound", "Unauthorized", "Forbidden",
-           "PayloadTooLarge", "PreconditionRequired", "ERROR_STATUS", "problem", "install",
+           "PayloadTooLarge", "PreconditionRequired", "ServiceUnavailable", "ERROR_STATUS",
+           "problem", "install",
            "PROBLEM_JSON"]
 
 PROBLEM_JSON = "application/problem+json"
@@ -58,6 +59,11 @@ class PreconditionRequired(ApiError):
     """A change sent without ``If-Match``: it could overwrite someone else's change."""
 
 
+class ServiceUnavailable(ApiError):
+    """Something the server needs is not installed (an operator's problem, not the
+    client's)."""
+
+
 #: The one table. Subclasses come before their bases: the first match wins.
 ERROR_STATUS: dict[type[Exception], int] = {
     BadRequest: 400,
@@ -66,6 +72,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     Forbidden: 403,
     PayloadTooLarge: 413,
     PreconditionRequired: 428,
+    ServiceUnavailable: 503,
     ts.ScenarioConflict: 412,  # a stale If-Match / version: nothing was written
     ts.ScenarioNotFound: 404,
     ts.UnreadableScenario: 409,  # a stored row set aside on read: delete or fix it

@@ -105,6 +105,14 @@ def unit_history(
         obs = s.observations
         mine = obs[obs["unit_id"] == unit_id].copy()
         name = s.names[s.units.index(unit_id)]
+        scored = None
+        if s.as_of is not None:
+            panel = s.panel
+            scored = {iid: {"value": _num(panel.raw.loc[unit_id, iid]),
+                            "target": _num(panel.targets.loc[unit_id, iid]),
+                            "imputed": str(panel.imputed.loc[unit_id, iid]),
+                            "reference_month": panel.reference_month[iid]}
+                      for iid in wanted}
         current = None
         try:
             rk = s.ranking()
@@ -121,6 +129,9 @@ def unit_history(
         rows = records(g[["month", "value", "source", "synthetic"]]) if g is not None else []
         out.append({"id": iid, "name": ind.name, "dimension": ind.dimension,
                     "unit": ind.unit, "kind": ind.kind, "direction": ind.direction,
+                    "target": ind.target_text(),
+                    # the value scored now; "imputed" names how it was filled ("" = observed)
+                    "scored": scored[iid] if scored else None,
                     "observations": rows})
     return json_answer({"unit_id": unit_id, "name": name, "current": current,
                         "indicators": out})

@@ -127,7 +127,7 @@ export function buildLayers(ctx) {
   const v = state.visible, three = state.threeD;
   const coloring = ctx.coloring();
   const ext = cfg.extent_m;
-  const trig = [coloring.key, three];
+  const trig = [coloring.key, three, ctx.tm.scoreVersion];  // a new score recolours
   const theme = parcelTheme(ctx);
   const out = [];
   const geo = (id, data, props) => data && new deck.GeoJsonLayer({

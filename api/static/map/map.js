@@ -525,4 +525,24 @@ async function start() {
   status(t("ready", state.lang), "ready");
 }
 
-start().catch((e) => ctx.fail("start", e));
+// Follow /score/stream, so that the score colouring stays current: after an ingest the
+// district figures are re-read from /map/config.json (computed in Python, like the rest).
+function followScore() {
+  if (!tm.config.color_by.score) return;
+  const es = (tm.scoreStream = new EventSource(ctx.url("score/stream")));
+  es.addEventListener("ranking", (e) => {
+    const v = JSON.parse(e.data).data_version;
+    const first = tm.scoreVersion === undefined;
+    if (v === tm.scoreVersion) return;
+    tm.scoreVersion = v;
+    if (first) return;  // the stream opens with the ranking this page was drawn from
+    ctx.getJSON(ctx.url("map/config.json")).then((cfg) => {
+      ctx.cfg.color_by = cfg.color_by;
+      ctx.cfg.district_values = cfg.district_values;
+      tm.scoreUpdates = (tm.scoreUpdates || 0) + 1;
+      render();
+    }).catch((err) => ctx.fail("score stream", err));
+  });
+}
+
+start().then(followScore).catch((e) => ctx.fail("start", e));
