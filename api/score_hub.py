@@ -232,17 +232,37 @@ class ScoreHub:
             s = self.twin.score
             s.require_observations()
             snap = s.snapshot()
-            keeper = s.forecasts
-            if not self._following:
-                self._following = True
-                keeper.follow = True
-                keeper.add_listener(self._on_forecast)
+            keeper = self._follow(s)
         latest = keeper.latest
         if latest is None:
             latest = keeper.current(snap)
         elif latest.data_version != snap.data_version and not keeper.refitting:
             keeper.submit(snap)  # e.g. observations that came before the hub followed
         return latest, snap.data_version, keeper.refitting
+
+    def warm_forecasts(self) -> bool:
+        """Start fitting the region's forecasts in the background (``twin serve`` does at
+        startup, so the first visitor does not wait); False when there is nothing to fit."""
+        from twin.errors import TwinError
+
+        with self.lock:
+            try:
+                s = self.twin.score
+                s.require_observations()
+            except (TwinError, LookupError):  # no units or no observations: nothing to fit
+                return False
+            self._follow(s).submit(s.snapshot())
+        return True
+
+    def _follow(self, score):
+        # From the first use on, every ingest refits its series in the background, and
+        # each completed set is announced on the stream.
+        keeper = score.forecasts
+        if not self._following:
+            self._following = True
+            keeper.follow = True
+            keeper.add_listener(self._on_forecast)
+        return keeper
 
     def region_body(self, fs: ForecastSet, fragment) -> bytes:
         """``fragment(fs)`` (the answer's heavy part) encoded once per set."""

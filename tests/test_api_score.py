@@ -670,3 +670,21 @@ def test_ranking_says_data_as_of_and_the_change_since_the_previous_month(ro, ro_
         assert u["rank_change"] == prev.loc[u["unit_id"], "rank"] - u["rank"]
     wage = next(i for i in body["indicators"] if i["id"] == "avg_wage")
     assert wage["reference_month"] == "2025-08" and wage["target"] == ">= 400 thousand KZT"
+
+
+@pytest.mark.slow
+def test_forecasts_are_fitted_at_startup_when_asked(twin_file):
+    tw, _ = twin_file
+    with TestClient(create_app(Settings(forecast_on_start=True, gc_freeze=False),
+                               twin=tw)) as c:
+        keeper = tw.score.forecasts
+        fs = keeper.wait(60)  # fitting started with the app, before any request
+        assert fs is not None and keeper.follow
+        assert c.get("/score/forecast").json()["data_version"] == fs.data_version
+
+
+def test_startup_warming_skips_a_twin_without_observations(small_twin):
+    with TestClient(create_app(Settings(forecast_on_start=True, gc_freeze=False),
+                               twin=small_twin)) as c:
+        assert hub_of(c.app).warm_forecasts() is False
+        _problem(c.get("/score/forecast"), 404, "no score observations")

@@ -94,7 +94,7 @@ def _cmd_serve(args) -> int:
         ) from e
     path = _default_path(args)
     try:
-        settings = Settings(twin_path=path)
+        settings = Settings(twin_path=path, forecast_on_start=True)
     except ValidationError as e:
         raise TwinError(f"cannot serve: {settings_problem(e)}") from None
     if not path.exists():
