@@ -69,6 +69,10 @@ def test_dashboard_renders_offline_with_no_console_error(dash):
     assert "2025-08" in page.locator("#as-of").inner_text()
     assert page.locator("#honesty").is_visible()
     assert "синтетикалық" in page.locator("#honesty").inner_text()  # Kazakh by default
+    # ... and so does every row that shows a synthetic figure
+    for table in ("#rank-table", "#warning-table"):
+        rows = page.locator(f"{table} tr.unit-row")
+        assert page.locator(f"{table} tr.unit-row .mark.synthetic").count() == rows.count()
     assert _variance(_pixels(page, left=0)) > 150
     _shot(page, "dashboard.png")
 
@@ -145,10 +149,10 @@ def test_labels_in_russian_and_english(dash):
     page = dash.page
     page.select_option("#lang", "ru")
     assert page.locator("#title").inner_text() == "Рейтинг региона — ситуационный центр"
-    names = page.locator("#rank-table td.name").all_inner_texts()
+    names = page.locator("#rank-table .unit-name").all_inner_texts()
     assert "Кокшетау" in names, names
     page.select_option("#lang", "en")
-    assert "Kokshetau" in page.locator("#rank-table td.name").all_inner_texts()
+    assert "Kokshetau" in page.locator("#rank-table .unit-name").all_inner_texts()
     assert page.locator("#audit-card h2").inner_text().startswith("Statistical audit")
     assert page.locator("#live").inner_text().startswith("● Updated")
     _clean(dash)

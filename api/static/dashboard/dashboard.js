@@ -32,7 +32,7 @@
       correlations: "Indicator correlations (direction-aligned)",
       flags: "Flagged pairs", alpha: "Cronbach's alpha", outliers: "Outliers: what treatment would do (it is off)",
       normalisation: "normalisation", aggregation: "aggregation", none: "none", close: "Close", strengths: "Strengths", weaknesses: "Weaknesses",
-      observed: "observed", synthetic: "synthetic", forecast: "forecast",
+      observed: "observed", synthetic: "synthetic", syn_short: "syn.", forecast: "forecast",
       interval: "interval", data_as_of: "Data as of", live: "Live", connecting: "Connecting…",
       updated: "Updated", loading: "Loading…", ready: "Ready",
       forecasting: "Computing the region's forecasts…",
@@ -59,7 +59,7 @@
       flags: "Отмеченные пары", alpha: "Альфа Кронбаха", outliers: "Выбросы: что сделала бы обработка (она выключена)",
       normalisation: "нормировка", aggregation: "агрегирование",
       none: "нет", close: "Закрыть", strengths: "Сильные стороны", weaknesses: "Слабые стороны",
-      observed: "наблюдение", synthetic: "синтетические", forecast: "прогноз",
+      observed: "наблюдение", synthetic: "синтетические", syn_short: "синт.", forecast: "прогноз",
       interval: "интервал", data_as_of: "Данные на", live: "В реальном времени",
       connecting: "Подключение…", updated: "Обновлено", loading: "Загрузка…", ready: "Готово",
       forecasting: "Рассчитываются прогнозы по региону…",
@@ -87,6 +87,7 @@
       outliers: "Шығыңқы мәндер: өңдеу не істер еді (ол өшірулі)", none: "жоқ", close: "Жабу",
       normalisation: "нормалау", aggregation: "біріктіру",
       strengths: "Күшті жақтары", weaknesses: "Әлсіз жақтары", observed: "бақылау",
+      syn_short: "синт.",
       synthetic: "синтетикалық", forecast: "болжам", interval: "аралық",
       data_as_of: "Деректер мерзімі", live: "Тікелей", connecting: "Қосылуда…",
       updated: "Жаңартылды", loading: "Жүктелуде…", ready: "Дайын",
@@ -127,6 +128,14 @@
     const u = td.ranking && td.ranking.units.find((x) => x.unit_id === id);
     return u ? u.name : id;
   }
+  // The share of synthetic observations behind a unit's score (from /map/config.json).
+  function syntheticMark(id) {
+    const v = ((td.config && td.config.district_values) || {})[id] || {};
+    const share = v.score_synthetic;
+    if (typeof share !== "number" || share <= 0) return "";
+    return ` <span class="mark synthetic" title="${t("synthetic")}">` +
+      `${share >= 1 ? "" : Math.round(share * 100) + "% "}${t("syn_short")}</span>`;
+  }
   const indicator = (id) => td.ranking.indicators.find((i) => i.id === id) || { id, name: id };
   const dimName = (id) => (td.ranking.dimensions.find((d) => d.id === id) || { name: id }).name;
 
@@ -158,16 +167,16 @@
     const head = `<tr><th>${t("rank")}</th><th class="name">${t("unit")}</th>` +
       `<th>${t("score")}</th><th>${t("change")}</th><th>${t("rank_change")}</th>` +
       dims.map((d) => `<th title="${esc(dimName(d))}">${esc(dimName(d).split(/[ ,]/)[0])}</th>`)
-        .join("") + "<th></th></tr>";
+        .join("") + "</tr>";
     const moved = new Set();
     if (previousOrder) units.forEach((u, k) => { if (previousOrder[k] !== u.unit_id) moved.add(u.unit_id); });
     const rows = units.map((u) => `<tr class="unit-row${moved.has(u.unit_id) ? " changed" : ""}" ` +
       `data-unit="${esc(u.unit_id)}"><td>${u.rank} <small>(${u.rank_interval[0]}–` +
-      `${u.rank_interval[1]})</small></td><td class="name">${esc(unitName(u.unit_id))}</td>` +
+      `${u.rank_interval[1]})</small></td><td class="name"><span class="unit-name">${esc(unitName(u.unit_id))}</span>` +
+      syntheticMark(u.unit_id) + (u.n_imputed ? ` <span class="mark imputed" title="` +
+        `${u.n_imputed} ${t("imputed_cells")}">⚑${u.n_imputed}</span>` : "") + "</td>" +
       `<td>${fmt(u.score)}</td><td>${signed(u.score_change)}</td><td>${signed(u.rank_change, 0)}` +
-      `</td>${dims.map((d) => `<td>${fmt(u.dimensions[d], 0)}</td>`).join("")}<td>` +
-      (u.n_imputed ? `<span class="mark imputed" title="${t("imputed_cells")}">⚑ ${u.n_imputed} ` +
-        `${t("imputed")}</span>` : "") + "</td></tr>");
+      `</td>${dims.map((d) => `<td>${fmt(u.dimensions[d], 0)}</td>`).join("")}</tr>`);
     $("rank-table").innerHTML = head + rows.join("");
     previousOrder = units.map((u) => u.unit_id);
     for (const tr of document.querySelectorAll("#rank-table tr.unit-row")) {
@@ -250,7 +259,7 @@
       return `<tr class="unit-row" data-unit="${esc(w.unit_id)}"><td class="name">` +
         `${esc(unitName(w.unit_id))}</td><td class="name">${esc(ind.name)}</td>` +
         `<td>${fmt(w.kpi, 1)}</td><td>${fmt(w.target, 1)}</td><td>${fmt(w.p_miss * 100, 0)}%</td>` +
-        `<td>${esc(w.at)}</td></tr>`;
+        `<td>${esc(w.at)}${syntheticMark(w.unit_id)}</td></tr>`;
     });
     $("warning-table").innerHTML = `<tr><th class="name">${t("unit")}</th><th class="name">` +
       `${t("indicator")}</th><th>${t("kpi")}</th><th>${t("target")}</th><th>${t("p_miss")}` +
