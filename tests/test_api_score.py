@@ -152,6 +152,9 @@ def test_monte_carlo_is_cached_per_data_version(client, monkeypatch):
 def test_no_observations_is_404(small_twin):
     with TestClient(create_app(Settings(), twin=small_twin)) as c:
         _problem(c.get("/score"), 404, "no score observations")
+        for params in ({}, {"horizon": 1}, {"unit": "west", "backtest": "true"}):
+            _problem(c.get("/score/forecast", params=params), 404, "no score observations")
+        _problem(c.get("/score/audit"), 404, "no score observations")
 
 
 # -- history ----------------------------------------------------------------------------

@@ -84,7 +84,8 @@ def test_documented_routes_exist():
             path = path.removeprefix("POST ").split("?")[0]
             documented |= {path.replace("[", "").replace("]", ""), re.sub(r"\[.*?\]", "", path)}
     served = []
-    for name in ("landing", "features", "tiles", "raster", "plan", "score", "scenarios", "map"):
+    for name in ("landing", "features", "tiles", "raster", "plan", "score", "scenarios", "map",
+                 "dashboard"):
         for route in importlib.import_module(f"api.routers.{name}").router.routes:
             pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(route.path))
             served.append(re.compile(pattern + "$"))

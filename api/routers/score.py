@@ -8,7 +8,6 @@ version and pushes each new ranking to ``GET /score/stream`` clients.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Annotated
 
@@ -27,7 +26,7 @@ from ..fastpath import etag_matches
 from ..models_score import MAX_BATCH, ObservationBatch, inline_schema
 from ..score_hub import ScoreHub, hub_of
 from ..urls import note_links, url_for
-from .plan import json_answer, records, split_list
+from .plan import _plain, json_answer, records, split_list
 
 __all__ = ["router", "MAX_FORECAST_SERIES", "MAX_BACKTEST_SERIES"]
 
@@ -108,8 +107,8 @@ def unit_history(
         scored = None
         if s.as_of is not None:
             panel = s.panel
-            scored = {iid: {"value": _num(panel.raw.loc[unit_id, iid]),
-                            "target": _num(panel.targets.loc[unit_id, iid]),
+            scored = {iid: {"value": _plain(panel.raw.loc[unit_id, iid]),
+                            "target": _plain(panel.targets.loc[unit_id, iid]),
                             "imputed": str(panel.imputed.loc[unit_id, iid]),
                             "reference_month": panel.reference_month[iid]}
                       for iid in wanted}
@@ -181,6 +180,7 @@ def forecast(
         description="Add a rolling-origin backtest of the selected series")] = False,
 ) -> Response:
     s = hub.score
+    s.require_observations()  # 404, naming the fix, for a twin with nothing to forecast
     units = split_list(unit, "unit", s.units)
     inds = split_list(indicator, "indicator", s.registry.ids)
     kept = s.forecasts
@@ -245,7 +245,7 @@ def audit(
     return json_answer({
         "data_version": version, "treated": a.treated, "params": a.params,
         "correlations": {"indicators": list(m.columns),
-                         "matrix": [[_num(v) for v in row] for row in m.to_numpy()]},
+                         "matrix": [[_plain(v) for v in row] for row in m.to_numpy()]},
         "flags": records(a.flags),
         "alpha": records(a.alpha.reset_index()),
         "treatment": records(a.treatment.reset_index()),
@@ -254,11 +254,6 @@ def audit(
         "sensitivity": records(a.sensitivity.reset_index()),
         "strengths": records(a.strengths),
     }, headers={"ETag": f'"{version}-{int(treat)}"', "Cache-Control": "no-cache"})
-
-
-def _num(v) -> float | None:
-    v = float(v)
-    return v if math.isfinite(v) else None
 
 
 _BATCH_SCHEMA = inline_schema(ObservationBatch)

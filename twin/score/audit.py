@@ -31,19 +31,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .composite import (
-    AGGREGATIONS,
-    NORMALISATIONS,
-    ScoreConfig,
-    aggregate,
-    compute,
-    dimension_groups,
-    normalise_panel,
-    rank,
-    resolve_weights,
-)
+from .composite import AGGREGATIONS, NORMALISATIONS, ScoreConfig, compute, rank
 from .errors import AuditUnavailable, ScoreArgumentError
 from .panel import ScorePanel
+from .uncertainty import Design
 
 __all__ = ["Audit", "audit", "correlation_flags", "cronbach_alpha", "treat_outliers",
            "treat_panel", "sobol_indices", "score_sensitivity", "strengths_weaknesses",
@@ -297,25 +288,16 @@ def score_sensitivity(panel: ScorePanel, *, config: ScoreConfig | None = None,
         raise ScoreArgumentError(f"weight_spread={weight_spread} must be in [0, 1)")
     config = config or ScoreConfig()
     reg = panel.registry
-    groups = dimension_groups(reg)
-    w0, W0 = resolve_weights(reg, dict(config.weights), dict(config.dimension_weights))
-    normed = {m: normalise_panel(panel, m) for m in NORMALISATIONS}
-    _, s_nom = aggregate(normed[config.normalisation], w0, groups, W0,
-                         method=config.aggregation)
-    r_nom = rank(s_nom)
-    k = len(w0)
+    d = Design.of(panel, config, NORMALISATIONS)
+    k = len(d.w0)
 
     def model(x: np.ndarray) -> np.ndarray:
-        w = w0 * x[:, :k]
+        # Saltelli's samples are uniform on [0, 1) for the two choices: equal slices pick
+        # the normalisation and the aggregation (as COINr samples discrete inputs).
         m_idx = np.minimum((x[:, k] * len(NORMALISATIONS)).astype(int), len(NORMALISATIONS) - 1)
         a_idx = np.minimum((x[:, k + 1] * len(AGGREGATIONS)).astype(int), len(AGGREGATIONS) - 1)
-        scores = np.empty((len(x), len(panel.units)))
-        for mi, m in enumerate(NORMALISATIONS):
-            for ai, a in enumerate(AGGREGATIONS):
-                sel = (m_idx == mi) & (a_idx == ai)
-                if sel.any():
-                    scores[sel] = aggregate(normed[m][None], w[sel], groups, W0, method=a)[1]
-        return np.abs(rank(scores) - r_nom).mean(axis=1)
+        scores = d.scores(d.w0 * x[:, :k], m_idx, a_idx, NORMALISATIONS, AGGREGATIONS)
+        return np.abs(rank(scores) - d.r_nom).mean(axis=1)
 
     names = [f"weight:{i}" for i in reg.ids] + ["normalisation", "aggregation"]
     bounds = [[1 - weight_spread, 1 + weight_spread]] * k + [[0.0, 1.0], [0.0, 1.0]]

@@ -54,6 +54,42 @@ class RankUncertainty:
         return plotting.plot(self, **kwargs)
 
 
+@dataclass(frozen=True)
+class Design:
+    """What the uncertainty and sensitivity analyses vary around: the nominal weights,
+    every normalisation of the panel, and the nominal scores and ranks."""
+
+    groups: np.ndarray
+    w0: np.ndarray
+    W0: np.ndarray
+    normed: dict
+    s_nom: np.ndarray
+    r_nom: np.ndarray
+
+    @classmethod
+    def of(cls, panel: ScorePanel, nominal: ScoreConfig, normalisations) -> Design:
+        reg = panel.registry
+        groups = dimension_groups(reg)
+        w0, W0 = panel_weights(panel, nominal)  # indicators without observations weigh 0
+        normed = {m: normalise_panel(panel, m) for m in set(normalisations) |
+                  {nominal.normalisation}}
+        _, s_nom = aggregate(normed[nominal.normalisation], w0, groups, W0,
+                             method=nominal.aggregation)
+        return cls(groups, w0, W0, normed, s_nom, rank(s_nom))
+
+    def scores(self, w, m_idx, a_idx, normalisations, aggregations) -> np.ndarray:
+        """Composite scores (draws x units) for per-draw indicator weights ``w`` and the
+        indices of each draw's normalisation and aggregation."""
+        out = np.empty((len(w), len(self.r_nom)))
+        for mi, m in enumerate(normalisations):
+            for ai, a in enumerate(aggregations):
+                sel = (m_idx == mi) & (a_idx == ai)
+                if sel.any():
+                    out[sel] = aggregate(self.normed[m][None, :, :], w[sel], self.groups,
+                                         self.W0, method=a)[1]
+        return out
+
+
 def _first_order(y: np.ndarray, x: np.ndarray, bins: int = 10) -> float:
     r"""First-order sensitivity index :math:`S = V[E(Y \mid X)] / V(Y)`, estimated by
     binning a continuous :math:`X` into quantile bins (a categorical one by its values)."""
@@ -104,27 +140,15 @@ def rank_uncertainty(
         raise ScoreArgumentError(f"weight_spread={weight_spread} must be in [0, 1)")
     nominal = nominal or ScoreConfig()
     reg = panel.registry
-    groups = dimension_groups(reg)
-    w0, W0 = panel_weights(panel, nominal)  # indicators without observations weigh 0
-    normed = {m: normalise_panel(panel, m) for m in set(normalisations) |
-              {nominal.normalisation}}
-
-    _, s_nom = aggregate(normed[nominal.normalisation], w0, groups, W0,
-                         method=nominal.aggregation)
-    r_nom = rank(s_nom)
+    d = Design.of(panel, nominal, normalisations)
+    groups, w0, W0, normed, s_nom, r_nom = d.groups, d.w0, d.W0, d.normed, d.s_nom, d.r_nom
 
     rng = np.random.default_rng(seed)
     mult = rng.uniform(1 - weight_spread, 1 + weight_spread, size=(n, len(w0)))
     w = w0 * mult
     m_idx = rng.integers(len(normalisations), size=n)
     a_idx = rng.integers(len(aggregations), size=n)
-    scores = np.empty((n, len(panel.units)))
-    for mi, m in enumerate(normalisations):
-        for ai, a in enumerate(aggregations):
-            sel = (m_idx == mi) & (a_idx == ai)
-            if sel.any():
-                _, s = aggregate(normed[m][None, :, :], w[sel], groups, W0, method=a)
-                scores[sel] = s
+    scores = d.scores(w, m_idx, a_idx, normalisations, aggregations)
     ranks = rank(scores)
 
     # "inverted_cdf": quantiles that are ranks actually seen
