@@ -94,7 +94,9 @@ def _cmd_serve(args) -> int:
         ) from e
     path = _default_path(args)
     try:
-        settings = Settings(twin_path=path, forecast_on_start=True)
+        # A served twin fits its region's forecasts at startup unless told otherwise.
+        warm = {} if "TWIN_FORECAST_ON_START" in os.environ else {"forecast_on_start": True}
+        settings = Settings(twin_path=path, **warm)
     except ValidationError as e:
         raise TwinError(f"cannot serve: {settings_problem(e)}") from None
     if not path.exists():
