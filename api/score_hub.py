@@ -26,7 +26,6 @@ second, the ``should_exit`` flag of the uvicorn server running its event loop.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 import time
 import weakref
