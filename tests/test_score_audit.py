@@ -207,11 +207,3 @@ def test_the_audit_leaves_treatment_off_by_default():
     assert "e" not in t.correlations.columns  # winsorised flat: no information left
     assert set(a.rank_change_if_treated.index) == set(UNITS)
 
-
-def test_docstring_examples_run():
-    import doctest
-
-    import twin.score.audit as mod
-
-    res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert res.failed == 0 and res.attempted > 0
