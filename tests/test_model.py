@@ -9,6 +9,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
+from tests.common import make_small_twin
 from twin import Twin, TwinFileError, store
 from twin.errors import ImportFormatError, MissingColumn, SchemaError
 
@@ -235,3 +236,29 @@ def test_object_columns_keep_their_value_types(small_twin, tmp_path):
     back = Twin.open(small_twin.save(tmp_path / "t.gpkg")).tables["rows"]
     assert back["ok"].tolist() == [1, 0] and not any(map(bool, back["ok"].tolist()[1:]))
     assert back["n"].tolist() == [1, 2] and back["x"].tolist() == [0.5, 1.5]
+
+
+def test_a_file_left_mid_commit_by_a_killed_process_opens(tmp_path):
+    # The killed writer leaves a hot rollback journal; opening rolls it back instead of
+    # failing with "attempt to write a readonly database".
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "killed.gpkg"
+    make_small_twin().save(path)
+    code = textwrap.dedent(f"""
+        import os, sqlite3
+        c = sqlite3.connect({str(path)!r}, isolation_level=None)
+        c.execute("PRAGMA cache_size = 1")  # spill to the file: the journal becomes hot
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("CREATE TABLE junk (x BLOB)")
+        for _ in range(200):
+            c.execute("INSERT INTO junk VALUES (randomblob(4000))")
+        os._exit(0)
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert path.with_name(path.name + "-journal").exists()
+    tw = Twin.open(path)
+    assert set(tw.layer_names) == set(make_small_twin().layer_names)
+    assert "junk" not in tw.tables
