@@ -85,9 +85,8 @@ class Settings(BaseSettings):
     #: and from the first byte of each later request) before `twin serve` answers 408 and
     #: closes it; 0 turns the limit off. Idle keep-alive connections close after 5 s.
     header_timeout: Annotated[float, Field(ge=0, le=3600)] = 10.0
-    #: Fit the region's forecasts in the background at startup (``twin serve`` turns this
-    #: on unless TWIN_FORECAST_ON_START is set), so the first ``GET /score/forecast`` finds
-    #: them ready.
+    #: Fit the region's forecasts in the background at startup, so the first
+    #: ``GET /score/forecast`` (and /dashboard's first visitor) finds them ready.
     forecast_on_start: bool = False
 
     _split_tokens = field_validator("api_tokens", "cors_origins", "trusted_proxies",

@@ -95,9 +95,6 @@ def _cmd_serve(args) -> int:
     path = _default_path(args)
     try:
         settings = Settings(twin_path=path)
-        if "TWIN_FORECAST_ON_START" not in os.environ:
-            # A served twin fits its region's forecasts at startup unless told otherwise.
-            settings = settings.model_copy(update={"forecast_on_start": True})
     except ValidationError as e:
         raise TwinError(f"cannot serve: {settings_problem(e)}") from None
     if not path.exists():
