@@ -213,14 +213,16 @@ class ScoreHub:
         with self.lock:
             snap = self.twin.score.snapshot()
         full = (snap.data_version, *key)
-        # One fit at a time in the process (see FIT_LOCK); a second identical request then
-        # finds the first one's result.
-        with FIT_LOCK:
-            hit = self._forecasts.get(full)
-            if hit is None:
-                hit = self._forecasts[full] = compute(snap)
-                while len(self._forecasts) > 32:
-                    self._forecasts.popitem(last=False)
+        hit = self._forecasts.get(full)  # a cached answer never waits behind a fit
+        if hit is None:
+            # One fit at a time in the process (see FIT_LOCK); a second identical request
+            # then finds the first one's result.
+            with FIT_LOCK:
+                hit = self._forecasts.get(full)
+                if hit is None:
+                    hit = self._forecasts[full] = compute(snap)
+                    while len(self._forecasts) > 32:
+                        self._forecasts.popitem(last=False)
         return snap.data_version, hit
 
     def region_forecast(self) -> tuple[ForecastSet, str, bool]:
