@@ -339,22 +339,6 @@ def write_twin_file(
             conn.close()
 
 
-def _roll_back_hot_journal(path: Path) -> None:
-    # A process killed mid-commit leaves a "hot" rollback journal. SQLite rolls it back at
-    # the next read, but only through a connection that may write: a read-only open would
-    # fail with "attempt to write a readonly database".
-    if not path.with_name(path.name + "-journal").exists():
-        return
-    try:
-        conn = sqlite3.connect(path)
-        try:
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        pass  # e.g. a file we may not write: the read that follows says what is wrong
-
-
 def read_twin_file(path: str | os.PathLike) -> tuple[dict, dict, dict]:
     """Read ``(meta, layers, tables)`` from a twin file."""
     path = Path(path)
@@ -363,7 +347,6 @@ def read_twin_file(path: str | os.PathLike) -> tuple[dict, dict, dict]:
             f"twin file {str(path)!r} does not exist: build one with `twin build --out "
             f"{path}` or check the path"
         )
-    _roll_back_hot_journal(path)
     try:
         conn = connect_readonly(path)
         try:
