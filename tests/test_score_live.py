@@ -293,3 +293,18 @@ def test_ranking_as_of_a_month_uses_only_what_was_known_then(scored_twin):
     pd.testing.assert_frame_equal(before, early.score.ranking(), check_dtype=False)
     with pytest.raises(ScoreArgumentError, match="holds no observations"):
         sc.ranking_as_of("1999-01")
+
+
+def test_ranking_as_of_leaves_out_what_had_no_observation_then(scored_twin):
+    # new_jobs reported only from August on: July's ranking is of the other indicators,
+    # as a twin that never had new_jobs would rank them (not with a filled-in constant)
+    obs = scored_twin.score.observations
+    late = (obs["indicator"] == "new_jobs") & (obs["month"] < "2025-08")
+    part = make_small_twin()
+    part.tables["score_observations"] = obs[~late].copy()
+    early = make_small_twin()
+    early.tables["score_observations"] = obs[(obs["month"] <= "2025-07")
+                                             & (obs["indicator"] != "new_jobs")].copy()
+    assert "new_jobs" in early.score.left_out
+    pd.testing.assert_frame_equal(part.score.ranking_as_of("2025-07"), early.score.ranking(),
+                                  check_dtype=False)

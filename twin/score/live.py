@@ -42,7 +42,7 @@ from .observations import (
     set_aside_note,
     validate,
 )
-from .panel import ScorePanel, indicator_column
+from .panel import ScorePanel, indicator_column, n_imputed
 from .registry import Registry
 
 __all__ = ["Score", "IngestReport"]
@@ -243,7 +243,7 @@ class Score:
         o = np.argsort(r)
         cols = {"rank": r[o], "name": self._names_arr[o], "score": s[o]}
         cols.update(zip(self.registry.dimension_ids, dims[o].T, strict=True))
-        cols["n_imputed"] = (flags[o] != "").sum(axis=1)
+        cols["n_imputed"] = n_imputed(flags[o])
         return pd.DataFrame(cols, index=self._unit_index[o])
 
     @property
@@ -270,11 +270,15 @@ class Score:
         cut = self.cube.month_index[month] + 1
         n_u, n_i = len(self.units), len(self.registry.ids)
         norm, flags = np.empty((n_u, n_i)), np.empty((n_u, n_i), dtype=object)
+        observed = np.zeros(n_i, dtype=bool)
         for j, ind in enumerate(self.registry.indicators):
-            raw, tgt, flags[:, j], _ = indicator_column(self.cube.arrays[ind.id][:, :cut], ind)
+            raw, tgt, flags[:, j], ref = indicator_column(self.cube.arrays[ind.id][:, :cut],
+                                                          ind)
+            observed[j] = ref is not None
             norm[:, j] = normalise(raw, method=self.config.normalisation,
                                    higher_is_better=ind.higher_is_better, target=tgt)
-        dims, s = aggregate(norm, self._w, self._groups, self._W,
+        # as then: indicators without an observation up to that month weigh 0
+        dims, s = aggregate(norm, self._w * observed, self._groups, self._W,
                             method=self.config.aggregation)
         return self._ranking_frame(rank(s), s, dims, flags)
 
