@@ -18,6 +18,7 @@ from twin.score.audit import (
     treat_outliers,
     treat_panel,
 )
+from twin.score.composite import compute
 from twin.score.errors import ScoreArgumentError
 from twin.score.registry import Registry
 
@@ -196,6 +197,12 @@ def test_strengths_and_weaknesses_by_hand():
     assert u2["imputed"].tolist() == ["carried_forward"] * len(u2)  # marked where shown
 
 
+def test_strengths_and_weaknesses_never_name_one_indicator_twice():
+    sw = strengths_weaknesses(small_panel(), top=3)  # of 5 indicators
+    for _, g in sw.groupby("unit_id"):
+        assert len(g) == 4 and g["indicator"].is_unique  # two of each, not three
+
+
 def test_the_audit_leaves_treatment_off_by_default():
     panel = small_panel(e=np.array([1.0, 1, 1, 1, 1, 50]))
     a = audit(panel, n=64, seed=0)
@@ -207,3 +214,36 @@ def test_the_audit_leaves_treatment_off_by_default():
     assert "e" not in t.correlations.columns  # winsorised flat: no information left
     assert set(a.rank_change_if_treated.index) == set(UNITS)
 
+
+
+def unobserved(panel: ScorePanel, *ids: str) -> ScorePanel:
+    """``panel`` as the score makes it when ``ids`` have no observation at all: a filled-in
+    constant, flagged ``no_data``, and no reference month."""
+    raw, flags = panel.raw.copy(), panel.imputed.copy()
+    ref = panel.reference_month.copy().astype(object)
+    for i in ids:
+        raw[i], flags[i], ref[i] = 3.0, "no_data", None
+    return ScorePanel(panel.registry, panel.units, panel.names, raw, panel.targets, flags, ref)
+
+
+def test_the_audit_leaves_out_indicators_without_observations():
+    panel = unobserved(small_panel(), "e", "f")  # d2 has no observation at all
+    a = audit(panel, config=ScoreConfig(weights={"a": 2, "e": 3},
+                                        dimension_weights={"d2": 2}), n=64, seed=0)
+    assert a.params["left_out"] == ["e", "f"]
+    assert list(a.correlations.columns) == ["a", "b", "c"]
+    assert a.alpha.index.tolist() == ["d1"]  # no empty dimension reported
+    assert a.treatment.index.tolist() == ["a", "b", "c"]
+    assert a.sensitivity["indicator"].dropna().tolist() == ["a", "b", "c"]
+    assert a.sensitivity.index.tolist()[-2:] == ["normalisation", "aggregation"]
+    assert not a.strengths["indicator"].isin(["e", "f"]).any()
+    # the scored panel ranks the units as the composite does with e and f weighing 0
+    assert (compute(panel.scored(), ScoreConfig()).rank ==
+            compute(panel, ScoreConfig()).rank).all()
+
+
+def test_no_data_cells_are_not_counted_as_imputed():
+    panel = unobserved(small_panel(), "e", "f")
+    r = compute(panel, ScoreConfig()).ranking()
+    assert r.loc["u2", "n_imputed"] == 0  # its carried-forward e is not scored any more
+    assert compute(small_panel(), ScoreConfig()).ranking().loc["u2", "n_imputed"] == 1

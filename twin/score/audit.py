@@ -313,13 +313,16 @@ def strengths_weaknesses(panel: ScorePanel, *, top: int = 3,
                          synthetic: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per unit, its ``top`` best-ranked indicators (strengths) and ``top`` worst
     (weaknesses), ranking the units on each direction-aligned indicator (1 = best; ties
-    share the better rank). Constant indicators are left out. ``imputed`` repeats the
+    share the better rank). Constant indicators are left out, and with fewer than ``2 *
+    top`` indicators each list takes half of them, so no indicator is both a strength and a
+    weakness. ``imputed`` repeats the
     panel's flag; ``synthetic`` (units x indicators, the share of synthetic observations)
     is carried along when given."""
     x = _informative(aligned(panel))
     ranks = x.rank(ascending=False, method="min").astype(int)
     order = {iid: j for j, iid in enumerate(panel.registry.ids)}
     rows = []
+    top = min(top, len(ranks.columns) // 2)
     for u in panel.units:
         # best first; equal ranks in registry order
         r = pd.DataFrame({"rank": ranks.loc[u], "order": [order[i] for i in ranks.columns]}
@@ -365,8 +368,14 @@ def audit(panel: ScorePanel, *, config: ScoreConfig | None = None, treat: bool =
           synthetic: pd.DataFrame | None = None) -> Audit:
     """Run the whole audit. With ``treat=True`` the correlations, alpha, sensitivity and
     strengths are computed on the outlier-treated panel; the treatment report is there
-    either way."""
+    either way. Indicators without any observation are left out of every part (they are
+    not scored); ``params["left_out"]`` names them."""
     config = config or ScoreConfig()
+    left_out = panel.left_out
+    panel = panel.scored()
+    ids, dims = set(panel.registry.ids), set(panel.registry.dimension_ids)
+    config = config.with_weights({k: v for k, v in config.weights if k in ids},
+                                 {k: v for k, v in config.dimension_weights if k in dims})
     treated_panel, report = treat_panel(panel)
     base = compute(panel, config).rank
     change = (base - compute(treated_panel, config).rank).rename("rank_change")
@@ -381,5 +390,6 @@ def audit(panel: ScorePanel, *, config: ScoreConfig | None = None, treat: bool =
         strengths=strengths_weaknesses(used, top=top, synthetic=synthetic),
         params={"treat": treat, "n": n, "seed": seed, "resamples": resamples,
                 "conf_level": conf_level, "weight_spread": weight_spread,
-                "collinear": collinear, "negative": negative, "top": top},
+                "collinear": collinear, "negative": negative, "top": top,
+                "left_out": list(left_out)},
     )

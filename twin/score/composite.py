@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InvalidValue, ScoreArgumentError, WeightError
-from .panel import ScorePanel
+from .panel import ScorePanel, n_imputed
 from .registry import Registry
 
 __all__ = [
@@ -300,7 +300,7 @@ class ScoreTable:
         df = pd.DataFrame({"rank": self.rank, "name": self.unit_names,
                            "score": self.composite})
         df = df.join(self.dimensions)
-        df["n_imputed"] = (self.imputed != "").sum(axis=1)
+        df["n_imputed"] = n_imputed(self.imputed)
         df.index.name = "unit_id"
         return df.sort_values("rank")
 

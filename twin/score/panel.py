@@ -37,7 +37,7 @@ import pandas as pd
 
 from .registry import Indicator, Registry
 
-__all__ = ["ScorePanel", "indicator_column", "WINDOW"]
+__all__ = ["ScorePanel", "indicator_column", "n_imputed", "WINDOW"]
 
 WINDOW = 12  # months summed for a flow indicator; also the carry-forward limit for levels
 
@@ -68,6 +68,27 @@ class ScorePanel:
         """Indicators left out of the composite because they have no observation."""
         return tuple(i for i, seen in zip(self.registry.ids, self.observed, strict=True)
                      if not seen)
+
+    def scored(self) -> ScorePanel:
+        """This panel without the indicators it has no observation of (and without the
+        dimensions left empty): what analyses of the scored values read, so that a filled-in
+        constant never shows up as a correlation, a weight that matters or a strength."""
+        if not self.left_out:
+            return self
+        keep = [i for i in self.registry.indicators if i.id not in self.left_out]
+        dims = {i.dimension for i in keep}
+        reg = Registry(indicators=tuple(keep),
+                       dimensions=tuple(d for d in self.registry.dimensions if d.id in dims))
+        ids = list(reg.ids)
+        return ScorePanel(reg, self.units, self.names, self.raw[ids], self.targets[ids],
+                          self.imputed[ids], self.reference_month[ids])
+
+
+def n_imputed(flags) -> np.ndarray:
+    """Per unit (row), how many of its scored values were imputed: the flags of an indicator
+    without any observation (``no_data``) do not count, as it is not scored."""
+    f = np.asarray(flags, dtype=object)
+    return ((f != "") & (f != "no_data")).sum(axis=1)
 
 
 def _median_fill(v: np.ndarray, flags: np.ndarray, flag: str) -> np.ndarray:
