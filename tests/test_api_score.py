@@ -637,6 +637,39 @@ def test_audit_over_http_equals_the_domain(ro, ro_file):
     _problem(ro.get("/score/audit", params={"treat": "maybe"}), 400, "treat")
 
 
+@pytest.mark.slow
+def test_forecasts_and_audit_leave_out_indicators_without_observations(tmp_path):
+    """A twin that reports only some of its registry's indicators: nothing is fitted or
+    audited for the others, and every answer names them."""
+    tw = make_small_twin()
+    hist = generate_history(["west", "east"], tw["project_sites"])
+    tw.tables["score_observations"] = hist[hist["indicator"].isin(["avg_wage", "new_jobs"])]
+    tw.save(tmp_path / "partial.gpkg")
+    tw = Twin.open(tmp_path / "partial.gpkg")
+    others = [i for i in tw.registry.ids if i not in ("avg_wage", "new_jobs")]
+    with TestClient(create_app(Settings(), twin=tw)) as c:
+        ranking = c.get("/score").json()
+        assert ranking["left_out"] == others
+        fc = c.get("/score/forecast").json()
+        assert fc["left_out"] == others
+        assert fc["indicators"] == [i for i in tw.registry.ids if i not in others]
+        assert {s["indicator"] for s in fc["series"]} == {"avg_wage", "new_jobs"}
+        assert {k["indicator"] for k in fc["kpi"]} <= {"avg_wage", "new_jobs"}
+        assert tw.score.forecasts.latest.n_series == 4  # 2 units x 2 indicators
+        one = c.get("/score/forecast", params={"indicator": others[0]}).json()  # kept set
+        assert one["series"] == [] and one["left_out"] == [others[0]]
+        _problem(c.get("/score/forecast", params={"indicator": others[0], "horizon": 3}),
+                 404, "the longest has 0")  # fitted per request: nothing to fit
+        audit = c.get("/score/audit").json()
+        assert audit["params"]["left_out"] == others
+        assert set(audit["correlations"]["indicators"]) <= {"avg_wage", "new_jobs"}
+        assert {s["indicator"] for s in audit["sensitivity"]} == {"avg_wage", "new_jobs",
+                                                                 None}
+        assert {s["indicator"] for s in audit["strengths"]} <= {"avg_wage", "new_jobs"}
+        # cells of an indicator nobody reported are not "imputed" values of a unit
+        assert all(u["n_imputed"] == 0 for u in ranking["units"])
+
+
 @pytest.mark.server
 @pytest.mark.slow
 def test_stream_says_when_a_refit_completes(served):

@@ -136,3 +136,20 @@ def test_snapshot_is_not_changed_by_later_ingests(scored):
     sc.ingest(WAGE, upsert=True)
     assert snap.series_versions() == v
     assert sc.snapshot().series_versions()[("east", "avg_wage")] != v[("east", "avg_wage")]
+
+
+
+def test_a_series_too_short_to_forecast_is_left_out_of_the_set(scored):
+    from twin.score import Score
+
+    obs = scored.score.observations
+    young = (obs["unit_id"] == "west") & (obs["indicator"] == "investment")
+    # west's investment reported for its last month only
+    scored.tables["score_observations"] = obs[~young | (obs["month"] == obs["month"].max())]
+    sc = Score(scored)
+    fitted = counting(sc.forecasts)
+    fs = sc.forecasts.current()
+    assert fs.too_short == (("west", "investment"),)
+    got = set(zip(fs.result.kpi["unit_id"], fs.result.kpi["indicator"], strict=True))
+    assert ("west", "investment") not in got and ("east", "investment") in got
+    assert len(got) == len(sc.units) * len(sc.registry.ids) - 1 == len(fitted) - 1

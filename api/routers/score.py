@@ -17,8 +17,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
+from twin.score.forecast import MIN_HISTORY, forecast_score
 from twin.score.forecast import backtest as run_backtest
-from twin.score.forecast import forecast_score
 
 from ..deps import require_token
 from ..errors import BadRequest, NotFound
@@ -139,10 +139,12 @@ def unit_history(
 _EARLY = ["unit_id", "indicator", "at", "kpi", "target", "p_miss"]
 
 
-def _forecast_doc(res, units, inds) -> dict:
+def _forecast_doc(res, units, inds, left_out) -> dict:
     return {
         "horizon": res.horizon, "level": res.level, "seed": res.seed,
-        "units": units, "indicators": inds,
+        "units": units, "indicators": [i for i in inds if i not in left_out],
+        # indicators without any observation: nothing to forecast
+        "left_out": [i for i in inds if i in left_out],
         "series": records(res.table), "kpi": records(res.kpi),
         "early_warning": records(res.early_warning[_EARLY]),
     }
@@ -150,6 +152,8 @@ def _forecast_doc(res, units, inds) -> dict:
 
 def _set_head(fs, current: str, refitting: bool) -> dict:
     return {"data_version": fs.data_version, "current_data_version": current,
+            # series not forecast yet: their history is shorter than a forecast needs
+            "too_short": len(fs.too_short), "min_history": MIN_HISTORY,
             "complete": fs.data_version == current, "refitting": refitting,
             "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(fs.finished_at)),
             "refitted": len(fs.refitted), "reused": fs.reused,
@@ -188,12 +192,12 @@ def forecast(
         fs, current, refitting = hub.region_forecast()
         head = orjson.dumps(_set_head(fs, current, refitting))
         if units is None and inds is None:
-            body = hub.region_body(fs, lambda f: _forecast_doc(f.result, list(s.units),
-                                                               list(s.registry.ids)))
+            body = hub.region_body(fs, lambda f: _forecast_doc(
+                f.result, list(s.units), list(s.registry.ids), f.left_out))
             return Response(head[:-1] + b"," + body[1:], media_type="application/json",
                             headers={"Cache-Control": "no-cache"})
         units, inds = units or list(s.units), inds or list(s.registry.ids)
-        doc = _forecast_doc(fs.select(units, inds), units, inds)
+        doc = _forecast_doc(fs.select(units, inds), units, inds, fs.left_out)
         return json_answer({**orjson.loads(head), **doc})
     units, inds = units or list(s.units), inds or list(s.registry.ids)
     n = len(units) * len(inds)
@@ -211,7 +215,7 @@ def forecast(
     def compute(snap):
         res = forecast_score(snap, horizon=horizon, level=level, units=units,
                              indicators=inds)
-        doc = _forecast_doc(res, units, inds)
+        doc = _forecast_doc(res, units, inds, snap.left_out)
         if backtest:
             bt = run_backtest(snap, horizon=horizon, units=units, indicators=inds)
             doc["backtest"] = {"horizon": bt.horizon, "origins": list(bt.origins),

@@ -31,6 +31,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .errors import NotEnoughHistory
 from .forecast import ForecastResult, forecast_score
 from .observations import ObservationCube
 from .registry import Registry
@@ -68,6 +69,13 @@ class ScoreSnapshot:
         cube.month_index = dict(src.month_index)
         cube.arrays = {k: v.copy() for k, v in src.arrays.items()}
         return cls(score.registry, tuple(score.units), cube)
+
+    @cached_property
+    def left_out(self) -> tuple[str, ...]:
+        """Indicators without any observation: nothing to forecast (as the score leaves
+        them out of the composite)."""
+        return tuple(i.id for i in self.registry.indicators
+                     if not np.isfinite(self.cube.arrays[i.id]).any())
 
     @cached_property
     def data_version(self) -> str:
@@ -117,7 +125,8 @@ class ForecastSet:
     """Every series' forecast for one data version of the observations.
 
     ``result`` is a :class:`~twin.score.forecast.ForecastResult` over every unit and
-    indicator (series too short to forecast are absent, as there). ``refitted`` names the
+    indicator (series too short to forecast are absent, as there; an indicator without
+    any observation is not fitted at all, ``left_out`` names them). ``refitted`` names the
     series fitted to make this set; the others were reused from the previous set.
     """
 
@@ -128,6 +137,9 @@ class ForecastSet:
     seconds: float
     finished_at: float
     series: dict = field(repr=False)
+    left_out: tuple[str, ...] = ()
+    #: (unit, indicator) series with too short a history to forecast yet
+    too_short: tuple[tuple[str, str], ...] = ()
 
     @property
     def n_series(self) -> int:
@@ -216,6 +228,8 @@ class ForecastKeeper:
         old = previous.series if previous is not None else {}
         series, fitted = {}, []
         for ind in snapshot.registry.indicators:
+            if ind.id in snapshot.left_out:
+                continue
             for u in snapshot.units:
                 key = (u, ind.id)
                 v = versions[key]
@@ -223,10 +237,15 @@ class ForecastKeeper:
                 if hit is not None and hit.version == v:
                     series[key] = hit
                     continue
-                with FIT_LOCK:
-                    res = self._fit(snapshot, horizon=horizon, level=level, units=[u],
-                                    indicators=[ind.id], seed=seed, repetitions=repetitions)
-                series[key] = _Series(v, res.table, res.kpi)
+                try:
+                    with FIT_LOCK:
+                        res = self._fit(snapshot, horizon=horizon, level=level, units=[u],
+                                        indicators=[ind.id], seed=seed,
+                                        repetitions=repetitions)
+                    series[key] = _Series(v, res.table, res.kpi)
+                except NotEnoughHistory:  # one short series must not sink the region's set
+                    series[key] = _Series(v, pd.DataFrame(columns=_TABLE),
+                                          pd.DataFrame(columns=_KPI))
                 fitted.append(key)
         tables = [s.table for s in series.values() if len(s.table)]
         kpis = [s.kpi for s in series.values() if len(s.kpi)]
@@ -236,7 +255,8 @@ class ForecastKeeper:
         result = ForecastResult(table, kpi, horizon, level, seed)
         return ForecastSet(snapshot.data_version, result, tuple(fitted),
                            len(series) - len(fitted), time.perf_counter() - t0, time.time(),
-                           series)
+                           series, snapshot.left_out,
+                           tuple(k for k, s in series.items() if not len(s.kpi)))
 
     def current(self, snapshot: ScoreSnapshot | None = None) -> ForecastSet:
         """The set for ``snapshot`` (default: the score now), waiting while what is stale
