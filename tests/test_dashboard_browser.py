@@ -149,6 +149,10 @@ def test_labels_in_russian_and_english(dash):
     page = dash.page
     page.select_option("#lang", "ru")
     assert page.locator("#title").inner_text() == "Рейтинг региона — ситуационный центр"
+    twin_title = page.evaluate("twinDash.config.title")  # the twin names itself, as on /map
+    assert page.locator("#twin-title").inner_text() == twin_title
+    assert page.title() == f"{twin_title} — Рейтинг региона — ситуационный центр"
+    assert page.locator("#left-out").is_hidden()  # every indicator has observations
     names = page.locator("#rank-table .unit-name").all_inner_texts()
     assert "Кокшетау" in names, names
     page.select_option("#lang", "en")

@@ -170,9 +170,10 @@ def test_the_plan_zones_partition_the_region(built):
 
 def _observations(tw, path) -> Path:
     """A small observation CSV of SYNTHETIC test input (seeded), one value per unit and
-    month for a level and two flows, written into the test's temporary folder."""
+    month for a level and two flows, written into the test's temporary folder. Two years
+    and a month: enough history for the dashboard's forecasts."""
     rng = np.random.default_rng(12)
-    months = pd.period_range("2024-07", "2025-07", freq="M").strftime("%Y-%m")
+    months = pd.period_range("2023-07", "2025-07", freq="M").strftime("%Y-%m")
     rows = []
     for u in tw["districts"]["id"]:
         base = rng.uniform(0.5, 1.5)
@@ -321,4 +322,56 @@ def test_the_map_renders_in_chromium(served, scored, browser):  # noqa: F811
     page.screenshot(path=str(Path(shots or scored.path.parent) /
                              f"{scored.name}-map.png"))
     clean(run)
+    page.close()
+
+
+@pytest.mark.server
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_dashboard_renders_in_chromium(served, scored, browser):  # noqa: F811
+    """The situation centre of a twin built from a manifest: its title, its units, and only
+    the indicators it has observations of (the others are named as not scored)."""
+    from tests.test_map_browser import _clean, _open, _pixels, _variance
+
+    sc = scored.score
+    scored_ids = [i for i in sc.registry.ids if i not in sc.left_out]
+    names = {i.id: i.name for i in sc.registry.indicators}
+    run = _open(browser, f"{served}/dashboard?lang=en")
+    page = run.page
+    page.wait_for_function("window.twinDash && (twinDash.complete || "
+                           "twinDash.errors.length > 0)", timeout=240_000)
+    assert page.evaluate("twinDash.errors") == []
+    assert page.title() == f"{scored.title} — Region Score — situation centre"
+    assert page.locator("#twin-title").inner_text() == scored.title
+    assert page.locator("#rank-table tr.unit-row").count() == len(sc.units)
+    left_out = page.locator("#left-out").inner_text()
+    assert all(names[i] in left_out for i in sc.left_out)
+    assert not any(names[i] in left_out for i in scored_ids)
+    # the audit and the forecasts are of the scored indicators only
+    assert page.evaluate("twinDash.audit.correlations.indicators") == scored_ids
+    fc = page.evaluate("({ind: twinDash.forecast.indicators, out: twinDash.forecast.left_out,"
+                       " got: [...new Set(twinDash.forecast.series.map((s) => s.indicator))],"
+                       " short: twinDash.forecast.too_short})")
+    assert fc == {"ind": scored_ids, "out": list(sc.left_out), "got": scored_ids,
+                  "short": 0}
+    assert page.locator("#honesty").is_visible()  # the test's observations are synthetic
+    uid = page.evaluate("twinDash.ranking.units[0].unit_id")
+    page.click(f"#rank-table tr.unit-row[data-unit='{uid}']")
+    page.wait_for_function("(n) => document.querySelectorAll('#unit-charts .series svg')"
+                           ".length >= n", arg=len(scored_ids), timeout=30_000)
+    assert page.locator("#unit-charts .series").count() == len(scored_ids)
+    titles = page.locator("#unit-charts .series h3").all_inner_texts()
+    assert titles == [names[i] for i in scored_ids]
+    # each with its forecast fan (a filled band)
+    assert page.evaluate("[...document.querySelectorAll('#unit-charts .series')].every("
+                         "(c) => c.querySelector('path.js-fill'))")
+    page.wait_for_timeout(800)
+    _clean(run)
+    assert _variance(_pixels(page, left=0)) > 150
+    shots = os.environ.get("TWIN_REAL_SHOTS")  # outside the repo: the page shows ODbL data
+    page.screenshot(path=str(Path(shots or scored.path.parent) /
+                             f"{scored.name}-dashboard-unit.png"))
+    page.click("#unit-close")
+    page.screenshot(path=str(Path(shots or scored.path.parent) /
+                             f"{scored.name}-dashboard.png"), full_page=True)
     page.close()

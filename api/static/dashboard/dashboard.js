@@ -21,7 +21,9 @@
     en: {
       title: "Region Score — situation centre", language: "Language", to_map: "Map",
       ranking: "Ranking", ranking_hint: "Dots: rank; bars: the 5–95 % rank interval " +
-        "(weights ±50 %, normalisation and aggregation varied). Click a unit to open it.",
+        "(weights ±50 %, normalisation and aggregation varied). Click a row or the map to open it.",
+      left_out: "Not scored (no observations yet)",
+      too_short: "series not forecast yet: under {n} months of history.",
       rank: "Rank", unit: "Unit", score: "Score", change: "Δ month", rank_change: "Δ rank",
       imputed: "imputed", imputed_cells: "imputed cells", map: "Map",
       dims: "Dimension sub-scores (0–100)", early_warning: "Early warning",
@@ -46,8 +48,10 @@
     ru: {
       title: "Рейтинг региона — ситуационный центр", language: "Язык", to_map: "Карта",
       ranking: "Рейтинг", ranking_hint: "Точки — место; отрезки — интервал места 5–95 % " +
-        "(веса ±50 %, разные нормировка и агрегирование). Нажмите на район, чтобы открыть.",
-      rank: "Место", unit: "Район", score: "Балл", change: "Δ за месяц", rank_change: "Δ места",
+        "(веса ±50 %, разные нормировка и агрегирование). Нажмите на строку или на карту, чтобы открыть.",
+      left_out: "Не учитываются (наблюдений пока нет)",
+      too_short: "рядов пока без прогноза: история короче {n} месяцев.",
+      rank: "Место", unit: "Территория", score: "Балл", change: "Δ за месяц", rank_change: "Δ места",
       imputed: "вменено", imputed_cells: "вменённых значений", map: "Карта",
       dims: "Оценки по направлениям (0–100)", early_warning: "Раннее предупреждение",
       early_hint: "Прогноз показателя не достигает цели; сначала наиболее вероятные.",
@@ -73,8 +77,10 @@
     kk: {
       title: "Өңір рейтингі — жағдаяттық орталық", language: "Тіл", to_map: "Карта",
       ranking: "Рейтинг", ranking_hint: "Нүкте — орын; сызық — орынның 5–95 % аралығы " +
-        "(салмақтар ±50 %, әртүрлі нормалау мен біріктіру). Ашу үшін ауданды басыңыз.",
-      rank: "Орын", unit: "Аудан", score: "Балл", change: "Δ айына", rank_change: "Δ орын",
+        "(салмақтар ±50 %, әртүрлі нормалау мен біріктіру). Ашу үшін жолды немесе картаны басыңыз.",
+      left_out: "Есепке алынбайды (әзірге бақылау жоқ)",
+      too_short: "қатар әзірге болжамсыз: тарихы {n} айдан қысқа.",
+      rank: "Орын", unit: "Аумақ", score: "Балл", change: "Δ айына", rank_change: "Δ орын",
       imputed: "толтырылған", imputed_cells: "толтырылған мән", map: "Карта",
       dims: "Бағыттар бойынша бағалар (0–100)", early_warning: "Ерте ескерту",
       early_hint: "Көрсеткіш болжамы мақсатқа жетпейді; алдымен ең ықтималдары.",
@@ -138,6 +144,17 @@
   }
   const indicator = (id) => td.ranking.indicators.find((i) => i.id === id) || { id, name: id };
   const dimName = (id) => (td.ranking.dimensions.find((d) => d.id === id) || { name: id }).name;
+  // What the twin's own registry scores: indicators without any observation are left out
+  // of the composite (GET /score names them), and a dimension with none of its indicators
+  // observed has no sub-score; the page shows neither as if it had data.
+  const scored = (id) => !(td.ranking.left_out || []).includes(id);
+  const scoredDims = () => td.ranking.dimensions.filter((d) =>
+    td.ranking.indicators.some((i) => i.dimension === d.id && scored(i.id)));
+  function renderLeftOut() {
+    const out = (td.ranking.left_out || []).map((id) => indicator(id).name);
+    $("left-out").hidden = out.length === 0;
+    $("left-out").textContent = out.length ? `${t("left_out")}: ${out.join(", ")}` : "";
+  }
 
   // ----------------------------------------------------------------- ranking
   let previousOrder = null;
@@ -163,7 +180,8 @@
       yaxis: { autorange: "reversed", automargin: true, tickfont: { size: 11 } },
     }, PLOT);
 
-    const dims = r.dimensions.map((d) => d.id);
+    const dims = scoredDims().map((d) => d.id);
+    renderLeftOut();
     const head = `<tr><th>${t("rank")}</th><th class="name">${t("unit")}</th>` +
       `<th>${t("score")}</th><th>${t("change")}</th><th>${t("rank_change")}</th>` +
       dims.map((d) => `<th title="${esc(dimName(d))}">${esc(dimName(d).split(/[ ,]/)[0])}</th>`)
@@ -185,11 +203,10 @@
   }
 
   function renderDims() {
-    const r = td.ranking;
-    const units = r.units;
+    const units = td.ranking.units, dims = scoredDims();
     Plotly.react("dims-chart", [{
-      type: "heatmap", z: r.dimensions.map((d) => units.map((u) => u.dimensions[d.id])),
-      x: units.map((u) => unitName(u.unit_id)), y: r.dimensions.map((d) => d.name),
+      type: "heatmap", z: dims.map((d) => units.map((u) => u.dimensions[d.id])),
+      x: units.map((u) => unitName(u.unit_id)), y: dims.map((d) => d.name),
       zmin: 0, zmax: 100, colorscale: "Viridis", colorbar: { thickness: 10 },
       hovertemplate: "%{x}<br>%{y}: %{z:.1f}<extra></extra>",
     }], { margin: { l: 230, r: 10, t: 4, b: 90 }, font: FONT, xaxis: { tickangle: -40 } }, PLOT);
@@ -253,7 +270,8 @@
     const fc = td.forecast;
     if (!fc) { $("forecast-status").textContent = t("forecasting"); return; }
     $("forecast-status").textContent = `${t("early_hint")} ${t("forecast_of")} ` +
-      `${fc.data_version}${fc.complete ? "" : " — " + t("refitting")}`;
+      `${fc.data_version}${fc.complete ? "" : " — " + t("refitting")}` +
+      (fc.too_short ? `. ${fc.too_short} ${t("too_short").replace("{n}", fc.min_history)}` : "");
     const rows = fc.early_warning.slice(0, 40).map((w) => {
       const ind = indicator(w.indicator);
       return `<tr class="unit-row" data-unit="${esc(w.unit_id)}"><td class="name">` +
@@ -292,7 +310,7 @@
       margin: { l: 10, r: 10, t: 28, b: 30 }, legend: { orientation: "h", y: -0.12 },
       yaxis: { autorange: "reversed", automargin: true }, xaxis: { range: [0, 1] },
     }, PLOT);
-    const ids = a.correlations.indicators;
+    const ids = a.correlations.indicators.map((id) => indicator(id).name);
     Plotly.react("corr-chart", [{
       type: "heatmap", z: a.correlations.matrix, x: ids, y: ids, zmin: -1, zmax: 1,
       colorscale: "RdBu", reversescale: true, colorbar: { thickness: 10 },
@@ -354,7 +372,7 @@
     const box = $("unit-charts");
     if (box.dataset.unit !== id) { box.innerHTML = ""; box.dataset.unit = id; }
     const fc = td.forecast;
-    for (const ind of h.indicators) {
+    for (const ind of h.indicators.filter((i) => scored(i.id))) {
       let cell = box.querySelector(`[data-indicator="${ind.id}"]`);
       if (!cell) {
         cell = document.createElement("div");
@@ -451,7 +469,10 @@
   function applyLanguage() {
     document.documentElement.lang = td.lang;
     for (const el of document.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
-    document.title = t("title");
+    // The twin names itself (its title, as on /map); the page only adds what it is.
+    const twinTitle = td.config ? td.config.title : "";
+    document.title = twinTitle ? `${twinTitle} — ${t("title")}` : t("title");
+    $("twin-title").textContent = twinTitle;
     livePill();
     status(t(td.ready ? "ready" : "loading"));
     if (td.ranking) { renderRanking(); renderDims(); renderMap(); }
