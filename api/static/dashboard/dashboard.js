@@ -316,8 +316,8 @@
       colorscale: "RdBu", reversescale: true, colorbar: { thickness: 10 },
       hovertemplate: "%{y} × %{x}: r = %{z:.2f}<extra></extra>",
     }], { title: { text: t("correlations"), font: { size: 12 } }, font: FONT,
-          margin: { l: 150, r: 10, t: 28, b: 110 }, xaxis: { tickangle: -45 },
-          yaxis: { autorange: "reversed" } }, PLOT);
+          margin: { l: 10, r: 10, t: 28, b: 10 }, xaxis: { tickangle: -45, automargin: true },
+          yaxis: { autorange: "reversed", automargin: true } }, PLOT);
     const flags = a.flags.map((f) => `<li>${esc(indicator(f.a).name)} × ${esc(indicator(f.b).name)}` +
       `: r = ${fmt(f.r, 2)} <span class="mark warn">${esc(t(f.flag))}</span></li>`).join("");
     const alpha = a.alpha.map((d) => `<tr><td class="name">${esc(dimName(d.dimension))}</td>` +
