@@ -48,7 +48,7 @@ def dash(browser, server):  # noqa: F811
     run = _open(browser, f"{server}/dashboard")
     # The first visit waits for the region's forecasts (every series fitted once).
     run.page.wait_for_function("window.twinDash && (twinDash.complete || "
-                               "twinDash.errors.length > 0)", timeout=180_000)
+                               "twinDash.errors.length > 0)", timeout=600_000)
     assert run.page.evaluate("twinDash.errors") == []
     run.page.wait_for_timeout(800)
     yield run

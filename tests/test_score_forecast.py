@@ -207,3 +207,6 @@ def test_twelve_months_of_history_answer_404_over_http(tmp_path):
     with TestClient(create_app(Settings(), twin=tw)) as c:
         assert_problem(c.get("/score/forecast?unit=west"), 404, "14 months a forecast needs",
                        "ingest 2 more month")
+        # the region's kept set says the same when none of its series can be forecast
+        assert_problem(c.get("/score/forecast"), 404, "14 months a forecast needs",
+                       "ingest 2 more month")

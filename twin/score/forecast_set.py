@@ -249,6 +249,12 @@ class ForecastKeeper:
                 fitted.append(key)
         tables = [s.table for s in series.values() if len(s.table)]
         kpis = [s.kpi for s in series.values() if len(s.kpi)]
+        if series and not kpis:
+            # Nothing in the region can be forecast yet: say so, and how much more
+            # history it needs (that fit over everything raises NotEnoughHistory at once).
+            self._fit(snapshot, horizon=horizon, level=level, seed=seed,
+                      repetitions=repetitions, units=list(snapshot.units),
+                      indicators=sorted({k[1] for k in series}))
         table = (pd.concat(tables, ignore_index=True) if tables
                  else pd.DataFrame(columns=_TABLE))
         kpi = pd.concat(kpis, ignore_index=True) if kpis else pd.DataFrame(columns=_KPI)

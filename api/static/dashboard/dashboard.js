@@ -268,7 +268,11 @@
   // ----------------------------------------------------------------- forecasts
   function renderWarnings() {
     const fc = td.forecast;
-    if (!fc) { $("forecast-status").textContent = t("forecasting"); return; }
+    if (!fc) {
+      $("forecast-status").textContent = td.forecastNote || t("forecasting");
+      $("warning-table").innerHTML = "";
+      return;
+    }
     $("forecast-status").textContent = `${t("early_hint")} ${t("forecast_of")} ` +
       `${fc.data_version}${fc.complete ? "" : " — " + t("refitting")}` +
       (fc.too_short ? `. ${fc.too_short} ${t("too_short").replace("{n}", fc.min_history)}` : "");
@@ -288,7 +292,13 @@
   }
 
   async function loadForecast() {
-    td.forecast = await getJSON("score/forecast");
+    const r = await fetch(url("score/forecast"), { headers: { Accept: "application/json" } });
+    if (r.status === 404) {  // no series has the history a forecast needs yet: say so
+      td.forecast = null; td.forecastNote = (await r.json()).detail; renderWarnings();
+      return;
+    }
+    if (!r.ok) throw new Error(`score/forecast: HTTP ${r.status}`);
+    td.forecast = await r.json();
     renderWarnings();
     if (td.unit) await renderUnit();
   }
