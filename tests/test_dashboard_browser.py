@@ -18,16 +18,9 @@ import pytest
 
 from api.app import create_app
 from api.settings import Settings
+from tests.map_browser import clean, open_page, pixels, shot, show_layers, variance
 from tests.test_api_server import serve_in_thread
-from tests.test_map_browser import (  # noqa: F401
-    _clean,
-    _open,
-    _pixels,
-    _shot,
-    _show_layers,
-    _variance,
-    browser,
-)
+from tests.test_map_browser import browser  # noqa: F401  (the chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.server]
 
@@ -45,7 +38,7 @@ def server(default_twin_path, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dash(browser, server):  # noqa: F811
-    run = _open(browser, f"{server}/dashboard")
+    run = open_page(browser, f"{server}/dashboard")
     # The first visit waits for the region's forecasts (every series fitted once).
     run.page.wait_for_function("window.twinDash && (twinDash.complete || "
                                "twinDash.errors.length > 0)", timeout=600_000)
@@ -57,7 +50,7 @@ def dash(browser, server):  # noqa: F811
 
 def test_dashboard_renders_offline_with_no_console_error(dash):
     page = dash.page
-    _clean(dash)
+    clean(dash)
     n = page.evaluate("twinDash.ranking.units.length")
     assert page.locator("#rank-table tr.unit-row").count() == n == 20
     # rank intervals are drawn as error bars, one per unit
@@ -73,8 +66,8 @@ def test_dashboard_renders_offline_with_no_console_error(dash):
     for table in ("#rank-table", "#warning-table"):
         rows = page.locator(f"{table} tr.unit-row")
         assert page.locator(f"{table} tr.unit-row .mark.synthetic").count() == rows.count()
-    assert _variance(_pixels(page, left=0)) > 150
-    _shot(page, "dashboard.png")
+    assert variance(pixels(page, left=0)) > 150
+    shot(page, "dashboard.png")
 
 
 def best_values(client, unit_id: str) -> list[dict]:
@@ -119,7 +112,7 @@ def test_an_observation_posted_elsewhere_moves_the_open_page_within_2s(dash, ser
     page.wait_for_function("""(id) => { const c = twinDash.config.district_values[id];
         return c && Math.abs(c.score - twinDash.ranking.units[0].score) < 1e-9; }""",
                            arg=last, timeout=5000)
-    _clean(dash)
+    clean(dash)
 
 
 def test_a_unit_page_shows_history_forecast_fan_target_and_flags(dash):
@@ -139,8 +132,8 @@ def test_a_unit_page_shows_history_forecast_fan_target_and_flags(dash):
     assert all("синтетикалық" in m for m in meta)  # every observation here is synthetic
     sw = page.locator("#unit-sw").inner_text()
     assert "Күшті жақтары" in sw and "Әлсіз жақтары" in sw
-    _clean(dash)
-    _shot(page, "dashboard-unit.png")
+    clean(dash)
+    shot(page, "dashboard-unit.png")
     page.click("#unit-close")
     assert page.locator("#unit").is_hidden()
 
@@ -159,8 +152,8 @@ def test_labels_in_russian_and_english(dash):
     assert "Kokshetau" in page.locator("#rank-table .unit-name").all_inner_texts()
     assert page.locator("#audit-card h2").inner_text().startswith("Statistical audit")
     assert page.locator("#live").inner_text().startswith("● Updated")
-    _clean(dash)
-    _shot(page, "dashboard-en.png")
+    clean(dash)
+    shot(page, "dashboard-en.png")
     if shots := os.environ.get("TWIN_SCREENSHOTS"):
         page.locator("#audit-card").screenshot(path=f"{shots}/dashboard-audit.png")
     page.select_option("#lang", "kk")
@@ -177,14 +170,14 @@ def test_dashboard_assets_are_served_from_installed_packages(server):
 
 
 def test_the_map_page_follows_the_stream_too(browser, server):  # noqa: F811
-    run = _open(browser, f"{server}/map")
+    run = open_page(browser, f"{server}/map")
     page = run.page
     try:
         page.wait_for_function("window.twinMap && (twinMap.ready && twinMap.scoreVersion "
                                "|| twinMap.errors.length > 0)", timeout=120_000)
         assert page.evaluate("twinMap.errors") == []
         # Districts only: under SwiftShader a frame with 50,000 parcels takes seconds.
-        _show_layers(page, {"districts"})
+        show_layers(page, {"districts"})
         with httpx.Client(base_url=server, trust_env=False, timeout=30) as c:
             last = c.get("/score").json()["units"][-1]["unit_id"]
             before = page.evaluate("(id) => twinMap.config.color_by.score.color[id]", last)
@@ -199,6 +192,6 @@ def test_the_map_page_follows_the_stream_too(browser, server):  # noqa: F811
         assert after != before  # from the lowest colour class to the highest
         assert page.evaluate("(id) => twinMap.config.district_values[id].score", last) == \
             pytest.approx(now["score"])
-        _clean(run)
+        clean(run)
     finally:
         page.close()

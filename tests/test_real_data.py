@@ -331,12 +331,12 @@ def test_the_map_renders_in_chromium(served, scored, browser):  # noqa: F811
 def test_the_dashboard_renders_in_chromium(served, scored, browser):  # noqa: F811
     """The situation centre of a twin built from a manifest: its title, its units, and only
     the indicators it has observations of (the others are named as not scored)."""
-    from tests.test_map_browser import _clean, _open, _pixels, _variance
+    from tests.map_browser import clean, open_page, pixels, variance
 
     sc = scored.score
     scored_ids = [i for i in sc.registry.ids if i not in sc.left_out]
     names = {i.id: i.name for i in sc.registry.indicators}
-    run = _open(browser, f"{served}/dashboard?lang=en")
+    run = open_page(browser, f"{served}/dashboard?lang=en")
     page = run.page
     page.wait_for_function("window.twinDash && (twinDash.complete || "
                            "twinDash.errors.length > 0)", timeout=240_000)
@@ -366,8 +366,8 @@ def test_the_dashboard_renders_in_chromium(served, scored, browser):  # noqa: F8
     assert page.evaluate("[...document.querySelectorAll('#unit-charts .series')].every("
                          "(c) => c.querySelector('path.js-fill'))")
     page.wait_for_timeout(800)
-    _clean(run)
-    assert _variance(_pixels(page, left=0)) > 150
+    clean(run)
+    assert variance(pixels(page, left=0)) > 150
     shots = os.environ.get("TWIN_REAL_SHOTS")  # outside the repo: the page shows ODbL data
     page.screenshot(path=str(Path(shots or scored.path.parent) /
                              f"{scored.name}-dashboard-unit.png"))
