@@ -88,8 +88,12 @@ class Twin(RegionTerms):
         self._metric: dict[str, gpd.GeoDataFrame] = {}
         self._derived: set[str] = set()  # layers re-derived when their inputs change
         self._docs: dict[str, dict] = {}
+        self._stored: set[str] = set()  # layers unchanged since read from or saved to store
         self.tables: dict[str, pd.DataFrame] = dict(tables or {})
-        self.path: Path | None = None
+        #: Where the twin is stored (:class:`twin.store.Store`), None until it is saved.
+        self.store: store.Store | None = None
+        #: The change counters of the attribute tables as this twin last read them.
+        self.table_versions: dict[str, int] = {}
         for lname, gdf in (layers or {}).items():
             self._put(lname, gdf, (schemas or {}).get(lname), repair)
         if indicators is not None:
@@ -98,6 +102,17 @@ class Twin(RegionTerms):
             self.set_regulations(regulations)
 
     # -- identity -------------------------------------------------------------------------
+    @property
+    def path(self) -> Path | None:
+        """The twin's GeoPackage file; None when it is not saved, or stored in a database
+        (see :attr:`store` and :attr:`location`)."""
+        return self.store.path if self.store is not None else None
+
+    @property
+    def location(self) -> str | None:
+        """Where the twin is stored: its file's path or its database URL (no password)."""
+        return self.store.location if self.store is not None else None
+
     @property
     def name(self) -> str:
         return self.metadata.name
@@ -191,6 +206,7 @@ class Twin(RegionTerms):
         if name == "region" and self._crs is None:
             self._derived_crs = None  # centred on the new region from now on
             self._metric.clear()
+        self._stored.discard(name)
         return report
 
     def derive_layer(self, name: str) -> gpd.GeoDataFrame:
@@ -253,6 +269,7 @@ class Twin(RegionTerms):
             self._derived_crs = None
             self._metric.clear()
         self._rederive(name)
+        self._stored.discard(name)
 
     def _check_near_region(self, name: str, gdf: gpd.GeoDataFrame, schema: LayerSchema):
         # Swapped lat/lon of a mid-latitude region (say lat 50-54, lon 65-74) stays inside
@@ -323,13 +340,15 @@ class Twin(RegionTerms):
         return self.content_hash(name)[:16]
 
     # -- persistence ----------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the twin to one GeoPackage, atomically (a crash leaves any old file intact).
+    def save(self, location: str | os.PathLike | store.Store) -> Path | str:
+        """Write the whole twin, atomically, to a GeoPackage path or a ``postgresql://``
+        URL (a crash leaves anything stored there before intact).
 
-        The file is the whole twin: layers, metadata, attribute tables and the rasters'
-        files. Copy it anywhere and :meth:`open` finds every raster.
+        What is saved is the whole twin: layers, metadata, attribute tables and the
+        rasters' files. Copy the file anywhere, or push it between stores (``twin push``),
+        and :meth:`open` finds every raster. Returns the path, or the URL.
         """
-        path = Path(path)
+        target = store.open_store(location)
         meta = {
             "format_version": FORMAT_VERSION,
             "name": self.name,
@@ -346,37 +365,45 @@ class Twin(RegionTerms):
             "indicators": self.document("indicators"),
             "regulations": self.document("regulations"),
         }
-        if self.path is not None and path.is_file() and \
-                path.resolve() == Path(self.path).resolve():
-            # Scenarios and plan versions are written straight into this file, in a
-            # transaction, before memory: the file is never behind. Re-read them, so saving
-            # the whole twin keeps what another session stored since this one opened it.
-            self.tables.update(store.read_tables(path, _FILE_FIRST_TABLES))
-        # The rasters' files are stored inside the twin file, so the saved file is whole.
+        if target.same_as(self.store) and target.exists():
+            # Scenarios and plan versions are written straight into the store, in a
+            # transaction, before memory: the store is never behind. Re-read them, so
+            # saving the whole twin keeps what another session stored since this one
+            # opened it.
+            self.tables.update(target.read_tables(_FILE_FIRST_TABLES)[0])
+        # The rasters' files are stored with the twin, so the saved twin is whole.
         rasters, files = self.tables.get("rasters"), {}
         if rasters is not None and len(rasters):
             from .raster.storage import files_to_save, tidy  # lazy: no raster code on import
 
-            files = files_to_save(self, path, rasters)
-        store.write_twin_file(path, self._layers, meta, self.tables, files)
-        self.path = path
+            files = files_to_save(self, target, rasters)
+        target.write_twin(self._layers, meta, self.tables, files)
+        if self.store is not None and not target.same_as(self.store):
+            self.store.close()
+        self.store = target
+        self.table_versions = target.versions()
+        self._stored = set(self._layers)
         if files:
             tidy(self, rasters)
-        return path
+        return target.path if target.path is not None else target.location
 
     @classmethod
-    def open(cls, path: str | os.PathLike) -> Twin:
-        """Open a twin file written by :meth:`save` or ``twin build``."""
-        meta, layers, tables = store.read_twin_file(path)
+    def open(cls, location: str | os.PathLike | store.Store) -> Twin:
+        """Open a twin written by :meth:`save`, ``twin build`` or ``twin push``: a
+        GeoPackage path or a ``postgresql://user@host:port/db[?schema=NAME]`` URL."""
+        st = store.open_store(location)
+        meta = st.read_meta()
+        tables, versions = st.read_tables()
         schemas = {n: LayerSchema.from_dict(d) for n, d in meta.get("schemas", {}).items()}
         tw = cls(
-            name=meta.get("name", Path(path).stem),
+            name=meta.get("name", Path(str(location)).stem),
             version=meta.get("version", "0"),
             provenance=meta.get("provenance", {}),
             title=meta.get("title", ""),
             tables=tables,
         )
-        for n, gdf in layers.items():
+        for n in meta.get("layer_order", []):
+            gdf = st.read_layer(n)
             tw._put(n, _restore_dtypes(gdf, schemas.get(n)), schemas.get(n), False)
         tw._derived = set(meta.get("derived_layers", [])) & set(tw._layers)
         if meta.get("analysis_crs"):
@@ -388,8 +415,50 @@ class Twin(RegionTerms):
         for key in ("indicators", "regulations"):
             if isinstance(meta.get(key), dict):
                 tw._docs[key] = meta[key]
-        tw.path = Path(path)
+        tw.store = st
+        tw.table_versions = versions
+        tw._stored = set(tw._layers)
         return tw
+
+    def stored_layer(self, name: str) -> bool:
+        """Whether layer ``name`` is, row for row, the one in :attr:`store` (so the store
+        may answer queries about it, e.g. filters in SQL)."""
+        return name in self._stored and name in self._layers
+
+    def changed_tables(self) -> set[str]:
+        """The attribute tables another process (or another worker of a server) changed in
+        the store since this twin last read them: one cheap read of the store's counters."""
+        if self.store is None:
+            return set()
+        now = self.store.versions()
+        return {n for n in set(now) | set(self.table_versions)
+                if now.get(n) != self.table_versions.get(n)}
+
+    def reload_tables(self, names) -> None:
+        """Read the attribute tables ``names`` again from the store (after
+        :meth:`changed_tables`), with the counters of the same moment."""
+        if self.store is None:
+            return
+        tables, versions = self.store.read_tables(names)
+        for n in names:
+            if n in tables:
+                self.tables[n] = tables[n]
+            else:
+                self.tables.pop(n, None)
+            self.table_versions[n] = versions.get(n)  # type: ignore[assignment]
+
+    def noted_write(self, changes: dict[str, tuple[int, int]]) -> set[str]:
+        """Record this twin's own committed write (a transaction's ``changes``, table ->
+        counter before and after it). Returns the tables that another writer had changed
+        in between: they stay marked as changed (:meth:`changed_tables`), to be read
+        again."""
+        stale = set()
+        for n, (before, after) in changes.items():
+            if before == self.table_versions.get(n, 0):
+                self.table_versions[n] = after
+            else:
+                stale.add(n)
+        return stale
 
     # -- summaries ------------------------------------------------------------------------
     def info(self) -> dict:
@@ -416,7 +485,7 @@ class Twin(RegionTerms):
             "analysis_crs": self.analysis_crs.to_string() if self._layers else None,
             "bounds": bounds,
             "region_area_km2": region_area,
-            "path": str(self.path) if self.path else None,
+            "path": self.location,
         }
 
     @property

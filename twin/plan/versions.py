@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .. import store
+from ..store import DuplicateKey, Table
 from .errors import PlanVersionError
 from .regulations import REGULATION_FIELDS, check_zone_type
 
@@ -32,6 +32,7 @@ __all__ = [
     "VERSIONS_TABLE",
     "VERSION_COLUMNS",
     "save_versions",
+    "PLAN_VERSIONS",
 ]
 
 VERSIONS_TABLE = "plan_versions"
@@ -45,6 +46,11 @@ VERSION_COLUMNS = [
     "created_utc",
     "base_token",
 ]
+#: How the store keeps plan versions: one row per plan and version (the key).
+PLAN_VERSIONS = Table(VERSIONS_TABLE, (("plan_id", "text"), ("version", "int"),
+                                       ("parent", "int"), ("kind", "text"), ("change", "text"),
+                                       ("message", "text"), ("created_utc", "text"),
+                                       ("base_token", "text")), key=("plan_id", "version"))
 
 
 @dataclass(frozen=True)
@@ -290,27 +296,24 @@ def save_versions(tw, plan_id: str, records: list[dict], saved: int) -> int:
         if table is not None
         else pd.DataFrame(columns=VERSION_COLUMNS)
     )
-    path = tw.path
-    if path is not None and Path(path).is_file() and new:
-        with store.transaction(path) as conn:
-            _ensure_table(conn)
-            have = {
-                int(r[0])
-                for r in conn.execute(
-                    f'SELECT version FROM "{VERSIONS_TABLE}" WHERE plan_id = ?', (plan_id,)
-                )
-            }
-            if have - {int(r["version"]) for r in records[:saved]}:
-                raise PlanVersionError(
-                    f"the twin file {str(path)!r} holds versions of plan {plan_id!r} "
-                    "that this session has not seen (another session saved): reopen "
-                    "the twin and apply your changes again"
-                )
-            conn.executemany(
-                f'INSERT INTO "{VERSIONS_TABLE}" ({", ".join(VERSION_COLUMNS)}) '
-                f"VALUES ({', '.join('?' * len(VERSION_COLUMNS))})",
-                [tuple(_plain(r[c]) for c in VERSION_COLUMNS) for r in new],
-            )
+    st = tw.store
+    if st is not None and st.exists() and new:
+        try:
+            with st.transaction() as tx:
+                tx.ensure(PLAN_VERSIONS)
+                have = {int(r[0]) for r in tx.select(VERSIONS_TABLE, ["version"],
+                                                      {"plan_id": plan_id})}
+                if have - {int(r["version"]) for r in records[:saved]}:
+                    raise DuplicateKey("versions this session has not seen")
+                tx.insert(VERSIONS_TABLE, VERSION_COLUMNS,
+                          [tuple(_plain(r[c]) for c in VERSION_COLUMNS) for r in new])
+        except DuplicateKey:
+            raise PlanVersionError(
+                f"{st.describe()} holds versions of plan {plan_id!r} that this session "
+                "has not seen (another session saved): reopen the twin and apply your "
+                "changes again"
+            ) from None
+        tw.noted_write(tx.changes)
     tw.tables[VERSIONS_TABLE] = (
         pd.concat([others.astype(object), ours.astype(object)], ignore_index=True)
         if len(others)
@@ -319,22 +322,3 @@ def save_versions(tw, plan_id: str, records: list[dict], saved: int) -> int:
     return len(new)
 
 
-def _ensure_table(conn) -> None:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (VERSIONS_TABLE,)
-    ).fetchone()
-    if not exists:
-        conn.execute(
-            f'CREATE TABLE "{VERSIONS_TABLE}" (plan_id TEXT, version INTEGER, '
-            "parent INTEGER, kind TEXT, change TEXT, message TEXT, "
-            "created_utc TEXT, base_token TEXT)"
-        )
-    registered = conn.execute(
-        "SELECT 1 FROM gpkg_contents WHERE table_name=?", (VERSIONS_TABLE,)
-    ).fetchone()
-    if not registered:
-        conn.execute(
-            "INSERT INTO gpkg_contents (table_name, data_type, identifier) "
-            "VALUES (?, 'attributes', ?)",
-            (VERSIONS_TABLE, VERSIONS_TABLE),
-        )

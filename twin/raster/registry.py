@@ -1,16 +1,16 @@
 """The raster registry: what a raster is, where its file lives, and reading a value.
 
 A raster is registered as one row of the twin's ``rasters`` attribute table (saved with the
-twin); its COGs are stored inside the twin file and read from their unpacked copies in the
-sidecar folder ``<twin file>.rasters/`` (:mod:`~twin.raster.storage`). Files are found from
-the registry row, never from a name a user typed.
+twin); its COGs are stored with the twin (inside the twin file, or in its database) and read
+from their unpacked copies in the store's cache folder, ``<twin file>.rasters/`` for a file
+(:mod:`~twin.raster.storage`). Files are found from the registry row, never from a name a
+user typed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import weakref
 from dataclasses import asdict, dataclass
@@ -118,10 +118,13 @@ class Surface:
 
 
 # -- registry -----------------------------------------------------------------------------
-def raster_dir(twin_path) -> Path:
-    """The folder a twin file's rasters are unpacked into: ``<twin file>.rasters`` (a
-    cache: the twin file holds the bytes)."""
-    return Path(str(twin_path) + ".rasters")
+def raster_dir(location) -> Path:
+    """The folder a stored twin's rasters are unpacked into: ``<twin file>.rasters`` for a
+    GeoPackage, a folder of the user's cache for a database (a cache: the store holds the
+    bytes). ``location`` is a store, a path or a URL."""
+    from ..store import open_store
+
+    return open_store(location).cache_dir()
 
 
 _EMPTY = pd.DataFrame(columns=["name"])
@@ -132,41 +135,34 @@ def _rows(tw) -> pd.DataFrame:
     return _EMPTY if rows is None else rows
 
 
-# The twin file's mtime when each twin last read the registry from it.
+# The registry's change counter in the store when each twin last read it from there.
 _SYNCED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _sync(tw) -> None:
-    """Pick up what `twin add-raster` wrote into the twin file since the twin last looked.
+    """Pick up what `twin add-raster` wrote into the twin's store since the twin last looked.
 
-    One ``stat`` per call; the table is read only when the file changed. The first look
-    merges only names the twin has not seen (its own unsaved registrations win); later
-    looks also take rows whose file version changed on disk (a replaced raster).
+    One read of the store's change counters per call (a stat for a file); the table is read
+    only when it changed. The first look merges only names the twin has not seen (its own
+    unsaved registrations win); later looks also take rows whose file version changed in
+    the store (a replaced raster).
     """
-    if tw.path is None:
+    if tw.store is None:
         return
     try:
-        mtime = os.stat(tw.path).st_mtime_ns
-    except OSError:
+        counter = tw.store.versions().get(RASTER_TABLE, 0)
+    except (OSError, TwinError):
         return
     last = _SYNCED.get(tw)
-    if last == mtime:
+    if last is not None and last == counter:
         return
-    _SYNCED[tw] = mtime
-    import sqlite3
-
-    from ..store import connect_readonly, read_table
-
+    _SYNCED[tw] = counter
     try:
-        conn = connect_readonly(tw.path)
-        try:
-            on_disk = read_table(conn, RASTER_TABLE)
-        finally:
-            conn.close()
-    except (sqlite3.Error, pd.errors.DatabaseError):
+        on_disk = tw.store.read_table(RASTER_TABLE)
+    except TwinError:
         return
     rows = _rows(tw)
-    if not len(on_disk):
+    if on_disk is None or not len(on_disk):
         return
     known = dict(zip(rows["name"], rows["version"], strict=True)) if len(rows) else {}
     changed = on_disk["name"].map(lambda n: n not in known)
@@ -230,13 +226,14 @@ def _unusable(info: RasterInfo, folder: Path) -> str | None:
 def _lookup(tw) -> dict[str, tuple[RasterInfo, str | None]]:
     rows = _rows(tw)
     hit = _PARSED.get(tw)
-    if hit is None or hit[0] is not rows or hit[1] != tw.path:
-        folder = raster_dir(tw.path).resolve() if tw.path else None
+    where = tw.store.identity() if tw.store is not None else None
+    if hit is None or hit[0] is not rows or hit[1] != where:
+        folder = tw.store.cache_dir().resolve() if tw.store is not None else None
         parsed = {}
         for r in rows.to_dict("records"):
             info = _from_row(r, folder)
             parsed[info.name] = (info, _unusable(info, folder) if folder else None)
-        hit = (rows, tw.path, parsed)
+        hit = (rows, where, parsed)
         _PARSED[tw] = hit
     return hit[2]
 
@@ -248,7 +245,7 @@ def get_raster(tw, name: str) -> RasterInfo:
     directly inside the sidecar folder, so neither a request nor an edited table can point
     the server at another file.
     """
-    if tw.path is None:
+    if tw.store is None:
         raise RasterNotFound(f"raster {name!r}: the twin is not saved, so it has no rasters "
                              "folder: save it, then build or add the raster")
     _sync(tw)
@@ -267,13 +264,13 @@ def get_raster(tw, name: str) -> RasterInfo:
             found = storage.unpack(tw, info)
         except OSError as e:
             raise RasterNotFound(
-                f"raster {name!r} cannot be unpacked into {raster_dir(tw.path)} ({e}): "
+                f"raster {name!r} cannot be unpacked into {tw.store.cache_dir()} ({e}): "
                 "make that folder writable, or copy the twin file to a writable folder"
             ) from e
         if not found:
             raise RasterNotFound(
-                f"raster {name!r} is registered but twin file {str(tw.path)!r} does not "
-                f"hold its files, nor does {raster_dir(tw.path)}: rebuild with `twin "
+                f"raster {name!r} is registered but {tw.store.describe()} does not "
+                f"hold its files, nor does {tw.store.cache_dir()}: rebuild with `twin "
                 "build` or re-add it with `twin add-raster --replace`"
             )
     return info
@@ -289,18 +286,18 @@ def register(tw, info: RasterInfo) -> None:
 
 
 def save_registry(tw) -> None:
-    """Write the twin's raster table and the files it needs into its file, in one
+    """Write the twin's raster table and the files it needs into its store, in one
     transaction (no full re-save); files of rasters no longer registered are dropped."""
-    from ..store import transaction, write_table
-
     rows = tw.tables[RASTER_TABLE]
     # store.write_table types object columns by their values: a table made by register()
     # on a twin with no rasters yet holds booleans in object columns, which typed by dtype
     # would be stored as TEXT '0'/'1' and read back as truthy strings (a user's observed
     # raster reopened as derived and synthetic).
-    with transaction(tw.path) as conn:
-        storage.sync_files(tw, conn, rows)
-        write_table(conn, RASTER_TABLE, rows)
+    with tw.store.transaction() as tx:
+        storage.sync_files(tw, tx, rows)
+        tx.replace(RASTER_TABLE, rows)
+    tw.noted_write(tx.changes)
+    _SYNCED[tw] = tw.table_versions.get(RASTER_TABLE)
     storage.tidy(tw, rows)
 
 

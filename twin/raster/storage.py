@@ -25,12 +25,14 @@ import hashlib
 import os
 import re
 import shutil
+import sqlite3
 import warnings
 import weakref
 from dataclasses import replace
 from pathlib import Path
 
 from .. import store
+from ..errors import TwinError
 
 __all__ = ["CACHE_RE", "cache_name", "install", "unpack", "files_to_save", "tidy",
            "RasterFileWarning"]
@@ -125,7 +127,7 @@ def unpack(tw, info) -> bool:
     need = [p for p in dict.fromkeys((info.path, info.tiles_path)) if not p.is_file()]
     if not need:
         return True
-    if all(store.unpack_file(tw.path, _stored(p.name), p) for p in need):
+    if all(tw.store.unpack_file(_stored(p.name), p) for p in need):
         return True
     row = {"file": info.file, "tiles_file": info.tiles_file, "version": info.version}
     found = _local(tw, row, [Path(info.path).parent])
@@ -147,33 +149,27 @@ def _wanted(rows) -> dict[str, dict]:
     return out
 
 
-def files_to_save(tw, target: Path, rows) -> dict:
-    """What :func:`twin.store.write_twin_file` stores for the registry ``rows``: each file
-    from the twin's current file where it is stored there, else from disk (verified
-    against the row's version). A raster whose bytes are nowhere is left out with a
-    :class:`RasterFileWarning`; its row stays, so the twin says what is missing."""
-    import sqlite3
-
-    from .registry import raster_dir
-
+def files_to_save(tw, target, rows) -> dict:
+    """What :meth:`twin.store.Store.write_twin` stores for the registry ``rows`` (into the
+    store ``target``): each file from the twin's current store where it is stored there,
+    else from disk (verified against the row's version). A raster whose bytes are nowhere
+    is left out with a :class:`RasterFileWarning`; its row stays, so the twin says what is
+    missing."""
     stored_in_source: set[str] = set()
-    if tw.path is not None and Path(tw.path).is_file():
-        conn = store.connect_readonly(tw.path)
+    if tw.store is not None and tw.store.exists():
         try:
-            stored_in_source = stored_in(conn)
-        except sqlite3.DatabaseError:
-            pass  # not a readable twin file: take the bytes from disk
-        finally:
-            conn.close()
-    folders = [raster_dir(p) for p in dict.fromkeys(
-        x for x in (tw.path, target) if x is not None)]
+            stored_in_source = stored_in(tw.store)
+        except (sqlite3.DatabaseError, TwinError):
+            pass  # not a readable twin: take the bytes from disk
+    folders = [s.cache_dir() for s in dict.fromkeys(
+        x for x in (tw.store, target) if x is not None)]
     out: dict = {}
     lost = []
     for name, row in _wanted(rows).items():
         if name in out:
             continue
         if name in stored_in_source:
-            out[name] = store.StoredFile(Path(tw.path))
+            out[name] = store.StoredFile(tw.store)
             continue
         paths = _local(tw, row, folders)
         if paths is None:
@@ -181,27 +177,26 @@ def files_to_save(tw, target: Path, rows) -> dict:
             continue
         for f, p in zip(_pair(row), paths, strict=True):
             out[_stored(cache_name(f, str(row["version"])))] = p
+    where = tw.store.describe() if tw.store is not None else f"twin {tw.name!r}"
     for name in dict.fromkeys(lost):
         warnings.warn(
-            f"raster {name!r} is registered but its files are neither in twin file "
-            f"{str(tw.path)!r} nor on disk: it is saved without them; re-add it with "
-            "`twin add-raster --replace` or rebuild the twin", RasterFileWarning,
-            stacklevel=3)
+            f"raster {name!r} is registered but its files are neither in {where} nor on "
+            "disk: it is saved without them; re-add it with `twin add-raster --replace` or "
+            "rebuild the twin", RasterFileWarning, stacklevel=3)
     return out
 
 
-def stored_in(conn) -> set[str]:
-    return {n for n in store.stored_files(conn) if n.startswith(_PREFIX)}
+def stored_in(where) -> set[str]:
+    """The raster files a store (or an open transaction on it) holds."""
+    return {n for n in where.stored_files() if n.startswith(_PREFIX)}
 
 
-def sync_files(tw, conn, rows) -> None:
-    """Inside a transaction on the twin file: store the files ``rows`` need that the file
-    lacks, and drop raster files no row needs any more."""
-    from .registry import raster_dir
-
-    have = stored_in(conn)
+def sync_files(tw, tx, rows) -> None:
+    """Inside a transaction on the twin's store: store the files ``rows`` need that the
+    store lacks, and drop raster files no row needs any more."""
+    have = stored_in(tx)
     want = _wanted(rows)
-    folders = [raster_dir(tw.path)]
+    folders = [tw.store.cache_dir()]
     for name, row in want.items():
         if name in have:
             continue
@@ -211,21 +206,19 @@ def sync_files(tw, conn, rows) -> None:
         for f, p in zip(_pair(row), paths, strict=True):
             stored = _stored(cache_name(f, str(row["version"])))
             if stored not in have:
-                store.put_file(conn, stored, p)
+                tx.put_file(stored, p)
                 have.add(stored)
-    store.delete_files(conn, sorted(have - set(want)))
+    tx.delete_files(sorted(have - set(want)))
 
 
 def tidy(tw, rows) -> None:
-    """After the twin file stores ``rows``' files: forget the twin's installed files and
-    delete cache files in its sidecar that no row names (always safe: the twin file holds
+    """After the twin's store holds ``rows``' files: forget the twin's installed files and
+    delete cache files in its cache folder that no row names (always safe: the store holds
     the bytes of every current one)."""
-    from .registry import raster_dir
-
     _PENDING.pop(tw, None)
-    if tw.path is None:
+    if tw.store is None:
         return
-    folder = raster_dir(tw.path)
+    folder = tw.store.cache_dir()
     if not folder.is_dir():
         return
     keep = {n[len(_PREFIX):] for n in _wanted(rows)} if rows is not None and len(rows) else set()

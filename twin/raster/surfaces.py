@@ -247,10 +247,9 @@ def build_rasters(tw, twin_path=None, *, constraints: Mapping | None = None,
     stored in the twin file with the twin: call ``tw.save(twin_path)`` afterwards, or
     :func:`save_registry` when the file already exists.
     """
-    twin_path = Path(twin_path or tw.path)
     if constraints is None:
         constraints = plan_constraints(tw)
-    folder = raster_dir(twin_path)
+    folder = raster_dir(twin_path or tw.store)
     infos = []
     for surf in (population_density(tw, resolution=resolution),
                  suitability(tw, constraints=constraints, resolution=resolution)):

@@ -121,11 +121,11 @@ def add_raster(tw, name: str, file, *, title: str | None = None, description: st
     if colormap not in COLORMAPS:
         raise RasterFormatError(f"colormap {colormap!r} is not offered: use one of "
                                 f"{', '.join(COLORMAPS)}")
-    if tw.path is None:
-        raise RasterFormatError("the twin has no file yet: save it first, since rasters "
-                                "live beside the twin file")
+    if tw.store is None:
+        raise RasterFormatError("the twin is not stored yet: save it first, since rasters "
+                                "are stored with the twin")
     check_user_raster(file, **limits)
-    folder = raster_dir(tw.path)
+    folder = raster_dir(tw.store)
     target = folder / f"{name}.incoming.tif"
     with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", GDAL_PAM_ENABLED="NO"):
         with atomic_path(target, suffix=".tif") as tmp:
@@ -149,6 +149,6 @@ def add_raster(tw, name: str, file, *, title: str | None = None, description: st
     web = write_web_cog(target, folder / f"{name}.incoming.web.tif")
     info = install(tw, describe(target, name, meta, web), folder)
     register(tw, info)
-    if tw.path.is_file():
+    if tw.store.exists():
         save_registry(tw)
     return info

@@ -1,26 +1,27 @@
-"""Scenarios in the twin file: one row per scenario in the attribute table ``scenarios``.
+"""Scenarios in the twin's store: one row per scenario in the attribute table ``scenarios``.
 
 A row holds the scenario's id, name, version and its edits as JSON: the edits are the record.
-Every write runs in one SQLite transaction (``BEGIN IMMEDIATE``) that first reads the stored
-version, so two sessions saving the same scenario cannot both win: the one based on a stale
-version gets :class:`~twin.scenario.errors.ScenarioConflict` and writes nothing. A twin with
-no file keeps its scenarios in ``tw.tables`` under a lock, with the same rule.
+Every write is a compare-and-set in the store's own transaction: a change updates the row
+only ``WHERE version = <the version it was based on>``, and a new scenario is inserted only
+if its id is free. So of writers racing with the same version, in one process or in several
+workers of a server on PostGIS, exactly one wins; the others get
+:class:`~twin.scenario.errors.ScenarioConflict` and write nothing. A twin that is not
+stored keeps its scenarios in ``tw.tables`` under a lock, with the same rule.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 import warnings
 from collections import OrderedDict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .. import limits, store
+from .. import limits
+from ..store import Table
 from ..errors import SetAsideWarning, TwinError
 from .edits import edits_from_json
 from .errors import InvalidEdit, ScenarioConflict, ScenarioNotFound, UnreadableScenario
@@ -30,6 +31,10 @@ __all__ = ["TABLE", "COLUMNS", "check_id", "check_name", "read_row", "read_rows"
 
 TABLE = "scenarios"
 COLUMNS = ["id", "name", "version", "baseline", "edits", "created_utc", "updated_utc"]
+SCENARIOS = Table(TABLE, (("id", "text"), ("name", "text"), ("version", "int"),
+                          ("baseline", "text"), ("edits", "text"), ("created_utc", "text"),
+                          ("updated_utc", "text")), key=("id",),
+                  description="stored scenarios: the edits are the record")
 _memory_lock = threading.Lock()
 
 
@@ -83,7 +88,7 @@ def _split(tw, rows: pd.DataFrame) -> pd.DataFrame:
     problems = [_problem(r) for r in rows.to_dict("records")]
     bad = [(r, p) for r, p in zip(rows.to_dict("records"), problems, strict=True) if p]
     if bad:
-        where = f"twin file {str(tw.path)!r}" if tw.path else f"twin {tw.name!r}"
+        where = tw.store.describe() if tw.store is not None else f"twin {tw.name!r}"
         shown = "; ".join(f"row id={r.get('id')!r}: {p}" for r, p in bad[:5])
         warnings.warn(
             f"{where}: {len(bad)} row(s) of table {TABLE!r} cannot be read and are set "
@@ -99,34 +104,20 @@ def _now() -> str:
 
 
 def _has_file(tw) -> bool:
-    return tw.path is not None and Path(tw.path).is_file()
-
-
-def _ensure(conn: sqlite3.Connection) -> None:
-    conn.execute(f'CREATE TABLE IF NOT EXISTS "{TABLE}" (id TEXT PRIMARY KEY, name TEXT, '
-                 'version INTEGER, baseline TEXT, edits TEXT, created_utc TEXT, '
-                 'updated_utc TEXT)')
-    if not conn.execute("SELECT 1 FROM gpkg_contents WHERE table_name=?", (TABLE,)).fetchone():
-        conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier) "
-                     "VALUES (?, 'attributes', ?)", (TABLE, TABLE))
+    return tw.store is not None and tw.store.exists()
 
 
 def _file_rows(tw) -> pd.DataFrame:
-    conn = store.connect_readonly(tw.path)
-    try:
-        ok = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                          (TABLE,)).fetchone()
-        if not ok:
-            return pd.DataFrame(columns=COLUMNS)
-        return pd.read_sql_query(f'SELECT {", ".join(COLUMNS)} FROM "{TABLE}" ORDER BY id',
-                                 conn)
-    finally:
-        conn.close()
+    rows = tw.store.read_table(TABLE)
+    if rows is None:
+        return pd.DataFrame(columns=COLUMNS)
+    rows = rows[[c for c in COLUMNS if c in rows.columns]]
+    return rows.sort_values("id", kind="stable").reset_index(drop=True) if len(rows) else rows
 
 
 def _stored(tw) -> pd.DataFrame:
-    """Every stored row as it is, readable or not; the file is the truth when the twin has
-    one (another session may have saved since the twin was opened)."""
+    """Every stored row as it is, readable or not; the store is the truth when the twin has
+    one (another session, or another worker, may have saved since the twin was opened)."""
     if _has_file(tw):
         rows = _file_rows(tw)
         tw.tables[TABLE] = rows  # all of them: a whole-twin save keeps even those set aside
@@ -159,6 +150,11 @@ def read_row(tw, scenario_id: str) -> dict:
 
 
 _KEY_COLS = ["id", "name", "version", "edits"]
+
+
+def _row(tx, scenario_id: str):
+    rows = tx.select(TABLE, _KEY_COLS, {"id": scenario_id})
+    return rows[0] if rows else None
 
 
 def _version(row) -> int:
@@ -207,19 +203,23 @@ def write_row(tw, scenario_id: str, name: str, edits_json: str, expected_version
         return expected_version + 1
 
     if _has_file(tw):
-        with store.transaction(tw.path) as conn:
-            _ensure(conn)
-            r = conn.execute(f'SELECT id, name, version, edits FROM "{TABLE}" WHERE id=?',
-                             (scenario_id,)).fetchone()
-            v = decide(None if r is None else _version(r))
+        with tw.store.transaction() as tx:
+            tx.ensure(SCENARIOS)
+            r = _row(tx, scenario_id)
+            stored = None if r is None else _version(r)
+            v = decide(stored)
             if r is None:
-                conn.execute(f'INSERT INTO "{TABLE}" ({", ".join(COLUMNS)}) VALUES '
-                             '(?, ?, ?, ?, ?, ?, ?)',
-                             (scenario_id, name, v, str(tw.version), edits_json, now, now))
+                won = tx.insert(TABLE, COLUMNS, [(scenario_id, name, v, str(tw.version),
+                                                  edits_json, now, now)], skip_existing=True)
             else:
-                conn.execute(f'UPDATE "{TABLE}" SET name=?, version=?, edits=?, '
-                             'updated_utc=? WHERE id=?', (name, v, edits_json, now,
-                                                          scenario_id))
+                # compare-and-set: a writer that got in since the read leaves no row to set
+                won = tx.update(TABLE, {"name": name, "version": v, "edits": edits_json,
+                                        "updated_utc": now},
+                                {"id": scenario_id, "version": stored})
+            if not won:
+                r = _row(tx, scenario_id)
+                raise _conflict(scenario_id, None if r is None else _version(r),
+                                expected_version)
         _stored(tw)  # keep tw.tables in step with the file
         return v
     with _memory_lock:
@@ -244,12 +244,16 @@ def delete_row(tw, scenario_id: str, expected_version: int | None = None) -> Non
             raise _conflict(scenario_id, stored, expected_version)
 
     if _has_file(tw):
-        with store.transaction(tw.path) as conn:
-            _ensure(conn)
-            r = conn.execute(f'SELECT id, name, version, edits FROM "{TABLE}" WHERE id=?',
-                             (scenario_id,)).fetchone()
-            check(None if r is None else _version(r))
-            conn.execute(f'DELETE FROM "{TABLE}" WHERE id=?', (scenario_id,))
+        with tw.store.transaction() as tx:
+            tx.ensure(SCENARIOS)
+            r = _row(tx, scenario_id)
+            stored = None if r is None else _version(r)
+            check(stored)
+            where = {"id": scenario_id} if r is None or stored == -1 else \
+                {"id": scenario_id, "version": stored}
+            if not tx.delete(TABLE, where):
+                r = _row(tx, scenario_id)
+                check(None if r is None else _version(r))
         _stored(tw)
         return
     with _memory_lock:

@@ -2,24 +2,22 @@
 
 :class:`Score` is the one stateful object of the score (``tw.score``). It keeps the
 observations as arrays, the panel column, target and normalised column of every indicator,
-and the aggregates. :meth:`Score.ingest` validates new observations, commits them to the twin
-file in one SQLite transaction, and only then recomputes what they touch: each affected
+and the aggregates. :meth:`Score.ingest` validates new observations, commits them to the
+twin's store in one transaction, and only then recomputes what they touch: each affected
 indicator's panel column and normalisation, then the aggregates (a few hundred numbers).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import sqlite3
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .. import store
 from ..errors import AnalysisUnavailable, SetAsideWarning
+from ..store import DuplicateKey
 from .composite import (
     ScoreConfig,
     ScoreTable,
@@ -35,6 +33,7 @@ from .composite import (
 from .errors import DuplicateObservation, NoObservations, NotPersisted, ScoreArgumentError
 from .observations import (
     COLUMNS,
+    OBSERVATIONS,
     SET_ASIDE_TABLE,
     TABLE,
     ObservationCube,
@@ -109,7 +108,8 @@ class Score:
         if len(aside):
             # Opening must work whatever a stored row holds: the score runs without the
             # rows it cannot read, and a whole-twin save keeps them in their own table.
-            warnings.warn(set_aside_note(aside, tw.path), SetAsideWarning, stacklevel=3)
+            warnings.warn(set_aside_note(aside, tw.store.describe() if tw.store else None),
+                          SetAsideWarning, stacklevel=3)
             kept = tw.tables.get(SET_ASIDE_TABLE)
             tw.tables[SET_ASIDE_TABLE] = (pd.concat([kept, aside], ignore_index=True)
                                           if kept is not None and len(kept) else
@@ -377,7 +377,7 @@ class Score:
             Replace values already stored for the same unit, indicator and month. Without
             it such a row raises :class:`~twin.score.errors.DuplicateObservation`.
         persist : bool
-            Commit to the twin file (``tw.path``) in one SQLite transaction before the
+            Commit to the twin's store (``tw.store``) in one transaction before the
             in-memory score changes, so anything acknowledged survives a crash. Only an
             unsaved, throw-away twin should pass False.
 
@@ -394,7 +394,7 @@ class Score:
                 f"({len(dup)} such row(s) in this batch): pass upsert=True to replace it, "
                 "or send a month not yet reported"
             )
-        if persist and self.twin.path is None:
+        if persist and self.twin.store is None:
             raise NotPersisted(
                 f"twin {self.twin.name!r} has no file, so the observation could not be "
                 "made durable: save it first (tw.save(path)), or pass persist=False for "
@@ -452,30 +452,19 @@ class Score:
     def _persist(self, records: list[tuple], *, upsert: bool) -> None:
         rows = [r[:6] + (int(r[6]),) for r in records]
         try:
-            with store.transaction(self.twin.path) as conn:
-                conn.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{TABLE}" (unit_id TEXT, indicator TEXT, '
-                    "month TEXT, value REAL, unit TEXT, source TEXT, synthetic INTEGER)"
-                )
-                conn.execute(
-                    "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier) "
-                    "VALUES (?, 'attributes', ?)", (TABLE, TABLE))
-                # The unique key makes a duplicate impossible even if another process
-                # wrote to the file since this twin was opened. A file whose stored rows
-                # already repeat a key (a hand edit; they are set aside on open) cannot
-                # take the index: it goes without, and the cube still refuses repeats.
-                with contextlib.suppress(sqlite3.IntegrityError):
-                    conn.execute(
-                        f'CREATE UNIQUE INDEX IF NOT EXISTS "{TABLE}_key" ON "{TABLE}" '
-                        "(unit_id, indicator, month)")
+            with self.twin.store.transaction() as tx:
+                tx.ensure(OBSERVATIONS)
+                # The unique key (where the stored rows allow one) makes a duplicate
+                # impossible even if another process wrote since this twin read the table.
                 if upsert:
-                    conn.executemany(
-                        f'DELETE FROM "{TABLE}" WHERE unit_id = ? AND indicator = ? AND '
-                        "month = ?", [r[:3] for r in rows])
-                conn.executemany(f'INSERT INTO "{TABLE}" VALUES (?, ?, ?, ?, ?, ?, ?)', rows)
-        except sqlite3.IntegrityError as e:
+                    tx.upsert(OBSERVATIONS, rows)
+                else:
+                    tx.insert(TABLE, COLUMNS, rows)
+        except DuplicateKey as e:
             raise DuplicateObservation(
-                f"the twin file {str(self.twin.path)!r} already holds one of these "
-                f"observations ({e}); it was written by another process: reopen the twin, "
-                "or pass upsert=True"
-            ) from e
+                f"{self.twin.store.describe()} already holds one of these observations "
+                f"({e}); it was written by another process: send it again with upsert, or "
+                "another month") from e
+        # Another writer in between: the store has rows this score lacks; the twin reads
+        # the table again at its next refresh.
+        self.twin.noted_write(tx.changes)

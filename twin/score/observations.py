@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import limits
+from ..store import Table
 from .errors import (
     DuplicateObservation,
     InvalidMonth,
@@ -28,9 +29,13 @@ from .errors import (
 from .registry import Registry
 
 __all__ = ["Observation", "ObservationCube", "validate", "load_stored", "as_records",
-           "as_frame", "COLUMNS", "TABLE", "SET_ASIDE_TABLE", "FIRST_MONTH"]
+           "as_frame", "COLUMNS", "TABLE", "OBSERVATIONS", "SET_ASIDE_TABLE", "FIRST_MONTH"]
 
 TABLE = "score_observations"
+#: How the store keeps observations: one row per unit, indicator and month.
+OBSERVATIONS = Table(TABLE, (("unit_id", "text"), ("indicator", "text"), ("month", "text"),
+                             ("value", "real"), ("unit", "text"), ("source", "text"),
+                             ("synthetic", "int")), key=("unit_id", "indicator", "month"))
 #: Where a whole-twin save keeps the stored rows that could not be read (see load_stored).
 SET_ASIDE_TABLE = "score_observations_set_aside"
 COLUMNS = ["unit_id", "indicator", "month", "value", "unit", "source", "synthetic"]
@@ -250,9 +255,10 @@ def load_stored(table: pd.DataFrame | None, registry: Registry, units
     return good, bad
 
 
-def set_aside_note(bad: pd.DataFrame, path) -> str:
-    """The warning for observations set aside: the table, the rows and the fix."""
-    where = f"twin file {str(path)!r}" if path else "the twin"
+def set_aside_note(bad: pd.DataFrame, where: str | None) -> str:
+    """The warning for observations set aside: the table, the rows and the fix (``where``
+    names the store, e.g. "twin file 'x.gpkg'")."""
+    where = where or "the twin"
     lines = [f"{where}: {len(bad)} row(s) of table {TABLE!r} cannot be read and were set "
              "aside (the score runs without them; the file keeps them):"]
     for _, r in bad.head(5).iterrows():

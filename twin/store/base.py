@@ -1,0 +1,308 @@
+"""The store interface: one twin's layers, metadata, attribute tables and files.
+
+A :class:`Store` is where a twin lives: a GeoPackage file (:mod:`twin.store.gpkg`, the
+embedded default) or a PostgreSQL/PostGIS schema (:mod:`twin.store.postgis`, for servers
+with several workers). Everything the toolkit reads from or writes to a twin goes through
+it: whole-twin writes and reads (one layer at a time, so a reader can load lazily),
+transactions on attribute tables, and files stored byte for byte (the rasters' COGs).
+
+Attribute tables are declared by the modules that own them as :class:`Table` specs
+(scenarios, observations, plan versions, the raster registry); a transaction
+(:class:`Transaction`) reads and writes their rows with the backend's own SQL, so the
+domain code holds no SQL dialect. Every write bumps the table's change counter in the same
+transaction (:meth:`Store.versions`): another process, or another worker of the same
+server, sees that a table changed with one cheap read, and reloads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from ..errors import TwinError
+
+__all__ = ["Table", "Store", "Transaction", "StoredFile", "DuplicateKey", "META_TABLE",
+           "FILES_TABLE", "CHANGES_TABLE", "INTERNAL_TABLES", "FILE_PART_BYTES", "frame",
+           "sql_kind", "plain"]
+
+META_TABLE = "twin_meta"
+#: The table holding the twin's files (rasters), byte for byte.
+FILES_TABLE = "twin_files"
+#: One change counter per attribute table, bumped by every write transaction.
+CHANGES_TABLE = "twin_changes"
+#: Tables of the store's own that are not the twin's attribute tables.
+INTERNAL_TABLES = (META_TABLE, FILES_TABLE, CHANGES_TABLE)
+#: Files are split into rows of at most this many bytes (SQLite caps one value at 1 GB).
+FILE_PART_BYTES = 16 * 2**20
+
+
+class DuplicateKey(TwinError, ValueError):
+    """A row whose key a table already holds (another writer got there first)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """An attribute table: its columns (name, kind: ``text``, ``int``, ``real``) and the
+    columns that identify a row (a unique key, created where the stored rows allow it)."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file already stored in another twin: copied across without unpacking."""
+
+    source: Any  # a Store, or a GeoPackage path (what older callers pass)
+
+
+def sql_kind(series: pd.Series) -> str:
+    """The kind of column that keeps a frame's values: object columns (e.g. a row-built
+    DataFrame) are typed by their values, as pandas' ``to_sql`` does, so booleans and
+    numbers come back as numbers, not as text. Booleans are stored as 0/1 (GeoPackage has
+    no boolean), in both backends, so a table reads back the same from either."""
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind in ("boolean", "integer"):
+        return "int"
+    if kind in ("floating", "mixed-integer-float", "decimal"):
+        return "real"
+    if kind == "bytes":
+        return "blob"
+    return "text"
+
+
+def plain(v):
+    """A value a database driver takes: None for NaN/NA, Python scalars for NumPy's."""
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
+        return None
+    if hasattr(v, "item"):  # numpy scalars
+        return v.item()
+    return v
+
+
+def frame(rows: Sequence[tuple], columns: Sequence[str]) -> pd.DataFrame:
+    """Rows from either backend as the same DataFrame (pandas' ``read_sql`` builds its
+    frames this way, so GeoPackage tables read as they always did)."""
+    return pd.DataFrame.from_records(list(rows), columns=list(columns), coerce_float=True)
+
+
+class Transaction(ABC):
+    """Reads and writes of attribute tables, committed together or not at all."""
+
+    def __init__(self) -> None:
+        self.touched: set[str] = set()
+        #: After commit: table -> (counter before, counter after) of each table written.
+        self.changes: dict[str, tuple[int, int]] = {}
+
+    @abstractmethod
+    def ensure(self, table: Table) -> None:
+        """Create ``table`` if missing (and its unique key where the rows allow one)."""
+
+    @abstractmethod
+    def has(self, name: str) -> bool:
+        """Whether the store holds a table called ``name``."""
+
+    @abstractmethod
+    def select(self, table: str, columns: Sequence[str], where: dict | None = None,
+               order_by: Sequence[str] = ()) -> list[tuple]:
+        """Rows (tuples of ``columns``) whose columns equal ``where``'s values."""
+
+    @abstractmethod
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence], *,
+               skip_existing: bool = False) -> int:
+        """Insert rows; a repeated key raises :class:`DuplicateKey`, or is skipped with
+        ``skip_existing`` (the count says how many went in)."""
+
+    @abstractmethod
+    def upsert(self, table: Table, rows: Iterable[Sequence]) -> None:
+        """Insert rows of all ``table``'s columns, replacing those with the same key."""
+
+    @abstractmethod
+    def update(self, table: str, values: dict, where: dict) -> int:
+        """Set ``values`` on the rows matching ``where``; returns how many changed. With
+        the expected version in ``where`` this is a compare-and-set."""
+
+    @abstractmethod
+    def delete(self, table: str, where: dict | None = None) -> int:
+        """Delete the rows matching ``where`` (all rows when None)."""
+
+    @abstractmethod
+    def delete_many(self, table: str, columns: Sequence[str], keys: Iterable[Sequence]
+                    ) -> None:
+        """Delete the rows whose ``columns`` equal each of ``keys``."""
+
+    @abstractmethod
+    def replace(self, name: str, df: pd.DataFrame) -> None:
+        """Replace a whole attribute table by ``df`` (typed by :func:`sql_kind`)."""
+
+    @abstractmethod
+    def put_file(self, name: str, path: str | Path) -> None:
+        """Store the file at ``path`` as ``name``, streamed part by part."""
+
+    @abstractmethod
+    def delete_files(self, names: Iterable[str]) -> None: ...
+
+    @abstractmethod
+    def stored_files(self) -> set[str]: ...
+
+    def _touch(self, name: str) -> None:
+        self.touched.add(name)
+
+
+class Store(ABC):
+    """Where one twin lives. Make one with :func:`twin.store.open_store`."""
+
+    #: ``gpkg`` or ``postgis``.
+    kind: str = ""
+    #: The GeoPackage file, for a file store (None for a database).
+    path: Path | None = None
+    #: Whether several processes may serve this twin at once with the same answers.
+    shared: bool = False
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """The location as a user writes it (a database URL without its password)."""
+
+    def __str__(self) -> str:
+        return self.location
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.location}>"
+
+    @abstractmethod
+    def describe(self) -> str:
+        """The twin's place in a message, e.g. "twin file '/x.gpkg'"."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether a twin is stored here."""
+
+    def same_as(self, other: Store | None) -> bool:
+        return other is not None and other.kind == self.kind and \
+            other.identity() == self.identity()
+
+    @abstractmethod
+    def identity(self) -> str:
+        """What makes two stores the same place (a resolved path, a database and schema)."""
+
+    # -- the whole twin -------------------------------------------------------------------
+    @abstractmethod
+    def write_twin(self, layers: dict[str, gpd.GeoDataFrame], meta: dict,
+                   tables: dict[str, pd.DataFrame],
+                   files: dict[str, Path | StoredFile] | None = None) -> None:
+        """Replace the whole twin, atomically where the backend allows it."""
+
+    @abstractmethod
+    def read_meta(self) -> dict:
+        """The twin's metadata (name, version, schemas, layer order...)."""
+
+    @abstractmethod
+    def layer_names(self) -> list[str]:
+        """The stored layers, in the twin's order."""
+
+    @abstractmethod
+    def read_layer(self, name: str) -> gpd.GeoDataFrame:
+        """One stored layer, as written (one at a time: readers may load lazily)."""
+
+    @abstractmethod
+    def read_tables(self, names: Iterable[str] | None = None
+                    ) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+        """The attribute tables ``names`` that are stored (all when None), and the change
+        counters of the same moment."""
+
+    def read_table(self, name: str) -> pd.DataFrame | None:
+        return self.read_tables([name])[0].get(name)
+
+    @abstractmethod
+    def versions(self) -> dict[str, int]:
+        """Each attribute table's change counter (tables never written since the twin was
+        saved whole are absent)."""
+
+    # -- attribute tables -----------------------------------------------------------------
+    @abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[Transaction]:
+        """A transaction on the attribute tables: committed durably on exit, rolled back
+        on error."""
+
+    # -- files ----------------------------------------------------------------------------
+    @abstractmethod
+    def stored_files(self) -> set[str]:
+        """Names of the files stored in the twin."""
+
+    @abstractmethod
+    def file_parts(self, name: str) -> Iterator[bytes]:
+        """The stored file ``name``'s bytes, part by part (nothing when it is absent)."""
+
+    def unpack_file(self, name: str, dest: str | Path) -> bool:
+        """Write the stored file ``name`` to ``dest`` atomically; False if it is absent."""
+        from .gpkg import atomic_path
+
+        parts = self.file_parts(name)
+        first = next(parts, None)
+        if first is None:
+            return False
+        with atomic_path(dest, suffix=Path(dest).suffix) as tmp, open(tmp, "wb") as f:
+            f.write(first)
+            for data in parts:
+                f.write(data)
+        return True
+
+    @abstractmethod
+    def cache_dir(self) -> Path:
+        """A local folder for unpacked copies of stored files (a cache: the store holds
+        the bytes)."""
+
+    def close(self) -> None:
+        """Release connections (a no-op for a file)."""
+
+    # -- what a rebuild would lose --------------------------------------------------------
+    def user_work(self) -> list[str]:
+        """What a user saved here that replacing the whole twin would lose: stored
+        scenarios, plan versions, observations that are not synthetic, rasters users
+        added."""
+        tables, _ = self.read_tables(["scenarios", "plan_versions", "score_observations",
+                                      "rasters"])
+        falsy = {"0", "false", "False", "0.0"}
+
+        def no(col: pd.Series) -> pd.Series:
+            return col.astype(str).isin(falsy)
+
+        found = []
+        checks = {
+            "scenarios": (lambda t: len(t), "stored scenario(s)"),
+            "plan_versions": (lambda t: int((t["kind"].astype(str) != "base").sum())
+                              if "kind" in t else len(t), "plan change(s)"),
+            "score_observations": (lambda t: int(no(t["synthetic"]).sum())
+                                   if "synthetic" in t else len(t),
+                                   "observation(s) not flagged synthetic"),
+            "rasters": (lambda t: int(no(t["derived"]).sum()) if "derived" in t else len(t),
+                        "raster(s) added by a user"),
+        }
+        for name, (count, what) in checks.items():
+            t = tables.get(name)
+            n = int(count(t)) if t is not None and len(t) else 0
+            if n:
+                found.append(f"{n:,} {what}")
+        return found
+
+
+@dataclass
+class _Memo:
+    """A value remembered with the key it was computed for."""
+
+    key: Any = None
+    value: Any = field(default=None)

@@ -1,0 +1,686 @@
+"""A twin in PostgreSQL/PostGIS: one schema per twin, for servers with several workers.
+
+Location: ``postgresql://user[:password]@host[:port]/db[?schema=NAME]`` (``host`` may also
+be given as ``?host=/path/to/socket/dir``; every other query parameter is libpq's). The
+schema defaults to ``twin``, never ``public``, where the PostGIS extension itself lives:
+replacing a twin drops its schema.
+
+In the schema:
+
+* each layer is a table with its columns typed from the frame (``bigint``, ``integer``,
+  ``double precision``, ``real``, ``boolean``, ``text``, ``timestamp``), ``fid`` (the row's
+  place in the layer, its primary key) and ``geometry geometry(Geometry, 4326)`` with a
+  GiST index, so PostGIS tools, QGIS and ``ST_AsMVT`` read them as they are;
+* ``twin_meta`` (key, JSON value), ``twin_files`` (name, part, bytea) and the attribute
+  tables, each with a hidden ``twin_rowid`` that keeps rows in the order they were
+  written, as SQLite's rowid does, so both backends read the same frames;
+* ``twin_changes``: each attribute table's change counter. Every write transaction bumps
+  it and sends ``NOTIFY twin_changes, '<schema>:<table>:<counter>'``, delivered on commit.
+
+A whole twin is written into a new schema in one transaction that ends by dropping the
+old schema and renaming the new one: readers see the old twin or the new one, never half,
+and a crash leaves the old one. Layers travel as CSV through ``COPY`` (Arrow writes and
+parses it in C; geometries as hex (E)WKB), because row-by-row inserts of a million parcels
+take minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..errors import InvalidArgument, TwinFileError
+from . import base
+from .base import (
+    CHANGES_TABLE,
+    FILES_TABLE,
+    INTERNAL_TABLES,
+    META_TABLE,
+    DuplicateKey,
+    StoredFile,
+    Table,
+    Transaction,
+)
+
+__all__ = ["PostgisStore", "CHANNEL"]
+
+#: The LISTEN/NOTIFY channel of every twin's change counters.
+CHANNEL = "twin_changes"
+_SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+_ROWID = "twin_rowid"
+_KIND = {"text": "text", "int": "bigint", "real": "double precision", "blob": "bytea"}
+
+
+def _psycopg():
+    try:
+        import psycopg
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise InvalidArgument(
+            "a postgresql:// twin needs psycopg: pip install 'aqmola-twin[postgis]'") from e
+    return psycopg
+
+
+class PostgisStore(base.Store):
+    """A twin in one schema of a PostgreSQL database with PostGIS (see the module notes)."""
+
+    kind = "postgis"
+    shared = True
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        schema = next((v for k, v in query if k == "schema"), "twin")
+        if not _SCHEMA_RE.fullmatch(schema) or schema in ("public", "pg_catalog"):
+            raise InvalidArgument(
+                f"schema {schema!r} in {self._hide(url)!r} is not usable: give ?schema= "
+                "1-40 lower-case letters, digits or underscores, starting with a letter "
+                "(not public: replacing a twin drops its schema)")
+        if not parts.path.strip("/"):
+            raise InvalidArgument(f"{self._hide(url)!r} names no database: write "
+                                  "postgresql://user@host:port/DATABASE")
+        self.schema = schema
+        rest = [(k, v) for k, v in query if k != "schema"]
+        self._conninfo = urlunsplit(parts._replace(query=urlencode(rest)))
+        self._url = url
+        self._pool = None
+        self._lock = threading.Lock()
+        self._keyless: set[str] = set()  # tables whose rows refuse their unique key
+
+    @staticmethod
+    def _hide(url: str) -> str:
+        p = urlsplit(url)
+        if p.password is None:
+            return url
+        netloc = p.netloc.replace(f":{p.password}@", ":***@")
+        return urlunsplit(p._replace(netloc=netloc))
+
+    @property
+    def location(self) -> str:
+        return self._hide(self._url)
+
+    def describe(self) -> str:
+        return f"PostGIS twin {self.location!r}"
+
+    def identity(self) -> str:
+        p = urlsplit(self._conninfo)
+        q = dict(parse_qsl(p.query))
+        return f"{p.hostname or q.get('host', '')}:{p.port or 5432}{p.path}#{self.schema}"
+
+    def cache_dir(self) -> Path:
+        root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        digest = hashlib.sha256(self.identity().encode()).hexdigest()[:16]
+        return Path(root) / "aqmola-twin" / "postgis" / f"{self.schema}-{digest}.rasters"
+
+    # -- connections ----------------------------------------------------------------------
+    def connect(self, **kw):
+        """A new connection (for LISTEN and long copies); the caller closes it."""
+        psycopg = _psycopg()
+        try:
+            return psycopg.connect(self._conninfo, connect_timeout=10, **kw)
+        except psycopg.Error as e:
+            raise TwinFileError(
+                f"cannot connect to {self.location!r} ({str(e).strip()}): check the URL, "
+                "that the server runs and accepts this user") from e
+
+    def _pooled(self):
+        with self._lock:
+            if self._pool is None:
+                from psycopg_pool import ConnectionPool
+
+                self.connect().close()  # a clear error now, not a pool timeout later
+                self._pool = ConnectionPool(self._conninfo, min_size=1, max_size=8,
+                                            open=True, name=f"twin-{self.schema}",
+                                            kwargs={"connect_timeout": 10})
+            return self._pool
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator:
+        with self._pooled().connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+    def __del__(self):  # a store dropped without close() leaves no pool thread behind
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def _clone(self, schema: str) -> PostgisStore:
+        """This database's store for another schema (a twin being written)."""
+        other = copy.copy(self)
+        other.schema, other._pool, other._lock = schema, None, threading.Lock()
+        other._keyless = set()
+        return other
+
+    def _t(self, name: str):
+        from psycopg import sql
+
+        return sql.Identifier(self.schema, name)
+
+    def exists(self) -> bool:
+        with self._conn() as conn:
+            return conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                                (f'"{self.schema}"."{META_TABLE}"',)).fetchone()[0]
+
+    def _need(self, conn) -> None:
+        if not conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                            (f'"{self.schema}"."{META_TABLE}"',)).fetchone()[0]:
+            raise TwinFileError(
+                f"{self.describe()} holds no twin: copy one there with `twin push SRC "
+                f"{self.location}`, or check the URL's database and ?schema=")
+
+    # -- the whole twin -------------------------------------------------------------------
+    def write_twin(self, layers, meta, tables, files=None) -> None:
+        from psycopg import sql
+
+        files = files or {}
+        new = f"{self.schema}__new_{secrets.token_hex(4)}"
+        conn = self.connect()
+        try:
+            with conn.transaction():
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(new)))
+                target = self._clone(new)
+                for name, gdf in layers.items():
+                    _write_layer(conn, target._t(name), gdf)
+                tx = _PgTransaction(target, conn)
+                tx.replace(META_TABLE, pd.DataFrame(
+                    {"key": list(meta), "value": [json.dumps(v, ensure_ascii=False)
+                                                  for v in meta.values()]}))
+                for name, df in tables.items():
+                    tx.replace(name, df)
+                tx._files_table()
+                for name, src in files.items():
+                    if isinstance(src, StoredFile):
+                        source = base_store(src.source)
+                        tx._put_parts(name, source.file_parts(name))
+                        if name not in tx.stored_files():
+                            raise TwinFileError(f"{source.describe()} does not hold {name}: "
+                                                "restore a copy of it")
+                    else:
+                        tx.put_file(name, src)
+                # Counters start from the clock (see twin.store.gpkg.write_twin_file).
+                start = time.time_ns() // 1000
+                tx.replace(CHANGES_TABLE, pd.DataFrame(
+                    {"name": list(tables), "version": [start] * len(tables)}))
+                conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (name)").format(
+                    target._t(CHANGES_TABLE)))
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                    sql.Identifier(self.schema)))
+                conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                    sql.Identifier(new), sql.Identifier(self.schema)))
+                for name in tables:
+                    conn.execute("SELECT pg_notify(%s, %s)",
+                                 (CHANNEL, f"{self.schema}:{name}:{start}"))
+            for name in layers:  # statistics for the planner: tiles and filters use them
+                conn.execute(sql.SQL("ANALYZE {}").format(self._t(name)))
+            conn.commit()
+        finally:
+            conn.close()
+        self._keyless.clear()
+
+    def read_meta(self) -> dict:
+        with self._conn() as conn:
+            self._need(conn)
+            rows = conn.execute(
+                _sql("SELECT key, value FROM {} ORDER BY " + _ROWID, self._t(META_TABLE))
+            ).fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def layer_names(self) -> list[str]:
+        return list(self.read_meta().get("layer_order", []))
+
+    def read_layer(self, name: str) -> gpd.GeoDataFrame:
+        with self._conn() as conn:
+            self._need(conn)
+            return _read_layer(conn, self.schema, name, self.describe())
+
+    def _columns(self, conn, name: str) -> list[tuple[str, str]]:
+        return [(c, t) for c, t in conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE "
+            "table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            (self.schema, name)).fetchall() if c != _ROWID]
+
+    def _attribute_tables(self, conn) -> list[str]:
+        layers = set(self._meta_in(conn).get("layer_order", []))
+        return [t for (t,) in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY c.oid", (self.schema,))
+            if t not in INTERNAL_TABLES and t not in layers]
+
+    def _meta_in(self, conn) -> dict:
+        rows = conn.execute(_sql("SELECT key, value FROM {}", self._t(META_TABLE))).fetchall()
+        return {k: json.loads(v) for k, v in rows}
+
+    def _read_attributes(self, conn, name: str) -> pd.DataFrame:
+        from psycopg import sql
+
+        cols = [c for c, _ in self._columns(conn, name)]
+        q = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, cols)), self._t(name),
+            sql.Identifier(_ROWID))
+        return base.frame(conn.execute(q).fetchall(), cols)
+
+    def read_tables(self, names=None):
+        with self._conn() as conn, conn.transaction():
+            # one snapshot: the tables and their counters agree
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self._need(conn)
+            have = self._attribute_tables(conn)
+            wanted = have if names is None else [n for n in names if n in have]
+            return ({n: self._read_attributes(conn, n) for n in wanted},
+                    self._versions(conn))
+
+    def _versions(self, conn) -> dict[str, int]:
+        return {str(n): int(v) for n, v in conn.execute(
+            _sql("SELECT name, version FROM {}", self._t(CHANGES_TABLE))).fetchall()}
+
+    def versions(self) -> dict[str, int]:
+        with self._conn() as conn:
+            return self._versions(conn)
+
+    # -- attribute tables -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self._conn() as conn:
+            self._need(conn)
+            with conn.transaction():
+                tx = _PgTransaction(self, conn)
+                yield tx
+                tx._bump()
+
+    # -- files ----------------------------------------------------------------------------
+    def stored_files(self) -> set[str]:
+        with self._conn() as conn:
+            return _PgTransaction(self, conn).stored_files()
+
+    def file_parts(self, name: str) -> Iterator[bytes]:
+        with self._conn() as conn:
+            parts = [p for (p,) in conn.execute(
+                _sql("SELECT part FROM {} WHERE name = %s ORDER BY part", self._t(FILES_TABLE)),
+                (name,)).fetchall()]
+        for p in parts:  # one part (16 MiB) at a time: a large raster never sits whole
+            with self._conn() as conn:
+                row = conn.execute(_sql("SELECT data FROM {} WHERE name = %s AND part = %s",
+                                        self._t(FILES_TABLE)), (name, p)).fetchone()
+            if row is not None:
+                yield bytes(row[0])
+
+    # -- live changes ---------------------------------------------------------------------
+    async def changes(self) -> AsyncIterator[tuple[str, int]]:
+        """(table, counter) for every write committed to this twin's attribute tables,
+        by any process: the database's own notifications (LISTEN), no polling."""
+        psycopg = _psycopg()
+        aconn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True,
+                                                      connect_timeout=10)
+        try:
+            await aconn.execute(f"LISTEN {CHANNEL}")
+            prefix = self.schema + ":"
+            async for n in aconn.notifies():
+                if n.payload.startswith(prefix):
+                    table, _, version = n.payload[len(prefix):].rpartition(":")
+                    yield table, int(version)
+        finally:
+            await aconn.close()
+
+    # -- filters in SQL -------------------------------------------------------------------
+    def filter_rows(self, layer: str, flt) -> np.ndarray:
+        """Positions (``fid``) of the layer's rows a checked CQL2 filter selects, evaluated
+        by PostGIS through :func:`twin.query.sql.where_clause` (GiST for spatial tests)."""
+        from psycopg import sql
+
+        from ..query.sql import where_clause
+
+        clause, params = where_clause(flt)
+        with self._conn() as conn:
+            rows = conn.execute(sql.SQL("SELECT fid FROM {} WHERE {} ORDER BY fid").format(
+                self._t(layer), clause), params).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def base_store(source) -> base.Store:
+    from . import open_store
+
+    return open_store(source)
+
+
+def _sql(text: str, *idents):
+    from psycopg import sql
+
+    return sql.SQL(text).format(*idents)
+
+
+# -- layers ------------------------------------------------------------------------------
+def _pg_type(s: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(s):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(s):
+        return "integer" if s.dtype.itemsize <= 4 and str(s.dtype) != "uint32" else "bigint"
+    if pd.api.types.is_float_dtype(s):
+        return "real" if s.dtype.itemsize == 4 else "double precision"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "timestamptz" if getattr(s.dtype, "tz", None) is not None else "timestamp"
+    kind = pd.api.types.infer_dtype(s, skipna=True)
+    if kind in ("string", "empty", "unicode"):
+        return "text"
+    raise TwinFileError(f"column {s.name!r} holds {kind} values, which a twin layer cannot "
+                        "store: convert it to text or numbers")
+
+
+def _write_layer(conn, table, gdf: gpd.GeoDataFrame) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from psycopg import sql
+
+    geom = gdf.geometry.name
+    cols = [c for c in gdf.columns if c != geom]
+    if "fid" in cols:
+        raise TwinFileError("a layer column is called 'fid', the name a twin keeps for a "
+                            "row's place: rename it")
+    types = {c: _pg_type(gdf[c]) for c in cols}
+    ddl = sql.SQL("CREATE TABLE {} (fid bigint PRIMARY KEY{}, geometry geometry(Geometry, "
+                  "4326))").format(table, sql.SQL("").join(
+                      sql.SQL(", {} {}").format(sql.Identifier(c), sql.SQL(types[c]))
+                      for c in cols))
+    conn.execute(ddl)
+    values = np.asarray(gdf.geometry.values)
+    ewkb = shapely.to_wkb(shapely.set_srid(values, 4326), hex=True, include_srid=True)
+    arrays = [pa.array(np.arange(len(gdf), dtype=np.int64))]
+    arrays += [pa.array(gdf[c], from_pandas=True) for c in cols]
+    arrays.append(pa.array(ewkb, type=pa.string()))
+    names = ["fid", *cols, "geometry"]
+    buf = io.BytesIO()
+    # quoting all strings keeps '' apart from NULL (an unquoted empty field)
+    pacsv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(names))]), buf,
+                    pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, names)))
+    with conn.cursor().copy(copy) as cp:
+        view = buf.getbuffer()
+        for i in range(0, len(view), 1 << 20):
+            cp.write(view[i:i + (1 << 20)])
+    conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (geometry)").format(table))
+
+
+_ARROW = {"bigint": "int64", "integer": "int32", "smallint": "int16",
+          "double precision": "float64", "real": "float32", "boolean": "bool",
+          "text": "string", "character varying": "string",
+          "timestamp without time zone": "timestamp", "timestamp with time zone": "timestamptz"}
+
+
+def _read_layer(conn, schema: str, name: str, where: str) -> gpd.GeoDataFrame:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from psycopg import sql
+
+    cols = [(c, t) for c, t in conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
+        "%s AND table_name = %s ORDER BY ordinal_position", (schema, name)).fetchall()
+        if c not in ("fid", "geometry")]
+    if not cols and not conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                                     (f'"{schema}"."{name}"',)).fetchone()[0]:
+        raise TwinFileError(f"{where} lists layer {name!r} but holds no such table: push "
+                            "the twin again (`twin push`)")
+    types = {}
+    for c, t in cols:
+        kind = _ARROW.get(t, "string")
+        types[c] = {"timestamp": pa.timestamp("us"), "timestamptz": pa.timestamp("us", "UTC"),
+                    "string": pa.string()}.get(kind) or pa.from_numpy_dtype(np.dtype(kind))
+    select = sql.SQL("COPY (SELECT {}{}encode(ST_AsBinary(geometry), 'hex') FROM {} ORDER BY "
+                     "fid) TO STDOUT (FORMAT csv)").format(
+        sql.SQL(", ").join(map(sql.Identifier, [c for c, _ in cols])),
+        sql.SQL(", ") if cols else sql.SQL(""), sql.Identifier(schema, name))
+    buf = io.BytesIO()
+    with conn.cursor().copy(select) as cp:
+        for chunk in cp:
+            buf.write(chunk)
+    names = [c for c, _ in cols] + ["__wkb"]
+    if buf.tell() == 0:
+        table = pa.table({c: pa.array([], type=types[c]) for c, _ in cols})
+        wkb: list = []
+    else:
+        buf.seek(0)
+        table = pacsv.read_csv(buf, pacsv.ReadOptions(column_names=names),
+                               pacsv.ParseOptions(newlines_in_values=True),
+                               pacsv.ConvertOptions(
+                                   column_types={**types, "__wkb": pa.string()},
+                                   true_values=["t"], false_values=["f"], null_values=[""],
+                                   strings_can_be_null=True,
+                                   quoted_strings_can_be_null=False))
+        wkb = table.column("__wkb").to_numpy(zero_copy_only=False)
+        table = table.drop(["__wkb"])
+    df = table.to_pandas()
+    geometry = shapely.from_wkb(np.asarray(wkb, dtype=object)) if len(wkb) else []
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geometry, index=df.index, crs=4326),
+                            crs=4326)
+
+
+# -- attribute tables --------------------------------------------------------------------
+class _PgTransaction(Transaction):
+    def __init__(self, store: PostgisStore, conn) -> None:
+        super().__init__()
+        self.store = store
+        self.conn = conn
+
+    def _t(self, name):
+        return self.store._t(name)
+
+    def has(self, name: str) -> bool:
+        return self.conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                                 (f'"{self.store.schema}"."{name}"',)).fetchone()[0]
+
+    def _create(self, name: str, columns) -> None:
+        from psycopg import sql
+
+        self.conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({} bigserial{})").format(
+            self._t(name), sql.Identifier(_ROWID), sql.SQL("").join(
+                sql.SQL(", {} {}").format(sql.Identifier(c), sql.SQL(_KIND[k]))
+                for c, k in columns)))
+
+    def ensure(self, table: Table) -> None:
+        from psycopg import errors, sql
+
+        self._create(table.name, table.columns)
+        have = dict(self.store._columns(self.conn, table.name))
+        for c, k in table.columns:
+            want = _KIND[k]
+            if c not in have:
+                self.conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                    self._t(table.name), sql.Identifier(c), sql.SQL(want)))
+            elif have[c] != want:
+                # a table saved whole from an empty frame holds text columns: give them
+                # the kinds its writers store (the values, if any, are converted)
+                self.conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING "
+                                          "{}::{}").format(
+                    self._t(table.name), sql.Identifier(c), sql.SQL(want), sql.Identifier(c),
+                    sql.SQL(want)))
+        if table.key and table.name not in self.store._keyless:
+            try:
+                with self.conn.transaction():  # a savepoint: a refused key ends nothing
+                    self.conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} "
+                                              "({})").format(
+                        sql.Identifier(f"{table.name}_key"), self._t(table.name),
+                        sql.SQL(", ").join(map(sql.Identifier, table.key))))
+            except errors.UniqueViolation:
+                self.store._keyless.add(table.name)
+
+    @staticmethod
+    def _where(where: dict | None):
+        from psycopg import sql
+
+        if not where:
+            return sql.SQL(""), []
+        return (sql.SQL(" WHERE ") + sql.SQL(" AND ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(c)) for c in where),
+            [base.plain(v) for v in where.values()])
+
+    def select(self, table, columns, where=None, order_by=()):
+        from psycopg import sql
+
+        clause, params = self._where(where)
+        order = sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(
+            map(sql.Identifier, [*order_by, _ROWID])))
+        return self.conn.execute(sql.SQL("SELECT {} FROM {}{}{}").format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)), self._t(table), clause, order),
+            params).fetchall()
+
+    def insert(self, table, columns, rows, *, skip_existing=False) -> int:
+        from psycopg import errors, sql
+
+        q = sql.SQL("INSERT INTO {} ({}) VALUES ({}){}").format(
+            self._t(table), sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            sql.SQL(" ON CONFLICT DO NOTHING") if skip_existing else sql.SQL(""))
+        n = 0
+        try:
+            with self.conn.cursor() as cur:
+                for r in rows:
+                    cur.execute(q, [base.plain(v) for v in r])
+                    n += cur.rowcount
+        except errors.UniqueViolation as e:
+            raise DuplicateKey(f"table {table!r} already holds one of these rows "
+                               f"({str(e).splitlines()[0]})") from e
+        self._touch(table)
+        return n
+
+    def upsert(self, table: Table, rows) -> None:
+        from psycopg import sql
+
+        rows = [list(r) for r in rows]
+        if table.name in self.store._keyless:
+            self.delete_many(table.name, table.key, [[r[table.names.index(k)]
+                                                      for k in table.key] for r in rows])
+            self.insert(table.name, table.names, rows)
+            return
+        rest = [c for c in table.names if c not in table.key]
+        q = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}").format(
+            self._t(table.name), sql.SQL(", ").join(map(sql.Identifier, table.names)),
+            sql.SQL(", ").join(sql.Placeholder() * len(table.names)),
+            sql.SQL(", ").join(map(sql.Identifier, table.key)),
+            sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c),
+                                                                  sql.Identifier(c))
+                               for c in rest))
+        with self.conn.cursor() as cur:
+            cur.executemany(q, [[base.plain(v) for v in r] for r in rows])
+        self._touch(table.name)
+
+    def update(self, table, values, where) -> int:
+        from psycopg import sql
+
+        clause, params = self._where(where)
+        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in values)
+        n = self.conn.execute(sql.SQL("UPDATE {} SET {}{}").format(self._t(table), sets, clause),
+                              [base.plain(v) for v in values.values()] + params).rowcount
+        self._touch(table)
+        return n
+
+    def delete(self, table, where=None) -> int:
+        from psycopg import sql
+
+        clause, params = self._where(where)
+        n = self.conn.execute(sql.SQL("DELETE FROM {}{}").format(self._t(table), clause),
+                              params).rowcount
+        self._touch(table)
+        return n
+
+    def delete_many(self, table, columns, keys) -> None:
+        from psycopg import sql
+
+        cond = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c))
+                                     for c in columns)
+        with self.conn.cursor() as cur:
+            cur.executemany(sql.SQL("DELETE FROM {} WHERE {}").format(self._t(table), cond),
+                            [[base.plain(v) for v in k] for k in keys])
+        self._touch(table)
+
+    def replace(self, name, df) -> None:
+        from psycopg import sql
+
+        self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._t(name)))
+        self.store._keyless.discard(name)
+        cols = [(str(c), base.sql_kind(df[c])) for c in df.columns]
+        self._create(name, cols)
+        if len(df):
+            names = [c for c, _ in cols]
+            with self.conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(
+                    self._t(name), sql.SQL(", ").join(map(sql.Identifier, names)))) as cp:
+                for row in df.itertuples(index=False, name=None):
+                    cp.write_row([_cell(v, k) for v, (_, k) in zip(row, cols, strict=True)])
+        self._touch(name)
+
+    def _files_table(self) -> None:
+        from psycopg import sql
+
+        self.conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (name text NOT NULL, part "
+                                  "integer NOT NULL, data bytea NOT NULL, PRIMARY KEY (name, "
+                                  "part))").format(self._t(FILES_TABLE)))
+
+    def _put_parts(self, name: str, parts) -> None:
+        self._files_table()
+        self.conn.execute(_sql("DELETE FROM {} WHERE name = %s", self._t(FILES_TABLE)), (name,))
+        for part, data in enumerate(parts):
+            self.conn.execute(_sql("INSERT INTO {} (name, part, data) VALUES (%s, %s, %s)",
+                                   self._t(FILES_TABLE)), (name, part, data))
+
+    def put_file(self, name, path) -> None:
+        with open(path, "rb") as f:
+            self._put_parts(name, iter(lambda: f.read(base.FILE_PART_BYTES), b""))
+
+    def delete_files(self, names) -> None:
+        if self.has(FILES_TABLE):
+            with self.conn.cursor() as cur:
+                cur.executemany(_sql("DELETE FROM {} WHERE name = %s", self._t(FILES_TABLE)),
+                                [(n,) for n in names])
+
+    def stored_files(self) -> set[str]:
+        if not self.has(FILES_TABLE):
+            return set()
+        return {r[0] for r in self.conn.execute(
+            _sql("SELECT DISTINCT name FROM {}", self._t(FILES_TABLE))).fetchall()}
+
+    def _bump(self) -> None:
+        from psycopg import sql
+
+        if not self.touched:
+            return
+        self.conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (twin_rowid bigserial, name "
+                                  "text PRIMARY KEY, version bigint NOT NULL)").format(
+            self._t(CHANGES_TABLE)))
+        for name in sorted(self.touched):  # sorted: two writers lock counters in one order
+            # xmax = 0 on the returned row: it was inserted, so there was no counter before
+            after, fresh = self.conn.execute(sql.SQL(
+                "INSERT INTO {} (name, version) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
+                "SET version = {}.version + 1 RETURNING version, (xmax = 0)").format(
+                    self._t(CHANGES_TABLE), sql.Identifier(CHANGES_TABLE)),
+                (name, time.time_ns() // 1000)).fetchone()
+            self.changes[name] = (0 if fresh else int(after) - 1, int(after))
+            self.conn.execute("SELECT pg_notify(%s, %s)",
+                              (CHANNEL, f"{self.store.schema}:{name}:{after}"))
+
+
+def _cell(v, kind: str):
+    v = base.plain(v)
+    if v is None:
+        return None
+    if kind == "int" and isinstance(v, bool):
+        return int(v)
+    return v
