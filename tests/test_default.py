@@ -138,13 +138,13 @@ def test_cli_info_says_which_rows_are_synthetic(default_twin_path, capsys):
 def test_build_version_covers_the_code_that_writes_the_file(monkeypatch):
     from pathlib import Path
 
-    import twin.store
+    import twin.store.gpkg
 
     names = {p.name for p in default._build_inputs()}
-    assert {"default.py", "model.py", "schema.py", "store.py", "crs.py"} <= names
+    assert {"default.py", "model.py", "schema.py", "base.py", "gpkg.py", "crs.py"} <= names
     assert default._build_version() == default.BUILD_VERSION
     # a fix to how the file is written must make cached twins stale
-    store_py = Path(twin.store.__file__).resolve()
+    store_py = Path(twin.store.gpkg.__file__).resolve()
     real = Path.read_bytes
     monkeypatch.setattr(Path, "read_bytes",
                         lambda self: real(self) + (b"#" if self.resolve() == store_py else b""))

@@ -112,7 +112,7 @@ def test_replacing_a_raster_drops_the_old_bytes(built, tmp_path):
 
 
 def test_a_crash_while_saving_leaves_the_old_file_whole(built, tmp_path, monkeypatch):
-    from twin import store
+    from twin.store import gpkg
 
     target = tmp_path / "keep.gpkg"
     built.save(target)
@@ -121,7 +121,7 @@ def test_a_crash_while_saving_leaves_the_old_file_whole(built, tmp_path, monkeyp
     def crash(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "_copy_files", crash)  # while copying the rasters' bytes
+    monkeypatch.setattr(gpkg, "_copy_files", crash)  # while copying the rasters' bytes
     with pytest.raises(OSError, match="disk full"):
         Twin.open(built.path).save(target)
     monkeypatch.undo()
@@ -166,9 +166,9 @@ def test_a_raster_whose_bytes_are_lost_is_named_when_saving(built, tmp_path):
 
 
 def test_a_large_raster_is_stored_in_parts(built, tmp_path, monkeypatch):
-    from twin import store
+    from twin.store import base
 
-    monkeypatch.setattr(store, "FILE_PART_BYTES", 4096)
+    monkeypatch.setattr(base, "FILE_PART_BYTES", 4096)
     out = build_small(tmp_path / "p", resolution=100.0).path  # stored from disk, in parts
     conn = sqlite3.connect(out)
     parts = dict(conn.execute("SELECT name, COUNT(*) FROM twin_files GROUP BY name"))

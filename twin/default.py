@@ -31,7 +31,8 @@ _DEFAULT_PARCELS = 50_000
 #: Modules of ``twin`` whose code shapes the bytes of a built twin file: validation and
 #: reprojection on entry, the file format, the metadata written, and the assembly from a
 #: manifest.
-_CORE_BUILD_MODULES = ("default.py", "model.py", "schema.py", "store.py", "crs.py",
+_CORE_BUILD_MODULES = ("default.py", "model.py", "schema.py", "store/base.py",
+                       "store/gpkg.py", "crs.py",
                        "assembly.py", "manifest.py", "conform.py", "derived.py",
                        "importer.py", "region.py")
 

@@ -79,7 +79,7 @@ def install(tw, info, folder: Path):
         if src != dst:
             os.replace(src, dst)
         out[attr] = dst
-    store._fsync_dir(Path(folder))
+    store.fsync_dir(Path(folder))
     info = replace(info, **out)
     _PENDING.setdefault(tw, {}).update({p.name: p for p in out.values()})
     return info

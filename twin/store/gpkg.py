@@ -56,7 +56,7 @@ __all__ = ["GpkgStore", "write_twin_file", "read_twin_file", "transaction", "rea
 GPKG_OPTIONS = {"VERSION": "1.2"}
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -91,7 +91,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         if tmp.exists():
             if tmp.is_dir():
