@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 
@@ -28,6 +29,7 @@ from .head import HeadAsGet
 from .limits import BodyLimit
 from .proxy import TrustedProxies, resolve
 from .routers import dashboard, features, landing, map, plan, raster, scenarios, score, tiles
+from .score_hub import hub_of
 from .settings import Settings
 from .urls import LinkHeaders
 
@@ -83,7 +85,17 @@ def _lifespan(settings: Settings):
             # (bench/tiles.py measured the warm rate with and without, docs/tiles.md).
             gc.collect()
             gc.freeze()
-        yield
+        follow = None
+        changes = getattr(tw.store, "changes", None)
+        if changes is not None:  # a shared store: hear the other workers' ingests
+            follow = asyncio.create_task(hub_of(app).follow(changes))
+        try:
+            yield
+        finally:
+            if follow is not None:
+                follow.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follow
 
     return lifespan
 

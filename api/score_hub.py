@@ -16,6 +16,12 @@ One :class:`ScoreHub` per app holds:
   completes. A slow client gets the latest of each, never a backlog: each subscriber holds
   one slot per event, overwritten by newer ones.
 
+Several workers may serve one twin from a shared store (PostGIS). Each read first catches
+up with the store (``Twin.refresh``: one read of its change counters), so every worker
+answers with the same data version after an ingest on any of them; and :meth:`follow`
+listens to the store's own notifications (PostgreSQL ``LISTEN``) to hand an ingest made on
+another worker to this worker's streams.
+
 A stream ends when its client disconnects (Starlette cancels the response) or when the
 server shuts down. uvicorn does not tell an app about a shutdown until every response has
 ended (it only marks connections not-keep-alive, then waits for them), so a stream left
@@ -26,6 +32,7 @@ second, the ``should_exit`` flag of the uvicorn server running its event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import weakref
@@ -33,6 +40,8 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+log = logging.getLogger("api")
 
 if TYPE_CHECKING:
     from twin.score.audit import Audit
@@ -110,16 +119,24 @@ class ScoreHub:
         self._subs: set[_Subscriber] = set()
         self._closed = False
         self._servers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._published: str | None = None
+
+    def _catch_up(self) -> None:
+        # Another process or worker may have ingested since: one read of the counters.
+        with self.lock:
+            self.twin.refresh()
 
     @property
     def score(self):
         with self.lock:
+            self._catch_up()
             return self.twin.score
 
     def data_version(self) -> str | None:
         """The score's data version (as in ``GET /score``), or None when the twin holds no
         observations (or no units) to score."""
         with self.lock:
+            self._catch_up()
             if "districts" not in self.twin:
                 return None
             try:
@@ -131,6 +148,7 @@ class ScoreHub:
     def ranking(self) -> dict:
         """The current ranking with dimension sub-scores and Monte Carlo rank intervals."""
         with self.lock:
+            self._catch_up()
             s = self.twin.score
             version = _digest(s)
             mc = self._mc.get(version)
@@ -194,6 +212,7 @@ class ScoreHub:
         """The audit of the scored panel (see :mod:`twin.score.audit`), cached per data
         version; with its data version."""
         with self.lock:
+            self._catch_up()
             s = self.twin.score
             version = _digest(s)
             key = (version, treat)
@@ -285,6 +304,7 @@ class ScoreHub:
         """Ingest (all or nothing, durable before acknowledged); return the report and the
         new ranking (None when there is still nothing to rank)."""
         with self.lock:
+            self._catch_up()
             report = self.twin.score.ingest(records, upsert=upsert)
             try:
                 ranking = self.ranking()
@@ -302,6 +322,7 @@ class ScoreHub:
     def publish(self, ranking: dict) -> int:
         """Hand a new ranking to every subscriber (callable from any thread); returns how
         many were woken."""
+        self._published = ranking["data_version"]
         return self._hand("ranking", self.event(ranking))
 
     def publish_event(self, name: str, event_id: str, body: dict) -> int:
@@ -318,6 +339,35 @@ class ScoreHub:
             except RuntimeError:  # its loop has closed: the stream is gone
                 self._subs.discard(sub)
         return len(subs)
+
+    async def follow(self, changes) -> None:
+        """Publish the rankings that other workers' ingests make: ``changes`` is the
+        store's async iterator of committed writes (``PostgisStore.changes``, fed by
+        ``LISTEN``). Runs until cancelled; a lost connection is opened again."""
+        from twin.score.observations import TABLE
+
+        while not self._closed:
+            try:
+                async for table, _ in changes():
+                    if table != TABLE or not self._subs:
+                        continue
+                    ranking = await asyncio.to_thread(self._ranking_or_none)
+                    # The version decides, not whether this worker had already caught up:
+                    # a GET may have read the new observations before the notice came.
+                    if ranking is not None and ranking["data_version"] != self._published:
+                        self.publish(ranking)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database went away: listen again shortly
+                log.warning("lost the store's change notifications; listening again",
+                            exc_info=True)
+                await asyncio.sleep(1.0)
+
+    def _ranking_or_none(self) -> dict | None:
+        try:
+            return self.ranking()
+        except LookupError:  # NoObservations
+            return None
 
     @property
     def subscribers(self) -> int:

@@ -36,8 +36,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TWIN_", extra="ignore")
 
-    #: The twin file to serve; None serves ``twin.load_default()``.
-    twin_path: Path | None = None
+    #: The twin to serve: a GeoPackage path or a ``postgresql://`` URL (kept as a string:
+    #: a Path would fold its ``//``); None serves ``twin.load_default()``.
+    twin_path: Path | str | None = None
     #: Bearer tokens accepted on write endpoints (comma-separated in TWIN_API_TOKENS).
     api_tokens: Annotated[list[str], NoDecode] = []
     #: A file holding more tokens, one per line (blank lines and ``#`` comments skipped).

@@ -101,3 +101,23 @@ def postgis():
     finally:
         _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgis_url(postgis):
+    """A function giving a fresh ``postgresql://`` twin location (its own schema) in the
+    private cluster of :func:`postgis`."""
+    import itertools
+
+    sock = dict(kv.split("=", 1) for kv in postgis.split())["host"]
+    counter = itertools.count()
+    return lambda: f"postgresql://postgres@/postgres?host={sock}&schema=t{next(counter)}"
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def twin_location(request, tmp_path):
+    """A fresh twin location in each backend: a GeoPackage path, then a PostGIS schema.
+    Parity tests take it, so one test checks that both backends give the same answers."""
+    if request.param == "gpkg":
+        return str(tmp_path / "twin.gpkg")
+    return request.getfixturevalue("postgis_url")()

@@ -17,6 +17,7 @@ PYPI_TO_CONDA = {
     "uvicorn[standard]": "uvicorn-standard",
     "mapbox-vector-tile": "mapbox_vector_tile",
     "matplotlib": "matplotlib-base",
+    "psycopg[binary]": "psycopg",
 }
 
 
@@ -27,7 +28,7 @@ def _name(req: str) -> str:
 def _runtime_pypi() -> set[str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(meta["dependencies"])
-    for extra in ("api", "viz", "raster", "score", "dashboard"):
+    for extra in ("api", "viz", "raster", "score", "dashboard", "postgis"):
         reqs += meta["optional-dependencies"][extra]
     return {PYPI_TO_CONDA.get(_name(r), _name(r)) for r in reqs}
 

@@ -55,7 +55,7 @@ def test_the_plan_export_opens_without_a_warning(default_twin, tmp_path):
 
 
 def test_files_round_trip_in_parts(tmp_path, monkeypatch, small_twin):
-    monkeypatch.setattr(store, "FILE_PART_BYTES", 1000)
+    monkeypatch.setattr(store.base, "FILE_PART_BYTES", 1000)
     data = bytes(range(256)) * 17  # 4,352 bytes: five parts
     src = tmp_path / "blob.bin"
     src.write_bytes(data)

@@ -17,11 +17,18 @@ from .errors import TwinError
 
 __all__ = ["main"]
 
+_TWIN_HELP = "twin file or postgresql:// URL (default: the default twin)"
 
-def _default_path(args) -> Path:
+
+def _default_path(args) -> Path | str:
+    """The location --twin names (a file path, or a ``postgresql://`` URL kept as given:
+    a Path would fold its ``//``), or the default twin's file."""
     from .default import default_twin_path
+    from .store import is_database_url
 
-    return Path(args.twin) if getattr(args, "twin", None) else default_twin_path()
+    if not getattr(args, "twin", None):
+        return default_twin_path()
+    return args.twin if is_database_url(args.twin) else Path(args.twin)
 
 
 def _open(args):
@@ -92,27 +99,75 @@ def _cmd_serve(args) -> int:
             f"serving needs the 'api' extra ({e.name} is missing): pip install "
             "'aqmola-twin[api]'"
         ) from e
+    from .store import open_store
+
     path = _default_path(args)
     try:
         settings = Settings(twin_path=path)
     except ValidationError as e:
         raise TwinError(f"cannot serve: {settings_problem(e)}") from None
-    if not path.exists():
+    st = open_store(path)
+    if args.workers > 1 and not st.shared:
+        # Each worker would hold its own copy of the twin in memory: a scenario saved or
+        # an observation ingested on one would not reach the others' answers and streams.
+        raise TwinError(
+            f"--workers {args.workers} needs a twin that several processes share: "
+            f"{st.describe()} is one file for one process. Copy it to PostgreSQL/PostGIS "
+            "(`twin push FILE postgresql://user@host/db`) and serve that URL, or serve "
+            "this file with one worker")
+    if not st.exists():
+        if st.path is None:
+            raise TwinError(f"{st.describe()} holds no twin: copy one there first with "
+                            f"`twin push FILE {st.location}`")
         from .default import build_default
 
         print(f"no twin at {path}; building the default twin first", file=sys.stderr)
         build_default(out=path, progress=True)
+    # proxy_headers=False: the app trusts forwarded headers only from TWIN_TRUSTED_PROXIES
+    # (api/proxy.py). uvicorn's own handling would trust its FORWARDED_ALLOW_IPS instead
+    # and rewrite the peer address before the app could check it.
+    common = {"host": args.host, "port": args.port, "log_level": "info",
+              "proxy_headers": False, "access_log": settings.access_log}
+    if args.workers > 1:
+        # uvicorn starts each worker from an import string; the worker reads the twin's
+        # location from the environment as any TWIN_* setting.
+        os.environ["TWIN_TWIN_PATH"] = str(path)
+        uvicorn.run("api.app:create_app", factory=True, workers=args.workers, **common)
+        return 0
     app = create_app(settings)
     from api.fastpath import http_protocol
 
     # Cached tiles are answered inside uvicorn's HTTP protocol, which also bounds how long
     # a request head may take (api/fastpath.py).
     proto = http_protocol(settings.header_timeout)
-    # proxy_headers=False: the app trusts forwarded headers only from TWIN_TRUSTED_PROXIES
-    # (api/proxy.py). uvicorn's own handling would trust its FORWARDED_ALLOW_IPS instead
-    # and rewrite the peer address before the app could check it.
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=False,
-                access_log=settings.access_log, **({"http": proto} if proto else {}))
+    uvicorn.run(app, **common, **({"http": proto} if proto else {}))
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return n
+
+
+def _cmd_push(args) -> int:
+    from .model import Twin
+    from .store import open_store, user_work
+
+    src, dest = open_store(args.src), open_store(args.dest)
+    if src.same_as(dest):
+        raise TwinError(f"{src.describe()} is both SRC and DEST: name another DEST")
+    lost = [] if args.force else user_work(dest)
+    if lost:
+        raise TwinError(f"{dest.describe()} holds {', '.join(lost)}, which pushing would "
+                        "replace: push elsewhere, or add --force to replace it")
+    tw = Twin.open(src)
+    tw.save(dest)  # whole, in one transaction (PostGIS) or one rename (GeoPackage)
+    print(f"pushed {tw!r} ({src.location}) -> {dest.location}")
     return 0
 
 
@@ -297,19 +352,31 @@ def _parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_build)
 
     i = sub.add_parser("info", help="summarise a twin")
-    i.add_argument("--twin", help="twin file (default: the default twin)")
+    i.add_argument("--twin", help=_TWIN_HELP)
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=_cmd_info)
 
     s = sub.add_parser("serve", help="serve a twin over HTTP")
     s.add_argument("--host", default=os.environ.get("TWIN_HOST", "127.0.0.1"))
     s.add_argument("--port", type=int, default=int(os.environ.get("TWIN_PORT", "8000")))
-    s.add_argument("--twin", help="twin file (default: the default twin, built if missing)")
+    s.add_argument("--twin", help="twin file or postgresql:// URL (default: the default "
+                   "twin, built if missing)")
+    s.add_argument("--workers", type=_positive, default=1,
+                   help="worker processes (more than 1 needs a PostGIS twin; default 1)")
     s.set_defaults(func=_cmd_serve)
+
+    pu = sub.add_parser("push", help="copy a whole twin (layers, tables, rasters) between a "
+                        "GeoPackage file and PostgreSQL/PostGIS, either way")
+    pu.add_argument("src", help="twin file or postgresql://user@host:port/db[?schema=NAME]")
+    pu.add_argument("dest", help="twin file or postgresql:// URL to write (replaced whole)")
+    pu.add_argument("--force", action="store_true",
+                    help="replace DEST even if it holds scenarios, plan changes, observations "
+                    "or rasters of a user")
+    pu.set_defaults(func=_cmd_push)
 
     m = sub.add_parser("map", help="write a self-contained 3D map (HTML, works offline)")
     m.add_argument("--out", required=True, help="HTML file to write")
-    m.add_argument("--twin", help="twin file (default: the default twin)")
+    m.add_argument("--twin", help=_TWIN_HELP)
     m.add_argument("--color-by",
                    help="district colour and height: score, population, investment_kzt, jobs, "
                    "projects (default: score where the twin has one, else population)")
@@ -325,7 +392,7 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("add-raster", help="add a GeoTIFF to a twin as a served raster layer")
     a.add_argument("name", help="raster name: lower-case letters, digits, underscores")
     a.add_argument("file", help="a GeoTIFF with a CRS (VRT and other formats are refused)")
-    a.add_argument("--twin", help="twin file (default: the default twin)")
+    a.add_argument("--twin", help=_TWIN_HELP)
     a.add_argument("--title", help="a title for catalogues (default: the name)")
     a.add_argument("--units", default="", help="units of the values, e.g. 'm' or 'NDVI'")
     a.add_argument("--source", help="where the data came from (default: the file name)")
@@ -347,13 +414,13 @@ def _parser() -> argparse.ArgumentParser:
     ]:
         v = plsub.add_parser(verb, help=out_help)
         v.add_argument("--out", required=True, help=out_help)
-        v.add_argument("--twin", help="twin file (default: the default twin)")
+        v.add_argument("--twin", help=_TWIN_HELP)
         v.add_argument("--plan", default="main", help="plan id (default main)")
         v.add_argument("--version", type=int, help="plan version (default: the latest)")
         v.set_defaults(func=func)
 
     sc = sub.add_parser("score", help="the region score: ranking with rank intervals")
-    sc.add_argument("--twin", help="twin file (default: the default twin)")
+    sc.add_argument("--twin", help=_TWIN_HELP)
     sc.add_argument("--json", action="store_true", help="print JSON")
     sc.add_argument("--normalisation", choices=["minmax", "zscore", "target"])
     sc.add_argument("--aggregation", choices=["arithmetic", "geometric"])
@@ -366,7 +433,7 @@ def _parser() -> argparse.ArgumentParser:
     # SUPPRESS: an option given before 'forecast' (twin score --twin X forecast) is kept,
     # instead of being reset by the nested parser's default.
     f.add_argument("--twin", default=argparse.SUPPRESS,
-                   help="twin file (default: the default twin)")
+                   help=_TWIN_HELP)
     f.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                    help="print JSON")
     f.add_argument("--horizon", type=int, default=12, help="months ahead, 1-12 (default 12)")

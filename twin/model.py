@@ -447,6 +447,20 @@ class Twin(RegionTerms):
                 self.tables.pop(n, None)
             self.table_versions[n] = versions.get(n)  # type: ignore[assignment]
 
+    def refresh(self) -> set[str]:
+        """Catch up with what other processes (or a server's other workers) wrote to the
+        store: the attribute tables they changed are read again, and the score is rebuilt
+        when its observations changed. One cheap read when nothing did. Returns the tables
+        read again."""
+        changed = self.changed_tables()
+        if changed:
+            self.reload_tables(sorted(changed))
+            from .score.observations import TABLE as OBSERVATIONS  # lazy: score is heavy
+
+            if OBSERVATIONS in changed:
+                self.__dict__.pop("_score", None)
+        return changed
+
     def noted_write(self, changes: dict[str, tuple[int, int]]) -> set[str]:
         """Record this twin's own committed write (a transaction's ``changes``, table ->
         counter before and after it). Returns the tables that another writer had changed

@@ -24,7 +24,6 @@ from .errors import PlanError, PlanVersionError
 from .regulations import ZONE_TYPES, Regulations, load_regulations
 from .versions import (
     VERSION_COLUMNS,
-    PLAN_VERSIONS,
     VERSIONS_TABLE,
     PlanDiff,
     Rezone,

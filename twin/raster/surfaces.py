@@ -7,7 +7,6 @@ same area and a density integrates to people.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 

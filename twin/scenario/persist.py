@@ -21,8 +21,8 @@ from typing import Any
 import pandas as pd
 
 from .. import limits
-from ..store import Table
 from ..errors import SetAsideWarning, TwinError
+from ..store import Table
 from .edits import edits_from_json
 from .errors import InvalidEdit, ScenarioConflict, ScenarioNotFound, UnreadableScenario
 

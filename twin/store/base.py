@@ -266,7 +266,7 @@ class Store(ABC):
         """A local folder for unpacked copies of stored files (a cache: the store holds
         the bytes)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a file holds no connection to release
         """Release connections (a no-op for a file)."""
 
     # -- what a rebuild would lose --------------------------------------------------------
