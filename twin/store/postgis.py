@@ -220,10 +220,11 @@ class PostgisStore(base.Store):
                         tx.put_file(name, src)
                 # Counters start from the clock (see twin.store.gpkg.write_twin_file).
                 start = time.time_ns() // 1000
-                tx.replace(CHANGES_TABLE, pd.DataFrame(
-                    {"name": list(tables), "version": [start] * len(tables)}))
-                conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (name)").format(
-                    target._t(CHANGES_TABLE)))
+                tx._changes_table()  # typed here: a twin without tables has no rows to type
+                with conn.cursor() as cur:
+                    cur.executemany(sql.SQL("INSERT INTO {} (name, version) VALUES (%s, %s)")
+                                    .format(target._t(CHANGES_TABLE)),
+                                    [(n, start) for n in tables])
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
                     sql.Identifier(self.schema)))
                 conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
@@ -657,14 +658,19 @@ class _PgTransaction(Transaction):
         return {r[0] for r in self.conn.execute(
             _sql("SELECT DISTINCT name FROM {}", self._t(FILES_TABLE))).fetchall()}
 
+    def _changes_table(self) -> None:
+        from psycopg import sql
+
+        self.conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (twin_rowid bigserial, name "
+                                  "text PRIMARY KEY, version bigint NOT NULL)").format(
+            self._t(CHANGES_TABLE)))
+
     def _bump(self) -> None:
         from psycopg import sql
 
         if not self.touched:
             return
-        self.conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (twin_rowid bigserial, name "
-                                  "text PRIMARY KEY, version bigint NOT NULL)").format(
-            self._t(CHANGES_TABLE)))
+        self._changes_table()
         for name in sorted(self.touched):  # sorted: two writers lock counters in one order
             # xmax = 0 on the returned row: it was inserted, so there was no counter before
             after, fresh = self.conn.execute(sql.SQL(

@@ -1,0 +1,144 @@
+"""twin/store: the GeoPackage and the PostGIS backend give the same answers.
+
+Each test takes ``twin_location`` (tests/conftest.py), so it runs once on a GeoPackage file
+and once on a schema of the private PostGIS cluster, and checks the same expected answers:
+layers, metadata, attribute tables (scenarios, plan versions, observations, the raster
+registry and files), change counters seen by a second process, and ``twin push`` both ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import pytest
+
+from geodata.score_history import generate_history
+from tests.common import make_small_twin
+from twin import Twin
+from twin.errors import TwinError
+from twin.scenario import ScenarioConflict
+from twin.scenario.persist import read_row, write_row
+from twin.store import open_store, user_work
+
+
+def _scored():
+    tw = make_small_twin()
+    tw.tables["score_observations"] = generate_history(["west", "east"], tw["project_sites"])
+    return tw
+
+
+def _same_layers(a: Twin, b: Twin) -> None:
+    assert a.layer_names == b.layer_names
+    for n in a.layer_names:
+        pd.testing.assert_frame_equal(a.layer(n), b.layer(n), check_like=False)
+        assert a.schema(n) == b.schema(n)
+
+
+def test_a_twin_reads_back_as_saved(twin_location):
+    tw = _scored()
+    tw.save(twin_location)
+    back = Twin.open(twin_location)
+    _same_layers(tw, back)
+    assert (back.name, back.version, back.metadata.provenance) == \
+        (tw.name, tw.version, tw.metadata.provenance)
+    assert back.analysis_crs == tw.analysis_crs
+    pd.testing.assert_frame_equal(
+        back.tables["score_observations"].reset_index(drop=True),
+        tw.tables["score_observations"].reset_index(drop=True), check_dtype=False)
+    assert back.score.data_version == tw.score.data_version
+    assert back.location == str(twin_location)
+
+
+def test_scenario_writes_are_compare_and_set(twin_location):
+    make_small_twin().save(twin_location)
+    a, b = Twin.open(twin_location), Twin.open(twin_location)  # two sessions
+    assert write_row(a, "alu", "Aluminium", "[]", 0) == 1
+    assert read_row(b, "alu")["version"] == 1  # read from the store, not memory
+    assert write_row(b, "alu", "Aluminium 2", "[]", 1) == 2
+    with pytest.raises(ScenarioConflict, match="version 1"):
+        write_row(a, "alu", "stale", "[]", 1)  # a's change was based on version 1
+    with pytest.raises(ScenarioConflict):
+        write_row(a, "alu", "again", "[]", 0)  # a new one with a taken id
+    assert read_row(Twin.open(twin_location), "alu")["name"] == "Aluminium 2"
+
+
+def test_an_ingest_is_durable_and_seen_by_another_session(twin_location):
+    _scored().save(twin_location)
+    a, b = Twin.open(twin_location), Twin.open(twin_location)
+    before = b.score.data_version
+    obs = {"unit_id": "east", "indicator": "avg_wage", "month": "2025-08", "value": 999.0,
+           "unit": "thousand KZT", "source": "test"}
+    a.score.ingest([obs], upsert=True)
+    assert b.changed_tables() == {"score_observations"}
+    assert b.refresh() == {"score_observations"}
+    assert b.score.data_version == a.score.data_version != before
+    assert b.refresh() == set()  # nothing new: one read of the counters
+    with pytest.raises(TwinError, match="already stored"):
+        b.score.ingest([obs])  # without upsert a stored key is refused
+    assert user_work(twin_location) == ["1 observation(s) not flagged synthetic"]
+
+
+def test_plan_versions_are_stored_and_a_stale_session_is_refused(twin_location):
+    make_small_twin().save(twin_location)
+    a, b = Twin.open(twin_location), Twin.open(twin_location)
+    pa, pb = a.plan, b.plan
+    pa.rezone(parcels=[2], zone_type="industrial", note="plant")
+    saved = pa.save()
+    assert saved >= 1
+    pb.rezone(parcels=[3], zone_type="industrial", note="other")
+    with pytest.raises(TwinError, match="has not seen"):
+        pb.save()
+    stored = open_store(twin_location).read_table("plan_versions")
+    assert len(stored) == saved and "plant" in " ".join(stored["change"].astype(str))
+    assert Twin.open(twin_location).plan.version == pa.version
+
+
+def _file_digests(location) -> dict[str, str]:
+    st = open_store(location)
+    return {n: hashlib.sha256(b"".join(st.file_parts(n))).hexdigest()
+            for n in sorted(st.stored_files())}
+
+
+@pytest.mark.slow
+def test_push_copies_a_whole_twin_with_its_rasters_both_ways(twin_location, tmp_path,
+                                                             postgis_url, capsys):
+    from twin.cli import main
+    from twin.raster.surfaces import build_rasters
+
+    tw = _scored()
+    src = tmp_path / "src.gpkg"
+    tw.save(src)
+    build_rasters(tw, src, resolution=2000.0)
+    tw.save(src)
+    files = _file_digests(src)
+    assert files  # the rasters' COGs, stored in the twin
+    assert main(["push", str(src), twin_location]) == 0
+    assert _file_digests(twin_location) == files
+    pushed = Twin.open(twin_location)
+    _same_layers(tw, pushed)
+    assert list(pushed.tables["rasters"]["name"]) == list(tw.tables["rasters"]["name"])
+    # and back, through the other backend
+    other = postgis_url() if twin_location.endswith(".gpkg") else str(tmp_path / "back.gpkg")
+    assert main(["push", twin_location, other]) == 0
+    assert _file_digests(other) == files
+    _same_layers(tw, Twin.open(other))
+    assert "pushed" in capsys.readouterr().out
+
+
+def test_push_keeps_a_users_work_unless_forced(twin_location, tmp_path):
+    from twin.cli import main
+
+    src = tmp_path / "src.gpkg"
+    make_small_twin().save(src)
+    make_small_twin().save(twin_location)
+    write_row(Twin.open(twin_location), "alu", "Aluminium", "[]", 0)
+    assert main(["push", str(src), twin_location]) == 1
+    assert read_row(Twin.open(twin_location), "alu")["version"] == 1  # untouched
+    assert main(["push", str(src), twin_location, "--force"]) == 0
+    assert user_work(twin_location) == []
+
+
+def test_a_missing_twin_says_how_to_make_one(twin_location):
+    with pytest.raises(TwinError, match="twin build|twin push"):
+        Twin.open(twin_location)
