@@ -500,6 +500,12 @@ class _PgTransaction(Transaction):
     def ensure(self, table: Table) -> None:
         from psycopg import errors, sql
 
+        if not self.has(table.name):
+            # Two first writers would both run CREATE TABLE IF NOT EXISTS, and one fails
+            # on the catalog's unique key: let them take turns (the lock ends with the
+            # transaction; the second then finds the table).
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                              (f"{self.store.schema}.{table.name}",))
         self._create(table.name, table.columns)
         have = dict(self.store._columns(self.conn, table.name))
         for c, k in table.columns:
@@ -514,7 +520,12 @@ class _PgTransaction(Transaction):
                                           "{}::{}").format(
                     self._t(table.name), sql.Identifier(c), sql.SQL(want), sql.Identifier(c),
                     sql.SQL(want)))
-        if table.key and table.name not in self.store._keyless:
+        # CREATE INDEX takes a share lock on the table even when the index exists: two
+        # writers holding it would deadlock on their updates. Create it only when missing.
+        if table.key and table.name not in self.store._keyless and \
+                not self.has(f"{table.name}_key"):
+            self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                              (f"{self.store.schema}.{table.name}",))
             try:
                 with self.conn.transaction():  # a savepoint: a refused key ends nothing
                     self.conn.execute(sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} "
