@@ -23,10 +23,10 @@ listens to the store's own notifications (PostgreSQL ``LISTEN``) to hand an inge
 another worker to this worker's streams.
 
 A stream ends when its client disconnects (Starlette cancels the response) or when the
-server shuts down. uvicorn does not tell an app about a shutdown until every response has
-ended (it only marks connections not-keep-alive, then waits for them), so a stream left
-waiting would hold the server up forever. Each stream therefore checks, a few times a
-second, the ``should_exit`` flag of the uvicorn server running its event loop.
+server shuts down. ASGI tells an app about a shutdown only once every response has ended,
+so an open stream would hold a server up forever: ``twin serve`` sets uvicorn's public
+``timeout_graceful_shutdown`` (:data:`SHUTDOWN_GRACE_S`), after which uvicorn cancels the
+responses still running, and a cancelled stream ends like a disconnected one.
 """
 
 from __future__ import annotations
@@ -34,8 +34,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
-import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -48,11 +46,13 @@ if TYPE_CHECKING:
     from twin.score.forecast_set import ForecastSet
     from twin.score.uncertainty import RankUncertainty
 
-__all__ = ["ScoreHub", "hub_of", "DRAWS", "SEED"]
+__all__ = ["ScoreHub", "hub_of", "DRAWS", "SEED", "SHUTDOWN_GRACE_S"]
 
 #: Monte Carlo draws and seed of the rank intervals served (a seed gives reproducible ranks).
 DRAWS = 1000
 SEED = 0
+#: Seconds a shutting-down server gives open responses (streams) before cancelling them.
+SHUTDOWN_GRACE_S = 1.0
 _create = threading.Lock()
 
 
@@ -105,8 +105,6 @@ class ScoreHub:
 
     #: Seconds between keep-alive comments on an idle stream (proxies drop silent ones).
     keepalive_s = 15.0
-    #: Seconds between a stream's checks for a server shutdown.
-    poll_s = 0.25
 
     def __init__(self, tw) -> None:
         self.twin = tw
@@ -118,7 +116,6 @@ class ScoreHub:
         self._region_body: tuple[str, bytes] | None = None
         self._subs: set[_Subscriber] = set()
         self._closed = False
-        self._servers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._published: str | None = None
 
     def _catch_up(self) -> None:
@@ -382,30 +379,6 @@ class ScoreHub:
             except RuntimeError:
                 pass
 
-    def _server(self):
-        # The uvicorn Server whose serve() drives this loop: its main task's coroutine.
-        loop = asyncio.get_running_loop()
-        if loop in self._servers:
-            return self._servers[loop]()
-        server = None
-        try:
-            import uvicorn
-
-            for task in asyncio.all_tasks(loop):
-                frame = getattr(task.get_coro(), "cr_frame", None)
-                cand = frame.f_locals.get("self") if frame is not None else None
-                if isinstance(cand, uvicorn.Server):
-                    server = cand
-                    break
-        except ImportError:  # pragma: no cover - served by another ASGI server
-            pass
-        self._servers[loop] = (weakref.ref(server) if server is not None
-                               else (lambda: None))
-        return server
-
-    def _stopping(self, server) -> bool:
-        return self._closed or (server is not None and bool(server.should_exit))
-
     async def stream(self, current):
         """The event stream of one client: the current ranking (``await current()``, bytes
         or None), then each new ranking, with keep-alive comments while idle; ends at
@@ -415,23 +388,18 @@ class ScoreHub:
         # (at worst the client gets the same ranking twice).
         self._subs.add(sub)
         try:
-            server = self._server()
             first = await current()
             # retry: how long a browser's EventSource waits before reconnecting.
             yield b"retry: 3000\n\n" + (first or b"")
-            last = time.monotonic()
-            while not self._stopping(server):
+            while not self._closed:
                 try:
-                    await asyncio.wait_for(sub.wake.wait(), self.poll_s)
+                    await asyncio.wait_for(sub.wake.wait(), self.keepalive_s)
                 except TimeoutError:
-                    if time.monotonic() - last >= self.keepalive_s:
-                        last = time.monotonic()
-                        yield b": keep-alive\n\n"
+                    yield b": keep-alive\n\n"
                     continue
                 sub.wake.clear()
                 data = b"".join(sub.pending.pop(k) for k in list(sub.pending))
-                if data and not self._stopping(server):
-                    last = time.monotonic()
+                if data and not self._closed:
                     yield data
         finally:
             self._subs.discard(sub)

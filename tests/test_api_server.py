@@ -41,8 +41,11 @@ def serve_in_thread(app, header_timeout: float | None = None):
     from api.fastpath import http_protocol
 
     # The protocol `twin serve` uses: cache hits are answered inside uvicorn's protocol.
+    from api.score_hub import SHUTDOWN_GRACE_S
+
     config = uvicorn.Config(app, log_level="warning", lifespan="on",
-                            http=http_protocol(header_timeout))
+                            http=http_protocol(header_timeout),
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     server = uvicorn.Server(config)
     t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     t.start()

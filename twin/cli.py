@@ -126,8 +126,12 @@ def _cmd_serve(args) -> int:
     # proxy_headers=False: the app trusts forwarded headers only from TWIN_TRUSTED_PROXIES
     # (api/proxy.py). uvicorn's own handling would trust its FORWARDED_ALLOW_IPS instead
     # and rewrite the peer address before the app could check it.
+    from api.score_hub import SHUTDOWN_GRACE_S
+
+    # The grace: open score streams end when uvicorn cancels them (api/score_hub.py).
     common = {"host": args.host, "port": args.port, "log_level": "info",
-              "proxy_headers": False, "access_log": settings.access_log}
+              "proxy_headers": False, "access_log": settings.access_log,
+              "timeout_graceful_shutdown": SHUTDOWN_GRACE_S}
     if args.workers > 1:
         # uvicorn starts each worker from an import string; the worker reads the twin's
         # location from the environment as any TWIN_* setting.
