@@ -17,9 +17,10 @@ server, sees that a table changed with one cheap read, and reloads it.
 from __future__ import annotations
 
 import contextlib
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +248,7 @@ class Store(ABC):
     def file_parts(self, name: str) -> Iterator[bytes]:
         """The stored file ``name``'s bytes, part by part (nothing when it is absent)."""
 
-    def unpack_file(self, name: str, dest: str | Path) -> bool:
+    def unpack_file(self, name: str, dest: str | os.PathLike) -> bool:
         """Write the stored file ``name`` to ``dest`` atomically; False if it is absent."""
         from .gpkg import atomic_path
 
@@ -299,10 +300,3 @@ class Store(ABC):
                 found.append(f"{n:,} {what}")
         return found
 
-
-@dataclass
-class _Memo:
-    """A value remembered with the key it was computed for."""
-
-    key: Any = None
-    value: Any = field(default=None)

@@ -362,6 +362,7 @@ class GpkgStore(base.Store):
     """A twin in one GeoPackage file (see the module notes)."""
 
     kind = "gpkg"
+    path: Path  # always a file here
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
