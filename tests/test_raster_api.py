@@ -208,7 +208,7 @@ def test_a_raster_added_while_serving_is_listed_and_served(twin_path, tmp_path):
                          transform=Affine(px, 0, b.left, 0, -px, b.top))
         add_raster(Twin.open(twin_path), "late", tif2, vmin=0, vmax=10, replace=True)
         r2 = c.get(url)
-        assert r2.status_code == 200 and r2.headers["etag"] != r.headers["etag"]
+        assert r2.status_code == 200 and r2.headers["etag"] != r.headers["etag"], r2.text
         assert r2.content != r.content
         assert c.get(f"/raster/late/point/{TILE_CENTRE}").json()["values"] == [9.0]
 

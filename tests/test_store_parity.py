@@ -203,3 +203,13 @@ def test_the_api_answers_the_same_from_either_backend(tmp_path, postgis_url):
     assert a["score after"]["data_version"] != a["/score"]["data_version"]
     for key in a:
         assert a[key] == b[key], key
+
+
+def test_every_write_moves_its_tables_counter_by_one(twin_location):
+    make_small_twin().save(twin_location)
+    tw = Twin.open(twin_location)
+    counters = []
+    for v in range(3):
+        write_row(tw, "alu", "Aluminium", "[]", v)
+        counters.append(open_store(twin_location).versions()["scenarios"])
+    assert [b - a for a, b in zip(counters, counters[1:], strict=False)] == [1, 1]

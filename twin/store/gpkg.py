@@ -600,6 +600,10 @@ class _GpkgTransaction(Transaction):
                                     (name,)).fetchone()
             before = int(row[0]) if row else 0
             after = before + 1 if row else time.time_ns() // 1000
-            self.conn.execute(f"INSERT OR REPLACE INTO {_q(CHANGES_TABLE)} (name, version) "
-                              "VALUES (?, ?)", (name, after))
+            # UPDATE first: the table a whole save writes has no key for INSERT OR REPLACE
+            # to replace on, so that would add a second row for the table.
+            if not self.conn.execute(f"UPDATE {_q(CHANGES_TABLE)} SET version = ? WHERE "
+                                     "name = ?", (after, name)).rowcount:
+                self.conn.execute(f"INSERT INTO {_q(CHANGES_TABLE)} (name, version) "
+                                  "VALUES (?, ?)", (name, after))
             self.changes[name] = (before, after)
