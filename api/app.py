@@ -75,8 +75,6 @@ def _lifespan(settings: Settings):
         for name in tw.layer_names:
             tw.data_version(name)
         if settings.forecast_on_start:
-            from .score_hub import hub_of
-
             hub_of(app).warm_forecasts()
         if settings.gc_freeze:
             # A served twin is millions of long-lived objects (1,000,000 parcels: ~2M
