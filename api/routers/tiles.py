@@ -14,9 +14,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from layers.style import attributions
 from layers.tile_math import MAX_ZOOM, tiles_for_bounds, valid_tile
-from layers.vector_tiles import EXTENT, tile_layer
+from layers.tilejson import tile_fields
+from layers.tilejson import tilejson as tilejson_doc
+from layers.vector_tiles import tile_layer
 
 from ..deps import TilesDep, TwinDep
 from ..errors import NotFound
@@ -35,7 +36,6 @@ _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {MVT: {}}, "description": "A Mapbox Vector Tile"},
     204: {"description": "An empty tile: no feature of the layer is in it"},
     304: {"description": "Not modified (If-None-Match matched the ETag)"}}
-_KIND = {"str": "String", "int": "Number", "float": "Number", "bool": "Boolean"}
 
 
 def _check_collection(tw, cid: str) -> None:
@@ -93,13 +93,6 @@ def tilesets(request: Request, tw: TwinDep, collection_id: str) -> dict:
     }
 
 
-def _fields(tw, cid: str) -> dict[str, str]:
-    gdf, schema = tw.layer(cid), tw.schema(cid)
-    kinds = schema.kinds
-    return {c: _KIND.get(kinds.get(c, "str"), "String")
-            for c in tile_layer(cid).properties if c in gdf.columns}
-
-
 def _dimension(geometry_type: str) -> int:
     return 0 if geometry_type.endswith("Point") else 1 if "Line" in geometry_type else 2
 
@@ -132,8 +125,8 @@ def tileset(request: Request, tw: TwinDep, collection_id: str, tms: str) -> dict
         "layers": [{**layer,
                     "minTileMatrix": str(tl.minzoom), "maxTileMatrix": str(tl.maxzoom),
                     "propertiesSchema": {"type": "object", "properties": {
-                        k: {"type": v.lower()} for k, v in _fields(tw, collection_id).items()
-                    }}}],
+                        k: {"type": v.lower()}
+                        for k, v in tile_fields(tw, collection_id).items()}}}],
         "links": [
             {"href": url_for(request, base), "rel": "self", "type": "application/json"},
             {"href": TMS_URI, "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
@@ -164,40 +157,11 @@ async def xyz_tile(request: Request, tiles: TilesDep, collection_id: str, z: int
     return await _tile_response(request, tiles, collection_id, z, x, y)
 
 
-def _attribution(tw, collection_id: str) -> str:
-    # The layer's own sources (a derived layer credits the twin's), and whether some rows
-    # are made up: what a client's map must show, from the twin's provenance.
-    if collection_id in tw.derived_layers or collection_id not in tw.provenance:
-        credit = "; ".join(attributions(tw)) or tw.title
-    else:
-        credit = tw.provenance[collection_id].split(";", 1)[0].strip()
-    if tw[collection_id]["synthetic"].astype(bool).any():
-        credit += " (rows marked synthetic=true are made up)"
-    return credit
-
-
 @router.get("/tiles/{collection_id}.json", summary="TileJSON 3.0.0 for a collection")
 def tilejson(request: Request, tw: TwinDep, collection_id: str) -> dict:
     _check_collection(tw, collection_id)
-    tl = tile_layer(collection_id)
     doc = collection_doc(request, tw, collection_id)
     bbox = doc.get("extent", {}).get("spatial", {}).get("bbox", [[-180, -85.0511, 180,
                                                                    85.0511]])[0]
-    centre_zoom = min(max(tl.minzoom, 6), tl.maxzoom)
-    return {
-        "tilejson": "3.0.0",
-        "name": collection_id,
-        "description": doc["description"],
-        "version": tw.data_version(collection_id),
-        "attribution": _attribution(tw, collection_id),
-        "scheme": "xyz",
-        "tiles": [url_for(request, f"/tiles/{collection_id}") + "/{z}/{x}/{y}.mvt"],
-        "minzoom": tl.minzoom,
-        "maxzoom": tl.maxzoom,
-        "bounds": bbox,
-        "center": [(bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2, centre_zoom],
-        "vector_layers": [{"id": collection_id, "description": doc["description"],
-                           "minzoom": tl.minzoom, "maxzoom": tl.maxzoom,
-                           "fields": _fields(tw, collection_id)}],
-        "extent": EXTENT,
-    }
+    return tilejson_doc(tw, collection_id, bounds=bbox,
+                        tiles=[url_for(request, f"/tiles/{collection_id}") + "/{z}/{x}/{y}.mvt"])
