@@ -451,9 +451,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="random seed (default 0)")
     f.set_defaults(func=_cmd_score_forecast)
     # the verbs that bring a region's own data in: new, import, score ingest
-    from .cli_data import add_commands
+    from . import cli_data, cli_tiles
 
-    add_commands(sub, scsub)
+    cli_data.add_commands(sub, scsub)
+    cli_tiles.add_commands(sub)
     return p
 
 
