@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     max_filter_bytes: Annotated[int, Field(ge=64)] = 16_384
     #: Upper bound on the bytes the vector-tile cache holds.
     tile_cache_bytes: int = 256 * 2**20
+    #: Where /map reads parcels from instead of this server's tile endpoint: the URL of a
+    #: PMTiles archive (`twin tiles export parcels`) on a CDN or static host, absolute or
+    #: relative to the page. The host must answer Range requests (and CORS for another
+    #: origin). A server setting, not a query parameter, so that nobody can hand out a
+    #: link to the public map that draws someone else's parcels.
+    map_parcels_pmtiles: str | None = None
     #: Public base URL (e.g. https://maps.example.org/twin) of every link. Where set,
     #: nothing from the request counts: not forwarded headers, not even Host.
     public_url: str | None = None
@@ -108,6 +114,19 @@ class Settings(BaseSettings):
         if u.scheme not in ("http", "https") or not u.netloc or u.query or u.fragment:
             raise ValueError(f"TWIN_PUBLIC_URL {v!r} is not an absolute http(s) URL: give the "
                              "address clients use, e.g. https://maps.example.org/twin")
+        return v
+
+    @field_validator("map_parcels_pmtiles")
+    @classmethod
+    def _pmtiles_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        u = urlsplit(v)
+        if (u.scheme and u.scheme not in ("http", "https")) or (u.scheme and not u.netloc) \
+                or any(c.isspace() for c in v) or not u.path.endswith(".pmtiles"):
+            raise ValueError(f"TWIN_MAP_PARCELS_PMTILES {v!r} is not the URL of a .pmtiles "
+                             "archive: give an http(s) URL or a path relative to the page, "
+                             "e.g. https://cdn.example.org/parcels.pmtiles")
         return v
 
     @field_validator("trust_forwarded_headers", mode="before")

@@ -218,3 +218,36 @@ def test_a_killed_export_leaves_the_old_archive(saved, tmp_path):
             proc.wait(30)
     assert proc.returncode == -signal.SIGKILL
     assert out.read_bytes() == b"the archive a CDN serves now"
+
+
+# -- /map reads parcels from an archive where the server names one ------------------------
+
+
+def test_map_config_names_the_archive_only_when_set(grid):
+    url = "https://cdn.example.org/twin/parcels.pmtiles"
+    with TestClient(create_app(Settings(gc_freeze=False, map_parcels_pmtiles=url),
+                               twin=grid)) as c:
+        assert c.get("/map/config.json").json()["parcels"]["pmtiles"] == url
+        js = c.get("/map/static/pmtiles.js")
+        assert js.status_code == 200 and "getZxy" in js.text
+        assert "BSD" in c.get("/map/static/pmtiles-LICENSE.txt").text
+    with TestClient(create_app(Settings(gc_freeze=False), twin=grid)) as c:
+        assert "pmtiles" not in c.get("/map/config.json").json()["parcels"]
+
+
+@pytest.mark.parametrize("url", ["/cdn/parcels.pmtiles", "parcels.pmtiles",
+                                 "https://cdn.example.org/p.pmtiles?sig=1"])
+def test_archive_url_may_be_relative_or_absolute(url):
+    assert Settings(map_parcels_pmtiles=url).map_parcels_pmtiles == url
+
+
+@pytest.mark.parametrize("url", ["ftp://cdn.example.org/p.pmtiles", "https:///p.pmtiles",
+                                 "https://cdn.example.org/p.mbtiles", "a b.pmtiles"])
+def test_a_bad_archive_url_is_refused_naming_the_setting(url):
+    from pydantic import ValidationError
+
+    from api.settings import settings_problem
+
+    with pytest.raises(ValidationError) as e:
+        Settings(map_parcels_pmtiles=url)
+    assert settings_problem(e.value).startswith("TWIN_MAP_PARCELS_PMTILES")

@@ -1,10 +1,10 @@
 """The planner's map page at ``/map``, its config and its assets, all served locally.
 
 The page (api/static/map) draws with the deck.gl bundle that ships inside pydeck, fetches
-features from ``/collections/{id}/items`` and parcels from ``/tiles/parcels/{z}/{x}/{y}.mvt``,
-takes colours and district figures from ``/map/config.json`` and search suggestions from
-``/map/search``. Nothing comes from a CDN or a basemap service, so the page works on a
-closed network.
+features from ``/collections/{id}/items`` and parcels from ``/tiles/parcels/{z}/{x}/{y}.mvt``
+(or from a PMTiles archive, where ``TWIN_MAP_PARCELS_PMTILES`` names one), takes colours and
+district figures from ``/map/config.json`` and search suggestions from ``/map/search``.
+Nothing else comes from a CDN or a basemap service, so the page works on a closed network.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from layers.search import PlaceIndex
 from layers.style import FONT_PATH
 from layers.vector_tiles import tile_layer
 
-from ..deps import get_twin
+from ..deps import get_settings, get_twin
 from ..errors import BadRequest, NotFound
+from ..settings import Settings
 
 __all__ = ["router"]
 
@@ -48,6 +49,10 @@ _ASSETS: dict[str, tuple[Callable[[], Path], str]] = {
     "map.css": (lambda: _STATIC / "map.css", "text/css; charset=utf-8"),
     "deck.gl.js": (bundle_path, "text/javascript; charset=utf-8"),
     "mvt-loader.js": (lambda: MVT_LOADER_PATH, "text/javascript; charset=utf-8"),
+    # the PMTiles reader, vendored from npm (pmtiles 4.5.0, dist/pmtiles.js), and its licences
+    "pmtiles.js": (lambda: _STATIC / "pmtiles.js", "text/javascript; charset=utf-8"),
+    "pmtiles-LICENSE.txt": (lambda: _STATIC / "pmtiles-LICENSE.txt",
+                            "text/plain; charset=utf-8"),
     "twin-sans.ttf": (lambda: FONT_PATH, "font/ttf"),
     "twin-sans-OFL.txt": (lambda: FONT_PATH.parent / "OFL.txt", "text/plain; charset=utf-8"),
 }
@@ -67,13 +72,17 @@ def map_page_slash():
 
 
 @router.get("/map/config.json", summary="Colours, district figures and camera for /map")
-def map_page_config(tw: Annotated[Any, Depends(get_twin)]):
+def map_page_config(tw: Annotated[Any, Depends(get_twin)],
+                    settings: Annotated[Settings, Depends(get_settings)]):
     zooms = None
     if "parcels" in tw.layer_names:
         t = tile_layer("parcels")
         zooms = (t.minzoom, t.maxzoom)
-    return JSONResponse(map_config(tw, parcel_zooms=zooms),
-                        headers={"Cache-Control": "no-cache"})
+    cfg = map_config(tw, parcel_zooms=zooms)
+    if cfg["parcels"] and settings.map_parcels_pmtiles:
+        # the page reads parcels from this archive instead of cfg["parcels"]["tiles"]
+        cfg["parcels"]["pmtiles"] = settings.map_parcels_pmtiles
+    return JSONResponse(cfg, headers={"Cache-Control": "no-cache"})
 
 
 _SEARCH_KINDS = ("district", "city", "town", "project")

@@ -2,11 +2,42 @@
 // applied, made-up geometry marked (hatched: synthetic; dashed: approximate).
 import { placeLabels } from "./labels.js";
 
-/* global deck */
+/* global deck, pmtiles */
 
 // Water is a twin's "lakes" and "rivers" (one geometry type each), or an older twin's mixed
 // "water" layer; one switch shows them all.
 export const WATER = ["lakes", "rivers", "water"];
+
+// ------------------------------------------------------------------ parcels from PMTiles
+// Where the server names an archive (TWIN_MAP_PARCELS_PMTILES), parcels come from it with
+// HTTP range requests (the vendored pmtiles.js reader, global `pmtiles`) instead of
+// /tiles/parcels. The archive holds the same tiles (`twin tiles export parcels`); its header
+// says its zooms, and deck.gl overzooms past the deepest one as past the tile endpoint's.
+export async function openArchive(ctx) {
+  const parcels = ctx.cfg.parcels;
+  if (!parcels || !parcels.pmtiles) return;
+  const href = new URL(parcels.pmtiles, location.href).href;
+  const archive = new pmtiles.PMTiles(href);
+  const h = await archive.getHeader();
+  if (h.tileType !== pmtiles.TileType.Mvt) {
+    throw new Error(`${href} holds no vector tiles (PMTiles tile type ${h.tileType})`);
+  }
+  ctx.tm.archive = { href, archive, minzoom: h.minZoom, maxzoom: h.maxZoom };
+}
+
+function parcelSource(ctx) {
+  const p = ctx.cfg.parcels, a = ctx.tm.archive;
+  if (!a) return { data: ctx.absolute(p.tiles), minZoom: p.minzoom, maxZoom: p.maxzoom };
+  return {
+    // MVTLayer wants a URL template; the tile's index comes in loadOptions.mvt.tileIndex.
+    data: `${a.href}#{z}/{x}/{y}`, minZoom: a.minzoom, maxZoom: a.maxzoom,
+    fetch: async (_u, { loadOptions, signal }) => {
+      const { x, y, z } = loadOptions.mvt.tileIndex;
+      const got = await a.archive.getZxy(z, x, y, signal);
+      return got ? window.twinParseMVT(got.data, loadOptions) : [];
+    },
+  };
+}
 
 // ------------------------------------------------------------------ how real a row is
 export function syntheticFields(p) {
@@ -176,8 +207,7 @@ export function buildLayers(ctx) {
   }
   if (theme) {
     out.push(new deck.MVTLayer({
-      id: "parcels", data: ctx.absolute(cfg.parcels.tiles), minZoom: cfg.parcels.minzoom,
-      maxZoom: cfg.parcels.maxzoom, uniqueIdProperty: "id", pickable: true,
+      id: "parcels", ...parcelSource(ctx), uniqueIdProperty: "id", pickable: true,
       getFillColor: (f) => st.land_use_colors[f.properties.land_use] || st.no_data.concat([200]),
       // Outlines only where parcels are big enough to see them.
       stroked: ctx.view.zoom >= 11, getLineColor: [90, 90, 90, 110], lineWidthMinPixels: 0.5,

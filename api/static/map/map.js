@@ -3,13 +3,14 @@
 // Features come from OGC API Features (/collections/{id}/items), parcels from our vector
 // tiles, colours and district figures from /map/config.json (computed by layers.map_config
 // and layers.style, so this page and `twin map` agree), findings and sanitary zones from
-// /plan, suggestions from /map/search. Nothing is fetched from outside this server.
+// /plan, suggestions from /map/search. Nothing is fetched from outside this server but the
+// PMTiles archive of parcels that the server's settings may name (draw.js, openArchive).
 //
 // Modules: i18n (words), format (numbers), draw (layers), labels (placement), identify
 // (the feature panel), legend, scenario, search, controls (URL, zoom, filters, export).
 import { buildFilters, bannerText, composePNG, readURL, scaleBar, showCount, urlOf }
   from "./controls.js";
-import { WATER, buildLayers, filtered, parcelTheme } from "./draw.js";
+import { WATER, buildLayers, filtered, openArchive, parcelTheme } from "./draw.js";
 import { LANGS, layerName, t } from "./i18n.js";
 import { IdentifyPanel, hoverTip } from "./identify.js";
 import { colouringTitle, renderLegend } from "./legend.js";
@@ -464,6 +465,7 @@ async function start() {
   Object.assign(state, rest);
   Object.assign(state.filters, filters);
   status(t("loading_layers", state.lang), "loading_layers");
+  await openArchive(ctx);
   const wanted = ["region", "context", ...WATER, "districts", "protected_areas",
                   "industrial_zones", "project_sites", "settlements"]
     .filter((id) => cfg.layers.includes(id));
