@@ -213,3 +213,62 @@ def test_every_write_moves_its_tables_counter_by_one(twin_location):
         write_row(tw, "alu", "Aluminium", "[]", v)
         counters.append(open_store(twin_location).versions()["scenarios"])
     assert [b - a for a, b in zip(counters, counters[1:], strict=False)] == [1, 1]
+
+
+def test_push_never_drops_a_schema_that_is_not_a_twin(postgis, postgis_url, tmp_path, capsys):
+    # Replacing a twin drops its schema: a user's own schema, or their view over the twin's
+    # tables in another schema, must stop the push instead of going with it.
+    import psycopg
+
+    from twin.cli import main
+
+    src = tmp_path / "src.gpkg"
+    make_small_twin().save(src)
+    theirs = postgis_url()
+    schema = theirs.rsplit("schema=", 1)[1]
+    with psycopg.connect(postgis, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+        c.execute(f"CREATE TABLE {schema}.sales (x int)")
+        c.execute(f"INSERT INTO {schema}.sales VALUES (42)")
+    assert main(["push", str(src), theirs, "--force"]) == 1
+    assert "holds 1 tables or other objects but no twin" in capsys.readouterr().err
+    with psycopg.connect(postgis) as c:
+        assert c.execute(f"SELECT x FROM {schema}.sales").fetchone() == (42,)
+
+    twin_url = postgis_url()
+    assert main(["push", str(src), twin_url]) == 0
+    twin_schema = twin_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(postgis, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {twin_schema}_views")
+        c.execute(f"CREATE VIEW {twin_schema}_views.d AS SELECT * FROM {twin_schema}.districts")
+    assert main(["push", str(src), twin_url, "--force"]) == 1
+    assert f"{twin_schema}_views.d depend on" in capsys.readouterr().err
+    with psycopg.connect(postgis) as c:
+        assert c.execute(f"SELECT count(*) FROM {twin_schema}_views.d").fetchone()[0] > 0
+    Twin.open(twin_url)  # the twin itself is untouched
+
+
+def test_a_location_never_shows_its_password():
+    st = open_store("postgresql://me:pw1@db.example/twins?password=pw2&schema=a")
+    assert "pw1" not in st.location and "pw2" not in st.location
+    assert "password=***" in st.location and ":***@" in st.location
+    with pytest.raises(TwinError, match="not usable"):
+        open_store("postgresql://me@db.example/twins?schema=pg_toast")
+
+
+def test_a_whole_save_never_overwrites_another_sessions_ingest(postgis_url):
+    # A whole save (twin import, tw.save) into a served PostGIS twin: an ingest another
+    # worker acknowledged after this session opened the twin is kept, and the save refused.
+    url = postgis_url()
+    _scored().save(url)
+    a, b = Twin.open(url), Twin.open(url)
+    obs = {"unit_id": "east", "indicator": "avg_wage", "month": "2025-08", "value": 999.0,
+           "unit": "thousand KZT", "source": "test"}
+    b.score.ingest([obs], upsert=True)
+    with pytest.raises(TwinError, match="score_observations changed since this session"):
+        a.save(url)
+    kept = Twin.open(url).score.observations
+    assert 999.0 in set(kept["value"])
+    a = Twin.open(url)  # read again, the same save goes through
+    a.save(url)
+    assert 999.0 in set(Twin.open(url).score.observations["value"])

@@ -365,19 +365,24 @@ class Twin(RegionTerms):
             "indicators": self.document("indicators"),
             "regulations": self.document("regulations"),
         }
+        expected = None
         if target.same_as(self.store) and target.exists():
             # Scenarios and plan versions are written straight into the store, in a
             # transaction, before memory: the store is never behind. Re-read them, so
             # saving the whole twin keeps what another session stored since this one
-            # opened it.
-            self.tables.update(target.read_tables(_FILE_FIRST_TABLES)[0])
+            # opened it. Anything else another writer changed since makes the save refuse
+            # (where the store can tell: PostGIS), rather than overwrite it.
+            reread, versions = target.read_tables(_FILE_FIRST_TABLES)
+            self.tables.update(reread)
+            expected = {**self.table_versions,
+                        **{n: v for n, v in versions.items() if n in _FILE_FIRST_TABLES}}
         # The rasters' files are stored with the twin, so the saved twin is whole.
         rasters, files = self.tables.get("rasters"), {}
         if rasters is not None and len(rasters):
             from .raster.storage import files_to_save, tidy  # lazy: no raster code on import
 
             files = files_to_save(self, target, rasters)
-        target.write_twin(self._layers, meta, self.tables, files)
+        target.write_twin(self._layers, meta, self.tables, files, expected=expected)
         if self.store is not None and not target.same_as(self.store):
             self.store.close()
         self.store = target

@@ -204,8 +204,14 @@ class Store(ABC):
     @abstractmethod
     def write_twin(self, layers: dict[str, gpd.GeoDataFrame], meta: dict,
                    tables: dict[str, pd.DataFrame],
-                   files: dict[str, Path | StoredFile] | None = None) -> None:
-        """Replace the whole twin, atomically where the backend allows it."""
+                   files: dict[str, Path | StoredFile] | None = None, *,
+                   expected: dict[str, int] | None = None) -> None:
+        """Replace the whole twin, atomically where the backend allows it.
+
+        ``expected``: the change counters the writer last read. Where the backend can lock
+        them (PostGIS), a stored twin whose counters moved since (another worker's ingest,
+        scenario or plan version) is not replaced: :class:`TwinFileError`, nothing written.
+        """
 
     @abstractmethod
     def read_meta(self) -> dict:

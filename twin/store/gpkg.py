@@ -415,7 +415,9 @@ class GpkgStore(base.Store):
                 "Twin.save or `twin build`") from e
 
     # -- the whole twin -------------------------------------------------------------------
-    def write_twin(self, layers, meta, tables, files=None) -> None:
+    def write_twin(self, layers, meta, tables, files=None, *, expected=None) -> None:
+        # A file is replaced by a rename, which cannot be made conditional on the old
+        # file's counters; serving with several writers is PostGIS's job (`--workers`).
         write_twin_file(self.path, layers, meta, tables, files)
 
     def read_meta(self) -> dict:

@@ -86,7 +86,8 @@ class PostgisStore(base.Store):
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True)
         schema = next((v for k, v in query if k == "schema"), "twin")
-        if not _SCHEMA_RE.fullmatch(schema) or schema in ("public", "pg_catalog"):
+        if (not _SCHEMA_RE.fullmatch(schema) or schema.startswith(("_", "pg_"))
+                or schema in ("public", "information_schema", "topology", "tiger")):
             raise InvalidArgument(
                 f"schema {schema!r} in {self._hide(url)!r} is not usable: give ?schema= "
                 "1-40 lower-case letters, digits or underscores, starting with a letter "
@@ -104,11 +105,17 @@ class PostgisStore(base.Store):
 
     @staticmethod
     def _hide(url: str) -> str:
+        # Locations go into messages, logs and HTTP problem details: no password in them,
+        # neither user:password@ nor libpq's ?password=.
         p = urlsplit(url)
-        if p.password is None:
-            return url
-        netloc = p.netloc.replace(f":{p.password}@", ":***@")
-        return urlunsplit(p._replace(netloc=netloc))
+        netloc = p.netloc
+        if p.password is not None:
+            netloc = netloc.replace(f":{p.password}@", ":***@")
+        query = p.query
+        if "password=" in query:
+            query = "&".join("password=***" if kv.startswith("password=") else kv
+                             for kv in query.split("&"))
+        return urlunsplit(p._replace(netloc=netloc, query=query))
 
     @property
     def location(self) -> str:
@@ -188,8 +195,56 @@ class PostgisStore(base.Store):
                 f"{self.describe()} holds no twin: copy one there with `twin push SRC "
                 f"{self.location}`, or check the URL's database and ?schema=")
 
+    def _check_replaceable(self, conn) -> None:
+        """Refuse to drop a schema that is not a twin, or that other schemas' objects
+        depend on: replacing a twin drops its schema, and CASCADE would take a user's own
+        tables, or their views over the twin's tables, with it."""
+        if not conn.execute("SELECT to_regnamespace(%s) IS NOT NULL",
+                            (self.schema,)).fetchone()[0]:
+            return
+        relations = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s", (self.schema,)).fetchone()[0]
+        is_twin = conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                               (f'"{self.schema}"."{META_TABLE}"',)).fetchone()[0]
+        if relations and not is_twin:
+            raise TwinFileError(
+                f"schema {self.schema!r} of {self._hide(self._url)!r} holds {relations} "
+                "tables or other objects but no twin: nothing was written; choose another "
+                "?schema= for the twin")
+        dependents = [r[0] for r in conn.execute(
+            "SELECT DISTINCT dn.nspname || '.' || dc.relname FROM pg_depend d "
+            "JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class dc ON dc.oid = r.ev_class "
+            "JOIN pg_namespace dn ON dn.oid = dc.relnamespace "
+            "JOIN pg_class sc ON sc.oid = d.refobjid "
+            "JOIN pg_namespace sn ON sn.oid = sc.relnamespace "
+            "WHERE d.classid = 'pg_rewrite'::regclass AND sn.nspname = %s "
+            "AND dn.nspname <> %s ORDER BY 1", (self.schema, self.schema)).fetchall()]
+        if dependents:
+            raise TwinFileError(
+                f"{', '.join(dependents)} depend on the twin's tables in schema "
+                f"{self.schema!r}: replacing the twin would drop them; nothing was written. "
+                "Drop or move them first (and re-create them after), or push to another "
+                "?schema=")
+
+    def _check_unchanged(self, conn, expected: dict[str, int]) -> None:
+        """Compare-and-set for a whole save: the counters are locked until this transaction
+        ends, so a worker's write either came before (and is refused here, not lost) or
+        waits and then fails on the replaced schema (never acknowledged)."""
+        if not conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                            (f'"{self.schema}"."{CHANGES_TABLE}"',)).fetchone()[0]:
+            return
+        now = {str(n): int(v) for n, v in conn.execute(
+            _sql("SELECT name, version FROM {} FOR UPDATE", self._t(CHANGES_TABLE)))}
+        moved = sorted(n for n in set(now) | set(expected) if now.get(n) != expected.get(n))
+        if moved:
+            raise TwinFileError(
+                f"{self.describe()}: {', '.join(moved)} changed since this session read the "
+                "twin (another worker or session wrote there): nothing was saved; open the "
+                "twin again and repeat the change")
+
     # -- the whole twin -------------------------------------------------------------------
-    def write_twin(self, layers, meta, tables, files=None) -> None:
+    def write_twin(self, layers, meta, tables, files=None, *, expected=None) -> None:
         from psycopg import sql
 
         files = files or {}
@@ -225,6 +280,9 @@ class PostgisStore(base.Store):
                     cur.executemany(sql.SQL("INSERT INTO {} (name, version) VALUES (%s, %s)")
                                     .format(target._t(CHANGES_TABLE)),
                                     [(n, start) for n in tables])
+                self._check_replaceable(conn)
+                if expected is not None:
+                    self._check_unchanged(conn, expected)
                 conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
                     sql.Identifier(self.schema)))
                 conn.execute(sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
