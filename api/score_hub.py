@@ -112,7 +112,6 @@ class ScoreHub:
         self._mc: OrderedDict[str, RankUncertainty] = OrderedDict()
         self._audits: OrderedDict[tuple, Audit] = OrderedDict()
         self._forecasts: OrderedDict[tuple, Any] = OrderedDict()
-        self._following = False
         self._region_body: tuple[str, bytes] | None = None
         self._subs: set[_Subscriber] = set()
         self._closed = False
@@ -274,9 +273,10 @@ class ScoreHub:
     def _follow(self, score):
         # From the first use on, every ingest refits its series in the background, and
         # each completed set is announced on the stream.
+        # Per keeper, not per hub: a Score rebuilt after another worker's ingest (or a change
+        # of districts) brings a new keeper, which must follow and announce as well.
         keeper = score.forecasts
-        if not self._following:
-            self._following = True
+        if not keeper.follow:
             keeper.follow = True
             keeper.add_listener(self._on_forecast)
         return keeper

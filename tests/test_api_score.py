@@ -175,6 +175,41 @@ def test_unit_history(ro, ro_file):
     assert ind["unit"] == "thousand KZT" and ind["observations"][0]["synthetic"] is True
 
 
+def test_unit_history_scores_no_value_of_an_unobserved_indicator(tmp_path):
+    # An indicator left out of the composite (no observations) has no "scored" value: the
+    # panel's filled-in number is not data.
+    tw = make_small_twin()
+    obs = generate_history(["west", "east"], tw["project_sites"])
+    tw.tables["score_observations"] = obs[obs["indicator"] == "avg_wage"]
+    tw = Twin.open(tw.save(tmp_path / "one.gpkg"))
+    assert "avg_wage" not in tw.score.left_out and len(tw.score.left_out) > 0
+    with TestClient(create_app(Settings(), twin=tw)) as c:
+        body = c.get("/score/units/west/history").json()
+    for i in body["indicators"]:
+        if i["id"] in tw.score.left_out:
+            assert i["scored"] is None and i["observations"] == [], i
+        else:
+            assert i["scored"]["value"] is not None, i
+
+
+def test_a_rebuilt_score_keeps_following_ingests(tmp_path):
+    # Another worker's ingest makes Twin.refresh() rebuild the Score, with a new forecast
+    # keeper: the hub must follow that one too, or this worker's forecasts go stale.
+    from api.score_hub import ScoreHub
+
+    tw = make_small_twin()
+    obs = generate_history(["west", "east"], tw["project_sites"])
+    tw.tables["score_observations"] = obs[obs["indicator"] == "avg_wage"]
+    tw = Twin.open(tw.save(tmp_path / "one.gpkg"))
+    hub = ScoreHub(tw)
+    hub.region_forecast()
+    first = tw.score
+    assert first.forecasts.follow
+    tw.__dict__.pop("_score")  # what refresh() does when the observations changed
+    hub.region_forecast()
+    assert tw.score is not first and tw.score.forecasts.follow
+
+
 def test_history_errors(ro):
     _problem(ro.get("/score/units/north/history"), 404, "'north'", "west, east")
     _problem(ro.get("/score/units/west/history", params={"indicator": "gdp"}), 400,

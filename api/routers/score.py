@@ -104,7 +104,7 @@ def unit_history(
         obs = s.observations
         mine = obs[obs["unit_id"] == unit_id].copy()
         name = s.names[s.units.index(unit_id)]
-        scored = None
+        scored: dict[str, dict | None] | None = None
         if s.as_of is not None:
             panel = s.panel
             scored = {iid: {"value": _plain(panel.raw.loc[unit_id, iid]),
@@ -112,6 +112,9 @@ def unit_history(
                             "imputed": str(panel.imputed.loc[unit_id, iid]),
                             "reference_month": panel.reference_month[iid]}
                       for iid in wanted}
+            for iid in set(panel.left_out) & set(wanted):
+                # Not in the composite: the panel's filled-in value is not data.
+                scored[iid] = None
         current = None
         try:
             rk = s.ranking()
