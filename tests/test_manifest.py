@@ -68,6 +68,9 @@ def test_a_manifest_reads_into_absolute_paths_in_build_order(folder):
     (lambda d: d.update(analysis_crs="no such crs"), ["is not a CRS"]),
     (lambda d: d.update(indicators="mine.yaml"), ["indicators: no file", "mine.yaml"]),
     (lambda d: d["layers"].update({"bad name": {"file": "x"}}), ["is not usable"]),
+    (lambda d: d["layers"].update({1: {"file": "x"}}), ["layer name 1 is not usable"]),
+    (lambda d: d["layers"]["districts"].update(crs="EPSG:99999"),
+     ["layers.districts.crs 'EPSG:99999' is not a CRS", "EPSG code"]),
 ])
 def test_every_mistake_names_the_key_and_the_fix(folder, edit, words):
     doc = _doc()

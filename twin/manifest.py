@@ -212,7 +212,7 @@ def parse_manifest(doc: Any, *, base: str | os.PathLike = ".", origin: str = "ma
 
 
 def _layer(name: str, d: Any, base: Path, where: str, before: list[str]) -> LayerSpec:
-    if not name.isidentifier():
+    if not isinstance(name, str) or not name.isidentifier():
         raise ManifestError(f"{where}: layer name {name!r} is not usable: use letters, digits "
                             "and underscores")
     if isinstance(d, str):
@@ -265,6 +265,15 @@ def _layer(name: str, d: Any, base: Path, where: str, before: list[str]) -> Laye
         if d.get(k) is not None:
             opt[k] = _text(str(d[k]) if k == "crs" else d[k], f"{where}.{k}",
                            LAYER_KEYS[k])
+    if "crs" in opt:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError as ProjError
+
+        try:  # checked here, so a typo is named before any file is read
+            CRS.from_user_input(opt["crs"])
+        except (ProjError, TypeError) as e:
+            raise ManifestError(f"{where}.crs {opt['crs']!r} is not a CRS ({e}): give an EPSG "
+                                "code (e.g. EPSG:4326) or a PROJ string") from None
     return LayerSpec(name=name, file=_file(d["file"], base, f"{where}.file"), where=where_,
                      within=within, columns={str(k): v for k, v in columns.items()},
                      set={str(k): v for k, v in consts.items()}, repair=repair, **opt)
