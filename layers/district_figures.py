@@ -71,8 +71,12 @@ def district_values(twin) -> pd.DataFrame:
         sums = pd.DataFrame({"projects": g.size(), "synthetic_projects": g["synthetic"].sum()})
         for col in ("investment_kzt", "jobs"):  # optional: a project list may lack them
             if col in p:
-                sums[col] = g[col].sum()  # the sum of the figures known
-        out = out.join(sums.reindex(out.index).fillna(0))
+                # The sum of the figures known; NaN (no data, never a real 0) where none
+                # of a district's projects has one.
+                sums[col] = g[col].sum(min_count=1)
+        sums = sums.reindex(out.index)
+        sums.loc[sums["projects"].isna(), :] = 0  # no projects: a true 0 of each
+        out = out.join(sums)
     score = _score(twin)
     if score is not None:
         out["score"], out["score_synthetic"] = score[0], score[1]

@@ -90,6 +90,19 @@ def test_class_I_plant_800m_from_a_settlement_is_flagged_class_V_80m_is_not(regs
     assert rules(f, "small") == []
 
 
+def test_a_settlement_without_a_population_figure_is_not_zero_people(regs):
+    towns = gdf({"id": ["t", "u"], "name": ["Town", "Hamlet"], "population": [4200, 0],
+                 "population_known": [True, False]}, [Point(0, 0), Point(100, 0)])
+    ctx = ComplianceContext(one_zone("industrial"), regs, settlements=towns)
+    row = ctx.check(sites(("big", 800, 0, "metallurgy", "I"))).iloc[0]
+    assert row.population == 4200  # the figures known
+    assert "2 settlement(s) with at least 4,200 people (1 without a population figure)" \
+        in row.message
+    alone = ComplianceContext(one_zone("industrial"), regs, settlements=towns.iloc[[1]])
+    msg = alone.check(sites(("big", 800, 0, "metallurgy", "I"))).iloc[0].message
+    assert "1 settlement(s) with people (no population figure)" in msg and "0 people" not in msg
+
+
 @pytest.mark.parametrize(
     "cls,limit", [("I", 1000), ("II", 500), ("III", 300), ("IV", 100), ("V", 50)]
 )

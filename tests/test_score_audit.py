@@ -214,6 +214,15 @@ def test_the_audit_leaves_treatment_off_by_default():
     assert "e" not in t.correlations.columns  # winsorised flat: no information left
     assert set(a.rank_change_if_treated.index) == set(UNITS)
 
+def test_a_treated_audit_reports_values_as_observed():
+    panel = small_panel(e=np.array([60.0, 2, 3, 4, 5, 1]))  # 60 is winsorised, e still varies
+    t = audit(panel, n=64, seed=0, treat=True)
+    assert t.treatment.loc["e", "treatment"] == "winsorised"
+    listed = t.strengths[t.strengths["indicator"] == "e"]
+    assert "u1" in set(listed["unit_id"])  # the unit whose 60 was treated is listed on e
+    for _, row in t.strengths.iterrows():  # in the indicator's unit, not the treated number
+        assert row["value"] == panel.raw.loc[row["unit_id"], row["indicator"]]
+
 
 
 def unobserved(panel: ScorePanel, *ids: str) -> ScorePanel:

@@ -112,7 +112,8 @@ class ComplianceContext:
 
         self._pa_tree, self._pa = prep(protected, "protected_areas", ("id", "name", "kind"))
         self._w_tree, self._w = prep(water, "water", ("id", "name"))
-        self._st_tree, self._st = prep(settlements, "settlements", ("id", "name", "population"))
+        self._st_tree, self._st = prep(settlements, "settlements",
+                                          ("id", "name", "population", "population_known"))
         self._rp_tree = None
         if parcels is not None and len(parcels):
             if parcels.crs is None:
@@ -334,17 +335,25 @@ class ComplianceContext:
         p, r = pts[sel], d[sel]
         buf = shapely.buffer(p, r, quad_segs=_QUAD_SEGS)
         per: dict[int, dict] = {
-            int(i): {"pop": 0, "near": [], "ha": 0.0, "n": 0, "zha": 0.0, "zassumed": False}
+            int(i): {"pop": 0, "unknown": 0, "near": [], "ha": 0.0, "n": 0, "zha": 0.0,
+                     "zassumed": False}
             for i in sel
         }
         if self._st_tree is not None:
             # exact distance to the settlement point, not a polygonised circle
             a, b = self._st_tree.query(p, predicate="dwithin", distance=r)
             dd = shapely.distance(p[a], self._st["geometry"][b])
-            pop = pd.to_numeric(pd.Series(self._st["population"]), errors="coerce").fillna(0)
+            pop = pd.to_numeric(pd.Series(self._st["population"]), errors="coerce")
+            # A settlement without a figure (population_known False, or no number) is not
+            # "0 people": it is counted apart and the message says so.
+            known = pop.notna().to_numpy() & np.array(
+                [v is not False and v is not np.False_ for v in self._st["population_known"]])
             for k, j, dist in zip(a, b, dd, strict=True):
                 rec = per[int(sel[k])]
-                rec["pop"] += int(pop.iloc[j])
+                if known[j]:
+                    rec["pop"] += int(pop.iloc[j])
+                else:
+                    rec["unknown"] += 1
                 rec["near"].append((float(dist), _s(self._st["name"][j]), _s(self._st["id"][j])))
         if self._rp_tree is not None:
             a, b, rp = self._residential_near(p, r)
@@ -372,8 +381,15 @@ class ComplianceContext:
             near = sorted(rec["near"])
             parts = []
             if near:
+                if rec["unknown"] == len(near):
+                    people = "people (no population figure)"
+                elif rec["unknown"]:
+                    people = (f"at least {rec['pop']:,} people ({rec['unknown']} without a "
+                              "population figure)")
+                else:
+                    people = f"{rec['pop']:,} people"
                 parts.append(
-                    f"{len(near)} settlement(s) with {rec['pop']:,} people (nearest "
+                    f"{len(near)} settlement(s) with {people} (nearest "
                     f"{near[0][1]!r} at {near[0][0]:,.0f} m)"
                 )
             if rec["n"]:

@@ -310,14 +310,17 @@ def score_sensitivity(panel: ScorePanel, *, config: ScoreConfig | None = None,
 # -- strengths and weaknesses ------------------------------------------------------------------
 
 def strengths_weaknesses(panel: ScorePanel, *, top: int = 3,
-                         synthetic: pd.DataFrame | None = None) -> pd.DataFrame:
+                         synthetic: pd.DataFrame | None = None,
+                         values: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per unit, its ``top`` best-ranked indicators (strengths) and ``top`` worst
     (weaknesses), ranking the units on each direction-aligned indicator (1 = best; ties
     share the better rank). Constant indicators are left out, and with fewer than ``2 *
     top`` indicators each list takes half of them, so no indicator is both a strength and a
     weakness. ``imputed`` repeats the
     panel's flag; ``synthetic`` (units x indicators, the share of synthetic observations)
-    is carried along when given."""
+    is carried along when given; ``values`` (units x indicators) are the values reported,
+    by default the panel's own."""
+    values = panel.raw if values is None else values
     x = _informative(aligned(panel))
     ranks = x.rank(ascending=False, method="min").astype(int)
     order = {iid: j for j, iid in enumerate(panel.registry.ids)}
@@ -333,7 +336,7 @@ def strengths_weaknesses(panel: ScorePanel, *, top: int = 3,
             ind = panel.registry[iid]
             rows.append({
                 "unit_id": u, "kind": kind, "indicator": iid, "rank": int(r[iid]),
-                "of": len(panel.units), "value": float(panel.raw.loc[u, iid]),
+                "of": len(panel.units), "value": float(values.loc[u, iid]),
                 "unit": ind.unit, "imputed": str(panel.imputed.loc[u, iid]),
                 "synthetic_share": (float(synthetic.loc[u, iid]) if synthetic is not None
                                     and iid in synthetic.columns else np.nan)})
@@ -387,7 +390,9 @@ def audit(panel: ScorePanel, *, config: ScoreConfig | None = None, treat: bool =
         sensitivity=score_sensitivity(used, config=config, weight_spread=weight_spread,
                                       n=n, seed=seed, resamples=resamples,
                                       conf_level=conf_level),
-        strengths=strengths_weaknesses(used, top=top, synthetic=synthetic),
+        # Ranked as audited, but each value as observed, in the indicator's unit (a
+        # treated value is a log or a winsorised number).
+        strengths=strengths_weaknesses(used, top=top, synthetic=synthetic, values=panel.raw),
         params={"treat": treat, "n": n, "seed": seed, "resamples": resamples,
                 "conf_level": conf_level, "weight_spread": weight_spread,
                 "collinear": collinear, "negative": negative, "top": top,
