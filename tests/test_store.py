@@ -121,3 +121,42 @@ def test_a_twin_opens_after_a_writer_was_killed_mid_transaction(tmp_path, small_
     finally:
         conn.close()
     assert "filler" not in tables  # the uncommitted transaction was rolled back
+
+
+def test_versions_can_be_read_while_other_threads_commit(tmp_path, small_twin):
+    # A served twin reads the counters on every score request while writers commit in
+    # other threads; a commit resets the cached counters, which a reader must never see
+    # half-way (it answered 500 under the crash test's burst).
+    import threading
+
+    import pandas as pd
+
+    from twin.store import open_store
+
+    path = small_twin.save(tmp_path / "busy.gpkg")
+    st = open_store(path)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        for k in range(40):
+            with st.transaction() as tx:
+                tx.replace("notes", pd.DataFrame({"k": [k]}))
+        stop.set()
+
+    def read() -> None:
+        try:
+            while not stop.is_set():
+                st.versions()
+        except BaseException as e:  # noqa: BLE001 - the test reports whatever it was
+            errors.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read)
+                                                  for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert st.versions()["notes"] > 0

@@ -458,10 +458,14 @@ class GpkgStore(base.Store):
             stamp = self._stamp()
         except OSError:
             return {}
-        if self._versions is None or self._versions[0] != stamp:
+        # One read of the attribute: a writer's thread resets it to None after its commit,
+        # and a second read could see that (a 500 under concurrent writes).
+        cached = self._versions
+        if cached is None or cached[0] != stamp:
             with self._reading() as conn:
-                self._versions = (stamp, _versions(conn))
-        return dict(self._versions[1])
+                cached = (stamp, _versions(conn))
+            self._versions = cached
+        return dict(cached[1])
 
     # -- attribute tables -----------------------------------------------------------------
     @contextlib.contextmanager
