@@ -20,10 +20,8 @@ Usage: ``.venv/bin/python bench/filter.py [--twin PATH] [--duration 5] [--rounds
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,27 +34,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.tiles import free_port, wait_http  # noqa: E402  (one copy of each)
+
 ITEMS = "/collections/parcels/items"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, proc, timeout: float = 180) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
-        with contextlib.suppress(httpx.TransportError):
-            httpx.get(url, trust_env=False, timeout=5)
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def wrk_rate(url: str, duration: int, conns: int) -> float:
@@ -135,7 +115,7 @@ def main(argv=None) -> int:
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_http(base + "/health", proc)
+        wait_http(base + "/health", proc, timeout=180)
         pairs = queries(tw)
         check_same(base, pairs)
         use_wrk = shutil.which("wrk") is not None
