@@ -45,7 +45,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.tiles import machine  # noqa: E402
+from bench.tiles import machine, twin_to_measure  # noqa: E402
 from layers.vector_tiles import tile_layer  # noqa: E402
 
 LAYER = "parcels"
@@ -164,14 +164,7 @@ def main(argv=None) -> int:
     from twin import Twin
 
     print("machine:", machine())
-    path = args.twin
-    if path is None:
-        from twin.default import build_default, default_twin_path
-
-        path = default_twin_path(parcels=args.parcels)
-        if not path.exists():
-            print(f"building the default twin with {args.parcels:,} parcels -> {path}")
-            build_default(out=path, parcels=args.parcels)
+    path = twin_to_measure(args.twin, args.parcels)
     tw = Twin.open(path)
     parcels = tw.layer(LAYER)
     lo, hi = args.minzoom, args.maxzoom

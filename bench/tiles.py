@@ -288,6 +288,19 @@ def compare_contents(ours: dict, theirs: dict, n: int = 40) -> None:
     print(f"  same feature ids as PostGIS in {same} of {same + differ} sampled tiles")
 
 
+def twin_to_measure(path, parcels: int):
+    """``path``, or the default twin with ``parcels`` parcels (built on first use)."""
+    if path is not None:
+        return path
+    from twin.default import build_default, default_twin_path
+
+    path = default_twin_path(parcels=parcels)
+    if not path.exists():
+        print(f"building the default twin with {parcels:,} parcels -> {path}")
+        build_default(out=path, parcels=parcels)
+    return path
+
+
 # -- warm: our server and nginx under wrk -------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -460,14 +473,7 @@ def main(argv=None) -> int:
     from twin import Twin
 
     print("machine:", machine())
-    path = args.twin
-    if path is None:
-        from twin.default import build_default, default_twin_path
-
-        path = default_twin_path(parcels=args.parcels)
-        if not path.exists():
-            print(f"building the default twin with {args.parcels:,} parcels -> {path}")
-            build_default(out=path, parcels=args.parcels)
+    path = twin_to_measure(args.twin, args.parcels)
     tw = Twin.open(path)
     print(f"twin: {path} ({len(tw.layer(LAYER)):,} parcels)")
     tiles = tile_list(tw, args.per_zoom)
