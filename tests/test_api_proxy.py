@@ -28,6 +28,7 @@ from api.proxy import (
     valid_prefix,
 )
 from api.settings import Settings, settings_problem
+from tests.common import NO_PROXY_ENV, ogrinfo_counts
 from twin.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,9 +207,7 @@ def test_prefixes(prefix, expected):
 
 # -- behind a real nginx --------------------------------------------------------------------
 
-_NO_PROXY_ENV = {k: v for k, v in os.environ.items()
-                 if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-_NO_PROXY_ENV["NO_PROXY"] = _NO_PROXY_ENV["no_proxy"] = "127.0.0.1,localhost"
+_NO_PROXY_ENV = NO_PROXY_ENV
 NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 TOKEN = "nginx-test-token"
 
@@ -366,13 +365,5 @@ def test_ogrinfo_reads_the_twin_through_nginx(behind_nginx):
     public, _, tw = behind_nginx
     if shutil.which("ogrinfo") is None:
         pytest.skip("ogrinfo is not installed (Debian: apt-get install gdal-bin)")
-    out = subprocess.run(["ogrinfo", "-ro", "-so", "-al", f"OAPIF:{public}/"],
-                         capture_output=True, text=True, timeout=120, env=_NO_PROXY_ENV)
-    assert out.returncode == 0, out.stderr
-    counts, name = {}, None
-    for line in out.stdout.splitlines():
-        if line.startswith("Layer name:"):
-            name = line.split(":", 1)[1].strip()
-        elif line.startswith("Feature Count:") and name:
-            counts[name] = int(line.split(":", 1)[1])
-    assert counts == {n: len(tw.layer(n)) for n in tw.layer_names}, out.stdout[-2000:]
+    counts = ogrinfo_counts(public, timeout=120)
+    assert counts == {n: len(tw.layer(n)) for n in tw.layer_names}

@@ -238,13 +238,5 @@ def test_ogrinfo_reads_the_default_twin(default_twin):
     if shutil.which("ogrinfo") is None:
         pytest.skip("ogrinfo is not installed (Debian: apt-get install gdal-bin)")
     with serve_in_thread(create_app(Settings(gc_freeze=False), twin=default_twin)) as url:
-        out = subprocess.run(["ogrinfo", "-ro", "-so", "-al", f"OAPIF:{url}/"],
-                             capture_output=True, text=True, timeout=300, env=_NO_PROXY_ENV)
-    assert out.returncode == 0, out.stderr
-    counts, name = {}, None
-    for line in out.stdout.splitlines():
-        if line.startswith("Layer name:"):
-            name = line.split(":", 1)[1].strip()
-        elif line.startswith("Feature Count:") and name:
-            counts[name] = int(line.split(":", 1)[1])
+        counts = ogrinfo_counts(url, timeout=300)
     assert counts == {n: len(default_twin.layer(n)) for n in default_twin.layer_names}
