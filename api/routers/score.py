@@ -107,14 +107,14 @@ def unit_history(
         scored: dict[str, dict | None] | None = None
         if s.as_of is not None:
             panel = s.panel
-            scored = {iid: {"value": _plain(panel.raw.loc[unit_id, iid]),
-                            "target": _plain(panel.targets.loc[unit_id, iid]),
-                            "imputed": str(panel.imputed.loc[unit_id, iid]),
-                            "reference_month": panel.reference_month[iid]}
+            # An indicator left out of the composite has no scored value: the panel's
+            # filled-in number is not data.
+            scored = {iid: None if iid in panel.left_out else
+                      {"value": _plain(panel.raw.loc[unit_id, iid]),
+                       "target": _plain(panel.targets.loc[unit_id, iid]),
+                       "imputed": str(panel.imputed.loc[unit_id, iid]),
+                       "reference_month": panel.reference_month[iid]}
                       for iid in wanted}
-            for iid in set(panel.left_out) & set(wanted):
-                # Not in the composite: the panel's filled-in value is not data.
-                scored[iid] = None
         current = None
         try:
             rk = s.ranking()
