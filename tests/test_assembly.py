@@ -173,6 +173,26 @@ def test_twin_import_adds_a_layer_and_the_plan_follows(region_files, tmp_path, c
     assert "has no column 'nope'" in capsys.readouterr().err
 
 
+def test_twin_import_fills_a_files_blank_provenance_cells_from_its_flags(region_files,
+                                                                         tmp_path, capsys):
+    """A file's own synthetic and source cells are kept; --synthetic and --source fill only
+    the blank ones, so a blank flag under --synthetic is never stored as real data."""
+    out = tmp_path / "own.gpkg"
+    assert main(["new", str(region_files / "m.yaml"), "--out", str(out)]) == 0
+    p = point_lonlat(3_000, 3_000)
+    pd.DataFrame({"id": ["w1", "w2", "w3"], "lon": [p.x] * 3, "lat": [p.y] * 3,
+                  "synthetic": ["", "false", "yes"],
+                  "source": ["", "drilling log 2024", ""]}).to_csv(tmp_path / "w.csv",
+                                                                   index=False)
+    assert main(["import", "wells", str(tmp_path / "w.csv"), "--twin", str(out),
+                 "--synthetic", "--source", "well survey"]) == 0
+    capsys.readouterr()
+    wells = Twin.open(out)["wells"].set_index("id")
+    assert wells["synthetic"].to_dict() == {"w1": True, "w2": False, "w3": True}
+    assert wells["source"].to_dict() == {"w1": "well survey", "w2": "drilling log 2024",
+                                         "w3": "well survey"}
+
+
 def test_a_new_protected_area_rederives_zones_and_is_checked(built):
     # the stale-plan defect: after add_layer("protected_areas") neither the zones nor the
     # findings followed

@@ -159,15 +159,19 @@ def read_layer(spec: LayerSpec, tw: Twin, where: str) -> tuple[gpd.GeoDataFrame,
     return out, rows, n_read, notes
 
 
-def _add_from_file(tw: Twin, spec: LayerSpec, where: str, repair_hint: str) -> LayerReport:
+def _add_from_file(tw: Twin, spec: LayerSpec, where: str, repair_hint: str, *,
+                   blank_source: str | None = None, blank_synthetic: bool = False
+                   ) -> LayerReport:
     """Read, select, map, convert, complete and validate one layer into ``tw``, and record
-    its provenance; errors name ``where``."""
+    its provenance; errors name ``where``. ``blank_source`` and ``blank_synthetic`` fill
+    the blank cells of the file's own ``source`` and ``synthetic`` columns."""
     gdf, rows, n_read, notes = read_layer(spec, tw, where)
     file = _file_of(spec, where)
-    source = spec.set.get("source")
+    source = spec.set.get("source") or blank_source
     try:
         done = conform_layer(spec.name, gdf, twin=tw, rows=rows,
-                             source=None if source else f"{file.name} (no source given)")
+                             source=source or f"{file.name} (no source given)",
+                             synthetic=blank_synthetic)
         rep = tw.add_layer(spec.name, done.gdf, repair=spec.repair)
     except TwinError as e:
         hint = "" if spec.repair or "repair=True" not in str(e) else f" ({repair_hint})"
@@ -196,13 +200,15 @@ def import_layer(tw: Twin, name: str, path: str | os.PathLike, *,
     ``source`` and ``synthetic`` are the provenance of rows that carry none."""
     path = Path(path)
     consts = dict(set or {})
-    if source:
-        consts.setdefault("source", source)
     if columns is None:
         raw = read_user_layer(path, layer, lon=lon, lat=lat, crs=crs)
         columns = {c: c for c in raw.columns if c != raw.geometry.name and c not in consts}
         if "id" in columns and id is None:
             id = columns.pop("id")
+    # A file's own source and synthetic cells are kept, and ``source``/``synthetic`` fill
+    # its blank ones: a blank flag under --synthetic is made up, never read as real.
+    if source and "source" not in columns:
+        consts.setdefault("source", source)
     if "synthetic" not in columns:
         consts.setdefault("synthetic", bool(synthetic))
     spec = LayerSpec(name=name, file=path, layer=layer, id=id, columns=dict(columns),
@@ -210,7 +216,7 @@ def import_layer(tw: Twin, name: str, path: str | os.PathLike, *,
                      repair=repair)
     t0 = time.perf_counter()
     lr = _add_from_file(tw, spec, f"importing {path.name!r} as {name!r}", "pass repair=True, "
-                        "or --repair")
+                        "or --repair", blank_source=source, blank_synthetic=bool(synthetic))
     lr.seconds = time.perf_counter() - t0
     return lr
 
