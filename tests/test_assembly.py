@@ -155,6 +155,31 @@ def test_a_manifest_naming_a_missing_column_says_which_exist(region_files, tmp_p
         build_twin(read_manifest(region_files / "bad.yaml"))
 
 
+def test_a_where_filter_that_keeps_no_row_names_the_values_there(region_files):
+    """A mistyped where: value is the manifest's error, listing what the column holds,
+    not an empty layer blamed on the data later."""
+    text = (region_files / "m.yaml").read_text().replace(
+        "within: region\n    id: CODE",
+        "within: region\n    where: {NAME_EN: Nowhere}\n    id: CODE")
+    assert "Nowhere" in text
+    (region_files / "where.yaml").write_text(text)
+    names = sorted(make_small_twin()["districts"]["name"])
+    with pytest.raises(ManifestError, match=r"layers.districts.where.NAME_EN: no row of "
+                       r"'admin.gpkg' has NAME_EN in \['Nowhere'\]; the values there are "
+                       + ", ".join(f"'{n}'" for n in names)):
+        build_twin(read_manifest(region_files / "where.yaml"))
+
+
+def test_a_required_layer_left_with_no_row_is_refused(region_files):
+    gpd.read_file(region_files / "admin.gpkg", layer="adm2").iloc[:0].to_file(
+        region_files / "admin.gpkg", layer="empty")
+    text = (region_files / "m.yaml").read_text().replace("layer: adm2", "layer: empty")
+    (region_files / "empty.yaml").write_text(text)
+    with pytest.raises(ManifestError, match=r"layers.districts: 'admin.gpkg' has no rows: "
+                       r"every twin needs its districts"):
+        build_twin(read_manifest(region_files / "empty.yaml"))
+
+
 def test_twin_import_adds_a_layer_and_the_plan_follows(region_files, tmp_path, capsys):
     out = tmp_path / "own.gpkg"
     assert main(["new", str(region_files / "m.yaml"), "--out", str(out)]) == 0

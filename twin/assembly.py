@@ -35,7 +35,7 @@ from .conform import (
 from .crs import STORAGE_CRS, to_storage
 from .errors import TwinError, TwinFileError
 from .importer import read_user_layer
-from .manifest import LayerSpec, Manifest, ManifestError, read_manifest
+from .manifest import REQUIRED_LAYERS, LayerSpec, Manifest, ManifestError, read_manifest
 from .model import Twin
 from .schema import CORE_SCHEMAS, RepairReport, repair_geometries
 from .store import user_work
@@ -129,7 +129,16 @@ def read_layer(spec: LayerSpec, tw: Twin, where: str) -> tuple[gpd.GeoDataFrame,
     for col, v in spec.where.items():
         need(col, f"where.{col}")
         wanted = set(_values(v))
+        before = keep.copy()
         keep &= raw[col].map(lambda x, w=wanted: not _missing(x) and _text(x) in w).to_numpy()
+        if before.any() and not keep.any():
+            # said here, by the filter that emptied the layer: later checks would only see
+            # an empty layer and blame the data
+            seen = sorted({_text(x) for x in raw.loc[before, col] if not _missing(x)})
+            shown = ", ".join(map(repr, seen[:12])) + (", ..." if len(seen) > 12 else "")
+            raise ManifestError(f"{where}.where.{col}: no row of {file.name!r} has "
+                                f"{col} in {sorted(wanted)}; the values there are "
+                                f"{shown or 'all blank'}")
         notes.append(f"where {col} in {sorted(wanted)}")
     raw = raw[keep]
     if spec.within:
@@ -167,6 +176,11 @@ def _add_from_file(tw: Twin, spec: LayerSpec, where: str, repair_hint: str, *,
     the blank cells of the file's own ``source`` and ``synthetic`` columns."""
     gdf, rows, n_read, notes = read_layer(spec, tw, where)
     file = _file_of(spec, where)
+    if spec.name in REQUIRED_LAYERS and not len(gdf):
+        what = (f"{file.name!r} has no rows" if not n_read else
+                f"none of the {n_read:,} rows of {file.name!r} is kept ({', '.join(notes)})")
+        raise ManifestError(f"{where}: {what}: every twin needs its {spec.name}; check the "
+                            "file, layer:, where: and within:")
     source = spec.set.get("source") or blank_source
     try:
         done = conform_layer(spec.name, gdf, twin=tw, rows=rows,
