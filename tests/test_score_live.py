@@ -272,6 +272,26 @@ def test_gaps_are_imputed_visibly_not_silently(small_twin):
     assert sc.table().imputed.loc["east", "agri_output"] == "months_filled"
 
 
+def test_a_correction_of_provenance_alone_gives_a_new_data_version(scored_twin):
+    """Re-stating a value as synthetic (or citing another source) changes what the score
+    tells its readers, so caches keyed on the version must not keep the old answer; the
+    same value, flag and source again keeps the version."""
+    sc = scored_twin.score
+    row = sc.observations.iloc[-1]
+    same = {"unit_id": row.unit_id, "indicator": row.indicator, "month": row.month,
+            "value": float(row.value), "unit": row.unit, "source": row.source,
+            "synthetic": bool(row.synthetic)}
+    v0 = sc.data_version
+    sc.ingest(same, upsert=True)
+    assert sc.data_version == v0
+    sc.ingest({**same, "synthetic": not same["synthetic"]}, upsert=True)
+    v1 = sc.data_version
+    assert v1 != v0
+    sc.ingest({**same, "synthetic": not same["synthetic"], "source": "a corrected citation"},
+              upsert=True)
+    assert sc.data_version not in (v0, v1)
+
+
 def test_a_correction_gives_readers_a_new_table(scored_twin):
     # Scenarios notice a changed baseline by the observation table's identity, so an
     # upsert must not edit the table in place.

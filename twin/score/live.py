@@ -291,7 +291,8 @@ class Score:
     @property
     def data_version(self) -> str:
         """A digest of exactly what is scored: the panel (raw values, targets, imputation
-        flags, reference months) and the configuration. Equal values give an equal
+        flags, reference months), the configuration and the observations' provenance
+        (synthetic flags and sources). Equal values give an equal
         version, so an ingest that changes no scored value keeps it (and every cache keyed
         on it); "" when there is nothing to score yet."""
         if self._version is None or self._version[0] != self._changes:
@@ -306,6 +307,10 @@ class Score:
                 h.update("|".join(panel.imputed.to_numpy().astype(str).ravel()).encode())
                 h.update(repr(tuple(panel.reference_month)).encode())
                 h.update(repr(self.config).encode())
+                # provenance is part of the answer (synthetic shares, cited sources)
+                table = self.twin.tables[TABLE]
+                h.update(table["synthetic"].to_numpy(dtype=bool).tobytes())
+                h.update("\x1f".join(table["source"].astype(str)).encode())
                 digest = h.hexdigest()[:16]
             self._version = (self._changes, digest)
         return self._version[1]
