@@ -41,7 +41,7 @@ from .district_figures import (
     district_values,
     height_fraction,
 )
-from .offline_html import MVT_LOADER_REF, TwinDeck, bundle_path, to_html, write_html
+from .offline_html import FIT_SIZE, MVT_LOADER_REF, TwinDeck, bundle_path, to_html, write_html
 
 __all__ = [
     "COLOR_BY",
@@ -412,6 +412,8 @@ def settlement_layers(twin, heights: pd.Series | None = None, *,
             "z": _on_top(s, heights) + lift,
             # Dot area grows with population; pixel limits keep villages visible.
             "r": np.sqrt(s["population"].clip(lower=0).to_numpy(float)) * 12 + 800,
+            # which label wins where two would overlap: the larger place (as on /map)
+            "priority": s["population"].fillna(0).clip(lower=0).to_numpy(float),
         })
         rows = s.drop(columns=s.geometry.name).to_dict("records")
         df["tw_tip"] = [_tip(r["name"], r, ["name_ru", "population", "district_id"], a)
@@ -432,7 +434,9 @@ def settlement_layers(twin, heights: pd.Series | None = None, *,
     idc = twin.schema("districts").id_column
     dl = pd.DataFrame({"label": style.label_text(d, lang).to_numpy(),
                        "lon": pts.x.to_numpy(), "lat": pts.y.to_numpy(),
-                       "z": d[idc].map(heights).fillna(0).to_numpy(float) + lift})
+                       "z": d[idc].map(heights).fillna(0).to_numpy(float) + lift,
+                       # district names before villages', as on /map
+                       "priority": np.full(len(d), 40_000.0)})
     out.append(_text_layer(dl, "district_labels", size=14, color=[70, 40, 110, 255], offset=0))
     return out
 
@@ -510,8 +514,9 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
         views=[pdk.View(type="MapView", controller=True)],
         map_provider=None,
         map_style=None,
-        # fitted to a notebook's map (1000 x 560 px); a larger window shows a margin
-        initial_view_state=_view_state(twin, pitch=pitch, width=1000, height=560),
+        # fitted to a notebook's map; pages refit the zoom to their own size
+        initial_view_state=_view_state(twin, pitch=pitch, width=FIT_SIZE[0],
+                                       height=FIT_SIZE[1]),
         tooltip={"html": "{tw_tip}",
                  "style": {"backgroundColor": "rgba(255,255,255,0.95)", "color": "#222",
                            "fontFamily": style.FONT_FAMILY, "fontSize": "12px",
@@ -519,6 +524,7 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
         parameters={"clearColor": [c / 255 for c in style.BASE["background"]] + [1]},
     )
     deck.title = title or f"{twin.title} — {'3D' if extruded else '2D'} view"
+    deck.bounds = [float(v) for v in twin["region"].total_bounds]
     deck.legend = {
         "districts": dlegend,
         "synthetic_share": style.synthetic_shares(twin),

@@ -32,7 +32,7 @@ import json
 from functools import lru_cache
 
 from . import style
-from .offline_html import _bundle, deck_json, mvt_loader, page_html
+from .offline_html import _bundle, deck_json, label_placer, mvt_loader, page_html
 
 __all__ = ["notebook_html", "assets_html", "show", "HEIGHT_PX"]
 
@@ -68,7 +68,7 @@ async function twinGunzip(b64) {
   const css = document.createElement("style");
   css.textContent = a.font_face;
   document.head.appendChild(css);
-  for (const code of [a.bundle, a.mvt_loader]) {
+  for (const code of [a.bundle, a.mvt_loader, a.labels]) {
     const s = document.createElement("script");
     s.textContent = code;
     document.head.appendChild(s);
@@ -86,6 +86,7 @@ def _packed(text: str) -> str:
 @lru_cache(maxsize=1)
 def _packed_assets() -> str:
     return _packed(json.dumps({"bundle": _bundle(), "mvt_loader": mvt_loader(),
+                               "labels": label_placer(),
                                "font_face": style.font_face_css()}, ensure_ascii=False))
 
 

@@ -16,12 +16,18 @@ import pydeck as pdk
 
 from . import style
 
-__all__ = ["MVT_LOADER_PATH", "MVT_LOADER_REF", "TwinDeck", "bundle_path", "legend_html",
-           "deck_json", "mvt_loader", "page_html", "to_html", "write_html"]
+__all__ = ["FIT_SIZE", "LABELS_PATH", "MVT_LOADER_PATH", "MVT_LOADER_REF", "TwinDeck",
+           "bundle_path", "deck_json", "label_placer", "legend_html", "mvt_loader",
+           "page_html", "to_html", "write_html"]
 
 
 #: Main-thread MVT loader (ours), because the bundle's MVT loader needs a worker from a CDN.
 MVT_LOADER_PATH = Path(__file__).parent / "assets" / "mvt-loader.js"
+#: The map size (px) a deck's camera is fitted to: a notebook's output. Pages refit it to
+#: their own size.
+FIT_SIZE = (1000, 560)
+#: Greedy label placement (``window.twinPlaceLabels``), shared with the /map page.
+LABELS_PATH = Path(__file__).parent / "assets" / "labels.js"
 #: How a pydeck layer names that loader: a @deck.gl/json constant the page registers.
 MVT_LOADER_REF = "@@#TwinMVTLoader"
 
@@ -122,12 +128,59 @@ const tooltip = {tooltip};
 // labels would be drawn with whatever fallback the browser had at that moment.
 function twinStart(jsonInput) {{
   return document.fonts.load("16px {font_name}", "ӘҒҚҢӨҰҮҺІ").catch(() => null).then(() => {{
+    const el = document.getElementById("map");
+    twinFit(jsonInput.initialViewState, el);
     window.twinDeck = createDeck({{
-      container: document.getElementById("map"), jsonInput, tooltip,
+      container: el, jsonInput, tooltip,
       customLibraries: null,
       configuration: {{ constants: {{ TwinMVTLoader: window.twinMVTLoader }} }},
     }});
+    twinLabels(window.twinDeck);
   }});
+}}
+// The camera fitted in Python assumed a {fit_w} x {fit_h} map; fit the region again into this
+// page's map beside the legend, keeping the tilted view's allowance (layers/deck.py).
+function twinFit(v, el) {{
+  const b = {bounds};
+  const legend = document.getElementById("legend");
+  const w = el.clientWidth, h = el.clientHeight;
+  const right = (legend ? legend.offsetWidth : 0) + 30;
+  if (!v || !b || w - right < 200 || h < 200) return;
+  const fit = new deck.WebMercatorViewport({{ width: w, height: h }}).fitBounds(
+    [[b[0], b[1]], [b[2], b[3]]], {{ padding: {{ left: 20, top: 50, bottom: 20, right }} }});
+  v.longitude = fit.longitude;
+  v.latitude = fit.latitude - (v.pitch ? 0.08 * (b[3] - b[1]) : 0);
+  v.zoom = Math.min(v.maxZoom || 16, fit.zoom - (v.pitch ? 0.15 : 0));
+}}
+// Labels that would overlap another are left out, most important first, and placed again
+// as the view moves, so zooming in brings the smaller places back (layers/assets/labels.js).
+function twinLabels(deck) {{
+  const ids = ["district_labels", "settlement_labels"];
+  const base = new Map();
+  for (const l of deck.props.layers || []) if (ids.includes(l.id)) base.set(l.id, l);
+  if (!base.size || !window.twinPlaceLabels) return;
+  const candidates = [];
+  for (const [id, l] of base) {{
+    for (const d of l.props.data) {{
+      candidates.push({{ text: d.label, position: [d.lon, d.lat, d.z], size: l.props.getSize,
+                        offset: l.props.getPixelOffset, priority: d.priority, row: d }});
+    }}
+  }}
+  let queued = false;
+  const place = () => {{
+    queued = false;
+    const vp = deck.getViewports()[0];
+    if (!vp) {{ queue(); return; }}
+    const keep = new Set(window.twinPlaceLabels(vp, candidates, {font_family_js})
+      .map((c) => c.row));
+    window.twinLabels = {{ total: candidates.length, shown: [...keep].map((d) => d.label) }};
+    deck.setProps({{ layers: deck.props.layers.map((l) => base.has(l.id)
+      ? base.get(l.id).clone({{ data: base.get(l.id).props.data.filter((d) => keep.has(d)) }})
+      : l) }});
+  }};
+  const queue = () => {{ if (!queued) {{ queued = true; requestAnimationFrame(place); }} }};
+  deck.setProps({{ onViewStateChange: ({{ viewState }}) => {{ queue(); return viewState; }} }});
+  queue();
 }}
 {start}
 </script>
@@ -150,6 +203,9 @@ def page_html(deck: pdk.Deck, *, assets: str, start: str) -> str:
         title=html.escape(getattr(deck, "title", "twin map")),
         font_family=style.FONT_FAMILY,
         font_name=style.FONT_NAME,
+        font_family_js=json.dumps(style.FONT_FAMILY),
+        fit_w=FIT_SIZE[0], fit_h=FIT_SIZE[1],
+        bounds=json.dumps(getattr(deck, "bounds", None)),
         bg=",".join(map(str, style.BASE["background"])),
         assets=assets,
         start=start,
@@ -162,13 +218,17 @@ def mvt_loader() -> str:
     return MVT_LOADER_PATH.read_text(encoding="utf-8")
 
 
+def label_placer() -> str:
+    return LABELS_PATH.read_text(encoding="utf-8")
+
+
 def to_html(deck: pdk.Deck) -> str:
     """A self-contained HTML page for a deck: no CDN, no basemap, no token.
 
     The page inlines pydeck's deck.gl bundle (~4 MB) and the Latin + Cyrillic font.
     """
     assets = (f"<style>\n{style.font_face_css()}\n</style>\n<script>{_bundle()}</script>\n"
-              f"<script>{mvt_loader()}</script>")
+              f"<script>{mvt_loader()}</script>\n<script>{label_placer()}</script>")
     return page_html(deck, assets=assets, start=f"twinStart({deck_json(deck)});")
 
 
@@ -185,11 +245,12 @@ class TwinDeck(pdk.Deck):
     pydeck's own HTML pulls deck.gl, CSS and a basemap from CDNs; this subclass inlines the
     bundled deck.gl and font instead: in files (``to_html``) with each page, in notebooks
     (``_repr_html_``, ``show()``) once per notebook (:mod:`layers.notebook`). ``legend``
-    holds what the view's colours mean.
+    holds what the view's colours mean, ``bounds`` what the camera shows.
     """
 
     legend: dict
     title: str
+    bounds: list[float]  # the region's lon/lat box, which pages fit the camera to
 
     def to_html(self, filename=None, *args, as_string: bool = False, **kwargs):
         text = to_html(self)

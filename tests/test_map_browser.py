@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from layers.style import FONT_FAMILY
 from tests.map_browser import (
     clean,
     colours,
@@ -31,6 +32,7 @@ from tests.map_browser import (
     variance,
     wait_tiles,
 )
+from twin import Twin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.server]
 
@@ -212,10 +214,47 @@ def test_twin_map_file_renders_offline(browser, default_twin_path, tmp_path):
         img = pixels(run.page, left=0)
         assert variance(img) > 150
         assert colours(img) > 200
+        page = run.page
+        page.wait_for_function("window.twinLabels && twinLabels.shown.length > 0")
+        first = page.evaluate("twinLabels")
+        # the default twin's towns crowd each other at the whole-region view: some wait
+        assert 0 < len(first["shown"]) < first["total"]
+        assert labels_overlapping(page) == []
+        # the region is fitted beside the legend, not under it
+        x0, y0, x1, y1 = Twin.open(default_twin_path)["region"].total_bounds
+        east = page.evaluate("(p) => twinDeck.getViewports()[0].project(p)[0]",
+                             [float(x1), float((y0 + y1) / 2)])
+        legend = page.evaluate("document.getElementById('legend').getBoundingClientRect().left")
+        assert 0 < east < legend
         clean(run)
         shot(run.page, "twin-map-3d.png")
+        # zooming in at the centre brings labels that were left out back, still apart
+        box = page.locator("#map").bounding_box()
+        page.mouse.move(box["width"] * 0.35, box["height"] * 0.5)
+        for _ in range(3):
+            page.mouse.wheel(0, -400)
+            page.wait_for_timeout(400)
+        page.wait_for_function("(n) => twinLabels.shown.join() !== n", arg=",".join(first["shown"]))
+        page.wait_for_timeout(1000)
+        later = page.evaluate("twinLabels.shown")
+        assert set(later) - set(first["shown"]), "zooming in showed no label that was left out"
+        assert labels_overlapping(page) == []
     finally:
         run.page.close()
+
+
+def labels_overlapping(page) -> list:
+    """Pairs of drawn labels of a single-file map whose boxes overlap, placed again with the
+    page's own rule: a set that does not overlap keeps every label."""
+    return page.evaluate("""(font) => {
+        const vp = twinDeck.getViewports()[0];
+        const layers = twinDeck.props.layers.filter((l) => l.id.endsWith("_labels"));
+        const drawn = layers.flatMap((l) => l.props.data.map((d) => ({
+            text: d.label, position: [d.lon, d.lat, d.z], size: l.props.getSize,
+            offset: l.props.getPixelOffset, priority: d.priority })));
+        const kept = new Set(twinPlaceLabels(vp, drawn, font).map((c) => c.text));
+        return drawn.filter((c) => !kept.has(c.text)).map((c) => c.text);
+    }""", FONT_FAMILY)
 
 
 def test_mvt_loader_matches_an_independent_decoder(map_run, server):

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from layers.map_config import map_config
-from layers.offline_html import MVT_LOADER_PATH, bundle_path
+from layers.offline_html import LABELS_PATH, MVT_LOADER_PATH, bundle_path
 from layers.search import PlaceIndex
 from layers.style import FONT_PATH
 from layers.vector_tiles import tile_layer
@@ -35,7 +35,7 @@ _STATIC = Path(__file__).resolve().parent.parent / "static" / "map"
 
 _JS = "text/javascript; charset=utf-8"
 #: The page's own ES modules (api/static/map), each served under its file name.
-PAGE_MODULES = ("map.js", "i18n.js", "format.js", "draw.js", "labels.js", "identify.js",
+PAGE_MODULES = ("map.js", "i18n.js", "format.js", "draw.js", "identify.js",
                 "legend.js", "scenario.js", "search.js", "controls.js")
 
 
@@ -49,6 +49,8 @@ _ASSETS: dict[str, tuple[Callable[[], Path], str]] = {
     "map.css": (lambda: _STATIC / "map.css", "text/css; charset=utf-8"),
     "deck.gl.js": (bundle_path, "text/javascript; charset=utf-8"),
     "mvt-loader.js": (lambda: MVT_LOADER_PATH, "text/javascript; charset=utf-8"),
+    # shared with the single-file maps and notebooks (layers/assets), so one placement rule
+    "labels.js": (lambda: LABELS_PATH, "text/javascript; charset=utf-8"),
     # the PMTiles reader, vendored from npm (pmtiles 4.5.0, dist/pmtiles.js), and its licences
     "pmtiles.js": (lambda: _STATIC / "pmtiles.js", "text/javascript; charset=utf-8"),
     "pmtiles-LICENSE.txt": (lambda: _STATIC / "pmtiles-LICENSE.txt",

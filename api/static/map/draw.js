@@ -1,6 +1,5 @@
 // The map's deck.gl layers (pydeck's bundle, global `deck`): one theme at a time, filters
 // applied, made-up geometry marked (hatched: synthetic; dashed: approximate).
-import { placeLabels } from "./labels.js";
 
 /* global deck, pmtiles */
 
@@ -382,7 +381,7 @@ function labelCandidates(ctx, towns, pos) {
 function labelLayer(ctx, towns, pos) {
   const st = ctx.cfg.style;
   const vp = ctx.viewport();
-  const placed = vp ? placeLabels(vp, labelCandidates(ctx, towns, pos), st.font_family) : [];
+  const placed = vp ? window.twinPlaceLabels(vp, labelCandidates(ctx, towns, pos), st.font_family) : [];
   ctx.tm.labels = placed;
   return new deck.TextLayer({
     id: "labels", data: placed, sizeUnits: "pixels", getPosition: (l) => l.position,

@@ -1,9 +1,11 @@
 // Label placement: the labels that fit, most important first, none overlapping another.
 //
 // deck.gl's CollisionFilterExtension lives in @deck.gl/extensions, which the bundle inside
-// pydeck does not export (its `deck` global has no extensions), and this page loads nothing
+// pydeck does not export (its `deck` global has no extensions), and the pages load nothing
 // else. So labels are placed here, greedily, in screen space: a few dozen boxes per view.
-
+// A classic script (not a module), so that the single-file maps and notebooks can inline it
+// as they inline mvt-loader.js; /map loads it the same way. It defines window.twinPlaceLabels.
+(() => {
 let ctx2d = null;
 function measure(text, size, font) {
   if (!ctx2d) ctx2d = document.createElement("canvas").getContext("2d");
@@ -13,7 +15,7 @@ function measure(text, size, font) {
 
 // candidates: [{text, position: [lon, lat, z], size, priority, offset: [dx, dy]}]
 // Returns the ones to draw, each with its screen box (for tests: none overlap).
-export function placeLabels(viewport, candidates, font, pad = 2) {
+function placeLabels(viewport, candidates, font, pad = 2) {
   const placed = [];
   const boxes = [];
   const sorted = [...candidates].sort((a, b) => b.priority - a.priority);
@@ -37,3 +39,5 @@ export function placeLabels(viewport, candidates, font, pad = 2) {
   }
   return placed;
 }
+window.twinPlaceLabels = placeLabels;
+})();
