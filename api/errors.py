@@ -98,6 +98,8 @@ ERROR_STATUS: dict[type[Exception], int] = {
     se.NoObservations: 404,  # nothing to score yet
     se.ForecastUnavailable: 503,  # statsmodels missing: an install problem
     se.AuditUnavailable: 503,  # SALib or scipy missing: an install problem
+    te.StoreUnavailable: 503,  # the database is down or restarting: retry (Retry-After)
+    te.StoreBusy: 503,  # concurrent writers kept colliding: nothing written, retry
     te.TwinFileError: 503,  # the served file is unreadable: an operator's problem
     te.TwinError: 400,
 }
@@ -142,6 +144,9 @@ def install(app: FastAPI) -> None:
     async def on_known(request: Request, exc: Exception) -> Response:
         status = status_for(exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        retry = getattr(exc, "retry_after", None)  # a passing outage: say when to retry
+        if retry is not None:
+            headers = {**(headers or {}), "Retry-After": str(int(retry))}
         return problem(status, str(exc), headers=headers)
 
     async def on_validation(request: Request, exc: Exception) -> Response:

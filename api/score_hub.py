@@ -341,12 +341,16 @@ class ScoreHub:
         """Publish the rankings that other workers' ingests make: ``changes`` is the
         store's async iterator of committed writes (``PostgisStore.changes``, fed by
         ``LISTEN``). Runs until cancelled; a lost connection is opened again."""
+        from twin.errors import StoreUnavailable
         from twin.score.observations import TABLE
+        from twin.store.postgis import LISTENING
 
         while not self._closed:
             try:
                 async for table, _ in changes():
-                    if table != TABLE or not self._subs:
+                    # LISTENING: (re)connected; an ingest while the connection was down
+                    # sent its notice to nobody, so look once whether one came.
+                    if table not in (TABLE, LISTENING) or not self._subs:
                         continue
                     ranking = await asyncio.to_thread(self._ranking_or_none)
                     # The version decides, not whether this worker had already caught up:
@@ -355,7 +359,11 @@ class ScoreHub:
                         self.publish(ranking)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the database went away: listen again shortly
+            except StoreUnavailable as e:  # the database went away: listen again shortly
+                log.warning("store change notifications interrupted (%s); listening "
+                            "again in 1 s", e)
+                await asyncio.sleep(1.0)
+            except Exception:
                 log.warning("lost the store's change notifications; listening again",
                             exc_info=True)
                 await asyncio.sleep(1.0)

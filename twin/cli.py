@@ -123,6 +123,9 @@ def _cmd_serve(args) -> int:
 
         print(f"no twin at {path}; building the default twin first", file=sys.stderr)
         build_default(out=path, progress=True)
+    # The workers (or the app) open their own connections; this process serves nothing
+    # and would hold an idle database connection for as long as it runs.
+    st.close()
     # proxy_headers=False: the app trusts forwarded headers only from TWIN_TRUSTED_PROXIES
     # (api/proxy.py). uvicorn's own handling would trust its FORWARDED_ALLOW_IPS instead
     # and rewrite the peer address before the app could check it.

@@ -20,6 +20,8 @@ __all__ = [
     "EmptyGeometry",
     "GeometryTypeError",
     "TwinFileError",
+    "StoreUnavailable",
+    "StoreBusy",
     "ImportFormatError",
     "InvalidArgument",
     "TileOutOfRange",
@@ -77,6 +79,21 @@ class GeometryTypeError(GeometryError, TypeError):
 
 class TwinFileError(TwinError, OSError):
     """A twin file that cannot be read or written."""
+
+
+class StoreUnavailable(TwinError, ConnectionError):
+    """The twin's database cannot be reached right now (restarting, down, out of
+    connections): nothing was written, and the same request may succeed shortly.
+    ``retry_after`` is the seconds a client should wait before trying again."""
+
+    retry_after = 5
+
+
+class StoreBusy(TwinError, ConnectionError):
+    """Concurrent writers kept colliding (serialization failures or deadlocks) after the
+    store retried the transaction: nothing was written; repeat the request shortly."""
+
+    retry_after = 1
 
 
 class ImportFormatError(TwinError, ValueError):

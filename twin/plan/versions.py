@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..store import DuplicateKey, Table
+from ..store import DuplicateKey, Table, retrying
 from .errors import PlanVersionError
 from .regulations import REGULATION_FIELDS, check_zone_type
 
@@ -298,14 +298,15 @@ def save_versions(tw, plan_id: str, records: list[dict], saved: int) -> int:
     st = tw.store
     if st is not None and st.exists() and new:
         try:
-            with st.transaction() as tx:
-                tx.ensure(PLAN_VERSIONS)
-                have = {int(r[0]) for r in tx.select(VERSIONS_TABLE, ["version"],
-                                                      {"plan_id": plan_id})}
-                if have - {int(r["version"]) for r in records[:saved]}:
-                    raise DuplicateKey("versions this session has not seen")
-                tx.insert(VERSIONS_TABLE, VERSION_COLUMNS,
-                          [tuple(_plain(r[c]) for c in VERSION_COLUMNS) for r in new])
+            for attempt in retrying():  # a collision with another writer: again
+                with attempt, st.transaction() as tx:
+                    tx.ensure(PLAN_VERSIONS)
+                    have = {int(r[0]) for r in tx.select(VERSIONS_TABLE, ["version"],
+                                                          {"plan_id": plan_id})}
+                    if have - {int(r["version"]) for r in records[:saved]}:
+                        raise DuplicateKey("versions this session has not seen")
+                    tx.insert(VERSIONS_TABLE, VERSION_COLUMNS,
+                              [tuple(_plain(r[c]) for c in VERSION_COLUMNS) for r in new])
         except DuplicateKey:
             raise PlanVersionError(
                 f"{st.describe()} holds versions of plan {plan_id!r} that this session "

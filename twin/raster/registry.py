@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import TwinError
+from ..errors import StoreUnavailable, TwinError, TwinFileError
+from ..store import retrying
 from . import storage
 
 __all__ = [
@@ -262,6 +263,10 @@ def get_raster(tw, name: str) -> RasterInfo:
     if not (info.path.is_file() and info.tiles_path.is_file()):
         try:
             found = storage.unpack(tw, info)
+        except StoreUnavailable:
+            raise  # the database is down: a passing outage, not a missing raster
+        except TwinFileError as e:  # the store holds its bytes incomplete: its message says
+            raise RasterNotFound(f"raster {name!r}: {e}") from e
         except OSError as e:
             raise RasterNotFound(
                 f"raster {name!r} cannot be unpacked into {tw.store.cache_dir()} ({e}): "
@@ -293,9 +298,10 @@ def save_registry(tw) -> None:
     # on a twin with no rasters yet holds booleans in object columns, which typed by dtype
     # would be stored as TEXT '0'/'1' and read back as truthy strings (a user's observed
     # raster reopened as derived and synthetic).
-    with tw.store.transaction() as tx:
-        storage.sync_files(tw, tx, rows)
-        tx.replace(RASTER_TABLE, rows)
+    for attempt in retrying():  # a collision with another writer: again
+        with attempt, tw.store.transaction() as tx:
+            storage.sync_files(tw, tx, rows)
+            tx.replace(RASTER_TABLE, rows)
     tw.noted_write(tx.changes)
     _SYNCED[tw] = tw.table_versions.get(RASTER_TABLE)
     storage.tidy(tw, rows)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import limits
 from ..errors import SetAsideWarning, TwinError
-from ..store import Table
+from ..store import Table, retrying
 from .edits import edits_from_json
 from .errors import InvalidEdit, ScenarioConflict, ScenarioNotFound, UnreadableScenario
 
@@ -203,23 +203,25 @@ def write_row(tw, scenario_id: str, name: str, edits_json: str, expected_version
         return expected_version + 1
 
     if _has_file(tw):
-        with tw.store.transaction() as tx:
-            tx.ensure(SCENARIOS)
-            r = _row(tx, scenario_id)
-            stored = None if r is None else _version(r)
-            v = decide(stored)
-            if r is None:
-                won = tx.insert(TABLE, COLUMNS, [(scenario_id, name, v, str(tw.version),
-                                                  edits_json, now, now)], skip_existing=True)
-            else:
-                # compare-and-set: a writer that got in since the read leaves no row to set
-                won = tx.update(TABLE, {"name": name, "version": v, "edits": edits_json,
-                                        "updated_utc": now},
-                                {"id": scenario_id, "version": stored})
-            if not won:
+        for attempt in retrying():  # a collision with another writer: again
+            with attempt, tw.store.transaction() as tx:
+                tx.ensure(SCENARIOS)
                 r = _row(tx, scenario_id)
-                raise _conflict(scenario_id, None if r is None else _version(r),
-                                expected_version)
+                stored = None if r is None else _version(r)
+                v = decide(stored)
+                if r is None:
+                    won = tx.insert(TABLE, COLUMNS, [(scenario_id, name, v, str(tw.version),
+                                                      edits_json, now, now)],
+                                    skip_existing=True)
+                else:
+                    # compare-and-set: a writer that got in since the read leaves no row
+                    won = tx.update(TABLE, {"name": name, "version": v, "edits": edits_json,
+                                            "updated_utc": now},
+                                    {"id": scenario_id, "version": stored})
+                if not won:
+                    r = _row(tx, scenario_id)
+                    raise _conflict(scenario_id, None if r is None else _version(r),
+                                    expected_version)
         _stored(tw)  # keep tw.tables in step with the file
         return v
     with _memory_lock:
@@ -244,16 +246,17 @@ def delete_row(tw, scenario_id: str, expected_version: int | None = None) -> Non
             raise _conflict(scenario_id, stored, expected_version)
 
     if _has_file(tw):
-        with tw.store.transaction() as tx:
-            tx.ensure(SCENARIOS)
-            r = _row(tx, scenario_id)
-            stored = None if r is None else _version(r)
-            check(stored)
-            where = {"id": scenario_id} if r is None or stored == -1 else \
-                {"id": scenario_id, "version": stored}
-            if not tx.delete(TABLE, where):
+        for attempt in retrying():  # a collision with another writer: again
+            with attempt, tw.store.transaction() as tx:
+                tx.ensure(SCENARIOS)
                 r = _row(tx, scenario_id)
-                check(None if r is None else _version(r))
+                stored = None if r is None else _version(r)
+                check(stored)
+                where = {"id": scenario_id} if r is None or stored == -1 else \
+                    {"id": scenario_id, "version": stored}
+                if not tx.delete(TABLE, where):
+                    r = _row(tx, scenario_id)
+                    check(None if r is None else _version(r))
         _stored(tw)
         return
     with _memory_lock:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AnalysisUnavailable, SetAsideWarning
-from ..store import DuplicateKey
+from ..store import DuplicateKey, retrying
 from .composite import (
     ScoreConfig,
     ScoreTable,
@@ -457,14 +457,15 @@ class Score:
     def _persist(self, records: list[tuple], *, upsert: bool) -> None:
         rows = [r[:6] + (int(r[6]),) for r in records]
         try:
-            with self.twin.store.transaction() as tx:
-                tx.ensure(OBSERVATIONS)
-                # The unique key (where the stored rows allow one) makes a duplicate
-                # impossible even if another process wrote since this twin read the table.
-                if upsert:
-                    tx.upsert(OBSERVATIONS, rows)
-                else:
-                    tx.insert(TABLE, COLUMNS, rows)
+            for attempt in retrying():  # a collision with another writer: again
+                with attempt, self.twin.store.transaction() as tx:
+                    tx.ensure(OBSERVATIONS)
+                    # The unique key (where the stored rows allow one) makes a duplicate
+                    # impossible even if another process wrote since this twin read it.
+                    if upsert:
+                        tx.upsert(OBSERVATIONS, rows)
+                    else:
+                        tx.insert(TABLE, COLUMNS, rows)
         except DuplicateKey as e:
             raise DuplicateObservation(
                 f"{self.twin.store.describe()} already holds one of these observations "

@@ -46,13 +46,14 @@ from .gpkg import (
     write_table,
     write_twin_file,
 )
+from .retry import retrying
 
 __all__ = ["Store", "Transaction", "Table", "StoredFile", "DuplicateKey", "open_store",
            "is_database_url", "GpkgStore", "META_TABLE", "FILES_TABLE", "CHANGES_TABLE",
            "FILE_PART_BYTES", "GPKG_OPTIONS", "atomic_path", "fsync_dir", "connect_readonly",
            "delete_files", "put_file", "read_table", "read_tables", "read_twin_file",
            "stored_files", "transaction", "unpack_file", "write_table", "write_twin_file",
-           "user_work"]
+           "user_work", "retrying"]
 
 _SCHEMES = ("postgresql://", "postgres://")
 

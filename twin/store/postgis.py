@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..errors import InvalidArgument, TwinFileError
+from ..errors import InvalidArgument, StoreBusy, StoreUnavailable, TwinError, TwinFileError
 from . import base
 from .base import (
     CHANGES_TABLE,
@@ -58,10 +58,12 @@ from .base import (
     Transaction,
 )
 
-__all__ = ["PostgisStore", "CHANNEL"]
+__all__ = ["PostgisStore", "CHANNEL", "LISTENING"]
 
 #: The LISTEN/NOTIFY channel of every twin's change counters.
 CHANNEL = "twin_changes"
+#: What :meth:`PostgisStore.changes` yields first as the table: listening has (re)started.
+LISTENING = "*"
 _SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,39}")
 _ROWID = "twin_rowid"
 _KIND = {"text": "text", "int": "bigint", "real": "double precision", "blob": "bytea"}
@@ -76,11 +78,25 @@ def _psycopg():
     return psycopg
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    # libpq's "connection failed: connection to server ... failed: FATAL:  reason": the
+    # reason is what a person can act on
+    text = text.rsplit("FATAL:", 1)[-1].strip()
+    return text.splitlines()[0].strip() if text else type(e).__name__
+
+
 class PostgisStore(base.Store):
     """A twin in one schema of a PostgreSQL database with PostGIS (see the module notes)."""
 
     kind = "postgis"
     shared = True
+    #: Seconds a request waits for a pooled connection before the store answers
+    #: :class:`StoreUnavailable` (a database restart should not hold requests for long).
+    wait_s = 5.0
+    #: Attempts of a transaction that collided with another (deadlock, serialization
+    #: failure) before :class:`StoreBusy`; see :meth:`retrying`.
+    attempts = 4
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -135,30 +151,115 @@ class PostgisStore(base.Store):
         return Path(root) / "aqmola-twin" / "postgis" / f"{self.schema}-{digest}.rasters"
 
     # -- connections ----------------------------------------------------------------------
+    def _connect_kwargs(self) -> dict:
+        # application_name: an operator sees in pg_stat_activity which process holds a
+        # connection. Keepalives: a connection idle for long (LISTEN) whose peer vanished
+        # without a word (a failover, a dropped NAT entry) is noticed within a minute.
+        return {"connect_timeout": 10, "application_name": f"aqmola-twin {os.getpid()}",
+                "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                "keepalives_count": 3}
+
+    def connection_error(self, e: BaseException) -> TwinError:
+        """A failed connection attempt, as a one-line error naming the cause and the fix:
+        the server down or restarting (:class:`StoreUnavailable`), or a URL the server
+        refuses (a missing database or user, a wrong password: :class:`TwinFileError`)."""
+        reason = _first_line(e)
+        p = urlsplit(self._conninfo)
+        q = dict(parse_qsl(p.query))
+        db = p.path.strip("/") or q.get("dbname", "")
+        user = p.username or q.get("user") or os.environ.get("PGUSER", "")
+        where = f"{self.location!r}"
+        low = reason.lower()
+        if "database" in low and "does not exist" in low:
+            return TwinFileError(
+                f"{where}: the server has no database {db!r}: create it (`createdb {db}`, "
+                "with PostGIS installable there) or fix the database in the URL")
+        if "role" in low and "does not exist" in low:
+            return TwinFileError(
+                f"{where}: the server has no user {user!r}: create it (`createuser "
+                f"{user}`) or fix the user in the URL")
+        if "password" in low:
+            return TwinFileError(
+                f"{where}: the server refused the password of user {user!r} ({reason}): "
+                "give the right one in the URL, ~/.pgpass or PGPASSWORD")
+        if "invalid" in low and ("option" in low or "parameter" in low):
+            return TwinFileError(
+                f"{where}: {reason}: fix the URL (its query takes ?schema= and libpq's "
+                "connection parameters, e.g. host, sslmode)")
+        if "no pg_hba.conf entry" in low or "permission denied for database" in low:
+            return TwinFileError(
+                f"{where}: the server does not let user {user!r} connect ({reason}): "
+                "ask its administrator to allow it (pg_hba.conf, GRANT CONNECT)")
+        return StoreUnavailable(
+            f"{where}: the database does not answer ({reason}): check that the server "
+            "runs and the URL's host and port; if it is restarting, try again shortly")
+
     def connect(self, **kw):
         """A new connection (for LISTEN and long copies); the caller closes it."""
         psycopg = _psycopg()
         try:
-            return psycopg.connect(self._conninfo, connect_timeout=10, **kw)
+            return psycopg.connect(self._conninfo, **{**self._connect_kwargs(), **kw})
         except psycopg.Error as e:
-            raise TwinFileError(
-                f"cannot connect to {self.location!r} ({str(e).strip()}): check the URL, "
-                "that the server runs and accepts this user") from e
+            raise self.connection_error(e) from e
 
     def _pooled(self):
         with self._lock:
             if self._pool is None:
                 from psycopg_pool import ConnectionPool
 
-                self.connect().close()  # a clear error now, not a pool timeout later
+                # a clear error now (within wait_s), not a pool timeout later
+                self.connect(connect_timeout=max(2, int(self.wait_s))).close()
+                # check: a pooled connection the server dropped (a restart, an idle
+                # timeout, pg_terminate_backend) is replaced before a request gets it.
                 self._pool = ConnectionPool(self._conninfo, min_size=1, max_size=8,
                                             open=True, name=f"twin-{self.schema}",
-                                            kwargs={"connect_timeout": 10})
+                                            check=ConnectionPool.check_connection,
+                                            timeout=self.wait_s,
+                                            kwargs=self._connect_kwargs())
             return self._pool
 
     @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """The database's failures as the toolkit's errors: an outage is
+        :class:`StoreUnavailable` (HTTP 503 with Retry-After), transactions that kept
+        colliding are :class:`StoreBusy`; callers never see psycopg's classes."""
+        psycopg = _psycopg()
+        from psycopg_pool import PoolTimeout
+
+        try:
+            yield
+        except PoolTimeout as e:
+            self._drop_pool()
+            raise StoreUnavailable(
+                f"{self.describe()}: no database connection within {self.wait_s:g} s (the "
+                "server is down or restarting, or every connection is busy): nothing was "
+                "written; try again shortly") from e
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as e:
+            raise StoreBusy(
+                f"{self.describe()}: this write collided with concurrent ones "
+                f"({_first_line(e)}): nothing was written; repeat it") from e
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise TwinFileError(
+                f"{self.describe()}: the database refused ({_first_line(e)}): grant the "
+                "URL's user the privilege, or use a user who has it") from e
+        except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+            self._drop_pool()
+            raise StoreUnavailable(
+                f"{self.describe()}: lost the database connection ({_first_line(e)}): "
+                "nothing was written; try again shortly") from e
+
+    def _drop_pool(self) -> None:
+        # After an outage the pool's own reconnection backs off exponentially (a minute
+        # of downtime would cost another minute of 503s once the database is back): the
+        # next request starts a new pool instead, which connects at once or says why not.
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close(timeout=1.0)
+
+    @contextlib.contextmanager
     def _conn(self) -> Iterator:
-        with self._pooled().connection() as conn:
+        with self._errors(), self._pooled().connection() as conn:
             yield conn
 
     def close(self) -> None:
@@ -251,9 +352,10 @@ class PostgisStore(base.Store):
         new = f"{self.schema}__new_{secrets.token_hex(4)}"
         conn = self.connect()
         try:
-            with conn.transaction():
-                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(new)))
+            with self._errors(), conn.transaction():
+                self._lock_for_writing(conn)
+                self._need_postgis(conn)
+                self._create_schema(conn, new)
                 target = self._clone(new)
                 for name, gdf in layers.items():
                     _write_layer(conn, target._t(name), gdf)
@@ -290,12 +392,58 @@ class PostgisStore(base.Store):
                 for name in tables:
                     conn.execute("SELECT pg_notify(%s, %s)",
                                  (CHANNEL, f"{self.schema}:{name}:{start}"))
-            for name in layers:  # statistics for the planner: tiles and filters use them
-                conn.execute(sql.SQL("ANALYZE {}").format(self._t(name)))
-            conn.commit()
+            with self._errors():
+                for name in layers:  # statistics for the planner: tiles and filters use them
+                    conn.execute(sql.SQL("ANALYZE {}").format(self._t(name)))
+                conn.commit()
         finally:
             conn.close()
         self._keyless.clear()
+
+    def _lock_for_writing(self, conn) -> None:
+        """One whole write into this schema at a time: two pushes (or saves) would each
+        drop the schema the other just renamed into place. The second refuses at once,
+        before copying anything (the lock ends with the transaction)."""
+        if not conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))",
+                            (f"aqmola-twin write {self.schema}",)).fetchone()[0]:
+            raise TwinFileError(
+                f"{self.describe()} is being written by another push or save right now: "
+                "nothing was written; wait for it to finish, then push again (add --force "
+                "if it leaves work you mean to replace)")
+
+    def _create_schema(self, conn, name: str) -> None:
+        psycopg = _psycopg()
+        from psycopg import sql
+
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+        except psycopg.errors.InsufficientPrivilege as e:
+            db, user = conn.info.dbname, conn.info.user
+            raise TwinFileError(
+                f"user {user!r} may not create schemas in database {db!r} of "
+                f"{self.location!r}: nothing was written; as its owner run `GRANT CREATE "
+                f"ON DATABASE {db} TO {user};`, or push as a user who may") from e
+
+    def _need_postgis(self, conn) -> None:
+        psycopg = _psycopg()
+        if conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'"
+                        ).fetchone()[0]:
+            return
+        db = conn.info.dbname
+        try:
+            with conn.transaction():  # a savepoint: the refusal below names the fix
+                conn.execute("CREATE EXTENSION postgis")
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise TwinFileError(
+                f"database {db!r} of {self.location!r} has no PostGIS and user "
+                f"{conn.info.user!r} may not install it: as a superuser run `CREATE "
+                f"EXTENSION postgis;` in {db!r}, then push again") from e
+        except (psycopg.errors.UndefinedFile, psycopg.errors.FeatureNotSupported) as e:
+            raise TwinFileError(
+                f"the server of {self.location!r} has no PostGIS to install "
+                f"({_first_line(e)}): install it there (Debian: postgresql-15-postgis-3)"
+            ) from e
 
     def read_meta(self) -> dict:
         with self._conn() as conn:
@@ -373,31 +521,52 @@ class PostgisStore(base.Store):
             return _PgTransaction(self, conn).stored_files()
 
     def file_parts(self, name: str) -> Iterator[bytes]:
-        with self._conn() as conn:
+        # One snapshot for every part: a file replaced meanwhile is read whole, old or
+        # new, never a mix of both or with a part missing.
+        with self._conn() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            if not _PgTransaction(self, conn).has(FILES_TABLE):
+                return
             parts = [p for (p,) in conn.execute(
                 _sql("SELECT part FROM {} WHERE name = %s ORDER BY part", self._t(FILES_TABLE)),
                 (name,)).fetchall()]
-        for p in parts:  # one part (16 MiB) at a time: a large raster never sits whole
-            with self._conn() as conn:
+            if parts != list(range(len(parts))):
+                missing = sorted(set(range(max(parts) + 1)) - set(parts))
+                raise TwinFileError(
+                    f"{self.describe()} holds the stored file {name!r} incomplete (part(s) "
+                    f"{', '.join(map(str, missing))} of {max(parts) + 1} missing): restore "
+                    "it by adding the raster again (`twin add-raster --replace`) or by "
+                    "pushing the twin again")
+            for p in parts:  # one part (16 MiB) at a time: a large raster never sits whole
                 row = conn.execute(_sql("SELECT data FROM {} WHERE name = %s AND part = %s",
                                         self._t(FILES_TABLE)), (name, p)).fetchone()
-            if row is not None:
                 yield bytes(row[0])
 
     # -- live changes ---------------------------------------------------------------------
     async def changes(self) -> AsyncIterator[tuple[str, int]]:
         """(table, counter) for every write committed to this twin's attribute tables,
-        by any process: the database's own notifications (LISTEN), no polling."""
+        by any process: the database's own notifications (LISTEN), no polling. First
+        ``(LISTENING, 0)``, once the notifications flow. A lost connection ends the
+        iterator with :class:`StoreUnavailable`; listen again (and catch up) then."""
         psycopg = _psycopg()
-        aconn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True,
-                                                      connect_timeout=10)
+        try:
+            aconn = await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, **self._connect_kwargs())
+        except psycopg.Error as e:
+            raise self.connection_error(e) from e
         try:
             await aconn.execute(f"LISTEN {CHANNEL}")
+            # Listening (again): writes committed before now were not heard, so the
+            # caller catches up once (a listener that lost its connection missed some).
+            yield LISTENING, 0
             prefix = self.schema + ":"
             async for n in aconn.notifies():
                 if n.payload.startswith(prefix):
                     table, _, version = n.payload[len(prefix):].rpartition(":")
                     yield table, int(version)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as e:
+            raise StoreUnavailable(f"{self.describe()}: lost the connection that hears "
+                                   f"other workers' writes ({_first_line(e)})") from e
         finally:
             await aconn.close()
 
@@ -683,19 +852,40 @@ class _PgTransaction(Transaction):
         self._touch(table)
 
     def replace(self, name, df) -> None:
-        from psycopg import sql
+        from psycopg import errors, sql
 
+        cols = [(str(c), base.sql_kind(df[c])) for c in df.columns]
+        # Rows deleted and written again in this transaction: a reader on another worker
+        # sees the old rows or the new ones, never an empty table. A table dropped and
+        # created would be empty to a reader whose snapshot began before the commit (its
+        # rows are too new for it), or missing while this transaction runs.
+        if self.has(name) and self.store._columns(self.conn, name) == \
+                [(c, _KIND[k]) for c, k in cols]:
+            try:
+                with self.conn.transaction():  # a savepoint: rows that break its key
+                    self.conn.execute(sql.SQL("DELETE FROM {}").format(self._t(name)))
+                    self._copy_rows(name, df, cols)
+                self._touch(name)
+                return
+            except errors.UniqueViolation:
+                pass  # the new rows refuse the table's unique key: a new table without it
+        # Another layout (columns added, dropped or retyped): a new table in its place.
         self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._t(name)))
         self.store._keyless.discard(name)
-        cols = [(str(c), base.sql_kind(df[c])) for c in df.columns]
         self._create(name, cols)
-        if len(df):
-            names = [c for c, _ in cols]
-            with self.conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(
-                    self._t(name), sql.SQL(", ").join(map(sql.Identifier, names)))) as cp:
-                for row in df.itertuples(index=False, name=None):
-                    cp.write_row([_cell(v, k) for v, (_, k) in zip(row, cols, strict=True)])
+        self._copy_rows(name, df, cols)
         self._touch(name)
+
+    def _copy_rows(self, name: str, df: pd.DataFrame, cols) -> None:
+        from psycopg import sql
+
+        if not len(df):
+            return
+        names = [c for c, _ in cols]
+        with self.conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(
+                self._t(name), sql.SQL(", ").join(map(sql.Identifier, names)))) as cp:
+            for row in df.itertuples(index=False, name=None):
+                cp.write_row([_cell(v, k) for v, (_, k) in zip(row, cols, strict=True)])
 
     def _files_table(self) -> None:
         from psycopg import sql
