@@ -98,6 +98,7 @@ class _Subscriber:
         self.loop = loop
         self.wake = asyncio.Event()
         self.pending: dict[str, bytes] = {}
+        self.ranking: bytes | None = None  # the data version of the last ranking handed
 
 
 class ScoreHub:
@@ -320,16 +321,20 @@ class ScoreHub:
         """Hand a new ranking to every subscriber (callable from any thread); returns how
         many were woken."""
         self._published = ranking["data_version"]
-        return self._hand("ranking", self.event(ranking))
+        return self._hand("ranking", self.event(ranking), ranking["data_version"].encode())
 
     def publish_event(self, name: str, event_id: str, body: dict) -> int:
         """Hand another kind of event (e.g. ``forecast``) to every subscriber."""
         return self._hand(name, b"event: " + name.encode() + b"\nid: " + event_id.encode()
                           + b"\ndata: " + orjson.dumps(body) + b"\n\n")
 
-    def _hand(self, name: str, data: bytes) -> int:
+    def _hand(self, name: str, data: bytes, ranking: bytes | None = None) -> int:
         subs = list(self._subs)
         for sub in subs:
+            if ranking is not None:
+                if sub.ranking == ranking:  # it has this one already
+                    continue
+                sub.ranking = ranking
             sub.pending[name] = data
             try:
                 sub.loop.call_soon_threadsafe(sub.wake.set)
@@ -355,7 +360,8 @@ class ScoreHub:
                     ranking = await asyncio.to_thread(self._ranking_or_none)
                     # The version decides, not whether this worker had already caught up:
                     # a GET may have read the new observations before the notice came.
-                    if ranking is not None and ranking["data_version"] != self._published:
+                    if ranking is not None and (table == LISTENING or
+                                                ranking["data_version"] != self._published):
                         self.publish(ranking)
             except asyncio.CancelledError:
                 raise
@@ -397,6 +403,8 @@ class ScoreHub:
         self._subs.add(sub)
         try:
             first = await current()
+            if first and sub.ranking is None:
+                sub.ranking = first.partition(b"\nid: ")[2].partition(b"\n")[0] or None
             # retry: how long a browser's EventSource waits before reconnecting.
             yield b"retry: 3000\n\n" + (first or b"")
             while not self._closed:

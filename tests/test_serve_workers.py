@@ -130,6 +130,38 @@ def test_the_workers_agree(served):
     assert versions == [new] * 12
 
 
+def test_streams_keep_hearing_ingests_after_the_listener_connections_drop(served, postgis):
+    import psycopg
+
+    url, location, proc = served
+    with psycopg.connect(postgis, autocommit=True) as c:
+        # the supervisor serves nothing: it holds no connection of its own
+        holders = {r[0] for r in c.execute("SELECT application_name FROM pg_stat_activity")}
+        assert f"aqmola-twin {proc.pid}" not in holders
+        assert {f"aqmola-twin {w}" for w in _workers(proc.pid)} <= holders
+    readers = [SSEReader(url) for _ in range(6)]
+    try:
+        for sse in readers:
+            sse.next(timeout=30)
+        with psycopg.connect(postgis, autocommit=True) as c:  # a failover, an idle timeout
+            dropped = c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+                                ).fetchall()
+        assert len(dropped) >= 2  # one listener per worker
+        time.sleep(3)  # each worker listens again within a second or two
+        r = _get(url + "/score/observations", method="POST", headers=AUTH,
+                 json={"observations": [{**WAGE, "month": "2025-08", "value": 77.0}],
+                       "upsert": True})
+        assert r.status_code == 200, r.text
+        new = r.json()["data_version"]
+        heard = [sse.next(timeout=15) for sse in readers]
+        assert {h["id"] for h in heard} == {new}
+    finally:
+        for sse in readers:
+            sse.stop.set()
+            sse._client.close()
+
+
 def test_a_killed_worker_loses_no_acknowledged_write(served):
     url, location, proc = served
     acknowledged, stop = [], time.monotonic() + 4

@@ -94,9 +94,6 @@ class PostgisStore(base.Store):
     #: Seconds a request waits for a pooled connection before the store answers
     #: :class:`StoreUnavailable` (a database restart should not hold requests for long).
     wait_s = 5.0
-    #: Attempts of a transaction that collided with another (deadlock, serialization
-    #: failure) before :class:`StoreBusy`; see :meth:`retrying`.
-    attempts = 4
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -229,11 +226,14 @@ class PostgisStore(base.Store):
         try:
             yield
         except PoolTimeout as e:
-            self._drop_pool()
+            try:  # every connection busy, or the database away?
+                self.connect(connect_timeout=2).close()
+            except StoreUnavailable:
+                self._drop_pool()
+                raise
             raise StoreUnavailable(
-                f"{self.describe()}: no database connection within {self.wait_s:g} s (the "
-                "server is down or restarting, or every connection is busy): nothing was "
-                "written; try again shortly") from e
+                f"{self.describe()}: no free database connection within {self.wait_s:g} s "
+                "(every one is busy): nothing was written; try again shortly") from e
         except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as e:
             raise StoreBusy(
                 f"{self.describe()}: this write collided with concurrent ones "
