@@ -268,8 +268,11 @@ def sobol_indices(model, names, bounds, *, n: int = 512, seed: int = 0,
         # SALib divides by the output's variance per bootstrap resample; a resample that
         # happens to be constant gives a NaN half-width, reported as such.
         warnings.simplefilter("ignore", RuntimeWarning)
+        # SALib ignores a seed of 0 (`if seed:`) and bootstraps from NumPy's global state,
+        # so the default audit's intervals changed from call to call (and from worker to
+        # worker under one ETag): its bootstrap takes a seed that is never 0.
         si = analyze.analyze(problem, y, calc_second_order=False, num_resamples=resamples,
-                             conf_level=conf_level, seed=seed)
+                             conf_level=conf_level, seed=seed + 1)
     return pd.DataFrame({c: np.asarray(si[c], dtype=float) for c in cols},
                         index=pd.Index(names, name="input"))
 
