@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from twin.sample import (  # noqa: F401 - re-exported for the tests
     SMALL_CRS,
     X0,
@@ -54,3 +56,25 @@ def ogrinfo_counts(url: str, timeout: float = 180) -> dict[str, int]:
         elif line.startswith("Feature Count:") and name:
             counts[name] = int(line.split(":", 1)[1])
     return counts
+
+
+def stored_rows(location, table: str) -> list[tuple]:
+    """The rows of an attribute table as the twin's store holds them (a GeoPackage or a
+    PostGIS schema), sorted, with NaN read as None so that two reads compare equal."""
+    from twin.store import open_store
+    from twin.store.base import plain
+
+    st = open_store(location)
+    try:
+        df = st.read_table(table)
+    finally:
+        st.close()
+    if df is None:
+        return []
+    return sorted(tuple(plain(v) for v in row) for row in df.itertuples(index=False))
+
+
+#: For a test of a module parametrized over ``backend`` (tests/conftest.py) that is about
+#: HTTP parsing or domain code, not about where the twin lives: run it on a GeoPackage only,
+#: which keeps `make test` inside its time budget.
+GPKG_ONLY = pytest.mark.parametrize("backend", ["gpkg"], indirect=True)

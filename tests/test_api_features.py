@@ -1,5 +1,6 @@
 """OGC API Features through TestClient: landing, conformance, collections, items, paging,
-bbox (incl. the antimeridian), equality filters and bad input (never a 5xx)."""
+bbox (incl. the antimeridian), equality filters and bad input (never a 5xx), on a twin
+stored in each backend (a GeoPackage, then PostGIS: tests/conftest.py's ``backend``)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
-def client():
-    tw = grid_twin(30, 20)  # 600 parcels plus the small twin's other layers
+def client(backend):
+    # 600 parcels plus the small twin's other layers, read back from the backend
+    tw = backend.store(grid_twin(30, 20))
     with TestClient(create_app(Settings(gc_freeze=False), twin=tw)) as c:
         c.twin = tw
         yield c
 
 
-def test_create_app_opens_a_twin_file(small_twin, tmp_path):
-    path = small_twin.save(tmp_path / "small.gpkg")
+def test_create_app_opens_a_twin_file(small_twin, backend):
+    path = small_twin.save(backend.location())
     with TestClient(create_app(Settings(twin_path=path))) as c:
         r = c.get("/health")
     assert r.status_code == 200

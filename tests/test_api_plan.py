@@ -1,6 +1,7 @@
 """api/routers/plan.py: /plan, compliance (filters), land balance, versions and diff, checked
-against the domain's own answers (twin.plan) on the small twin with two plan changes; the
-zones layer as an OGC collection and as vector tiles on the default twin."""
+against the domain's own answers (twin.plan) on the small twin with two plan changes, stored
+in each backend (tests/conftest.py's ``backend``); the zones layer as an OGC collection and
+as vector tiles on the default twin."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ from tests.common import assert_problem as _problem
 
 
 @pytest.fixture(scope="module")
-def planned():
+def planned(backend):
     """The small twin whose plan has v2 (rezone p2's parcel to industrial) and v3
-    (industrial FAR 1.0 -> 1.2)."""
-    tw = make_small_twin()
+    (industrial FAR 1.0 -> 1.2), saved into the backend and read back from there."""
+    from twin import Twin
+
+    tw = backend.store(make_small_twin())
     tw.plan.rezone(square_lonlat(6_000, 1_000, 1_000), "industrial", note="new plant")
     tw.plan.set_regulation("industrial", "max_far", 1.2)
-    return tw
+    tw.plan.save()
+    return Twin.open(tw.location)
 
 
 @pytest.fixture(scope="module")

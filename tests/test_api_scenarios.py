@@ -1,5 +1,6 @@
 """/scenarios over HTTP: create, read, patch with optimistic concurrency, delete, evaluation
-and tiles, on the small twin saved to a file (tests/common.py)."""
+and tiles, on the small twin (tests/common.py) stored in each backend (a GeoPackage, then
+PostGIS: tests/conftest.py's ``backend``)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.common import lonlat
+from tests.common import GPKG_ONLY, lonlat, make_small_twin
 from twin import Twin
 
 AUTH = {"Authorization": "Bearer s3cret"}
 
 
+@pytest.fixture(scope="module")
+def stored(backend):
+    """The small twin in this module's backend: copied afresh for each test (they write)."""
+    return make_small_twin().save(backend.location())
+
+
 @pytest.fixture
-def client(small_twin, tmp_path):
-    path = tmp_path / "small.gpkg"
-    small_twin.save(path)
+def client(backend, stored):
+    path = backend.copy(stored)
     app = create_app(Settings(api_tokens="s3cret", twin_path=path), twin=Twin.open(path))
     with TestClient(app) as c:
         yield c
@@ -78,6 +84,7 @@ def test_invalid_edits_answer_422_problem_json(client):
     assert client.post("/scenarios", json={"id": "alu"}, headers=AUTH).status_code == 412
 
 
+@GPKG_ONLY
 @pytest.mark.parametrize("edit", [{"kind": [1]}, {"kind": {}}, {"kind": 5}, {"kind": None},
                                   {"id": "a"}, [1], "remove_project"])
 def test_an_edit_of_the_wrong_shape_is_a_4xx(client, edit):
@@ -334,13 +341,13 @@ def test_map_page_draws_a_picked_scenario(small_twin, tmp_path):
         sock.close()
 
 
-def test_evaluation_etag_changes_when_the_baseline_score_does(tmp_path):
+def test_evaluation_etag_changes_when_the_baseline_score_does(backend):
     # The deltas are against the baseline's score, which POST /score/observations changes:
     # the evaluation's ETag was the scenario version alone, so a client revalidating after
     # an ingest kept the old evaluation (304), and the cached replay answered the old one.
     from tests.test_api_score import WAGE, scored_twin
 
-    path = tmp_path / "scored.gpkg"
+    path = backend.location()
     tw = scored_twin(path)
     app = create_app(Settings(api_tokens="s3cret", twin_path=path), twin=tw)
     with TestClient(app) as c:

@@ -1,13 +1,14 @@
 """api/routers/score.py and api/score_hub.py: the ranking with rank intervals (cached per data
 version), a unit's history, forecasts, authenticated and idempotent ingest, and the live
-stream of the ranking over server-sent events on a real uvicorn server."""
+stream of the ranking over server-sent events on a real uvicorn server; on a twin stored in
+each backend (tests/conftest.py's ``backend``). Tests of request parsing and of the
+forecasting code run on a GeoPackage only (``GPKG_ONLY``): where the twin lives does not
+change them."""
 
 from __future__ import annotations
 
 import json
 import queue
-import shutil
-import sqlite3
 import threading
 import time
 
@@ -23,7 +24,7 @@ from api.app import create_app
 from api.score_hub import hub_of
 from api.settings import Settings
 from geodata.score_history import generate_history
-from tests.common import PROBLEM, make_small_twin
+from tests.common import GPKG_ONLY, PROBLEM, make_small_twin, stored_rows
 from tests.common import assert_problem as _problem
 from tests.test_api_server import serve_in_thread
 from twin import Twin
@@ -47,17 +48,18 @@ def scored_twin(path):
 
 
 @pytest.fixture(scope="module")
-def base_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("score") / "scored.gpkg"
-    scored_twin(path)
-    return path
+def base_file(backend):
+    """The scored twin, stored in this module's backend (a file, or a PostGIS schema)."""
+    location = backend.location()
+    scored_twin(location)
+    return location
 
 
 @pytest.fixture
-def twin_file(base_file, tmp_path):
-    """A fresh copy of the scored twin's file, opened: for tests that write."""
-    path = tmp_path / "scored.gpkg"
-    shutil.copyfile(base_file, path)
+def twin_file(backend, base_file):
+    """A fresh copy of the scored twin (a file, or a schema), opened: for tests that
+    write."""
+    path = backend.copy(base_file)
     return Twin.open(path), path
 
 
@@ -69,10 +71,9 @@ def client(twin_file):
 
 
 @pytest.fixture(scope="module")
-def ro_file(base_file, tmp_path_factory):
+def ro_file(backend, base_file):
     """One copy shared by the tests that only read (or must fail to write)."""
-    path = tmp_path_factory.mktemp("score_ro") / "scored.gpkg"
-    shutil.copyfile(base_file, path)
+    path = backend.copy(base_file)
     return Twin.open(path), path
 
 
@@ -84,8 +85,8 @@ def ro(ro_file):
 
 
 def file_rows(path) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return sorted(conn.execute("SELECT * FROM score_observations").fetchall())
+    """The observations the store holds, read through it (either backend)."""
+    return stored_rows(path, "score_observations")
 
 
 
@@ -218,6 +219,7 @@ def test_history_errors(ro):
 
 # -- forecast ---------------------------------------------------------------------------
 
+@GPKG_ONLY
 @pytest.mark.slow
 def test_forecast_one_series_equals_the_domain(ro, ro_file):
     tw, _ = ro_file
@@ -242,10 +244,12 @@ def test_forecast_one_series_equals_the_domain(ro, ro_file):
     ({"unit": "north"}, 400, ["'north'", "west, east"]),
     ({"indicator": "gdp,avg_wage"}, 400, ["'gdp'"]),
 ])
+@GPKG_ONLY
 def test_forecast_bad_parameters(ro, params, status, words):
     _problem(ro.get("/score/forecast", params=params), status, *words)
 
 
+@GPKG_ONLY
 def test_forecast_too_many_series_is_400(ro, monkeypatch):
     import api.routers.score as rs
 
@@ -320,6 +324,7 @@ def test_duplicate_is_409_and_upsert_replaces_one_row(client, twin_file):
     ({"unit_id": ""}, 400, "unit_id"),
     ({"colour": "red"}, 400, "colour"),
 ])
+@GPKG_ONLY
 def test_bad_observation_is_4xx_and_changes_nothing(client, twin_file, change, status, word):
     tw, path = twin_file
     before, mem_before = file_rows(path), tw.score.observations.copy()
@@ -333,6 +338,7 @@ def test_bad_observation_is_4xx_and_changes_nothing(client, twin_file, change, s
     assert client.get("/score").json() == ranking
 
 
+@GPKG_ONLY
 @pytest.mark.parametrize("month", ["0000-01", "\uff12\uff10\uff12\uff15-10"])
 def test_a_month_pandas_cannot_hold_is_422(twin_file, month):
     with TestClient(create_app(Settings(api_tokens=TOKEN), twin=twin_file[0]),
@@ -342,6 +348,7 @@ def test_a_month_pandas_cannot_hold_is_422(twin_file, month):
     _problem(r, 422, "month")
 
 
+@GPKG_ONLY
 @pytest.mark.parametrize("body", [b"", b"{junk", b"[]", b'{"observations": []}',
                                   b'{"observations": [1]}', b'"text"', b"null",
                                   b'{"observations": {"a": 1}}'])
@@ -354,6 +361,7 @@ def test_malformed_bodies_are_400(ro, ro_file, body):
     assert file_rows(path) == before
 
 
+@GPKG_ONLY
 def test_nan_in_json_is_refused(ro, ro_file):
     _, path = ro_file
     before = file_rows(path)
@@ -379,9 +387,8 @@ _bodies = st.fixed_dictionaries({"observations": st.lists(_obs, max_size=3)},
 
 
 @pytest.fixture(scope="module")
-def fuzzed(base_file, tmp_path_factory):
-    path = tmp_path_factory.mktemp("score_fuzz") / "scored.gpkg"
-    shutil.copyfile(base_file, path)
+def fuzzed(backend, base_file):
+    path = backend.copy(base_file)
     tw = Twin.open(path)
     with TestClient(create_app(Settings(api_tokens=TOKEN), twin=tw)) as c:
         yield c, tw, path
@@ -397,9 +404,7 @@ def test_any_observation_body_is_never_5xx_and_file_equals_memory(fuzzed, body):
     assert r.status_code in (200, 400, 409, 422), r.text
     if r.status_code != 200:
         assert r.headers["content-type"] == PROBLEM
-    with sqlite3.connect(path) as conn:
-        n = conn.execute("SELECT count(*) FROM score_observations").fetchone()[0]
-    assert n == len(tw.score.observations)
+    assert len(file_rows(path)) == len(tw.score.observations)
 
 
 # -- GET /score/stream on a real server -------------------------------------------------
@@ -512,6 +517,7 @@ def test_stream_pushes_the_new_ranking_within_a_second_of_a_post(served):
                 sse.close()
 
 
+@GPKG_ONLY
 @pytest.mark.server
 def test_stream_keeps_alive_and_forgets_a_client_that_leaves(served):
     url, app, _ = served
@@ -527,6 +533,7 @@ def test_stream_keeps_alive_and_forgets_a_client_that_leaves(served):
     assert hub.subscribers == 0
 
 
+@GPKG_ONLY
 @pytest.mark.server
 def test_server_shutdown_ends_open_streams(twin_file):
     tw, _ = twin_file
@@ -569,6 +576,7 @@ def test_stream_of_a_twin_without_units_is_404():
 
 # -- the region's forecasts, kept per data version ----------------------------------------
 
+@GPKG_ONLY
 @pytest.mark.slow
 def test_bare_forecast_answers_for_the_whole_region(ro, ro_file):
     from twin.score.forecast import forecast_score
@@ -594,6 +602,7 @@ def test_bare_forecast_answers_for_the_whole_region(ro, ro_file):
     assert one["series"] == mine and one["data_version"] == body["data_version"]
 
 
+@GPKG_ONLY
 @pytest.mark.slow
 def test_an_ingest_refits_in_the_background_and_the_old_set_is_served_meanwhile(client):
     first = client.get("/score/forecast").json()
@@ -626,6 +635,7 @@ def test_an_ingest_refits_in_the_background_and_the_old_set_is_served_meanwhile(
     assert seen_old or body["fit_seconds"] < 0.5  # a refit too quick to catch is fine
 
 
+@GPKG_ONLY
 @pytest.mark.slow
 def test_backtest_by_query_equals_the_domain(ro, ro_file):
     from twin.score.forecast import backtest
@@ -744,6 +754,7 @@ def test_ranking_says_data_as_of_and_the_change_since_the_previous_month(ro, ro_
     assert wage["reference_month"] == "2025-08" and wage["target"] == ">= 400 thousand KZT"
 
 
+@GPKG_ONLY
 @pytest.mark.slow
 def test_forecasts_are_fitted_at_startup_when_asked(twin_file):
     tw, _ = twin_file

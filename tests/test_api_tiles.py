@@ -1,6 +1,6 @@
 """Tiles over HTTP (TestClient): OGC and XYZ routes, TileJSON behind a proxy, ETag/304,
 gzip, empty tiles (204), bad z/x/y with no work done, and the fast path's answers equal the
-full path's."""
+full path's; on a twin stored in each backend (tests/conftest.py's ``backend``)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ MVT = "application/vnd.mapbox-vector-tile"
 
 
 @pytest.fixture(scope="module")
-def app():
-    return create_app(Settings(gc_freeze=False), twin=grid_twin(30, 20))
+def app(backend):
+    return create_app(Settings(gc_freeze=False), twin=backend.store(grid_twin(30, 20)))
 
 
 @pytest.fixture
