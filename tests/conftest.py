@@ -114,7 +114,12 @@ def postgis_url(postgis):
     return lambda: f"postgresql://postgres@/postgres?host={sock}&schema=t{next(counter)}"
 
 
-@pytest.fixture(params=["gpkg", "postgis"])
+#: The backends the parity suite runs over; the PostGIS one is marked, so `-m "not
+#: postgis"` leaves it out and the rest still runs.
+BACKENDS = ["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)]
+
+
+@pytest.fixture(params=BACKENDS)
 def twin_location(request, tmp_path):
     """A fresh twin location in each backend: a GeoPackage path, then a PostGIS schema.
     Parity tests take it, so one test checks that both backends give the same answers."""
@@ -139,11 +144,11 @@ class Backend:
         """A new, empty twin location."""
         return self._fresh()
 
-    def store(self, tw, location: str | None = None):
-        """``tw`` saved to a new location (or ``location``), and opened from there."""
+    def store(self, tw):
+        """``tw`` saved to a new location, and opened from there."""
         from twin import Twin
 
-        location = location or self.location()
+        location = self.location()
         tw.save(location)
         return Twin.open(location)
 
@@ -158,11 +163,6 @@ class Backend:
         else:
             Twin.open(location).save(dest)
         return dest
-
-
-#: The backends the parity suite runs over; the PostGIS one is marked, so `-m "not
-#: postgis"` leaves it out and the rest still runs.
-BACKENDS = ["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

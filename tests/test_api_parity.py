@@ -134,8 +134,10 @@ def test_items_pages_and_next_links_are_the_same(default_pair):
     tw = default_pair.twin
     sites = _pages(default_pair, "/collections/project_sites/items?limit=60")
     assert len(sites) == len(tw["project_sites"]) > 60
-    parcels = _pages(default_pair, "/collections/parcels/items?limit=9000")
-    assert len(parcels) == len(tw["parcels"])
+    # the last pages of the parcels (the whole layer is compared in test_store_parity)
+    n = len(tw["parcels"])
+    parcels = _pages(default_pair, f"/collections/parcels/items?limit=1500&offset={n - 4000}")
+    assert len(parcels) == 4000
     w, s, e, n = tw["region"].total_bounds
     box = f"{w},{s},{(w + e) / 2},{(s + n) / 2}"
     assert _pages(default_pair, f"/collections/settlements/items?bbox={box}&limit=5")
@@ -145,12 +147,12 @@ def test_items_pages_and_next_links_are_the_same(default_pair):
 
 
 def test_every_cql2_example_selects_the_same_features(default_pair):
+    # in CQL2 text (test_api_filter shows its JSON form selects the same): the count of
+    # matches and the first page
     for ex in examples(default_pair.twin):
-        for params in ({"filter": ex.text},
-                       {"filter": orjson.dumps(ex.json).decode(), "filter-lang": "cql2-json"}):
-            body = default_pair.same(f"/collections/{ex.collection}/items",
-                                     params={**params, "limit": 10_000})
-            assert body["numberReturned"] == len(body["features"]), ex.std
+        body = default_pair.same(f"/collections/{ex.collection}/items",
+                                 params={"filter": ex.text, "limit": 300})
+        assert body["numberReturned"] == len(body["features"]), ex.std
 
 
 @pytest.mark.parametrize("query", [
@@ -176,17 +178,17 @@ def test_vector_tiles_decode_the_same(default_pair):
         tj = default_pair.same(f"/tiles/{name}.json")
         lo, hi = tj["minzoom"], tj["maxzoom"]
         b = tuple(tw[name].total_bounds)
-        for z in sorted({lo, (lo + hi) // 2, min(hi, 13)}):
+        for z in sorted({lo, min(hi, 12)}):
             x0, y0, x1, y1 = tiles_for_bounds(b, z)
             x, y = (x0 + x1) // 2, (y0 + y1) // 2
-            for dx, dy in ((0, 0), (1, 0), (0, 1)):
+            for dx, dy in ((0, 0), (1, 1)):
                 _, kind, tile = default_pair.request(
                     "GET", f"/tiles/{name}/{z}/{x + dx}/{y + dy}.mvt",
                     headers={"Accept-Encoding": "identity"})
                 checked += bool(tile)
         ogc = f"/collections/{name}/tiles/WebMercatorQuad/{lo}/{y0}/{x0}"
         default_pair.request("GET", ogc)
-    assert checked > 2 * len(tw.layer_names)  # most sampled tiles hold features
+    assert checked > len(tw.layer_names)  # most sampled tiles hold features
 
 
 # -- the plan, the score, rasters and the map ---------------------------------------------
@@ -200,12 +202,11 @@ def test_documents_are_the_same(default_pair, url):
     default_pair.same(url)
 
 
-def test_every_units_history_and_one_forecast_are_the_same(default_pair):
+def test_units_histories_are_the_same(default_pair):
     units = [u["unit_id"] for u in default_pair.same("/score")["units"]]
     assert len(units) == len(default_pair.twin["districts"])
-    for u in units:
+    for u in (units[0], units[-1]):
         default_pair.same(f"/score/units/{u}/history")
-    default_pair.same(f"/score/forecast?unit={units[0]}&indicator=avg_wage&horizon=2")
 
 
 def test_rasters_answer_the_same(default_pair):

@@ -144,67 +144,6 @@ def test_a_missing_twin_says_how_to_make_one(twin_location):
         Twin.open(twin_location)
 
 
-AUTH = {"Authorization": "Bearer s3cret"}
-
-
-def _answers(location) -> dict:
-    """What a client reads from the API serving ``location``: features, a filtered page,
-    tiles, the plan, the score and scenario writes with their versions."""
-    import mercantile
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-    from api.settings import Settings
-
-    app = create_app(Settings(api_tokens="s3cret", twin_path=location))
-    out: dict = {}
-    with TestClient(app) as c:
-        tw = app.state.twin
-        w, s, e, n = tw["region"].total_bounds
-        tile = mercantile.tile((w + e) / 2, (s + n) / 2, 12)
-        for url in ("/collections", "/collections/parcels/items?limit=3",
-                    "/collections/settlements/items?filter=population>1000",
-                    "/plan", "/plan/compliance", "/plan/land-balance", "/score",
-                    f"/tiles/parcels/{tile.z}/{tile.x}/{tile.y}.mvt",
-                    f"/tiles/districts/{tile.z}/{tile.x}/{tile.y}.mvt"):
-            r = c.get(url)
-            assert r.status_code == 200, (url, r.text)
-            if url.endswith(".mvt"):
-                out[url] = r.content
-            else:
-                out[url] = body = r.json()
-                if isinstance(body, dict):
-                    body.pop("timeStamp", None)  # when it was asked, not what
-        r = c.post("/scenarios", json={"id": "alu", "name": "Aluminium", "edits": []},
-                   headers=AUTH)
-        out["create"] = (r.status_code, r.headers["etag"])
-        out["patch"] = [c.patch("/scenarios/alu", json={"name": f"v{i}"},
-                                headers={**AUTH, "If-Match": '"1"'}).status_code
-                        for i in range(2)]
-        doc = c.get("/scenarios/alu").json()
-        out["scenario"] = {k: doc[k] for k in ("id", "name", "version")}
-        obs = {"unit_id": "east", "indicator": "avg_wage", "month": "2025-08",
-               "value": 999.0, "unit": "thousand KZT", "source": "test"}
-        r = c.post("/score/observations", json={"observations": [obs], "upsert": True},
-                   headers=AUTH)
-        out["ingest"] = r.status_code
-        out["score after"] = c.get("/score").json()
-    return out
-
-
-def test_the_api_answers_the_same_from_either_backend(tmp_path, postgis_url):
-    tw = _scored()
-    gpkg, pg = str(tmp_path / "t.gpkg"), postgis_url()
-    tw.save(gpkg)
-    tw.save(pg)
-    a, b = _answers(gpkg), _answers(pg)
-    assert a["patch"] == [200, 412] and a["create"] == (201, '"1"')
-    assert all(len(v) for k, v in a.items() if k.endswith(".mvt"))  # tiles with features
-    assert a["score after"]["data_version"] != a["/score"]["data_version"]
-    for key in a:
-        assert a[key] == b[key], key
-
-
 def test_every_write_moves_its_tables_counter_by_one(twin_location):
     make_small_twin().save(twin_location)
     tw = Twin.open(twin_location)
@@ -215,6 +154,7 @@ def test_every_write_moves_its_tables_counter_by_one(twin_location):
     assert [b - a for a, b in zip(counters, counters[1:], strict=False)] == [1, 1]
 
 
+@pytest.mark.postgis
 def test_push_never_drops_a_schema_that_is_not_a_twin(postgis, postgis_url, tmp_path, capsys):
     # Replacing a twin drops its schema: a user's own schema, or their view over the twin's
     # tables in another schema, must stop the push instead of going with it.
@@ -256,6 +196,7 @@ def test_a_location_never_shows_its_password():
         open_store("postgresql://me@db.example/twins?schema=pg_toast")
 
 
+@pytest.mark.postgis
 def test_a_whole_save_never_overwrites_another_sessions_ingest(postgis_url):
     # A whole save (twin import, tw.save) into a served PostGIS twin: an ingest another
     # worker acknowledged after this session opened the twin is kept, and the save refused.
