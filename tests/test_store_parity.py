@@ -94,6 +94,27 @@ def test_plan_versions_are_stored_and_a_stale_session_is_refused(twin_location):
     assert Twin.open(twin_location).plan.version == pa.version
 
 
+def test_a_yes_no_nobody_knows_reads_back_unknown(twin_location):
+    # Opening a twin restored a declared yes/no column with astype(bool): every missing
+    # value read back as False, a "no" nobody said (found by tests/test_api_parity.py).
+    from twin.schema import LayerSchema
+
+    tw = make_small_twin()
+    sites = tw.layer("project_sites")
+    sites["fenced"] = pd.array([True] + [None] * (len(sites) - 1), dtype="boolean")
+    tw.add_layer("works", sites, schema=LayerSchema("works", ("Point",),
+                                                     optional={"fenced": "bool"}))
+    tw.save(twin_location)
+    back = Twin.open(twin_location).layer("works")["fenced"]
+    assert pd.api.types.is_bool_dtype(back)
+    assert back.tolist()[:1] == [True] and back.iloc[1:].isna().all()
+    sites["fenced"] = [True] + [False] * (len(sites) - 1)  # known throughout: plain bool
+    tw.add_layer("works", sites, schema=LayerSchema("works", ("Point",),
+                                                     optional={"fenced": "bool"}))
+    tw.save(twin_location)
+    assert Twin.open(twin_location).layer("works")["fenced"].dtype == bool
+
+
 def _file_digests(location) -> dict[str, str]:
     st = open_store(location)
     return {n: hashlib.sha256(b"".join(st.file_parts(n))).hexdigest()

@@ -568,5 +568,7 @@ def _restore_dtypes(gdf: gpd.GeoDataFrame, schema: LayerSchema | None) -> gpd.Ge
         return gdf
     for col, kind in schema.kinds.items():
         if col in gdf.columns and kind == "bool" and not pd.api.types.is_bool_dtype(gdf[col]):
-            gdf[col] = gdf[col].astype(bool)
+            # a yes/no nobody knows stays unknown (pandas' nullable boolean), never "no"
+            s = gdf[col]
+            gdf[col] = s.astype(bool) if s.notna().all() else s.astype("boolean")
     return gdf
