@@ -169,6 +169,51 @@ def test_settlements_sorted_by_their_cyrillic_names_are_the_same(default_pair):
     assert names == sorted(names)
 
 
+def test_missing_values_and_narrow_types_read_back_the_same(tmp_path, postgis_url):
+    # Gaps (a null text, integer, boolean and time), an empty string apart from a null,
+    # 16-bit and unsigned integers, float32 and a time column: each backend stores its own
+    # types (smallint, timestamp...); what clients read must not tell them apart.
+    import numpy as np
+    import pandas as pd
+
+    from tests.common import make_small_twin
+    from tests.cql2_examples import gappy_sites
+    from twin.schema import LayerSchema
+
+    tw = make_small_twin()
+    sites = gappy_sites(tw.layer("project_sites"))
+    n = len(sites)
+    sites["jobs"] = pd.array([200] + [None] * (n - 1), dtype="Int64")
+    sites["opened"] = pd.to_datetime(["2024-01-02 03:04:05"] + [None] * (n - 1))
+    sites["note"] = [""] + [None] * (n - 1)
+    sites["share"] = np.array([0.5] + [np.nan] * (n - 1), dtype="float32")
+    sites["floors"] = np.array([1] + [3] * (n - 1), dtype="int16")
+    sites["lots"] = np.array([200] + [1] * (n - 1), dtype="uint8")
+    sites["fenced"] = pd.array([True] + [None] * (n - 1), dtype="boolean")
+    kinds = {"jobs": "int", "note": "str", "share": "float", "floors": "int", "lots": "int",
+             "fenced": "bool", "hazard_class": "str"}
+    tw.add_layer("works", sites, schema=LayerSchema("works", ("Point",), optional=kinds))
+    gpkg, pg = str(tmp_path / "gaps.gpkg"), postgis_url()
+    tw.save(gpkg)
+    tw.save(pg)
+    x, y = sites.geometry.iloc[0].x, sites.geometry.iloc[0].y
+    z = 12
+    tx, ty, _, _ = tiles_for_bounds((x, y, x, y), z)
+    with TestClient(create_app(Settings(twin_path=gpkg, gc_freeze=False))) as a, \
+            TestClient(create_app(Settings(twin_path=pg, gc_freeze=False))) as b:
+        pair = Pair(a, b)
+        items = "/collections/works/items"
+        assert pair.same(items)["numberMatched"] == n
+        pair.same("/collections/works/queryables")
+        for flt in ("jobs IS NULL", "fenced IS NULL", "note = ''", "note IS NULL",
+                    "floors < 2",
+                    "lots > 100", "share >= 0.5"):
+            assert pair.same(items, params={"filter": flt})["numberMatched"] == 1, flt
+        pair.same(items, params={"sortby": "-jobs,opened"})
+        tile = pair.same(f"/tiles/works/{z}/{tx}/{ty}.mvt")
+        assert tile["works"]["features"]
+
+
 # -- tiles ------------------------------------------------------------------------------
 
 def test_vector_tiles_decode_the_same(default_pair):
