@@ -307,8 +307,11 @@ class Score:
                 h.update("|".join(panel.imputed.to_numpy().astype(str).ravel()).encode())
                 h.update(repr(tuple(panel.reference_month)).encode())
                 h.update(repr(self.config).encode())
-                # provenance is part of the answer (synthetic shares, cited sources)
-                table = self.twin.tables[TABLE]
+                # provenance is part of the answer (synthetic shares, cited sources), in
+                # key order: a GeoPackage moves an upserted row to the end, PostGIS keeps
+                # its place, and a reader must get the writer's version from either
+                table = self.twin.tables[TABLE].sort_values(["unit_id", "indicator", "month"],
+                                                            kind="stable")
                 h.update(table["synthetic"].to_numpy(dtype=bool).tobytes())
                 h.update("\x1f".join(table["source"].astype(str)).encode())
                 digest = h.hexdigest()[:16]
