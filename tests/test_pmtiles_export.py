@@ -18,15 +18,17 @@ import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
 from pmtiles.reader import MmapSource, Reader, all_tiles
-from pmtiles.tile import Compression, TileType
+from pmtiles.tile import Compression, TileType, zxy_to_tileid
 
 from api.app import create_app
 from api.settings import Settings
+from layers import pmtiles_export
 from layers.pmtiles_export import covering_tiles, export_pmtiles
 from layers.tile_math import tiles_for_bounds
 from layers.vector_tiles import tile_layer
 from tests.test_vector_tiles import grid_twin
 from twin.cli import main
+from twin.errors import InvalidArgument
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,6 +103,27 @@ def test_archive_of_parcels_holds_the_live_tiles(grid, grid_client, tmp_path):
     assert _assert_same_as_live(grid_client, "parcels", tiles, range(5, 13)) == len(tiles)
 
 
+def test_any_number_of_workers_writes_the_same_bytes(grid, tmp_path, monkeypatch):
+    # The workers render chunks of the Hilbert order and the parent writes them in that
+    # order: the archive must not depend on which worker finished first.
+    one, two = tmp_path / "one.pmtiles", tmp_path / "two.pmtiles"
+    a = export_pmtiles(grid, "parcels", one, maxzoom=13)
+    monkeypatch.setattr(pmtiles_export, "CHUNK", 8)  # many chunks, shared by the workers
+    b = export_pmtiles(grid, "parcels", two, maxzoom=13, workers=2)
+    assert a.tiles > 10 * pmtiles_export.CHUNK
+    assert one.read_bytes() == two.read_bytes() and (a.tiles, a.empty) == (b.tiles, b.empty)
+    header, _, tiles = _archive(two)
+    assert header["clustered"] and len(tiles) == b.tiles
+    assert list(tiles) == sorted(tiles, key=lambda k: zxy_to_tileid(*k))
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_a_bad_worker_count_is_refused(grid, tmp_path, workers):
+    with pytest.raises(InvalidArgument, match="--workers"):
+        export_pmtiles(grid, "parcels", tmp_path / "p.pmtiles", workers=workers)
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.slow
 def test_deepest_zoom_unsimplified_and_sampled(tmp_path):
     small = grid_twin(8, 6)
@@ -128,7 +151,7 @@ def test_over_dense_tiles_keep_what_the_live_tiles_keep(tmp_path):
     # 9,000 parcels in a z5 tile: above the 8,000-feature cap of the over-dense policy.
     dense = grid_twin(100, 90, cell=0.002)
     out = tmp_path / "parcels.pmtiles"
-    export_pmtiles(dense, "parcels", out, maxzoom=6)
+    export_pmtiles(dense, "parcels", out, maxzoom=6, workers=2)
     _, _, tiles = _archive(out)
     assert max(len(_features(t)) for t in tiles.values()) == tile_layer("parcels").max_features
     with TestClient(create_app(Settings(gc_freeze=False), twin=dense)) as c:
@@ -170,6 +193,7 @@ def test_cli_exports_and_reports(saved, tmp_path, capsys):
     (["parcels", "--out", "{tmp}/p.gpkg"], ["must end in .pmtiles"]),
     (["parcels", "--out", "{tmp}/a-file/p.pmtiles"], ["cannot write", "not a folder"]),
     (["parcels", "--out", "{tmp}"], ["is a folder"]),
+    (["parcels", "--workers", "0"], ["--workers 0", "at least 1"]),
 ])
 def test_cli_names_each_bad_input(saved, tmp_path, capsys, argv, words):
     (tmp_path / "a-file").write_text("not a folder")

@@ -1,6 +1,7 @@
 """The ``twin tiles`` verbs: static tile archives of a twin's layers.
 
-* ``twin tiles export LAYER --twin T --out FILE.pmtiles [--minzoom Z] [--maxzoom Z]``
+* ``twin tiles export LAYER --twin T --out FILE.pmtiles [--minzoom Z] [--maxzoom Z]
+  [--workers N]``
   writes the layer's vector tiles, as the live ``/tiles`` endpoint serves them, into one
   PMTiles v3 archive for a CDN or any static host (``layers.pmtiles_export``).
 
@@ -22,11 +23,15 @@ def _cmd_tiles_export(args) -> int:
     except ImportError as e:  # pragma: no cover - depends on the install
         raise TwinError(f"tile archives need the 'api' extra ({e.name} is missing): pip "
                         "install 'aqmola-twin[api]'") from e
+    from layers.pmtiles_export import default_workers
+
     from .cli import _open
 
     tw = _open(args)
+    workers = default_workers() if args.workers is None else args.workers
     summary = export_pmtiles(tw, args.layer, args.out, minzoom=args.minzoom,
-                             maxzoom=args.maxzoom, force=args.force, progress=not args.quiet)
+                             maxzoom=args.maxzoom, force=args.force, progress=not args.quiet,
+                             workers=workers)
     left = f"; {summary.empty:,} candidate tiles were empty" if summary.empty else ""
     print(f"wrote {summary.tiles:,} tiles of {summary.layer!r}, zooms {summary.minzoom} to "
           f"{summary.maxzoom} ({summary.bytes / 1e6:.1f} MB){left} -> {summary.path}",
@@ -46,6 +51,9 @@ def add_commands(sub) -> None:
                    help="lowest zoom to export (default: the layer's lowest tiled zoom)")
     e.add_argument("--maxzoom", type=int,
                    help="highest zoom to export (default: the layer's highest tiled zoom)")
+    e.add_argument("--workers", type=int,
+                   help="processes that render tiles (default: 2, or 1 where the machine "
+                   "has one core); the archive is the same for any number")
     e.add_argument("--force", action="store_true", help="replace --out if it exists")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=_cmd_tiles_export)
