@@ -20,7 +20,9 @@ Speed: only candidate tiles are ever visited (an empty ocean or out-of-region ti
 nothing, and zooms below the layer's ``minzoom`` are refused, not walked), and with
 ``workers`` > 1 the tiles are rendered by forked processes, in chunks of consecutive tile
 ids, while this process writes them in order: the same bytes as with one worker
-(docs/tiles.md has the measurements at 1,000,000 parcels). The metadata is the live endpoint's TileJSON
+(docs/tiles.md has the measurements at 1,000,000 parcels).
+
+The metadata is the live endpoint's TileJSON
 (:func:`layers.tilejson.tilejson`) for the archive's zooms, plus the twin's name and the
 layer's data version (``twin``), so that a map can tell a stale archive from a current one.
 
