@@ -47,7 +47,6 @@ import math
 import multiprocessing
 import os
 import signal
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,16 +297,10 @@ def _render_chunk(chunk) -> tuple[int, list[tuple[int, bytes]]]:
 
 
 def _worker_init() -> None:
-    # A worker must not outlive an export that was killed (SIGKILL leaves no chance to
-    # stop the pool), and Ctrl-C is the parent's to handle.
+    # Ctrl-C reaches the whole process group: the parent stops the pool, and the workers
+    # should not each print a KeyboardInterrupt. (A worker never outlives a killed parent:
+    # multiprocessing's pipes break and it exits; tests/test_pmtiles_export.py checks.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-        if os.getppid() == 1:  # the parent died before prctl took effect
-            os._exit(1)
 
 
 def _rendered(src: TileSource, name: str, chunks: list, workers: int):

@@ -219,18 +219,36 @@ def test_cli_refuses_to_replace_without_force(saved, tmp_path, capsys):
     assert _archive(out)[0]["max_zoom"] == 6
 
 
+def _stat(pid: int) -> list[str] | None:
+    """State, parent and the rest of /proc/PID/stat after the command; None once gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    return [int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and (st := _stat(int(p.name))) and int(st[1]) == pid]
+
+
 @pytest.mark.slow
-def test_a_killed_export_leaves_the_old_archive(saved, tmp_path):
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_export_leaves_the_old_archive_and_no_worker(saved, tmp_path):
     out = tmp_path / "p.pmtiles"
     out.write_bytes(b"the archive a CDN serves now")
     proc = subprocess.Popen(
         [sys.executable, "-m", "twin.cli", "tiles", "export", "parcels", "--twin", str(saved),
-         "--out", str(out), "--force", "--quiet"],
+         "--out", str(out), "--force", "--quiet", "--workers", "2"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
     try:
         deadline = time.monotonic() + 120
-        # Kill as soon as the archive is being written (its temporary file has appeared).
-        while not list(tmp_path.glob(".p.pmtiles.*.part")):
+        # Kill while the archive is being written by two workers (its temporary file has
+        # appeared, and so have they).
+        while not (list(tmp_path.glob(".p.pmtiles.*.part"))
+                   and len(workers := _children(proc.pid)) >= 2):
             assert proc.poll() is None, "the export ended before it could be killed"
             assert time.monotonic() < deadline
             time.sleep(0.005)
@@ -242,6 +260,11 @@ def test_a_killed_export_leaves_the_old_archive(saved, tmp_path):
             proc.wait(30)
     assert proc.returncode == -signal.SIGKILL
     assert out.read_bytes() == b"the archive a CDN serves now"
+    deadline = time.monotonic() + 30
+    # Gone, or a zombie waiting for its new parent to reap it: either way, not running.
+    while alive := [w for w in workers if (st := _stat(w)) and st[0] != "Z"]:
+        assert time.monotonic() < deadline, f"workers {alive} outlived the killed export"
+        time.sleep(0.05)
 
 
 # -- /map reads parcels from an archive where the server names one ------------------------
