@@ -285,7 +285,9 @@ _RENDER: tuple[TileSource, str] | None = None
 
 
 def _render_chunk(chunk) -> tuple[int, list[tuple[int, bytes]]]:
-    """Render one chunk: its zoom and the gzipped non-empty tiles as (tile id, bytes)."""
+    """Render one chunk: how many tiles it had, and the gzipped non-empty ones as
+    (tile id, bytes)."""
+    assert _RENDER is not None, "_rendered sets the source before any chunk is rendered"
     src, name = _RENDER
     z, ids, xs, ys = chunk
     got = []
