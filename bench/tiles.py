@@ -187,10 +187,13 @@ def bench_ours_cold(prep, tiles) -> tuple[float, dict]:
     out = {}
     for t in tiles[:5]:  # warm the code paths, not a cache (there is none here)
         render_tile(prep, LAYER, settings, *t)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for t in tiles:
         out[t] = render_tile(prep, LAYER, settings, *t)
-    return len(tiles) / (time.perf_counter() - t0), out
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"cold, ours: {cpu:.1f} CPU s for {len(tiles)} tiles "
+          f"({len(tiles) / max(cpu, 1e-3):.1f} tiles per CPU second)")
+    return len(tiles) / dt, out
 
 
 def _as_postgres(cmd: list[str], **kw):
@@ -264,10 +267,64 @@ def bench_postgis_cold(sock: str, tiles) -> tuple[float, dict]:
         c.execute("SET jit = off")
         for z, x, y in tiles[:5]:
             c.execute(sql, {"z": z, "x": x, "y": y}).fetchone()
-        t0 = time.perf_counter()
+        backend = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+        t0, c0 = time.perf_counter(), cpu_seconds(backend)
         for z, x, y in tiles:
             out[(z, x, y)] = bytes(c.execute(sql, {"z": z, "x": x, "y": y}).fetchone()[0] or b"")
-        return len(tiles) / (time.perf_counter() - t0), out
+        dt, cpu = time.perf_counter() - t0, cpu_seconds(backend) - c0
+        print(f"cold, PostGIS: {cpu:.1f} CPU s of its backend for {len(tiles)} tiles "
+              f"({len(tiles) / max(cpu, 1e-3):.1f} tiles per CPU second)")
+        return len(tiles) / dt, out
+
+
+def bench_postgis_twin_cold(sock: str, twin_path: Path, tiles, workdir: Path
+                            ) -> tuple[float, float, dict]:
+    """Cold tiles of a PostGIS twin as a client gets them: ``twin push`` the twin into
+    the cluster, serve it with ``twin serve --twin postgresql://...``, and ask for each
+    tile once (every answer a cache miss), one keep-alive connection, gzip off.
+
+    Returns (tiles/s, the server's CPU seconds over those requests, the tiles)."""
+    import httpx
+
+    url = f"postgresql://postgres@/postgres?host={sock}&schema=twin"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "twin.cli", "push", str(twin_path), url],
+                   check=True, cwd=ROOT, capture_output=True)
+    print(f"twin push into PostGIS: {time.perf_counter() - t0:.1f} s")
+    port = free_port()
+    env = {**os.environ, "TWIN_ACCESS_LOG": "false", "NO_PROXY": "*",
+           "TWIN_TILE_CACHE_BYTES": str(4 * 2**30)}
+    log = open(workdir / "serve-postgis.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "serve", "--twin", url, "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        t0 = time.perf_counter()
+        wait_http(f"http://127.0.0.1:{port}/health", proc, timeout=1800)
+        print(f"twin serve of the PostGIS twin, up: {time.perf_counter() - t0:.1f} s")
+        out = {}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False,
+                          timeout=600, headers={"Accept-Encoding": "identity"}) as c:
+            # Warm the code paths and the layer's preparation (Web Mercator, STRtree),
+            # as the other two cold runs do, on tiles not in the list: the list's own
+            # tiles must all be misses.
+            prime = [(z - 1, x // 2, y // 2) for z, x, y in tiles[:5]]
+            for z, x, y in (t for t in prime if t not in set(tiles)):
+                c.get(f"/tiles/{LAYER}/{z}/{x}/{y}.mvt").raise_for_status()
+            c0, t0 = cpu_seconds(proc.pid), time.perf_counter()
+            for z, x, y in tiles:
+                r = c.get(f"/tiles/{LAYER}/{z}/{x}/{y}.mvt")
+                r.raise_for_status()
+                out[(z, x, y)] = r.content
+            dt, cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - c0
+        return len(tiles) / dt, cpu, out
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 def compare_contents(ours: dict, theirs: dict, n: int = 40) -> None:
@@ -302,6 +359,23 @@ def twin_to_measure(path, parcels: int):
 
 
 # -- warm: our server and nginx under wrk -------------------------------------------------
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (from /proc)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except (OSError, IndexError):
+        pass  # the process ended meanwhile
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -460,6 +534,9 @@ def main(argv=None) -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--no-postgis", action="store_true")
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--postgis-twin", action="store_true",
+                    help="also serve the twin from PostGIS (`twin push`, `twin serve --twin "
+                         "postgresql://...`) and time its cold tiles over HTTP")
     ap.add_argument("--bare", action="store_true",
                     help="also measure a bare ASGI app on the same bytes (the ceiling)")
     ap.add_argument("--no-gc-freeze", action="store_true",
@@ -499,11 +576,24 @@ def main(argv=None) -> int:
                 dt = load_postgis(sock, path)
                 print(f"PostGIS load + transform + GiST index: {dt:.1f} s")
                 pg_rate, pg_tiles = bench_postgis_cold(sock, tiles)
+                if args.postgis_twin:
+                    tw_rate, tw_cpu, tw_tiles = bench_postgis_twin_cold(sock, path, tiles,
+                                                                        work)
             pg_sizes = [len(b) for b in pg_tiles.values()]
             print(f"cold, PostGIS: {pg_rate:8.1f} tiles/s  (mean "
                   f"{np.mean(pg_sizes) / 1024:.0f} KiB)")
             print(f"cold ratio ours/PostGIS: {ours_rate / pg_rate:.2f}  (target >= 1.0)")
             compare_contents(ours_tiles, pg_tiles)
+            if args.postgis_twin:
+                print(f"cold, a PostGIS twin served by `twin serve`, over HTTP: "
+                      f"{tw_rate:8.1f} tiles/s  (server CPU {tw_cpu:.1f} s for "
+                      f"{len(tiles)} tiles: {len(tiles) / max(tw_cpu, 1e-3):.1f} tiles per "
+                      "CPU second)")
+                print(f"cold ratio PostGIS twin over HTTP / ST_AsMVT: {tw_rate / pg_rate:.2f}"
+                      "  (target >= 1.0)")
+                same = sum(tw_tiles[t] == ours_tiles[t] for t in tiles)
+                print(f"  the same bytes as render_tile of the file in {same} of "
+                      f"{len(tiles)} tiles")
         if not args.no_http:
             print("\nwarm:")
             rates = bench_warm(path, tiles, ours_tiles, work, args.duration,

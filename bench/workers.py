@@ -2,24 +2,29 @@
 
 Run::
 
-    .venv/bin/python bench/workers.py --twin FILE [--duration 5] [--rounds 3]
+    .venv/bin/python bench/workers.py [--twin FILE] [--duration 5] [--rounds 3]
+    .venv/bin/python bench/workers.py --baseline 239d87d   # also an older `twin serve`
 
 All in one run, so the ratios compare like with like. The twin (default: the cached default
 twin, built if missing) is pushed into a private PostgreSQL/PostGIS cluster (Debian's
-postgresql-15-postgis-3 on a Unix socket in a temp dir), then served three ways, each
+postgresql-15-postgis-3 on a Unix socket in a temp dir), then served several ways, each
 loaded by ``wrk`` on loopback with the same connections and paths, round-robin:
 
-* ``twin serve`` with one worker: uvicorn with the tile shortcut inside its HTTP protocol
-  (api/fastpath.py, which subclasses uvicorn's private ``HttpToolsProtocol``);
-* uvicorn's own protocol with one worker (``--workers 1`` of uvicorn's factory mode, what
-  ``twin serve --workers N`` runs): only supported mechanisms, cached tiles answered by
-  the ASGI-level fast path. Its ratio to the first is what dropping the protocol shortcut
-  costs;
-* ``twin serve --workers 2``: the same, two processes.
+* ``1 worker``: ``twin serve``: uvicorn's own HTTP protocol (wrapped by
+  api/head_timeout.py), cached tiles answered in plain ASGI in front of the app
+  (api/fastpath.py);
+* ``2 workers``: ``twin serve --workers 2``, the same in two processes;
+* with ``--baseline REV``: ``twin serve`` of that git revision (``git archive`` into a temp
+  dir, run with this venv), one worker. Revisions up to 239d87d answered cached tiles
+  inside a subclass of uvicorn's private ``HttpToolsProtocol``; ``1 worker / baseline`` is
+  what replacing it with plain ASGI costs.
 
 Paths: items pages of the parcels (``limit=100``, 50 offsets) and the parcels' tiles at
-z12-z14 (filled once before the load: warm). Not part of the test suite. Needs psycopg,
-postgresql-15-postgis-3 and wrk.
+z12-z14 (filled once before the load: warm). Besides requests/s the bench prints the CPU
+seconds the server's processes used during each run: on a shared 2-core machine ``wrk``
+itself takes most of a core, so 2 workers can only show their gain where a core is free, and
+requests per CPU second compare the paths' cost independently of the neighbours' load.
+Not part of the test suite. Needs psycopg, postgresql-15-postgis-3 and wrk.
 """
 
 from __future__ import annotations
@@ -35,24 +40,27 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiles import free_port, machine, postgis, tile_list, wait_http, wrk  # noqa: E402
+from tiles import cpu_seconds, free_port, machine, postgis, tile_list, wait_http, wrk  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _serve(kind: str, url: str, port: int) -> subprocess.Popen:
+def _serve(cmd: list[str], cwd: Path, url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "TWIN_TWIN_PATH": url, "TWIN_ACCESS_LOG": "false",
-           "TWIN_GC_FREEZE": "true"}
-    if kind == "protocol":
-        cmd = ["-m", "twin.cli", "serve", "--twin", url, "--port", str(port)]
-    elif kind == "plain":
-        cmd = ["-m", "uvicorn", "api.app:create_app", "--factory", "--workers", "1",
-               "--port", str(port), "--no-access-log", "--log-level", "warning",
-               "--no-proxy-headers"]
-    else:
-        cmd = ["-m", "twin.cli", "serve", "--twin", url, "--port", str(port), "--workers", "2"]
-    return subprocess.Popen([sys.executable, *cmd], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           "TWIN_GC_FREEZE": "true", "NO_PROXY": "*"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "serve", "--twin", url, "--port", str(port), *cmd],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _baseline_tree(rev: str, work: Path) -> Path:
+    """The project at ``rev``, unpacked (read-only for the repository: no worktree)."""
+    tree = work / f"baseline-{rev}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
 
 
 def main(argv=None) -> int:
@@ -61,6 +69,8 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=int, default=5, help="seconds of wrk per run")
     ap.add_argument("--rounds", type=int, default=3, help="round-robin wrk rounds")
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also serve this git revision's `twin serve`, one worker")
     args = ap.parse_args(argv)
 
     from twin import Twin
@@ -76,17 +86,21 @@ def main(argv=None) -> int:
     tile_paths = [f"/tiles/parcels/{z}/{x}/{y}.mvt" for z, x, y in tiles]
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         work = Path(tmp)
+        kinds = {"1 worker": ([], ROOT), "2 workers": (["--workers", "2"], ROOT)}
+        if args.baseline:
+            kinds[f"baseline {args.baseline}"] = ([], _baseline_tree(args.baseline, work))
         with postgis(work) as sock:
             url = f"postgresql://postgres@/postgres?host={sock}&schema=bench"
             subprocess.run([sys.executable, "-m", "twin.cli", "push", str(tw.path), url],
                            check=True, cwd=ROOT)
-            print(f"twin: {tw!r} pushed to PostGIS")
-            procs, urls = [], {}
+            print(f"twin: {tw!r} ({n:,} parcels) pushed to PostGIS; {len(items)} items "
+                  f"pages, {len(tile_paths)} tiles at z12-z14; wrk -t1 -c{args.connections} "
+                  f"-d{args.duration}s, keep-alive, {args.rounds} round-robin rounds")
+            procs, urls = {}, {}
             try:
-                for kind in ("protocol", "plain", "workers2"):
+                for kind, (cmd, cwd) in kinds.items():
                     port = free_port()
-                    p = _serve(kind, url, port)
-                    procs.append(p)
+                    p = procs[kind] = _serve(cmd, cwd, url, port)
                     base = f"http://127.0.0.1:{port}"
                     wait_http(base + "/health", p, timeout=600)
                     with httpx.Client(base_url=base, trust_env=False, timeout=120) as c:
@@ -96,20 +110,29 @@ def main(argv=None) -> int:
                                                   "Connection": "close"})
                     urls[kind] = base
                 for what, paths in (("items", items), ("warm tiles", tile_paths)):
-                    runs: dict[str, list[float]] = {k: [] for k in urls}
+                    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in urls}
                     for _ in range(args.rounds):
                         for k, u in urls.items():
-                            runs[k].append(wrk(u, paths, work, args.duration,
-                                               args.connections))
-                    rate = {k: float(np.median(v)) for k, v in runs.items()}
+                            c0 = cpu_seconds(procs[k].pid)
+                            rate = wrk(u, paths, work, args.duration, args.connections)
+                            runs[k].append((rate, cpu_seconds(procs[k].pid) - c0))
+                    rate, per_cpu = {}, {}
                     for k, v in runs.items():
-                        print(f"  {what}, {k}: " + ", ".join(f"{r:.0f}" for r in v)
-                              + " requests/s")
-                    print(f"{what}: 2 workers / 1 worker (same protocol) = "
-                          f"{rate['workers2'] / rate['plain']:.2f}; uvicorn's protocol / the "
-                          f"protocol shortcut (1 worker) = {rate['plain'] / rate['protocol']:.2f}")
+                        rate[k] = float(np.median([r for r, _ in v]))
+                        per_cpu[k] = float(np.median([r * args.duration / max(c, 1e-3)
+                                                      for r, c in v]))
+                        print(f"  {what}, {k}: " + ", ".join(
+                            f"{r:.0f} req/s ({c:.1f} CPU s)" for r, c in v)
+                            + f"; median {rate[k]:.0f} req/s, {per_cpu[k]:.0f} req/CPU s")
+                    print(f"{what}: 2 workers / 1 worker = "
+                          f"{rate['2 workers'] / rate['1 worker']:.2f} (requests/s)")
+                    if args.baseline:
+                        b = f"baseline {args.baseline}"
+                        print(f"{what}: 1 worker / {b} = {rate['1 worker'] / rate[b]:.2f} "
+                              f"(requests/s), {per_cpu['1 worker'] / per_cpu[b]:.2f} "
+                              "(requests per CPU second)")
             finally:
-                for p in procs:
+                for p in procs.values():
                     p.terminate()
                     try:
                         p.wait(20)

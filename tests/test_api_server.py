@@ -38,14 +38,14 @@ def serve_in_thread(app, header_timeout: float | None = None):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    from api.fastpath import http_protocol
-
-    # The protocol `twin serve` uses: cache hits are answered inside uvicorn's protocol.
+    # The protocol `twin serve` uses: uvicorn's own, with the request-head timeout.
+    from api.head_timeout import http_protocol
     from api.score_hub import SHUTDOWN_GRACE_S
 
+    proto = http_protocol(header_timeout)
     config = uvicorn.Config(app, log_level="warning", lifespan="on",
-                            http=http_protocol(header_timeout),
-                            timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+                            timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+                            **({"http": proto} if proto else {}))
     server = uvicorn.Server(config)
     t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     t.start()
@@ -90,9 +90,9 @@ def test_real_server_features_and_tiles(served):
         assert c.get("/collections/parcels/items?bbox=x").status_code == 400
 
 
-def test_protocol_fast_path_answers_equal_the_asgi_ones(served):
-    """On one keep-alive connection: a miss (ASGI), then hits (protocol level), 304s,
-    gzip, HEAD and a query string (both fall back to ASGI) all answer the same."""
+def test_fast_path_answers_equal_fastapi_ones_on_a_real_server(served):
+    """On one keep-alive connection: a miss (FastAPI), then hits (the fast path), 304s,
+    gzip, HEAD and a query string all answer the same."""
     url, tw = served
     z = 13
     x0, y0, x1, y1 = tiles_for_bounds(tuple(tw.layer("parcels").total_bounds), z)
@@ -183,6 +183,37 @@ def test_connections_that_never_send_a_whole_head_are_closed(small_twin):
             assert got.startswith(b"HTTP/1.1 200 ") and b"408" not in got, got
         finally:
             for c in (silent, partial, second, slow):
+                c.close()
+
+
+def test_the_header_timeout_bounds_the_head_only(small_twin):
+    """A body slower than the limit, a malformed head and a keep-alive connection idle
+    between two requests are not cut by the head timer (uvicorn answers them)."""
+    app = create_app(Settings(gc_freeze=False, api_tokens="s3cret"), twin=small_twin)
+    with serve_in_thread(app, header_timeout=0.5) as url:
+        port = int(url.rsplit(":", 1)[1])
+        slow_body = socket.create_connection(("127.0.0.1", port))
+        slow_body.sendall(b"POST /score/observations HTTP/1.1\r\nHost: x\r\n"
+                          b"Authorization: Bearer s3cret\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: 2\r\n"
+                          b"Connection: close\r\n\r\n")
+        bad = socket.create_connection(("127.0.0.1", port))
+        bad.sendall(b"GET /health HTTP/1.1\r\nHost x\r\n\r\n")
+        idle = socket.create_connection(("127.0.0.1", port))
+        idle.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(1.0)  # twice the limit
+        slow_body.sendall(b"{}")
+        idle.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        try:
+            _, got = _read_until_closed(slow_body, 5)
+            # the body was read, and refused for what it holds
+            assert got.startswith(b"HTTP/1.1 400 ") and b"observations" in got, got
+            _, got = _read_until_closed(bad, 5)
+            assert got.startswith(b"HTTP/1.1 400 "), got
+            _, got = _read_until_closed(idle, 5)
+            assert got.count(b"HTTP/1.1 200 ") == 2 and b"408" not in got, got
+        finally:
+            for c in (slow_body, bad, idle):
                 c.close()
 
 

@@ -57,7 +57,8 @@ def served(postgis_url, tmp_path):
     location = postgis_url()
     scored_twin(tmp_path / "scored.gpkg").save(location)
     port = _free_port()
-    env = {**os.environ, "TWIN_API_TOKENS": TOKEN, "NO_PROXY": "*"}
+    env = {**os.environ, "TWIN_API_TOKENS": TOKEN, "NO_PROXY": "*",
+           "TWIN_HEADER_TIMEOUT": "1"}
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:  # a file, not a pipe: nobody reads the log as it grows
         proc = subprocess.Popen(
@@ -128,6 +129,23 @@ def test_the_workers_agree(served):
         versions = list(pool.map(lambda _: _get(url + "/score").json()["data_version"],
                                  range(12)))
     assert versions == [new] * 12
+
+    # the workers bound the request head too (TWIN_HEADER_TIMEOUT=1 above): partial heads
+    # on fresh connections, which the kernel spreads over both, get 408 and are closed
+    port = int(url.rsplit(":", 1)[1])
+    partial = [socket.create_connection(("127.0.0.1", port)) for _ in range(6)]
+    try:
+        for s in partial:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        for s in partial:
+            s.settimeout(10)
+            got = b""
+            while chunk := s.recv(65536):
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 408 "), got
+    finally:
+        for s in partial:
+            s.close()
 
 
 def test_streams_keep_hearing_ingests_after_the_listener_connections_drop(served, postgis):

@@ -129,25 +129,25 @@ def _cmd_serve(args) -> int:
     # proxy_headers=False: the app trusts forwarded headers only from TWIN_TRUSTED_PROXIES
     # (api/proxy.py). uvicorn's own handling would trust its FORWARDED_ALLOW_IPS instead
     # and rewrite the peer address before the app could check it.
+    # The grace: open score streams end when uvicorn cancels them (api/score_hub.py).
+    from api.head_timeout import http_protocol
     from api.score_hub import SHUTDOWN_GRACE_S
 
-    # The grace: open score streams end when uvicorn cancels them (api/score_hub.py).
+    # http: uvicorn's own protocol, wrapped to bound how long a request head may take
+    # (api/head_timeout.py); cached tiles are answered in front of the app, in plain ASGI
+    # (api/fastpath.py).
+    proto = http_protocol(settings.header_timeout)
     common = {"host": args.host, "port": args.port, "log_level": "info",
               "proxy_headers": False, "access_log": settings.access_log,
-              "timeout_graceful_shutdown": SHUTDOWN_GRACE_S}
+              "timeout_graceful_shutdown": SHUTDOWN_GRACE_S,
+              **({"http": proto} if proto else {})}
     if args.workers > 1:
         # uvicorn starts each worker from an import string; the worker reads the twin's
         # location from the environment as any TWIN_* setting.
         os.environ["TWIN_TWIN_PATH"] = str(path)
         uvicorn.run("api.app:create_app", factory=True, workers=args.workers, **common)
         return 0
-    app = create_app(settings)
-    from api.fastpath import http_protocol
-
-    # Cached tiles are answered inside uvicorn's HTTP protocol, which also bounds how long
-    # a request head may take (api/fastpath.py).
-    proto = http_protocol(settings.header_timeout)
-    uvicorn.run(app, **common, **({"http": proto} if proto else {}))
+    uvicorn.run(create_app(settings), **common)
     return 0
 
 
