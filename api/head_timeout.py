@@ -44,12 +44,16 @@ class HeadTimeout(asyncio.Protocol):
     request, until that request's head is complete. A connection over the limit gets
     ``408 Request Timeout`` (when it had begun a request) and is closed. Bodies, responses
     and idle keep-alive connections are uvicorn's business, untouched.
+
+    ``inner`` is a name of uvicorn's ``--http`` option, or a protocol class.
     """
 
-    def __init__(self, *, header_timeout: float, inner: str = "auto", **uvicorn_args):
+    def __init__(self, *, header_timeout: float,
+                 inner: str | type[asyncio.Protocol] = "auto", **uvicorn_args):
         import httptools
 
-        self._inner = _uvicorn_protocol(inner)(**uvicorn_args)
+        cls = _uvicorn_protocol(inner) if isinstance(inner, str) else inner
+        self._inner = cls(**uvicorn_args)
         self._limit = header_timeout
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._errors = (httptools.HttpParserError, httptools.HttpParserUpgrade)

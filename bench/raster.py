@@ -72,12 +72,10 @@ def serve(app):
 
     import uvicorn
 
-    try:
-        from api.fastpath import http_protocol
+    from api.head_timeout import http_protocol
+    from api.settings import Settings
 
-        proto = http_protocol()
-    except ImportError:  # pragma: no cover - older API without the fast protocol
-        proto = None
+    proto = http_protocol(Settings().header_timeout)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, log_level="warning", **({"http": proto} if proto else {}))

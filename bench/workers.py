@@ -14,6 +14,8 @@ loaded by ``wrk`` on loopback with the same connections and paths, round-robin:
   api/head_timeout.py), cached tiles answered in plain ASGI in front of the app
   (api/fastpath.py);
 * ``2 workers``: ``twin serve --workers 2``, the same in two processes;
+* ``1 worker, no head timeout``: ``TWIN_HEADER_TIMEOUT=0``, uvicorn's protocol unwrapped
+  (what the request-head timeout costs);
 * with ``--baseline REV``: ``twin serve`` of that git revision (``git archive`` into a temp
   dir, run with this venv), one worker. Revisions up to 239d87d answered cached tiles
   inside a subclass of uvicorn's private ``HttpToolsProtocol``; ``1 worker / baseline`` is
@@ -34,6 +36,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -45,9 +48,41 @@ from tiles import cpu_seconds, free_port, machine, postgis, tile_list, wait_http
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _serve(cmd: list[str], cwd: Path, url: str, port: int) -> subprocess.Popen:
+def head_timeout_cost(n: int = 200_000) -> float:
+    """Microseconds api/head_timeout.py adds to a request whose head arrives in one read
+    (in process, around a protocol that does nothing)."""
+    import asyncio
+
+    from api.head_timeout import HeadTimeout
+
+    class Nothing(asyncio.Protocol):
+        def data_received(self, data: bytes) -> None:
+            pass
+
+    class Transport:
+        def is_closing(self) -> bool:
+            return False
+
+    head = (b"GET /tiles/parcels/13/5607/2707.mvt HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n"
+            b"User-Agent: wrk\r\nAccept: */*\r\n\r\n")
+
+    async def run() -> float:
+        guard, bare = HeadTimeout(header_timeout=10, inner=Nothing), Nothing()
+        guard.connection_made(Transport())  # type: ignore[arg-type]
+        took = []
+        for proto in (bare, guard):
+            t0 = time.process_time()
+            for _ in range(n):
+                proto.data_received(head)
+            took.append(time.process_time() - t0)
+        return (took[1] - took[0]) / n * 1e6
+
+    return asyncio.run(run())
+
+
+def _serve(cmd: list[str], cwd: Path, env: dict, url: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "TWIN_TWIN_PATH": url, "TWIN_ACCESS_LOG": "false",
-           "TWIN_GC_FREEZE": "true", "NO_PROXY": "*"}
+           "TWIN_GC_FREEZE": "true", "NO_PROXY": "*", **env}
     return subprocess.Popen(
         [sys.executable, "-m", "twin.cli", "serve", "--twin", url, "--port", str(port), *cmd],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -86,9 +121,10 @@ def main(argv=None) -> int:
     tile_paths = [f"/tiles/parcels/{z}/{x}/{y}.mvt" for z, x, y in tiles]
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         work = Path(tmp)
-        kinds = {"1 worker": ([], ROOT), "2 workers": (["--workers", "2"], ROOT)}
+        kinds = {"1 worker": ([], ROOT, {}), "2 workers": (["--workers", "2"], ROOT, {}),
+                 "1 worker, no head timeout": ([], ROOT, {"TWIN_HEADER_TIMEOUT": "0"})}
         if args.baseline:
-            kinds[f"baseline {args.baseline}"] = ([], _baseline_tree(args.baseline, work))
+            kinds[f"baseline {args.baseline}"] = ([], _baseline_tree(args.baseline, work), {})
         with postgis(work) as sock:
             url = f"postgresql://postgres@/postgres?host={sock}&schema=bench"
             subprocess.run([sys.executable, "-m", "twin.cli", "push", str(tw.path), url],
@@ -98,9 +134,9 @@ def main(argv=None) -> int:
                   f"-d{args.duration}s, keep-alive, {args.rounds} round-robin rounds")
             procs, urls = {}, {}
             try:
-                for kind, (cmd, cwd) in kinds.items():
+                for kind, (cmd, cwd, env) in kinds.items():
                     port = free_port()
-                    p = procs[kind] = _serve(cmd, cwd, url, port)
+                    p = procs[kind] = _serve(cmd, cwd, env, url, port)
                     base = f"http://127.0.0.1:{port}"
                     wait_http(base + "/health", p, timeout=600)
                     with httpx.Client(base_url=base, trust_env=False, timeout=120) as c:
@@ -126,11 +162,19 @@ def main(argv=None) -> int:
                             + f"; median {rate[k]:.0f} req/s, {per_cpu[k]:.0f} req/CPU s")
                     print(f"{what}: 2 workers / 1 worker = "
                           f"{rate['2 workers'] / rate['1 worker']:.2f} (requests/s)")
+                    print(f"{what}: the server's CPU per request, 1 worker: "
+                          f"{1e6 / per_cpu['1 worker']:.0f} µs")
+                    t = "1 worker, no head timeout"
+                    print(f"{what}: 1 worker / {t} = {rate['1 worker'] / rate[t]:.2f} "
+                          f"(requests/s), {per_cpu['1 worker'] / per_cpu[t]:.2f} "
+                          "(requests per CPU second): what api/head_timeout.py costs")
                     if args.baseline:
                         b = f"baseline {args.baseline}"
                         print(f"{what}: 1 worker / {b} = {rate['1 worker'] / rate[b]:.2f} "
                               f"(requests/s), {per_cpu['1 worker'] / per_cpu[b]:.2f} "
                               "(requests per CPU second)")
+                print(f"api/head_timeout.py, in process: {head_timeout_cost():.2f} µs per "
+                      "request head (CPU)")
             finally:
                 for p in procs.values():
                     p.terminate()
