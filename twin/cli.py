@@ -129,13 +129,13 @@ def _cmd_serve(args) -> int:
     # proxy_headers=False: the app trusts forwarded headers only from TWIN_TRUSTED_PROXIES
     # (api/proxy.py). uvicorn's own handling would trust its FORWARDED_ALLOW_IPS instead
     # and rewrite the peer address before the app could check it.
-    # The grace: open score streams end when uvicorn cancels them (api/score_hub.py).
     from api.head_timeout import http_protocol
     from api.score_hub import SHUTDOWN_GRACE_S
 
     # http: uvicorn's own protocol, wrapped to bound how long a request head may take
     # (api/head_timeout.py); cached tiles are answered in front of the app, in plain ASGI
-    # (api/fastpath.py).
+    # (api/fastpath.py). The grace: open score streams end when uvicorn cancels them
+    # (api/score_hub.py).
     proto = http_protocol(settings.header_timeout)
     common = {"host": args.host, "port": args.port, "log_level": "info",
               "proxy_headers": False, "access_log": settings.access_log,
