@@ -29,9 +29,10 @@ _NO_PROXY_ENV = NO_PROXY_ENV
 
 
 @contextlib.contextmanager
-def serve_in_thread(app, header_timeout: float | None = None):
+def serve_in_thread(app, header_timeout: float | None = None, http=None):
     """Run ``app`` with uvicorn (uvloop + httptools when installed) on a free loopback
-    port in a thread; yield its base URL; stop it on exit."""
+    port in a thread; yield its base URL; stop it on exit. ``http``: uvicorn's protocol
+    setting, instead of the one `twin serve` uses."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -42,7 +43,7 @@ def serve_in_thread(app, header_timeout: float | None = None):
     from api.head_timeout import http_protocol
     from api.score_hub import SHUTDOWN_GRACE_S
 
-    proto = http_protocol(header_timeout)
+    proto = http or http_protocol(header_timeout)
     config = uvicorn.Config(app, log_level="warning", lifespan="on",
                             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
                             **({"http": proto} if proto else {}))
@@ -184,6 +185,23 @@ def test_connections_that_never_send_a_whole_head_are_closed(small_twin):
         finally:
             for c in (silent, partial, second, slow):
                 c.close()
+
+
+def test_the_header_timeout_wraps_uvicorns_h11_protocol_too(small_twin):
+    # HeadTimeout reads nothing of the protocol it wraps, so any of uvicorn's works.
+    import functools
+
+    from api.head_timeout import HeadTimeout
+
+    app = create_app(Settings(gc_freeze=False), twin=small_twin)
+    h11 = functools.partial(HeadTimeout, header_timeout=0.5, inner="h11")
+    with serve_in_thread(app, http=h11) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as partial:
+            partial.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\n")
+            took, got = _read_until_closed(partial, 5)
+        assert got.startswith(b"HTTP/1.1 200 ") and b"HTTP/1.1 408 " in got, got
+        assert b"server: uvicorn" in got and took < 3
 
 
 def test_the_header_timeout_bounds_the_head_only(small_twin):
