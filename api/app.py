@@ -32,6 +32,7 @@ from .routers import dashboard, features, landing, map, plan, raster, scenarios,
 from .score_hub import hub_of
 from .settings import Settings
 from .urls import LinkHeaders
+from .warmup import Warmup
 
 __all__ = ["create_app", "TwinAPI"]
 
@@ -69,20 +70,15 @@ class TwinAPI(FastAPI):
 def _lifespan(settings: Settings):
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        # Hash every layer now: tile cache keys need each layer's data version, and the
-        # first hash of 1,000,000 parcels takes seconds that no request should wait for.
-        tw = app.state.twin
-        for name in tw.layer_names:
-            tw.data_version(name)
+        # Nothing is read or hashed here: /health answers at once, layers load when first
+        # needed, and the warm-up (TWIN_WARM) runs beside serving until /ready says done.
+        if settings.gc_freeze:
+            gc.collect()  # once, before serving; the warm-up freezes what it made
+            gc.freeze()
+        app.state.warmup.start()
         if settings.forecast_on_start:
             hub_of(app).warm_forecasts()
-        if settings.gc_freeze:
-            # A served twin is millions of long-lived objects (1,000,000 parcels: ~2M
-            # tracked by the GC). Each full collection walks them all and stalls every
-            # request for that long; freezing them once at startup removes those stalls
-            # (bench/tiles.py measured the warm rate with and without, docs/tiles.md).
-            gc.collect()
-            gc.freeze()
+        tw = app.state.twin
         follow = None
         changes = getattr(tw.store, "changes", None)
         if changes is not None:  # a shared store: hear the other workers' ingests
@@ -123,6 +119,7 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
     app.state.tokens = settings.tokens()
     app.state.tiles = TileSource(tw, cache_bytes=settings.tile_cache_bytes)
     app.state.extent_cache = {}
+    app.state.warmup = Warmup(tw, app.state.tiles, settings.warm, gc_freeze=settings.gc_freeze)
 
     errors.install(app)
     for r in (landing.router, features.router, tiles.router):

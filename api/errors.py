@@ -2,7 +2,8 @@
 
 ``ERROR_STATUS`` maps the toolkit's own errors (``twin.errors``) and the API's HTTP errors
 to statuses; :func:`install` registers the handlers. Nothing else in ``api/`` decides a
-status for an exception. A 5xx is always a bug: the catch-all handler still answers
+status for an exception. A 5xx is always a bug (but /ready's 503 while the server warms
+up, which tells a load balancer to wait): the catch-all handler still answers
 problem+json, naming the request so that the bug can be found in the log.
 """
 
@@ -23,8 +24,8 @@ from twin import scenario as ts
 from twin.score import errors as se
 
 __all__ = ["ApiError", "BadRequest", "NotFound", "Unauthorized", "Forbidden",
-           "PayloadTooLarge", "PreconditionRequired", "ServiceUnavailable", "ERROR_STATUS",
-           "problem", "install",
+           "PayloadTooLarge", "PreconditionRequired", "ServiceUnavailable", "NotReady",
+           "ERROR_STATUS", "problem", "install",
            "PROBLEM_JSON"]
 
 PROBLEM_JSON = "application/problem+json"
@@ -64,6 +65,10 @@ class ServiceUnavailable(ApiError):
     client's)."""
 
 
+class NotReady(ApiError):
+    """The warm-up the server was told to do (TWIN_WARM) has not finished yet."""
+
+
 #: The one table. Subclasses come before their bases: the first match wins.
 ERROR_STATUS: dict[type[Exception], int] = {
     BadRequest: 400,
@@ -73,6 +78,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     PayloadTooLarge: 413,
     PreconditionRequired: 428,
     ServiceUnavailable: 503,
+    NotReady: 503,
     ts.ScenarioConflict: 412,  # a stale If-Match / version: nothing was written
     ts.ScenarioNotFound: 404,
     ts.UnreadableScenario: 409,  # a stored row set aside on read: delete or fix it

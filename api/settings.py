@@ -83,9 +83,14 @@ class Settings(BaseSettings):
     #: Answer cached XYZ tiles before FastAPI's routing (api/fastpath.py). Off only to
     #: measure what it saves (bench/tiles.py --no-fast-path).
     tile_fast_path: bool = True
-    #: Move everything alive at startup (the twin) out of the GC's reach (gc.freeze), so
-    #: full collections do not stall requests. Off only to measure it.
+    #: Move everything alive once the warm-up is done (the twin) out of the GC's reach
+    #: (gc.freeze), so full collections do not stall requests. Off only to measure it.
     gc_freeze: bool = True
+    #: What the server prepares after it starts, before /ready answers 200: "tiles" (each
+    #: layer's vector-tile index, opened from its sidecar file or built once and saved
+    #: there), "layers" (every layer read into memory, for items and analyses), both
+    #: (comma-separated), or "none". /health answers from the start either way.
+    warm: Annotated[list[Literal["tiles", "layers", "none"]], NoDecode] = ["tiles"]
     #: uvicorn's access log in `twin serve` (one line per request: off for benchmarks).
     access_log: bool = True
     #: Seconds a connection may take to send a complete request head (from its opening,
@@ -96,7 +101,7 @@ class Settings(BaseSettings):
     #: ``GET /score/forecast`` (and /dashboard's first visitor) finds them ready.
     forecast_on_start: bool = False
 
-    _split_tokens = field_validator("api_tokens", "cors_origins", "trusted_proxies",
+    _split_tokens = field_validator("api_tokens", "cors_origins", "trusted_proxies", "warm",
                                     mode="before")(_split)
 
     @field_validator("trusted_proxies")

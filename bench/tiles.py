@@ -95,12 +95,12 @@ def clipped(prep, z, x, y):
     size = maxx - minx
     pad = size * settings.buffer / EXTENT
     box = (minx - pad, miny - pad, maxx + pad, maxy + pad)
-    idx = prep.tree.query(shapely.box(*box))
+    idx = prep.query(box)
     cap = settings.max_features
     if len(idx) > cap:
         idx = idx[np.argpartition(-prep.rank[idx], cap - 1)[:cap]]
     idx.sort()
-    g = shapely.clip_by_rect(prep.merc[idx], *box)
+    g = shapely.clip_by_rect(prep.geometries(idx), *box)
     s = EXTENT / size
     g = shapely.transform(g, lambda c: np.column_stack([(c[:, 0] - minx) * s,
                                                        (maxy - c[:, 1]) * s]))
@@ -246,9 +246,8 @@ def load_postgis(sock: str, twin_path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def bench_postgis_cold(sock: str, tiles) -> tuple[float, float, dict]:
-    import psycopg
-
+def postgis_tile_sql() -> str:
+    """PostGIS's tile of the parcels (psycopg parameters z, x, y), by our tile settings."""
     s = tile_layer(LAYER)
     # The id is both the MVT feature id and a property in our tiles: select it twice.
     cols = ", ".join(c for c in s.properties if c != "source")
@@ -262,6 +261,13 @@ def bench_postgis_cold(sock: str, tiles) -> tuple[float, float, dict]:
         m AS (SELECT {mprops}, ST_AsMVTGeom(cand.geom, b.env, {EXTENT}, {s.buffer}, true)
                      AS geom FROM cand, b)
         SELECT ST_AsMVT(m.*, '{LAYER}', {EXTENT}, 'geom', 'mvt_fid') FROM m"""
+    return sql
+
+
+def bench_postgis_cold(sock: str, tiles) -> tuple[float, float, dict]:
+    import psycopg
+
+    sql = postgis_tile_sql()
     out = {}
     with psycopg.connect(host=sock, dbname="postgres", user="postgres") as c:
         c.execute("SET jit = off")
@@ -556,11 +562,12 @@ def main(argv=None) -> int:
     tiles = tile_list(tw, args.per_zoom)
     print(f"tiles: {len(tiles)} over z8-z16, at random parcels")
 
-    from layers.vector_tiles import _Prepared
+    from layers.tile_index import PreparedLayer
 
     t0 = time.perf_counter()
-    prep = _Prepared(tw.layer(LAYER), "id", tile_layer(LAYER))
-    print(f"prepare (Web Mercator, STRtree, encoded columns): {time.perf_counter() - t0:.2f} s")
+    prep = PreparedLayer.build(tw.layer(LAYER), "id", tile_layer(LAYER).properties)
+    print(f"prepare (Web Mercator arrays, packed R-tree, encoded columns): "
+          f"{time.perf_counter() - t0:.2f} s")
 
     if args.encoder_sample > 0:
         bench_encoders(tw, prep, tiles, args.encoder_sample)

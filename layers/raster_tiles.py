@@ -35,7 +35,7 @@ from twin.raster import OutsideRaster, RasterInfo
 from .tile_math import tile_bounds_lonlat, valid_tile
 
 __all__ = ["TILE_SIZE", "RasterTileSource", "check_tile", "colormap_lut", "colorize",
-           "tilejson"]
+           "tilejson", "prepare"]
 
 TILE_SIZE = 256
 
@@ -97,6 +97,15 @@ def check_tile(info: RasterInfo, z: int, x: int, y: int) -> None:
             f"tile {z}/{x}/{y} lies outside raster {info.name!r} (lon {w:.3f}..{e:.3f}, "
             f"lat {s:.3f}..{n:.3f}): its TileJSON gives the bounds"
         )
+
+
+def prepare(info: RasterInfo) -> None:
+    """Import the tile readers and open raster ``info``'s tile copy once, so that a
+    server's first PNG tile pays for neither (a warm-up step, api/warmup.py)."""
+    from rio_tiler.io import Reader
+
+    with Reader(str(info.tiles_path or info.path)):
+        pass
 
 
 class RasterTileSource:

@@ -3,7 +3,9 @@
 The per-layer tile settings live in one declarative table, :data:`TILE_LAYERS`. A tile is
 made in four vectorised steps over the features of one layer:
 
-1. an STRtree query with the tile's buffered box (the tree is built once per data version);
+1. a packed R-tree query with the tile's buffered box (layers/tile_index.py: the layer is
+   prepared once per data version and saved beside the twin file, where every later
+   process memory-maps it);
 2. the over-dense policy (docs/tiles.md): above ``max_features`` candidates, keep the largest;
 3. ``shapely.clip_by_rect``, one affine ``shapely.transform`` into tile units, then
    ``shapely.simplify`` with the zoom's tolerance (in tile units);
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -35,8 +38,10 @@ import shapely
 
 from twin.errors import TileOutOfRange
 
-from .mvt import EncodedColumn, encode_layer, encode_values
-from .tile_math import tile_bounds, to_mercator, valid_tile
+from . import tile_index
+from .mvt import encode_layer
+from .tile_index import PreparedLayer
+from .tile_math import tile_bounds, valid_tile
 
 __all__ = ["TileLayer", "TILE_LAYERS", "tile_layer", "TileSource", "Tile", "EXTENT",
            "ENCODER_VERSION"]
@@ -47,6 +52,7 @@ EXTENT = 4096
 ENCODER_VERSION = "1"
 
 _PROV = ("accuracy", "source", "synthetic")
+log = logging.getLogger("layers")
 
 
 @dataclass(frozen=True)
@@ -148,26 +154,6 @@ class Tile:
         return len(self.data) + (len(self._gz) if self._gz else 0)
 
 
-class _Prepared:
-    """A layer made ready for tiling: Web Mercator geometries, an STRtree, encoded columns."""
-
-    def __init__(self, gdf, id_column: str, settings: TileLayer):
-        geoms = np.asarray(gdf.geometry.values)
-        self.merc = to_mercator(geoms)
-        self.tree = shapely.STRtree(self.merc)
-        self.bounds = shapely.bounds(self.merc)
-        tid = shapely.get_type_id(self.merc)
-        # The over-dense policy ranks by size: area for polygons, length for lines; points
-        # keep their table order (the layers list the important ones first).
-        self.rank = np.where(tid >= 3, shapely.area(self.merc), shapely.length(self.merc))
-        cols = [c for c in settings.properties if c in gdf.columns]
-        self.columns: list[EncodedColumn] = [encode_values(c, gdf[c]) for c in cols]
-        ids = gdf[id_column]
-        self.ids = None
-        if ids.dtype.kind in "iu" and (len(ids) == 0 or ids.min() >= 0):
-            self.ids = ids.to_numpy().astype(np.uint64)
-
-
 class TileSource:
     """Vector tiles of one twin, with an LRU cache keyed by layer data version.
 
@@ -177,23 +163,32 @@ class TileSource:
         The twin whose layers are tiled.
     cache_bytes : int
         Upper bound on the bytes of cached tiles.
+    index_dir : path, optional
+        Where prepared layers are saved and reopened (layers/tile_index.py); by default
+        beside the twin's file. ``False`` keeps them in memory only.
     """
 
-    def __init__(self, twin, cache_bytes: int = 256 * 2**20):
+    def __init__(self, twin, cache_bytes: int = 256 * 2**20, index_dir=None):
         self.twin = twin
         self.cache_bytes = cache_bytes
+        self.index_dir = index_dir
         self._cache: OrderedDict[tuple, Tile] = OrderedDict()
         self._cached = 0
         self._lock = threading.Lock()
-        self._prep_lock = threading.Lock()
-        self._prepared: dict[str, tuple[str, _Prepared]] = {}
+        self._prep_locks: dict[str, threading.Lock] = {}
+        self._prepared: dict[str, tuple[str, PreparedLayer]] = {}
 
     # -- cache ----------------------------------------------------------------------------
     def key(self, name: str, z: int, x: int, y: int) -> tuple:
-        return (name, self.twin.data_version(name), z, x, y)
+        """The cache key of a tile, never waiting: while the layer's data version is not
+        known without reading and hashing the layer, its version part is None, which no
+        cached tile has (the event loop's fast path asks, and must not wait)."""
+        return (name, self.twin.known_data_version(name), z, x, y)
 
     def cached(self, key: tuple) -> Tile | None:
         """The cached tile for ``key``, or None. Cheap: meant for a fast path."""
+        if key[1] is None:
+            return None
         with self._lock:
             t = self._cache.get(key)
             if t is not None:
@@ -212,16 +207,48 @@ class TileSource:
                 self._cached -= t.size
 
     # -- tiles ----------------------------------------------------------------------------
-    def prepared(self, name: str) -> _Prepared:
+    def _where(self):
+        if self.index_dir is False or (self.index_dir is None and self.twin.path is None):
+            return None
+        from pathlib import Path
+
+        return Path(self.index_dir) if self.index_dir else tile_index.index_dir(self.twin.path)
+
+    def prepared(self, name: str) -> PreparedLayer:
+        """Layer ``name`` ready for tiling at its current data version: opened from its
+        saved index, else prepared from the layer (and saved, for the next process)."""
         version = self.twin.data_version(name)
-        with self._prep_lock:
+        got = self._prepared.get(name)
+        if got is not None and got[0] == version:
+            return got[1]
+        with self._lock:
+            lock = self._prep_locks.setdefault(name, threading.Lock())
+        with lock:  # one preparation per layer at a time; other layers are not held up
             got = self._prepared.get(name)
             if got is None or got[0] != version:
-                schema = self.twin.schema(name)
-                got = (version, _Prepared(self.twin.layer(name), schema.id_column,
-                                          tile_layer(name)))
+                got = (version, self._prepare(name, version))
                 self._prepared[name] = got
             return got[1]
+
+    def _prepare(self, name: str, version: str) -> PreparedLayer:
+        where = self._where()
+        if where is not None:
+            prep = tile_index.open_saved(where, name, version)
+            if prep is not None:
+                return prep
+        prep = PreparedLayer.build(self.twin.layer(name), self.twin.schema(name).id_column,
+                                   tile_layer(name).properties)
+        if where is not None:
+            try:
+                saved = tile_index.save(prep, where, name, version)
+            except OSError as e:  # a read-only place: serve from memory, say so once
+                log.warning("cannot save the tile index of %r in %s (%s): it is kept in "
+                            "memory only, and prepared again by the next process", name,
+                            where, e)
+            else:
+                # Memory-mapped, its pages are shared with every process serving this twin.
+                prep = tile_index.open_saved(saved.parent, name, version) or prep
+        return prep
 
     def tile(self, name: str, z: int, x: int, y: int) -> Tile:
         """The tile (z, x, y) of layer ``name``, from the cache or freshly rendered.
@@ -229,7 +256,8 @@ class TileSource:
         Raises ``LayerNotFound`` for an unknown layer and ``TileOutOfRange`` (a
         ``ValueError``) for a tile outside WebMercatorQuad or outside the layer's zoom range.
         """
-        self.twin.layer(name)
+        if name not in self.twin:
+            self.twin.layer(name)  # raises LayerNotFound, naming the layers there are
         settings = tile_layer(name)
         if not valid_tile(z, x, y):
             raise TileOutOfRange(f"tile {z}/{x}/{y} is not in WebMercatorQuad: at zoom z, "
@@ -239,7 +267,7 @@ class TileSource:
                 f"layer {name!r} is tiled from zoom {settings.minzoom} to "
                 f"{settings.maxzoom}; zoom {z} is outside"
             )
-        key = self.key(name, z, x, y)
+        key = (name, self.twin.data_version(name), z, x, y)
         t = self.cached(key)
         if t is None:
             data = render_tile(self.prepared(name), name, settings, z, x, y)
@@ -272,14 +300,14 @@ def _family_only(geoms: np.ndarray) -> np.ndarray:
     return geoms
 
 
-def render_tile(prep: _Prepared, name: str, settings: TileLayer, z: int, x: int, y: int,
+def render_tile(prep: PreparedLayer, name: str, settings: TileLayer, z: int, x: int, y: int,
                 extent: int = EXTENT) -> bytes:
     """Render one tile of a prepared layer (no cache). ``b""`` when nothing is in it."""
     minx, miny, maxx, maxy = tile_bounds(z, x, y)
     size = maxx - minx
     pad = size * settings.buffer / extent
     box = (minx - pad, miny - pad, maxx + pad, maxy + pad)
-    idx = prep.tree.query(shapely.box(*box))
+    idx = prep.query(box)  # ascending
     if not len(idx):
         return b""
     cap = settings.max_features
@@ -287,8 +315,8 @@ def render_tile(prep: _Prepared, name: str, settings: TileLayer, z: int, x: int,
         # Over-dense: keep the `cap` largest (argpartition is deterministic for a given input).
         top = np.argpartition(-prep.rank[idx], cap - 1)[:cap]
         idx = idx[top]
-    idx.sort()
-    g = prep.merc[idx]
+        idx.sort()
+    g = prep.geometries(idx)
     # Only features crossing the buffered box need clipping; most are inside it.
     b = prep.bounds[idx]
     crossing = ((b[:, 0] < box[0]) | (b[:, 1] < box[1]) | (b[:, 2] > box[2])
@@ -304,6 +332,6 @@ def render_tile(prep: _Prepared, name: str, settings: TileLayer, z: int, x: int,
         if busy.any():
             g[busy] = shapely.simplify(g[busy], tol / scale, preserve_topology=True)
     g = _family_only(g)
-    ids = prep.ids[idx] if prep.ids is not None else None
+    ids = np.asarray(prep.ids[idx]) if prep.ids is not None else None
     return encode_layer(name, g, rows=idx, columns=prep.columns, ids=ids, extent=extent,
                         transform=(minx, maxy, scale))

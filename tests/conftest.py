@@ -17,6 +17,14 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("twin", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("twin")
 
+# Servers built by tests do no background warm-up unless a test asks for one
+# (tests/test_api_warmup.py does). warnings.catch_warnings is not thread-safe: a warm-up
+# thread entering and leaving it while a request thread is inside FastAPI's own
+# catch_warnings can restore the filters under it, and with warnings as errors a warning
+# FastAPI means to silence (pydantic's UnsupportedFieldAttributeWarning) became a 500 in
+# whichever test came first. Outside the tests a warning is only printed.
+os.environ.setdefault("TWIN_WARM", "none")
+
 
 def pytest_report_header(config):
     import pyproj

@@ -198,8 +198,11 @@ def test_startup_freezes_the_twin_for_the_gc(small_twin):
 
     gc.unfreeze()
     try:
-        with TestClient(create_app(Settings(), twin=small_twin)) as c:
+        app = create_app(Settings(), twin=small_twin)
+        with TestClient(app) as c:
             assert c.get("/health").status_code == 200
+            assert app.state.warmup.done.wait(30)  # frozen once the warm-up is done
+            assert c.get("/ready").status_code == 200
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()

@@ -14,7 +14,7 @@ from tests.test_vector_tiles import grid_twin
 pytestmark = pytest.mark.slow
 
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(Settings(gc_freeze=False), twin=grid_twin(20, 10)))
+    "/openapi.json", create_app(Settings(gc_freeze=False, warm=["none"]), twin=grid_twin(20, 10)))
 
 
 @schema.parametrize()

@@ -124,6 +124,7 @@ def walk(c: TestClient, headers: dict, sid: str) -> dict:
     order = sorted((r for r in _routes(c.app) if r not in NOT_WALKED),
                    key=lambda r: (r != ("post", "/scenarios"), r[0] == "delete"))
     answers = {}
+    assert c.app.state.warmup.done.wait(60)  # /ready answers 503 until then, by design
     for method, path in order:
         r = _request(c, method, path, headers, sid)
         assert r.status_code < 500, (method, path, r.text)

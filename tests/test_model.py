@@ -262,3 +262,43 @@ def test_a_file_left_mid_commit_by_a_killed_process_opens(tmp_path):
     tw = Twin.open(path)
     assert set(tw.layer_names) == set(make_small_twin().layer_names)
     assert "junk" not in tw.tables
+
+
+def test_open_reads_no_layer_until_it_is_needed(small_twin, tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from twin.store import GpkgStore
+
+    path = small_twin.save(tmp_path / "lazy.gpkg")
+    reads = []
+    real = GpkgStore.read_layer
+    monkeypatch.setattr(GpkgStore, "read_layer", lambda st, n: reads.append(n) or real(st, n))
+    tw = Twin.open(path)
+    assert reads == [] and not tw.loaded("parcels")
+    # What lists and tile caches need comes from the file's record.
+    assert tw.layer_count("parcels") == len(small_twin.layer("parcels"))
+    assert tw.layer_bounds("parcels") == [float(v) for v in
+                                          small_twin.layer("parcels").total_bounds]
+    assert tw.data_version("parcels") == small_twin.data_version("parcels")
+    assert repr(tw) == repr(small_twin) and reads == []
+    with ThreadPoolExecutor(8) as ex:  # threads asking at once read the layer once
+        frames = list(ex.map(lambda _: tw.layer("parcels"), range(8)))
+    assert all(f is frames[0] for f in frames) and reads.count("parcels") == 1
+    assert tw.loaded("parcels") and not tw.loaded("districts")
+
+
+@pytest.mark.gdal
+def test_a_layer_edited_by_another_program_is_hashed_from_its_rows(small_twin, tmp_path):
+    import subprocess
+
+    path = small_twin.save(tmp_path / "edited.gpkg")
+    subprocess.run(["ogrinfo", "-q", "-update", "-sql", "DELETE FROM parcels WHERE fid = 1",
+                    str(path)], check=True, capture_output=True)
+    tw = Twin.open(path)
+    assert tw.known_data_version("parcels") is None
+    assert tw.known_data_version("districts") == small_twin.data_version("districts")
+    assert tw.layer_count("parcels") == len(small_twin.layer("parcels")) - 1
+    assert tw.data_version("parcels") != small_twin.data_version("parcels")
+    # Saved again by the toolkit, the record holds once more.
+    again = Twin.open(tw.save(tmp_path / "resaved.gpkg"))
+    assert again.known_data_version("parcels") == tw.data_version("parcels")

@@ -16,6 +16,7 @@ from pyproj import CRS
 from . import store
 from .crs import to_metric
 from .errors import CoordinateRangeError, LayerNotFound, SchemaError
+from .lazy import LayerFrames
 from .region import RegionTerms
 from .schema import CORE_SCHEMAS, WATER_LAYERS, LayerSchema, RepairReport, validate_layer
 
@@ -82,7 +83,12 @@ class Twin(RegionTerms):
         # None: derived from the region (and re-derived when it changes) until set.
         self._crs = None if analysis_crs is None else CRS.from_user_input(analysis_crs)
         self._derived_crs: CRS | None = None
-        self._layers: dict[str, gpd.GeoDataFrame] = {}
+        # Opened from a store, a layer is read when first needed (twin/lazy.py).
+        self._layers: LayerFrames = LayerFrames()
+        # What the store recorded about each layer nothing has edited since it was saved:
+        # count, extent, geometry types, synthetic rows and content hash, so that lists,
+        # summaries and tile caches need not read it.
+        self._records: dict[str, dict] = {}
         self._schemas: dict[str, LayerSchema] = {}
         self._hashes: dict[str, str] = {}
         self._metric: dict[str, gpd.GeoDataFrame] = {}
@@ -132,7 +138,7 @@ class Twin(RegionTerms):
         return self.metadata.provenance
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{n}={len(g)}" for n, g in self._layers.items())
+        parts = ", ".join(f"{n}={self.layer_count(n)}" for n in self._layers)
         return f"<Twin {self.name!r} v{self.version}: {parts}>"
 
     # -- layer access ---------------------------------------------------------------------
@@ -164,8 +170,44 @@ class Twin(RegionTerms):
             ) from None
 
     def schema(self, name: str) -> LayerSchema:
-        self.layer(name)
+        if name not in self._schemas:
+            self.layer(name)  # raises LayerNotFound, or infers the schema of an older file
         return self._schemas[name]
+
+    def loaded(self, name: str) -> bool:
+        """Whether layer ``name`` is in memory (a twin opened from a store reads each
+        layer when first needed)."""
+        return self._layers.loaded(name)
+
+    def _record(self, name: str) -> dict | None:
+        return self._records.get(name) if not self.loaded(name) else None
+
+    def layer_count(self, name: str) -> int:
+        """How many features layer ``name`` has, without reading a layer not read yet."""
+        rec = self._record(name)
+        return int(rec["count"]) if rec is not None else len(self.layer(name))
+
+    def layer_bounds(self, name: str) -> list[float] | None:
+        """Layer ``name``'s lon/lat bounding box (None when empty), without reading a
+        layer not read yet."""
+        rec = self._record(name)
+        if rec is not None:
+            return None if rec["bounds"] is None else [float(v) for v in rec["bounds"]]
+        gdf = self.layer(name)
+        return None if gdf.empty else [float(v) for v in gdf.total_bounds]
+
+    def layer_summary(self, name: str) -> dict:
+        """Layer ``name``'s count, geometry types ("/"-joined, None when empty) and how
+        many rows are synthetic (None without that column), without reading a layer not
+        read yet."""
+        rec = self._record(name)
+        if rec is not None and "geometry_type" in rec:
+            return {k: rec[k] for k in ("count", "geometry_type", "synthetic")}
+        g = self.layer(name)
+        types = sorted(set(g.geom_type)) if len(g) else []
+        return {"count": int(len(g)), "geometry_type": "/".join(types) or None,
+                "synthetic": int(g["synthetic"].astype(bool).sum())
+                if "synthetic" in g else None}
 
     def add_layer(
         self,
@@ -201,6 +243,7 @@ class Twin(RegionTerms):
         self._check_near_region(name, valid, schema)
         self._layers[name] = valid.reset_index(drop=True)
         self._schemas[name] = schema
+        self._records.pop(name, None)
         self._hashes.pop(name, None)
         self._metric.pop(name, None)
         if name == "region" and self._crs is None:
@@ -262,7 +305,7 @@ class Twin(RegionTerms):
 
     def remove_layer(self, name: str) -> None:
         self.layer(name)
-        for d in (self._layers, self._schemas, self._hashes, self._metric):
+        for d in (self._layers, self._schemas, self._hashes, self._metric, self._records):
             d.pop(name, None)
         self._derived.discard(name)
         if name == "region" and self._crs is None:
@@ -339,6 +382,12 @@ class Twin(RegionTerms):
         """A short token that changes whenever layer ``name`` changes (for cache keys)."""
         return self.content_hash(name)[:16]
 
+    def known_data_version(self, name: str) -> str | None:
+        """:meth:`data_version` if it is known without reading or hashing the layer (the
+        store records it for layers not edited since saving), else None."""
+        h = self._hashes.get(name)
+        return h[:16] if h is not None else None
+
     # -- persistence ----------------------------------------------------------------------
     def save(self, location: str | os.PathLike | store.Store) -> Path | str:
         """Write the whole twin, atomically, to a GeoPackage path or a ``postgresql://``
@@ -360,6 +409,10 @@ class Twin(RegionTerms):
             "layer_order": self.layer_names,
             "derived_layers": list(self.derived_layers),
             "schemas": {n: s.to_dict() for n, s in self._schemas.items()},
+            # Read back by open() for the layers nothing has edited since (twin/store).
+            "layer_records": {n: {**self.layer_summary(n), "bounds": self.layer_bounds(n),
+                                  "content_hash": self.content_hash(n)}
+                              for n in self.layer_names},
             # What the twin scores and plans by, stored with it (the built-in ones if the
             # twin was given none, so a later toolkit cannot change them underneath).
             "indicators": self.document("indicators"),
@@ -395,7 +448,11 @@ class Twin(RegionTerms):
     @classmethod
     def open(cls, location: str | os.PathLike | store.Store) -> Twin:
         """Open a twin written by :meth:`save`, ``twin build`` or ``twin push``: a
-        GeoPackage path or a ``postgresql://user@host:port/db[?schema=NAME]`` URL."""
+        GeoPackage path or a ``postgresql://user@host:port/db[?schema=NAME]`` URL.
+
+        Only the metadata and attribute tables are read now; each layer is read (and
+        validated) when first needed, so a large twin opens in a moment.
+        """
         st = store.open_store(location)
         meta = st.read_meta()
         tables, versions = st.read_tables()
@@ -407,9 +464,19 @@ class Twin(RegionTerms):
             title=meta.get("title", ""),
             tables=tables,
         )
-        for n in meta.get("layer_order", []):
-            gdf = st.read_layer(n)
-            tw._put(n, _restore_dtypes(gdf, schemas.get(n)), schemas.get(n), False)
+        names = list(meta.get("layer_order", []))
+        records = meta.get("layer_records", {})
+        unchanged = st.unchanged_layers(names) if records else frozenset()
+        generation = st.generation()
+        for n in names:
+            if n not in schemas:  # older files: the schema is inferred from the rows
+                tw._put(n, _restore_dtypes(st.read_layer(n), None), None, False)
+                continue
+            tw._schemas[n] = schemas[n]
+            tw._layers.defer(n, tw._reader(st, n, generation))
+            if n in unchanged and n in records:
+                tw._records[n] = records[n]
+                tw._hashes[n] = records[n]["content_hash"]
         tw._derived = set(meta.get("derived_layers", [])) & set(tw._layers)
         if meta.get("analysis_crs"):
             stored = CRS.from_user_input(meta["analysis_crs"])
@@ -424,6 +491,21 @@ class Twin(RegionTerms):
         tw.table_versions = versions
         tw._stored = set(tw._layers)
         return tw
+
+    def _reader(self, st: store.Store, name: str, generation: object):
+        def read() -> gpd.GeoDataFrame:
+            schema = self._schemas[name]
+            gdf = _restore_dtypes(st.read_layer(name), schema)
+            if st.generation() != generation or name not in st.unchanged_layers([name]):
+                # Replaced or edited since open(): what the store recorded then is not
+                # about these rows, so their count, extent and version come from the rows.
+                self._records.pop(name, None)
+                self._hashes.pop(name, None)
+            valid, _ = validate_layer(gdf, schema, repair=False)
+            self._check_near_region(name, valid, schema)
+            return valid.reset_index(drop=True)
+
+        return read
 
     def stored_layer(self, name: str) -> bool:
         """Whether layer ``name`` is, row for row, the one in :attr:`store` (so the store
@@ -484,16 +566,12 @@ class Twin(RegionTerms):
         """A JSON-ready summary: layers with counts, geometry types and how many rows are
         synthetic (made up), CRS, bounds, area."""
         bounds = None
-        if self._layers:
-            b = np.array([g.total_bounds for g in self._layers.values() if not g.empty])
+        each = [b for b in map(self.layer_bounds, self._layers) if b is not None]
+        if each:
+            b = np.array(each)
             bounds = [float(b[:, 0].min()), float(b[:, 1].min()),
                       float(b[:, 2].max()), float(b[:, 3].max())]
-        layers = {}
-        for n, g in self._layers.items():
-            types = sorted(set(g.geom_type)) if len(g) else []
-            layers[n] = {"count": int(len(g)), "geometry_type": "/".join(types) or None,
-                         "synthetic": int(g["synthetic"].astype(bool).sum())
-                         if "synthetic" in g else None}
+        layers = {n: self.layer_summary(n) for n in self._layers}
         region_area = float(self.area_km2("region").sum()) if "region" in self else None
         return {
             "name": self.name,

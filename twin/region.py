@@ -7,6 +7,7 @@ the twin's own region (an equal-area CRS centred on it) or to the built-in ones.
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -31,7 +32,7 @@ class RegionTerms:
     metadata: TwinMetadata
     _crs: CRS | None
     _derived_crs: CRS | None
-    _layers: dict[str, gpd.GeoDataFrame]
+    _layers: MutableMapping[str, gpd.GeoDataFrame]  # twin.lazy.LayerFrames
     _metric: dict[str, Any]
     _docs: dict[str, dict]
 

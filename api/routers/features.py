@@ -52,6 +52,8 @@ def _layer(tw, collection_id: str):
 
 
 def _extent(request: Request, tw, name: str):
+    if not tw.loaded(name):
+        return tw.layer_bounds(name)  # from the twin file: no need to read the layer
     cache = request.app.state.extent_cache
     key = (name, tw.data_version(name))
     if key not in cache:
@@ -60,7 +62,7 @@ def _extent(request: Request, tw, name: str):
 
 
 def collection_doc(request: Request, tw, name: str) -> dict:
-    gdf, schema = tw.layer(name), tw.schema(name)
+    schema = tw.schema(name)
     bbox = _extent(request, tw, name)
     base = f"/collections/{name}"
     tl = tile_layer(name)
@@ -90,7 +92,7 @@ def collection_doc(request: Request, tw, name: str) -> dict:
         ],
         "minZoom": tl.minzoom,
         "maxZoom": tl.maxzoom,
-        "numberOfFeatures": int(len(gdf)),
+        "numberOfFeatures": tw.layer_count(name),
     }
     if bbox is not None:
         doc["extent"] = {"spatial": {"bbox": [bbox], "crs": CRS84}}

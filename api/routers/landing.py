@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from ..deps import TwinDep
+from ..errors import NotReady
 from ..urls import url_for
 
 __all__ = ["router", "CONFORMANCE"]
@@ -60,7 +61,8 @@ def landing(request: Request, tw: TwinDep) -> dict:
             link("/docs", "service-doc", "text/html", "The API documentation"),
             link("/conformance", "conformance", "application/json", "Conformance classes"),
             link("/collections", "data", "application/json", "The twin's layers"),
-            link("/health", "status", "application/json", "Health check"),
+            link("/health", "status", "application/json", "Liveness check"),
+            link("/ready", "status", "application/json", "Readiness check"),
         ],
     }
 
@@ -70,7 +72,19 @@ def conformance() -> dict:
     return {"conformsTo": CONFORMANCE}
 
 
-@router.get("/health", summary="Liveness: the twin is loaded and serving")
+@router.get("/health", summary="Liveness: the server answers (layers load when first needed)")
 def health(tw: TwinDep) -> dict:
     return {"status": "ok", "twin": tw.name, "version": tw.version,
             "layers": len(tw.layer_names)}
+
+
+@router.get("/ready", summary="Readiness: the warm-up TWIN_WARM asks for is done (503 before)")
+def ready(request: Request) -> dict:
+    warmup = request.app.state.warmup
+    if not warmup.done.is_set():
+        raise NotReady(f"warming up ({', '.join(warmup.steps) or 'nothing'}): "
+                       f"{warmup.progress}; ask again shortly")
+    if warmup.error is not None:
+        raise NotReady(f"the warm-up failed: {warmup.error}; the server still answers, "
+                       "but the first requests pay for what the warm-up should have done")
+    return {"status": "ready", "warmed": list(warmup.steps), "seconds": warmup.seconds}

@@ -30,16 +30,18 @@ import pandas as pd
 from ..errors import TwinError
 
 __all__ = ["Table", "Store", "Transaction", "StoredFile", "DuplicateKey", "META_TABLE",
-           "FILES_TABLE", "CHANGES_TABLE", "INTERNAL_TABLES", "FILE_PART_BYTES", "frame",
-           "sql_kind", "plain"]
+           "FILES_TABLE", "CHANGES_TABLE", "EDITS_TABLE", "INTERNAL_TABLES", "FILE_PART_BYTES",
+           "frame", "sql_kind", "plain"]
 
 META_TABLE = "twin_meta"
 #: The table holding the twin's files (rasters), byte for byte.
 FILES_TABLE = "twin_files"
 #: One change counter per attribute table, bumped by every write transaction.
 CHANGES_TABLE = "twin_changes"
+#: Edits made to each layer by any program since the toolkit saved it (a file's triggers).
+EDITS_TABLE = "twin_layer_edits"
 #: Tables of the store's own that are not the twin's attribute tables.
-INTERNAL_TABLES = (META_TABLE, FILES_TABLE, CHANGES_TABLE)
+INTERNAL_TABLES = (META_TABLE, FILES_TABLE, CHANGES_TABLE, EDITS_TABLE)
 #: Files are split into rows of at most this many bytes (SQLite caps one value at 1 GB).
 FILE_PART_BYTES = 16 * 2**20
 
@@ -224,6 +226,18 @@ class Store(ABC):
     @abstractmethod
     def read_layer(self, name: str) -> gpd.GeoDataFrame:
         """One stored layer, as written (one at a time: readers may load lazily)."""
+
+    def unchanged_layers(self, names: Iterable[str]) -> frozenset[str]:
+        """Which of the layers ``names`` nothing has edited since the toolkit wrote them,
+        so that what the metadata records about them (count, extent, content hash) holds.
+        A store that cannot tell answers none: the layers are then measured from their
+        rows when first read."""
+        return frozenset()
+
+    def generation(self) -> object:
+        """A token that changes when the whole twin is replaced (a new file moved over the
+        old one); None where the store cannot tell."""
+        return None
 
     @abstractmethod
     def read_tables(self, names: Iterable[str] | None = None

@@ -18,6 +18,10 @@ Saving is atomic: everything is written to a temporary file beside the target, f
 disk, then moved over it with ``os.replace``. A crash mid-save leaves the old file intact.
 Later writes to attribute tables (``transaction``) go through SQLite transactions, so an
 acknowledged write survives a crash.
+
+Layers are read one at a time (:meth:`GpkgStore.read_layer`), so a reader opens a large
+twin without reading its layers; :mod:`.layer_edits` tells which layers nothing has edited
+since the save, for which the metadata's records (count, extent, hash) still hold.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +41,7 @@ import pandas as pd
 import pyogrio
 
 from ..errors import TwinFileError
-from . import base
+from . import base, layer_edits
 from .base import (
     CHANGES_TABLE,
     FILES_TABLE,
@@ -54,6 +59,10 @@ __all__ = ["GpkgStore", "write_twin_file", "read_twin_file", "transaction", "rea
 
 #: Dataset creation options of every GeoPackage the toolkit writes (see the module notes).
 GPKG_OPTIONS = {"VERSION": "1.2"}
+#: Held by every transaction and every layer read in this process (see GpkgStore.read_layer).
+_FILE_IO = threading.RLock()
+#: How often a layer read is tried while another process's write holds the file.
+_READ_TRIES = 8
 
 
 def fsync_dir(path: Path) -> None:
@@ -141,13 +150,17 @@ def connect_readonly(path: str | os.PathLike) -> sqlite3.Connection:
     """
     path = Path(path)
     if Path(f"{path}-journal").exists() or Path(f"{path}-wal").exists():
-        with contextlib.suppress(sqlite3.Error):
-            rw = sqlite3.connect(path)
-            try:
-                rw.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            finally:
-                rw.close()
+        _recover(path)
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def _recover(path: Path) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        rw = sqlite3.connect(path, timeout=10)
+        try:
+            rw.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            rw.close()
 
 
 def read_table(conn: sqlite3.Connection, name: str) -> pd.DataFrame:
@@ -255,6 +268,11 @@ def transaction(path: str | os.PathLike) -> Iterator[sqlite3.Connection]:
     path = Path(path)
     if not path.is_file():
         raise TwinFileError(f"twin file {str(path)!r} does not exist: save the twin first")
+    with _FILE_IO:  # never while this process's GDAL reads a layer (GpkgStore.read_layer)
+        yield from _transaction(path)
+
+
+def _transaction(path: Path) -> Iterator[sqlite3.Connection]:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA synchronous = FULL")
@@ -328,6 +346,7 @@ def write_twin_file(
                 start = time.time_ns() // 1000
                 write_table(conn, CHANGES_TABLE, pd.DataFrame(
                     {"name": list(tables), "version": [start] * len(tables)}))
+                layer_edits.count_edits(conn, list(layers))
         finally:
             conn.close()
 
@@ -423,24 +442,59 @@ class GpkgStore(base.Store):
     def read_meta(self) -> dict:
         with self._reading() as conn:
             meta = _read_meta(conn)
-            if "layer_order" not in meta:
-                meta["layer_order"] = [t for t, k in conn.execute(
-                    "SELECT table_name, data_type FROM gpkg_contents") if k == "features"]
+            features = [t for t, k in conn.execute(
+                "SELECT table_name, data_type FROM gpkg_contents") if k == "features"]
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        meta.setdefault("layer_order", features)
+        for name in meta["layer_order"]:  # damage shows now, not at a layer's first read
+            if name not in features or name not in tables:
+                raise TwinFileError(
+                    f"twin file {str(self.path)!r} lists layer {name!r} but it has no such "
+                    "table: the file is damaged or was edited by hand; rebuild it (`twin "
+                    "build`) or restore a copy")
         return meta
 
     def layer_names(self) -> list[str]:
         return list(self.read_meta()["layer_order"])
 
     def read_layer(self, name: str) -> gpd.GeoDataFrame:
+        """Layer ``name``, as stored.
+
+        GDAL reads with its own copy of SQLite, which cannot see this process's write
+        locks: to it, a transaction of ours in progress looks like a crashed one (and a
+        write could change pages under its read), so reads and this process's
+        transactions take turns. Another process's transaction, or the journal of one that
+        crashed, makes GDAL's read-only open refuse the file for a moment: it is recovered
+        and read again.
+        """
         self._need()
+        for attempt in range(_READ_TRIES):
+            try:
+                with _FILE_IO:
+                    return pyogrio.read_dataframe(self.path, layer=name, use_arrow=True,
+                                                  fid_as_index=False)
+            except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as e:
+                transient = "readonly database" in str(e) or "locked" in str(e)
+                if not transient or attempt == _READ_TRIES - 1:
+                    raise TwinFileError(
+                        f"twin file {str(self.path)!r} lists layer {name!r} but it cannot be "
+                        f"read ({e}): the file is damaged or was edited by hand; rebuild it "
+                        "(`twin build`) or restore a copy") from e
+                _recover(self.path)
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def unchanged_layers(self, names) -> frozenset[str]:
         try:
-            return pyogrio.read_dataframe(self.path, layer=name, use_arrow=True,
-                                          fid_as_index=False)
-        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as e:
-            raise TwinFileError(
-                f"twin file {str(self.path)!r} lists layer {name!r} but it cannot be read "
-                f"({e}): the file is damaged or was edited by hand; rebuild it (`twin "
-                "build`) or restore a copy") from e
+            with self._reading() as conn:
+                return layer_edits.unchanged(conn, names)
+        except TwinFileError:
+            return frozenset()
+
+    def generation(self) -> object:
+        st = os.stat(self.path)
+        return st.st_dev, st.st_ino
 
     def read_tables(self, names=None):
         with self._reading() as conn:
