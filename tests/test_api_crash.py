@@ -52,7 +52,9 @@ def _serve(path: Path) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 90
     while True:
         try:
-            if httpx.get(url + "/health", trust_env=False, timeout=2).status_code == 200:
+            # /ready, not /health: `twin serve` answers /health while it still builds the
+            # app (api/boot.py), and a write sent then would wait for the build.
+            if httpx.get(url + "/ready", trust_env=False, timeout=2).status_code == 200:
                 return proc, url
         except httpx.TransportError:
             pass

@@ -300,7 +300,8 @@ def behind_nginx(tmp_path_factory):
     with _running(serve, cwd=ROOT, env=env) as ours, \
             _running([NGINX, "-p", str(d), "-e", str(d / "error.log"), "-c",
                       str(d / "nginx.conf")]) as nginx:
-        _wait(f"http://127.0.0.1:{up}/health", ours, "twin serve")
+        # /ready: /health answers while the app is still built (api/boot.py).
+        _wait(f"http://127.0.0.1:{up}/ready", ours, "twin serve")
         _wait(f"http://127.0.0.1:{port}/twin/health", nginx, "nginx", d / "error.log")
         yield f"http://127.0.0.1:{port}/twin", f"http://127.0.0.1:{up}", tw
 

@@ -258,12 +258,15 @@ def test_twin_serve_command(small_twin, tmp_path):
         deadline = time.monotonic() + 60
         while True:
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/health", trust_env=False, timeout=2)
+                # /ready: /health answers while the app is still built (api/boot.py).
+                r = httpx.get(f"http://127.0.0.1:{port}/ready", trust_env=False, timeout=2)
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(proc.stdout.read().decode()) from None
                 time.sleep(0.2)
+        assert r.status_code == 200
+        r = httpx.get(f"http://127.0.0.1:{port}/health", trust_env=False)
         assert r.status_code == 200 and r.json()["twin"] == "small"
         # No TWIN_TRUSTED_PROXIES: a loopback client's forwarded headers change no link
         # (uvicorn's own proxy handling, which trusts 127.0.0.1, is off in `twin serve`).

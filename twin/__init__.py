@@ -5,7 +5,8 @@
 >>> tw["districts"][["name", "area_km2"]].head()  # doctest: +SKIP
 """
 
-from .crs import STORAGE_CRS
+from typing import TYPE_CHECKING
+
 from .errors import (
     AnalysisUnavailable,
     CoordinateRangeError,
@@ -21,8 +22,11 @@ from .errors import (
     TwinError,
     TwinFileError,
 )
-from .model import Twin, TwinMetadata
-from .schema import CORE_SCHEMAS, LayerSchema
+
+if TYPE_CHECKING:
+    from .crs import STORAGE_CRS
+    from .model import Twin, TwinMetadata
+    from .schema import CORE_SCHEMAS, LayerSchema
 
 __version__ = "0.1.0"
 
@@ -51,10 +55,20 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # The default-twin builder pulls in geodata's build code; load it only when asked.
-    if name in ("load_default", "build_default", "default_twin_path"):
-        from . import default
+#: Where each name is imported from when first asked for: `import twin` stays light, so a
+#: command such as `twin serve` imports pandas and geopandas only when it needs them (a
+#: server answers /health before, api/boot.py). The default-twin builder also pulls in
+#: geodata's build code.
+_LAZY = {"Twin": "model", "TwinMetadata": "model", "LayerSchema": "schema",
+         "CORE_SCHEMAS": "schema", "STORAGE_CRS": "crs", "load_default": "default",
+         "build_default": "default", "default_twin_path": "default"}
 
-        return getattr(default, name)
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'twin' has no attribute {name!r}")

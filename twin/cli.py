@@ -88,26 +88,25 @@ def _crs_name(crs) -> str:
 
 
 def _cmd_serve(args) -> int:
+    # Only what binding the socket needs is imported here (pydantic for the settings,
+    # uvicorn): the full app, with pandas and geopandas, is built while /health already
+    # answers (api/boot.py).
     try:
         import uvicorn
         from pydantic import ValidationError
 
-        from api.app import create_app
         from api.settings import Settings, settings_problem
     except ImportError as e:  # pragma: no cover - depends on the install
-        raise TwinError(
-            f"serving needs the 'api' extra ({e.name} is missing): pip install "
-            "'aqmola-twin[api]'"
-        ) from e
-    from .store import open_store
+        raise _no_api(e) from e
+    from .store import is_database_url, open_store
 
     path = _default_path(args)
     try:
         settings = Settings(twin_path=path)
     except ValidationError as e:
         raise TwinError(f"cannot serve: {settings_problem(e)}") from None
-    st = open_store(path)
-    if args.workers > 1 and not st.shared:
+    st = open_store(path) if is_database_url(path) or args.workers > 1 else None
+    if st is not None and args.workers > 1 and not st.shared:
         # Each worker would hold its own copy of the twin in memory: a scenario saved or
         # an observation ingested on one would not reach the others' answers and streams.
         raise TwinError(
@@ -115,17 +114,18 @@ def _cmd_serve(args) -> int:
             f"{st.describe()} is one file for one process. Copy it to PostgreSQL/PostGIS "
             "(`twin push FILE postgresql://user@host/db`) and serve that URL, or serve "
             "this file with one worker")
-    if not st.exists():
-        if st.path is None:
-            raise TwinError(f"{st.describe()} holds no twin: copy one there first with "
-                            f"`twin push FILE {st.location}`")
+    if st is not None and not st.exists():
+        raise TwinError(f"{st.describe()} holds no twin: copy one there first with "
+                        f"`twin push FILE {st.location}`")
+    if st is None and not Path(path).is_file():
         from .default import build_default
 
         print(f"no twin at {path}; building the default twin first", file=sys.stderr)
         build_default(out=path, progress=True)
     # The workers (or the app) open their own connections; this process serves nothing
     # and would hold an idle database connection for as long as it runs.
-    st.close()
+    if st is not None:
+        st.close()
     # proxy_headers=False: the app trusts forwarded headers only from TWIN_TRUSTED_PROXIES
     # (api/proxy.py). uvicorn's own handling would trust its FORWARDED_ALLOW_IPS instead
     # and rewrite the peer address before the app could check it.
@@ -147,8 +147,31 @@ def _cmd_serve(args) -> int:
         os.environ["TWIN_TWIN_PATH"] = str(path)
         uvicorn.run("api.app:create_app", factory=True, workers=args.workers, **common)
         return 0
-    uvicorn.run(create_app(settings), **common)
+    from api.boot import BootApp, file_health
+
+    def build():
+        try:
+            from api.app import create_app
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise _no_api(e) from e
+        return create_app(settings)
+
+    def stop(error: BaseException) -> None:
+        server.should_exit = True
+
+    boot = BootApp(build, None if st is not None else file_health(path), stop)
+    server = uvicorn.Server(uvicorn.Config(boot, **common))
+    server.run()
+    if boot.error is not None:
+        raise boot.error
+    if not server.started:
+        raise TwinError(f"cannot serve on {args.host}:{args.port}: see the log above")
     return 0
+
+
+def _no_api(e: ImportError) -> TwinError:
+    return TwinError(f"serving needs the 'api' extra ({e.name} is missing): pip install "
+                     "'aqmola-twin[api]'")
 
 
 def _positive(text: str) -> int:

@@ -16,37 +16,40 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import TwinError
-from .base import (
-    CHANGES_TABLE,
-    FILE_PART_BYTES,
-    FILES_TABLE,
-    META_TABLE,
-    DuplicateKey,
-    Store,
-    StoredFile,
-    Table,
-    Transaction,
-)
-from .gpkg import (
-    GPKG_OPTIONS,
-    GpkgStore,
-    atomic_path,
-    connect_readonly,
-    delete_files,
-    fsync_dir,
-    put_file,
-    read_table,
-    read_tables,
-    read_twin_file,
-    stored_files,
-    transaction,
-    unpack_file,
-    write_table,
-    write_twin_file,
-)
 from .retry import retrying
+
+if TYPE_CHECKING:
+    from .base import (
+        CHANGES_TABLE,
+        FILE_PART_BYTES,
+        FILES_TABLE,
+        META_TABLE,
+        DuplicateKey,
+        Store,
+        StoredFile,
+        Table,
+        Transaction,
+    )
+    from .gpkg import (
+        GPKG_OPTIONS,
+        GpkgStore,
+        atomic_path,
+        connect_readonly,
+        delete_files,
+        fsync_dir,
+        put_file,
+        read_table,
+        read_tables,
+        read_twin_file,
+        stored_files,
+        transaction,
+        unpack_file,
+        write_table,
+        write_twin_file,
+    )
 
 __all__ = ["Store", "Transaction", "Table", "StoredFile", "DuplicateKey", "open_store",
            "is_database_url", "GpkgStore", "META_TABLE", "FILES_TABLE", "CHANGES_TABLE",
@@ -54,6 +57,22 @@ __all__ = ["Store", "Transaction", "Table", "StoredFile", "DuplicateKey", "open_
            "delete_files", "put_file", "read_table", "read_tables", "read_twin_file",
            "stored_files", "transaction", "unpack_file", "write_table", "write_twin_file",
            "user_work", "retrying"]
+
+#: Names imported from the backends when first asked for: where a twin lives is decided
+#: (is_database_url) without importing pandas and geopandas, which the backends need.
+_FROM_BASE = {"CHANGES_TABLE", "FILE_PART_BYTES", "FILES_TABLE", "META_TABLE",
+              "DuplicateKey", "Store", "StoredFile", "Table", "Transaction"}
+
+
+def __getattr__(name: str):
+    if name in _FROM_BASE or name in __all__:
+        from . import base, gpkg
+
+        value = getattr(base if name in _FROM_BASE else gpkg, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'twin.store' has no attribute {name!r}")
+
 
 _SCHEMES = ("postgresql://", "postgres://")
 
@@ -65,6 +84,9 @@ def is_database_url(location) -> bool:
 
 def open_store(location: str | os.PathLike | Store) -> Store:
     """The store at ``location``: a GeoPackage path or a ``postgresql://`` URL."""
+    from .base import Store
+    from .gpkg import GpkgStore
+
     if isinstance(location, Store):
         return location
     if is_database_url(location):

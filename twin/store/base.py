@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,7 +204,7 @@ class Store(ABC):
 
     # -- the whole twin -------------------------------------------------------------------
     @abstractmethod
-    def write_twin(self, layers: dict[str, gpd.GeoDataFrame], meta: dict,
+    def write_twin(self, layers: Mapping[str, gpd.GeoDataFrame], meta: dict,
                    tables: dict[str, pd.DataFrame],
                    files: dict[str, Path | StoredFile] | None = None, *,
                    expected: dict[str, int] | None = None) -> None:

@@ -33,7 +33,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import geopandas as gpd
@@ -289,7 +289,7 @@ def _transaction(path: Path) -> Iterator[sqlite3.Connection]:
 
 def write_twin_file(
     path: str | os.PathLike,
-    layers: dict[str, gpd.GeoDataFrame],
+    layers: Mapping[str, gpd.GeoDataFrame],
     meta: dict,
     tables: dict[str, pd.DataFrame],
     files: dict[str, Path | StoredFile] | None = None,
