@@ -245,6 +245,59 @@ def tipg_first_tile(python: str, sock: str, tile: tuple) -> tuple[float, float, 
         proc.wait(30)
 
 
+_STRUCTURES = r"""
+import json, sys
+import numpy as np, shapely
+from pathlib import Path
+from layers import tile_index
+from layers.mvt import encode_values
+from layers.tile_math import to_mercator
+from layers.vector_tiles import tile_layer
+from twin import Twin
+
+def rss():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+out, path, layer = {}, sys.argv[1], sys.argv[2]
+tw = Twin.open(path)
+base = rss()
+gdf = tw.layer(layer)
+out["GeoDataFrame (read and validated)"] = rss() - base
+m0 = rss(); tw.metric(layer); out["metric copy (analysis CRS)"] = rss() - m0
+m0 = rss(); merc = to_mercator(np.asarray(gdf.geometry.values))
+out["before: Mercator copy (shapely objects)"] = rss() - m0
+m0 = rss(); tree = shapely.STRtree(merc); out["before: STRtree"] = rss() - m0
+m0 = rss(); bounds = shapely.bounds(merc); out["before: bounds + rank"] = rss() - m0
+m0 = rss()
+cols = [encode_values(c, gdf[c]) for c in tile_layer(layer).properties if c in gdf.columns]
+out["encoded columns"] = rss() - m0
+saved = tile_index.open_saved(tile_index.index_dir(path), layer, tw.data_version(layer))
+sizes = {}
+for f in (tile_index.index_dir(path)).glob(f"{layer}-*/*"):
+    group = ("geometries (Mercator coordinates)" if f.name.startswith(("coords", "offsets", "wkb"))
+             else "tree (boxes, order, nodes)" if f.name.split(".")[0] in
+             ("boxes", "order", "nodes", "level_starts")
+             else "encoded columns + ids" if f.name.startswith(("col", "ids")) else "rank")
+    sizes[group] = sizes.get(group, 0) + f.stat().st_size / 2**20
+out["after: saved index on disk, memory-mapped (MB by part)"] = sizes
+print(json.dumps(out))
+"""
+
+
+def structure_costs(twin_path: Path, root: Path = ROOT) -> dict:
+    """What each structure of tile serving costs in resident memory (MB), measured one
+    after another in a fresh process: the layer's GeoDataFrame, its metric copy, main's
+    Mercator copy and STRtree, the encoded columns; and the saved index's parts, which a
+    server memory-maps instead (shared between processes, paged in as tiles touch them)."""
+    import json
+
+    r = subprocess.run([sys.executable, "-c", _STRUCTURES, str(twin_path), LAYER], cwd=root,
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--twin", type=Path, help="twin file (default: the default twin with "
@@ -300,6 +353,12 @@ def main(argv=None) -> int:
                       f"{tipg[2]:.0f} MB (plus PostgreSQL's)")
     if not tipg:
         print("  TiPg: not run (give --tipg-python)")
+    print("\nmemory by structure (MB, RSS growth, one after another in a fresh process):")
+    for what, mb in structure_costs(path).items():
+        if isinstance(mb, dict):
+            print(f"  {what}: " + ", ".join(f"{k} {v:.0f}" for k, v in mb.items()))
+        else:
+            print(f"  {what}: {mb:.0f}")
 
     print("\ntargets: /health <= 2 s, first tile <= 0.5 s, peak RSS <= 1 GB")
     print(f"  /health: cold {cold['health']:.2f} s, restart {warm['health']:.2f} s; the import "
