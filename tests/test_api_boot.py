@@ -85,3 +85,15 @@ def test_file_health_of_something_not_a_twin_is_none(tmp_path):
     junk.write_bytes(b"not a database")
     assert file_health(junk) is None
     assert file_health(tmp_path / "missing.gpkg") is None
+
+
+def test_twin_serve_on_a_file_that_is_no_twin_stops_and_says_so(tmp_path):
+    from tests.common import NO_PROXY_ENV
+
+    junk = tmp_path / "junk.gpkg"
+    junk.write_text("junk")
+    r = subprocess.run([sys.executable, "-m", "twin.cli", "serve", "--twin", str(junk),
+                        "--port", "0"], cwd=ROOT, env=NO_PROXY_ENV, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 1
+    assert "is not a twin file" in r.stderr and "twin build" in r.stderr
