@@ -305,7 +305,9 @@ def _mapped(path: Path, dtype: np.dtype, shape: tuple) -> np.ndarray:
         raise ValueError(f"{path.name} holds {path.stat().st_size} bytes, not {size}")
     if size == 0:  # an empty file cannot be mapped
         return np.empty(shape, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+    # A plain ndarray over the mapped pages: np.memmap's Python-level __getitem__ and
+    # subclass results cost a cold tile more than its geometry rebuilding did.
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape).view(np.ndarray)
 
 
 def open_saved(where: Path, layer: str, version: str) -> PreparedLayer | None:

@@ -58,7 +58,7 @@ def test_a_saved_index_renders_the_same_tiles(tmp_path):
     version = tw.data_version("parcels")
     tile_index.save(built, tmp_path, "parcels", version)
     opened = tile_index.open_saved(tmp_path, "parcels", version)
-    assert isinstance(opened.rank, np.memmap)
+    assert isinstance(opened.rank.base, np.memmap)  # mapped, not read into memory
     for z, x, y in TILES:
         a = render_tile(built, "parcels", tile_layer("parcels"), z, x, y)
         assert a == render_tile(opened, "parcels", tile_layer("parcels"), z, x, y)
@@ -107,7 +107,7 @@ def test_a_restart_opens_the_saved_index_without_reading_the_layer(tmp_path):
     again = TileSource(tw)
     assert {t: again.tile("parcels", *t).data for t in TILES} == tiles
     assert not tw.loaded("parcels")  # served from the memory-mapped index alone
-    assert isinstance(again.prepared("parcels").rank, np.memmap)
+    assert isinstance(again.prepared("parcels").rank.base, np.memmap)
 
 
 @pytest.mark.gdal
@@ -173,7 +173,7 @@ def test_a_crash_while_saving_leaves_a_twin_that_serves(tmp_path, monkeypatch, c
 def test_without_a_twin_file_nothing_is_saved(tmp_path):
     src = TileSource(grid_twin())
     assert src.tile("parcels", *TILES[0]).data
-    assert not isinstance(src.prepared("parcels").rank, np.memmap)
+    assert not isinstance(src.prepared("parcels").rank.base, np.memmap)
 
 
 @pytest.mark.parametrize("threads", [8])
