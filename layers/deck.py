@@ -444,6 +444,19 @@ def settlement_layers(twin, heights: pd.Series | None = None, *,
 # --------------------------------------------------------------------------- the whole view
 
 
+# Tilting pushes the far edge away, so a pitched view backs off this much zoom and moves
+# south by this share of the region's height (pages refitting the camera apply the same).
+TILT_ZOOM_BACK, TILT_SOUTH = 0.15, 0.08
+
+
+def _tilt(twin, pitch: float) -> tuple[float, float]:
+    """(zoom to back off, degrees of latitude to move south) for a view of ``pitch``."""
+    if not pitch:
+        return 0.0, 0.0
+    _, y0, _, y1 = twin["region"].total_bounds
+    return TILT_ZOOM_BACK, TILT_SOUTH * float(y1 - y0)
+
+
 def _view_state(twin, *, pitch: float, width: int = 1280, height: int = 800) -> pdk.ViewState:
     """Fit the region's bounds into a ``width`` x ``height`` viewport (Web Mercator)."""
     x0, y0, x1, y1 = twin["region"].total_bounds
@@ -453,10 +466,11 @@ def _view_state(twin, *, pitch: float, width: int = 1280, height: int = 800) -> 
 
     zx = math.log2(width / 512 * 360 / max(x1 - x0, 1e-6))
     zy = math.log2(height / 512 * 2 * math.pi / max(merc(y1) - merc(y0), 1e-9))
-    # Tilting pushes the far edge away, so a pitched view backs off a little. The camera sits
-    # a little east of the centre because the legend covers the map's right edge.
-    zoom = min(zx, zy) - 0.1 - (0.15 if pitch else 0.0)
-    lat = (y0 + y1) / 2 - (0.08 * (y1 - y0) if pitch else 0)
+    # The camera sits a little east of the centre because the legend covers the map's right
+    # edge.
+    back, south = _tilt(twin, pitch)
+    zoom = min(zx, zy) - 0.1 - back
+    lat = (y0 + y1) / 2 - south
     lon = (x0 + x1) / 2 + 0.06 * (x1 - x0)
     return pdk.ViewState(longitude=lon, latitude=lat,
                          zoom=round(zoom, 2), pitch=pitch, bearing=0 if not pitch else -12,
@@ -524,7 +538,9 @@ def twin_deck(twin, *, color_by=None, parcels_url: str | None = None,
         parameters={"clearColor": [c / 255 for c in style.BASE["background"]] + [1]},
     )
     deck.title = title or f"{twin.title} — {'3D' if extruded else '2D'} view"
-    deck.bounds = [float(v) for v in twin["region"].total_bounds]
+    back, south = _tilt(twin, pitch)
+    deck.fit = {"bounds": [float(v) for v in twin["region"].total_bounds],
+                "zoom_back": back, "south": south}
     deck.legend = {
         "districts": dlegend,
         "synthetic_share": style.synthetic_shares(twin),

@@ -141,7 +141,7 @@ function twinStart(jsonInput) {{
 // The camera fitted in Python assumed a {fit_w} x {fit_h} map; fit the region again into this
 // page's map beside the legend, keeping the tilted view's allowance (layers/deck.py).
 function twinFit(v, el) {{
-  const b = {bounds};
+  const f = {fit}, b = f && f.bounds;
   const legend = document.getElementById("legend");
   const w = el.clientWidth, h = el.clientHeight;
   const right = (legend ? legend.offsetWidth : 0) + 30;
@@ -149,8 +149,8 @@ function twinFit(v, el) {{
   const fit = new deck.WebMercatorViewport({{ width: w, height: h }}).fitBounds(
     [[b[0], b[1]], [b[2], b[3]]], {{ padding: {{ left: 20, top: 50, bottom: 20, right }} }});
   v.longitude = fit.longitude;
-  v.latitude = fit.latitude - (v.pitch ? 0.08 * (b[3] - b[1]) : 0);
-  v.zoom = Math.min(v.maxZoom || 16, fit.zoom - (v.pitch ? 0.15 : 0));
+  v.latitude = fit.latitude - f.south;
+  v.zoom = Math.min(v.maxZoom || 16, fit.zoom - f.zoom_back);
 }}
 // Labels that would overlap another are left out, most important first, and placed again
 // as the view moves, so zooming in brings the smaller places back (layers/assets/labels.js).
@@ -205,7 +205,7 @@ def page_html(deck: pdk.Deck, *, assets: str, start: str) -> str:
         font_name=style.FONT_NAME,
         font_family_js=json.dumps(style.FONT_FAMILY),
         fit_w=FIT_SIZE[0], fit_h=FIT_SIZE[1],
-        bounds=json.dumps(getattr(deck, "bounds", None)),
+        fit=json.dumps(getattr(deck, "fit", None)),
         bg=",".join(map(str, style.BASE["background"])),
         assets=assets,
         start=start,
@@ -245,12 +245,13 @@ class TwinDeck(pdk.Deck):
     pydeck's own HTML pulls deck.gl, CSS and a basemap from CDNs; this subclass inlines the
     bundled deck.gl and font instead: in files (``to_html``) with each page, in notebooks
     (``_repr_html_``, ``show()``) once per notebook (:mod:`layers.notebook`). ``legend``
-    holds what the view's colours mean, ``bounds`` what the camera shows.
+    holds what the view's colours mean, ``fit`` what the camera shows (the region's box
+    and the tilted view's allowance, from layers/deck.py).
     """
 
     legend: dict
     title: str
-    bounds: list[float]  # the region's lon/lat box, which pages fit the camera to
+    fit: dict  # the region's lon/lat box and tilt allowance, which pages fit the camera to
 
     def to_html(self, filename=None, *args, as_string: bool = False, **kwargs):
         text = to_html(self)
