@@ -160,3 +160,116 @@ def test_versions_can_be_read_while_other_threads_commit(tmp_path, small_twin):
         t.join(120)
     assert errors == []
     assert st.versions()["notes"] > 0
+
+
+def _notes(path) -> list[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return [k for (k,) in conn.execute('SELECT k FROM "notes" ORDER BY k')]
+    finally:
+        conn.close()
+
+
+def test_a_whole_save_refuses_to_overwrite_what_another_session_wrote(tmp_path, small_twin):
+    # Two sessions on one file, as a notebook beside `twin serve`: the server's write must
+    # not vanish under the notebook's later whole save (PostGIS refused it already).
+    import pandas as pd
+
+    from twin import Twin
+    from twin.errors import TwinFileError
+
+    path = small_twin.save(tmp_path / "shared.gpkg")
+    notebook, server = Twin.open(path), Twin.open(path)
+    with server.store.transaction() as tx:
+        tx.replace("notes", pd.DataFrame({"k": [7]}))
+    with pytest.raises(TwinFileError, match=r"notes changed since this session read the "
+                                            r"twin.*nothing was saved; open the twin again"):
+        notebook.save(path)
+    assert _notes(path) == [7]
+    again = Twin.open(path)  # what the message says to do works
+    again.save(path)
+    assert _notes(path) == [7]
+
+
+def test_a_writer_waiting_while_the_file_is_replaced_writes_into_the_new_file(
+        tmp_path, small_twin):
+    # The writer opened the old file, then waited for its lock while a whole save moved a
+    # new file over the path: committed into the old file, its write was acknowledged and
+    # gone with it.
+    import os
+    import threading
+
+    import pandas as pd
+
+    from twin.store import open_store
+
+    path = small_twin.save(tmp_path / "t.gpkg")
+    replacement = small_twin.save(tmp_path / "replacement.gpkg")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the whole save's lock on the old file
+    st, done = open_store(path), threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with st.transaction() as tx:
+                tx.replace("notes", pd.DataFrame({"k": [1, 2]}))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not done.wait(0.5), "the writer did not wait for the lock"
+    os.replace(replacement, path)
+    holder.execute("ROLLBACK")
+    holder.close()
+    writer.join(30)
+    assert errors == []
+    assert _notes(path) == [1, 2]
+
+
+def test_a_whole_save_and_concurrent_writers_lose_no_acknowledged_write(tmp_path, small_twin):
+    # Whichever takes the file's lock first, a write that was acknowledged is in the file
+    # at the path afterwards, or the save refused and said so.
+    import threading
+
+    from twin import Twin
+    from twin.errors import TwinFileError
+
+    path = small_twin.save(tmp_path / "t.gpkg")
+    st = Twin.open(path).store
+    acknowledged: list[int] = []
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for k in range(30):
+                with st.transaction() as tx:
+                    tx.insert("notes", ["k"], [(k,)])
+                acknowledged.append(k)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    with st.transaction() as tx:
+        tx.ensure(_NOTES)
+    saver = Twin.open(path)
+    writer = threading.Thread(target=write)
+    writer.start()
+    refused = saves = 0
+    while writer.is_alive():
+        try:
+            saver.save(path)
+            saves += 1
+        except TwinFileError:
+            refused += 1
+            saver = Twin.open(path)
+    writer.join()
+    assert errors == []
+    assert set(_notes(path)) == set(acknowledged) == set(range(30))
+    assert saves + refused > 0
+
+
+from twin.store.base import Table  # noqa: E402 - beside the tests that use it
+
+_NOTES = Table("notes", (("k", "int"),), key=("k",))

@@ -27,7 +27,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from ..errors import TwinError
+from ..errors import TwinError, TwinFileError
 
 __all__ = ["Table", "Store", "Transaction", "StoredFile", "DuplicateKey", "META_TABLE",
            "FILES_TABLE", "CHANGES_TABLE", "EDITS_TABLE", "INTERNAL_TABLES", "FILE_PART_BYTES",
@@ -100,6 +100,17 @@ def frame(rows: Sequence[tuple], columns: Sequence[str]) -> pd.DataFrame:
     """Rows from either backend as the same DataFrame (pandas' ``read_sql`` builds its
     frames this way, so GeoPackage tables read as they always did)."""
     return pd.DataFrame.from_records(list(rows), columns=list(columns), coerce_float=True)
+
+
+def refuse_if_changed(where: str, now: Mapping[str, int], expected: Mapping[str, int]) -> None:
+    """The compare-and-set of a whole save: refuse it, naming the tables, when any table's
+    change counter in the store (``now``) is not what this session read (``expected``)."""
+    moved = sorted(n for n in set(now) | set(expected) if now.get(n) != expected.get(n))
+    if moved:
+        raise TwinFileError(
+            f"{where}: {', '.join(moved)} changed since this session read the twin (another "
+            "worker or session wrote there): nothing was saved; open the twin again and "
+            "repeat the change")
 
 
 class Transaction(ABC):

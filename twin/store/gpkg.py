@@ -16,6 +16,8 @@ the twin uses nothing that 1.3 or 1.4 added.
 
 Saving is atomic: everything is written to a temporary file beside the target, flushed to
 disk, then moved over it with ``os.replace``. A crash mid-save leaves the old file intact.
+The move is made holding the old file's write lock, and a save over the file a twin came
+from refuses if another writer changed a table since (:func:`write_twin_file`).
 Later writes to attribute tables (``transaction``) go through SQLite transactions, so an
 acknowledged write survives a crash.
 
@@ -33,14 +35,14 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from ..errors import TwinFileError
+from ..errors import StoreBusy, TwinFileError
 from . import base, layer_edits
 from .base import (
     CHANGES_TABLE,
@@ -63,6 +65,10 @@ GPKG_OPTIONS = {"VERSION": "1.2"}
 _FILE_IO = threading.RLock()
 #: How often a layer read is tried while another process's write holds the file.
 _READ_TRIES = 8
+#: How long a write waits for another's lock on the file (SQLite's busy timeout).
+_LOCK_WAIT_S = 10.0
+#: How often a write opens the file again because a whole save replaced it meanwhile.
+_REOPEN_TRIES = 5
 
 
 def fsync_dir(path: Path) -> None:
@@ -75,8 +81,13 @@ def fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, suffix: str = "",
+                guard: Callable[[], contextlib.AbstractContextManager] | None = None
+                ) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it over ``target`` only on success.
+
+    ``guard``, if given, is entered around the move (and may refuse it by raising): a twin
+    file's whole save holds the old file's write lock there (:func:`write_twin_file`).
 
     Examples
     --------
@@ -99,8 +110,9 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         if tmp.is_file():
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
-        os.replace(tmp, target)
-        fsync_dir(target.parent)
+        with guard() if guard is not None else contextlib.nullcontext():
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
     finally:
         if tmp.exists():
             if tmp.is_dir():
@@ -272,11 +284,50 @@ def transaction(path: str | os.PathLike) -> Iterator[sqlite3.Connection]:
         yield from _transaction(path)
 
 
-def _transaction(path: Path) -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(path, isolation_level=None)
+def _file_id(path: Path) -> tuple[int, int]:
     try:
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("BEGIN IMMEDIATE")
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise TwinFileError(f"twin file {str(path)!r} does not exist: save the twin "
+                            "first") from None
+    return st.st_dev, st.st_ino
+
+
+def _locked(path: Path) -> sqlite3.Connection:
+    """A connection to the twin file at ``path`` now, holding its write lock.
+
+    A whole save moves a new file over the path while it holds the old file's write lock
+    (:func:`write_twin_file`). A writer that opened the old file and waited for its lock
+    would otherwise commit into a file no longer at the path: acknowledged, and lost. So
+    the lock counts only if the path still names the file it was taken on.
+    """
+    for _ in range(_REOPEN_TRIES):
+        before = _file_id(path)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=_LOCK_WAIT_S)
+        try:
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            if _file_id(path) == before:
+                return conn
+            conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as e:
+            conn.close()
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            raise StoreBusy(f"twin file {str(path)!r} is busy: another writer held it for "
+                            f"over {_LOCK_WAIT_S:.0f} s; nothing was written; try again"
+                            ) from e
+        except BaseException:
+            conn.close()
+            raise
+        conn.close()
+    raise TwinFileError(f"twin file {str(path)!r} was replaced {_REOPEN_TRIES} times while "
+                        "this write waited for it: nothing was written; try again")
+
+
+def _transaction(path: Path) -> Iterator[sqlite3.Connection]:
+    conn = _locked(path)
+    try:
         try:
             yield conn
         except BaseException:
@@ -293,14 +344,23 @@ def write_twin_file(
     meta: dict,
     tables: dict[str, pd.DataFrame],
     files: dict[str, Path | StoredFile] | None = None,
+    *,
+    expected: Mapping[str, int] | None = None,
 ) -> None:
     """Write a whole twin to ``path`` atomically.
 
     ``files`` maps a stored file's name to its bytes: a local file, or a
     :class:`StoredFile` in another twin (copied across as stored).
+
+    The new file is moved over the old one while this process holds the old file's write
+    lock, so no other writer's transaction is in progress then, and every later one opens
+    the new file (:func:`_locked`). With ``expected`` (the change counters of each table,
+    as the saving session read them), the save is a compare-and-set: it refuses, writing
+    nothing, if another session or server wrote a table since, instead of overwriting it.
     """
     files = files or {}
-    with atomic_path(path, suffix=".gpkg") as tmp:
+    path = Path(path)
+    with atomic_path(path, suffix=".gpkg", guard=lambda: _replacing(path, expected)) as tmp:
         for name, gdf in layers.items():
             pyogrio.write_dataframe(
                 gdf, tmp, layer=name, driver="GPKG", append=False,
@@ -349,6 +409,30 @@ def write_twin_file(
                 layer_edits.count_edits(conn, list(layers))
         finally:
             conn.close()
+
+
+@contextlib.contextmanager
+def _replacing(path: Path, expected: Mapping[str, int] | None) -> Iterator[None]:
+    """Held while a whole save moves its new file over ``path`` (see write_twin_file)."""
+    if not path.exists():
+        yield
+        return
+    try:
+        conn = _locked(path)
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError:
+        if expected is not None:
+            raise
+        yield  # not an SQLite file at all: no writer of ours can be in it
+        return
+    try:
+        if expected is not None:
+            base.refuse_if_changed(f"twin file {str(path)!r}", _versions(conn), expected)
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
 
 
 def _read_meta(conn: sqlite3.Connection) -> dict:
@@ -435,9 +519,7 @@ class GpkgStore(base.Store):
 
     # -- the whole twin -------------------------------------------------------------------
     def write_twin(self, layers, meta, tables, files=None, *, expected=None) -> None:
-        # A file is replaced by a rename, which cannot be made conditional on the old
-        # file's counters; serving with several writers is PostGIS's job (`--workers`).
-        write_twin_file(self.path, layers, meta, tables, files)
+        write_twin_file(self.path, layers, meta, tables, files, expected=expected)
 
     def read_meta(self) -> dict:
         with self._reading() as conn:
