@@ -116,6 +116,37 @@ def test_versions_persist_in_the_twin_file(tmp_path):
     assert Twin.open(tmp_path / "copy.gpkg").plan.version == 4
 
 
+def test_a_whole_save_keeps_plan_versions_not_yet_saved(tmp_path):
+    # tw.save() is "save everything": a rezone the user never passed to plan.save() was
+    # silently dropped from the file, elsewhere and in place.
+    tw = make_small_twin()
+    tw.plan.rezone(parcels=[2], zone_type="industrial", note="aluminium plant")
+    tw.save(tmp_path / "new.gpkg")
+    assert tw.plan.unsaved == 0
+    assert Twin.open(tmp_path / "new.gpkg").plan.version == 2
+    tw.plan.set_regulation("industrial", "max_floors", 7)
+    tw.save(tmp_path / "new.gpkg")  # over the file it came from
+    again = Twin.open(tmp_path / "new.gpkg")
+    assert again.plan.version == 3
+    assert again.plan.regulations()["industrial"].max_floors == 7
+    again.plan.set_regulation("industrial", "max_floors", 9)
+    again.save(tmp_path / "copy.gpkg")  # elsewhere, from a stored twin: not into new.gpkg
+    assert Twin.open(tmp_path / "copy.gpkg").plan.version == 4
+    assert Twin.open(tmp_path / "new.gpkg").plan.version == 3
+
+
+def test_a_failed_whole_save_leaves_plan_versions_to_be_saved(tmp_path):
+    tw = make_small_twin()
+    tw.plan.rezone(parcels=[2], zone_type="industrial")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the save wants a folder")
+    with pytest.raises(OSError):
+        tw.save(blocker / "t.gpkg")
+    assert tw.plan.unsaved == 2  # the base version and the rezone
+    tw.save(tmp_path / "t.gpkg")
+    assert Twin.open(tmp_path / "t.gpkg").plan.version == 2
+
+
 def test_two_sessions_saving_the_same_plan_conflict(tmp_path):
     tw = make_small_twin()
     path = tmp_path / "small.gpkg"

@@ -393,11 +393,23 @@ class Twin(RegionTerms):
         """Write the whole twin, atomically, to a GeoPackage path or a ``postgresql://``
         URL (a crash leaves anything stored there before intact).
 
-        What is saved is the whole twin: layers, metadata, attribute tables and the
-        rasters' files. Copy the file anywhere, or push it between stores (``twin push``),
-        and :meth:`open` finds every raster. Returns the path, or the URL.
+        What is saved is the whole twin: layers, metadata, attribute tables, the plan's
+        versions not yet saved (:meth:`twin.plan.Plan.save`) and the rasters' files.
+        Copy the file anywhere, or push it between stores (``twin push``), and
+        :meth:`open` finds every raster. Returns the path, or the URL.
         """
         target = store.open_store(location)
+        same = target.same_as(self.store) and target.exists()
+        plan = self.__dict__.get("_plan")
+        if plan is None or not plan.unsaved:
+            return self._save(target, same)
+        if same:
+            plan.save()  # straight into the store, as Plan.save does; re-read below
+            return self._save(target, same)
+        with plan.staged():  # elsewhere: the versions go with the whole twin
+            return self._save(target, same)
+
+    def _save(self, target: store.Store, same: bool) -> Path | str:
         meta = {
             "format_version": FORMAT_VERSION,
             "name": self.name,
@@ -419,7 +431,7 @@ class Twin(RegionTerms):
             "regulations": self.document("regulations"),
         }
         expected = None
-        if target.same_as(self.store) and target.exists():
+        if same:
             # Scenarios and plan versions are written straight into the store, in a
             # transaction, before memory: the store is never behind. Re-read them, so
             # saving the whole twin keeps what another session stored since this one

@@ -4,9 +4,11 @@ repeated queries do not redo work."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -484,12 +486,35 @@ class Plan:
         )
 
     # -- persistence -----------------------------------------------------------------------
-    def save(self) -> int:
-        """Write versions not yet saved into the twin's tables and, when the twin has a
-        file, into that file in one SQLite transaction. Returns how many were written."""
-        n = save_versions(self.twin, self.id, self._records, self._saved)
+    def save(self, *, into_store: bool = True) -> int:
+        """Write versions not yet saved into the twin's tables and, when the twin is
+        stored, into its store in one transaction. Returns how many were written.
+
+        ``into_store=False`` puts them in the twin's tables only: :meth:`Twin.save
+        <twin.Twin.save>` does that to write them with a whole twin saved elsewhere.
+        """
+        n = save_versions(self.twin, self.id, self._records, self._saved,
+                          into_store=into_store)
         self._saved = len(self._records)
         return n
+
+    @contextlib.contextmanager
+    def staged(self) -> Iterator[None]:
+        """The versions not yet saved, put in the twin's tables for a whole save to write
+        elsewhere; still unsaved if the body fails (nothing was written)."""
+        saved = self._saved
+        self.save(into_store=False)
+        try:
+            yield
+        except BaseException:
+            self._saved = saved
+            raise
+
+    @property
+    def unsaved(self) -> int:
+        """How many versions were made since the plan was last saved (by :meth:`save` or
+        with the whole twin)."""
+        return len(self._records) - self._saved
 
     # -- outputs ---------------------------------------------------------------------------
     def export(self, path, version: int | None = None) -> Path:

@@ -3,7 +3,7 @@ semantic diff ("12 parcels, 340 ha, in North district went from agricultural to
 industrial; industrial FAR 1.0 → 1.2").
 
 A version is its parent plus one change. The changes are the record: they are stored as
-JSON rows of an attribute table (``plan_versions``) in the twin's GeoPackage, and a version
+JSON rows of an attribute table (``plan_versions``) in the twin's store, and a version
 is rebuilt by replaying them on the base zones and regulations.
 """
 
@@ -283,10 +283,11 @@ def regulation_changes(r1, r2) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["zone_type", "field", "before", "after"])
 
 
-def save_versions(tw, plan_id: str, records: list[dict], saved: int) -> int:
+def save_versions(tw, plan_id: str, records: list[dict], saved: int, *,
+                  into_store: bool = True) -> int:
     """Store plan ``plan_id``'s versions past the first ``saved`` in ``tw.tables`` and,
-    when the twin has a file, in that file in one SQLite transaction (refused if another
-    session saved versions of this plan since). Returns how many were written."""
+    when the twin is stored (and ``into_store``), in its store in one transaction (refused
+    if another session saved versions of this plan since). Returns how many were written."""
     new = records[saved:]
     table = tw.tables.get(VERSIONS_TABLE)
     ours = pd.DataFrame(records, columns=VERSION_COLUMNS)
@@ -296,7 +297,7 @@ def save_versions(tw, plan_id: str, records: list[dict], saved: int) -> int:
         else pd.DataFrame(columns=VERSION_COLUMNS)
     )
     st = tw.store
-    if st is not None and st.exists() and new:
+    if into_store and st is not None and st.exists() and new:
         try:
             for attempt in retrying():  # a collision with another writer: again
                 with attempt, st.transaction() as tx:
