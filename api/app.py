@@ -21,10 +21,9 @@ import gc
 
 from fastapi import FastAPI
 
-from layers.vector_tiles import TileSource
-
 from . import errors
 from .fastpath import TileFastPath
+from .follow import Follower, serve_twin
 from .head import HeadAsGet
 from .limits import BodyLimit
 from .proxy import TrustedProxies, resolve
@@ -57,10 +56,13 @@ class TwinAPI(FastAPI):
     fast_path: TileFastPath | None = None
     proxies: TrustedProxies | None = None
     forwarded_family: str = "x-forwarded"
+    follower: Follower | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         if self.proxies:
             resolve(scope, self.proxies, self.forwarded_family)
+        if self.follower is not None and scope["type"] == "http":
+            await self.follower.check()
         fp = self.fast_path
         if fp is not None and await fp(scope, send):
             return
@@ -115,10 +117,9 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
                     "the twin's layers. Errors are application/problem+json.",
     )
     app.state.settings = settings
-    app.state.twin = tw
     app.state.tokens = settings.tokens()
-    app.state.tiles = TileSource(tw, cache_bytes=settings.tile_cache_bytes)
-    app.state.extent_cache = {}
+    serve_twin(app, tw)
+    app.follower = Follower(app)
     app.state.warmup = Warmup(tw, app.state.tiles, settings.warm, gc_freeze=settings.gc_freeze)
 
     errors.install(app)
@@ -139,7 +140,7 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
     def openapi() -> dict:
         if app.openapi_schema is None:
             app.openapi_schema = features.describe_for_clients(
-                plain_openapi(), tw, settings.max_page_size)
+                plain_openapi(), app.state.twin, settings.max_page_size)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way

@@ -118,6 +118,15 @@ class ScoreHub:
         self._closed = False
         self._published: str | None = None
 
+    def serve(self, tw) -> None:
+        """Score ``tw`` from now on (the served twin, opened again: ``api/follow.py``);
+        the connected streams are handed its ranking."""
+        with self.lock:
+            self.twin = tw
+            ranking = self._ranking_or_none()
+        if ranking is not None:
+            self.publish(ranking)
+
     def _catch_up(self) -> None:
         # Another process or worker may have ingested since: one read of the counters.
         with self.lock:

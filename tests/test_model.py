@@ -316,3 +316,20 @@ def test_both_stores_open_lazily_and_give_the_layers_as_saved(twin_location):
     assert tw.layer_count("parcels") == len(small.layer("parcels"))
     assert tw.data_version("parcels") == small.data_version("parcels")
     assert tw.info()["layers"] == small.info()["layers"]
+
+
+def test_a_layer_is_never_read_from_a_file_replaced_after_open(tmp_path):
+    # A twin opened lazily, then its file replaced by another session's whole save: the
+    # layers not yet read used to come from the new file, beside the old ones in memory.
+    path = make_small_twin().save(tmp_path / "t.gpkg")
+    opened = Twin.open(path)
+    assert len(opened["region"]) == 1 and not opened.replaced()
+    other = Twin.open(path)
+    other.remove_layer("project_sites")
+    other.save(path)
+    assert opened.replaced()
+    with pytest.raises(TwinFileError, match=r"was replaced .* open it again"):
+        opened["parcels"]
+    assert len(opened["region"]) == 1  # what was read stays readable
+    assert not Twin.open(path).replaced()
+    assert not other.replaced()  # its own save is not somebody else's

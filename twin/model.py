@@ -15,7 +15,7 @@ from pyproj import CRS
 
 from . import store
 from .crs import to_metric
-from .errors import CoordinateRangeError, LayerNotFound, SchemaError
+from .errors import CoordinateRangeError, LayerNotFound, SchemaError, TwinFileError
 from .lazy import LayerFrames
 from .region import RegionTerms
 from .schema import CORE_SCHEMAS, WATER_LAYERS, LayerSchema, RepairReport, validate_layer
@@ -95,6 +95,7 @@ class Twin(RegionTerms):
         self._derived: set[str] = set()  # layers re-derived when their inputs change
         self._docs: dict[str, dict] = {}
         self._stored: set[str] = set()  # layers unchanged since read from or saved to store
+        self._generation: object = None  # the store's, when this twin read or wrote it
         self.tables: dict[str, pd.DataFrame] = dict(tables or {})
         #: Where the twin is stored (:class:`twin.store.Store`), None until it is saved.
         self.store: store.Store | None = None
@@ -453,6 +454,7 @@ class Twin(RegionTerms):
         self.store = target
         self.table_versions = target.versions()
         self._stored = set(self._layers)
+        self._generation = target.generation()
         if files:
             tidy(self, rasters)
         return target.path if target.path is not None else target.location
@@ -502,15 +504,24 @@ class Twin(RegionTerms):
         tw.store = st
         tw.table_versions = versions
         tw._stored = set(tw._layers)
+        tw._generation = generation
         return tw
 
     def _reader(self, st: store.Store, name: str, generation: object):
         def read() -> gpd.GeoDataFrame:
             schema = self._schemas[name]
             gdf = _restore_dtypes(st.read_layer(name), schema)
-            if st.generation() != generation or name not in st.unchanged_layers([name]):
-                # Replaced or edited since open(): what the store recorded then is not
-                # about these rows, so their count, extent and version come from the rows.
+            if st.generation() != generation:
+                # Read now, this layer would come from another save than the layers read
+                # before (and the schemas, tables and plan of the open twin).
+                raise TwinFileError(
+                    f"{st.describe()} was replaced (saved whole by another session or "
+                    f"program) after this twin was opened, so its layer {name!r} would "
+                    "not match the layers already read: open it again (twin.Twin.open) "
+                    "to work on what is stored now; `twin serve` does so by itself")
+            if name not in st.unchanged_layers([name]):
+                # Edited since open(): what the store recorded then is not about these
+                # rows, so their count, extent and version come from the rows.
                 self._records.pop(name, None)
                 self._hashes.pop(name, None)
             valid, _ = validate_layer(gdf, schema, repair=False)
@@ -523,6 +534,15 @@ class Twin(RegionTerms):
         """Whether layer ``name`` is, row for row, the one in :attr:`store` (so the store
         may answer queries about it, e.g. filters in SQL)."""
         return name in self._stored and name in self._layers
+
+    def replaced(self) -> bool:
+        """Whether the store was replaced whole (another session's or program's save of
+        the whole twin, a ``twin push``) since this twin read or wrote it. Its layers not
+        read yet then refuse to be read (they belong to another save): open it again.
+        One ``stat`` for a file."""
+        if self.store is None or self._generation is None:
+            return False
+        return self.store.generation() != self._generation
 
     def changed_tables(self) -> set[str]:
         """The attribute tables another process (or another worker of a server) changed in
