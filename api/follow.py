@@ -56,7 +56,12 @@ class Follower:
             return
         self._next = now + CHECK_EVERY_S
         tw = self.app.state.twin
-        if not tw.replaced():
+        try:
+            if not tw.replaced():
+                return
+        except Exception:  # noqa: BLE001 - a store away (a database restarting) is no answer
+            log.debug("cannot tell whether %s was replaced", tw.store.describe(),
+                      exc_info=True)
             return
         async with self._lock:  # one reopening, however many requests noticed
             if self.app.state.twin is not tw:
@@ -65,6 +70,12 @@ class Follower:
 
             # Off the event loop: opening reads the metadata and the attribute tables,
             # and the streams are handed the new twin's ranking.
-            await asyncio.to_thread(lambda: serve_twin(self.app, Twin.open(tw.store)))
+            try:
+                await asyncio.to_thread(lambda: serve_twin(self.app, Twin.open(tw.store)))
+            except Exception:  # noqa: BLE001 - kept serving what it had; tried again later
+                log.warning("%s was replaced whole, but opening it again failed: still "
+                            "serving what was read before", tw.store.describe(),
+                            exc_info=True)
+                return
             log.warning("%s was replaced whole since the server opened it: serving what "
                         "is stored now", tw.store.describe())
