@@ -43,10 +43,12 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import multiprocessing
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -282,6 +284,8 @@ def _chunks(plan: list) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
 #: The tile source and layer a worker renders from, set in the parent just before the
 #: pool forks (so the children inherit the prepared layer instead of unpickling it).
 _RENDER: tuple[TileSource, str] | None = None
+#: linux/prctl.h
+_PR_SET_PDEATHSIG = 1
 
 
 def _render_chunk(chunk) -> tuple[int, list[tuple[int, bytes]]]:
@@ -298,11 +302,18 @@ def _render_chunk(chunk) -> tuple[int, list[tuple[int, bytes]]]:
     return len(ids), got
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the pool, and the workers
-    # should not each print a KeyboardInterrupt. (A worker never outlives a killed parent:
-    # multiprocessing's pipes break and it exits; tests/test_pmtiles_export.py checks.)
+    # should not each print a KeyboardInterrupt.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker of a killed export would find multiprocessing's pipes broken, print a
+    # BrokenPipeError traceback and exit; on Linux the kernel ends it with its parent
+    # instead (prctl PR_SET_PDEATHSIG; no library offers it, ctypes is enough).
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before that took effect
+            os._exit(1)
 
 
 def _rendered(src: TileSource, name: str, chunks: list, workers: int):
@@ -325,7 +336,7 @@ def _rendered(src: TileSource, name: str, chunks: list, workers: int):
             gc.freeze()
         try:
             ctx = multiprocessing.get_context("fork")
-            with ctx.Pool(workers, initializer=_worker_init) as pool:
+            with ctx.Pool(workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
                 # imap keeps the order of the chunks whatever worker finishes first, which
                 # is what makes the archive the same for any number of workers.
                 yield from pool.imap(_render_chunk, chunks)

@@ -241,7 +241,7 @@ def test_a_killed_export_leaves_the_old_archive_and_no_worker(saved, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "twin.cli", "tiles", "export", "parcels", "--twin", str(saved),
          "--out", str(out), "--force", "--quiet", "--workers", "2"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 120
@@ -265,6 +265,9 @@ def test_a_killed_export_leaves_the_old_archive_and_no_worker(saved, tmp_path):
     while alive := [w for w in workers if (st := _stat(w)) and st[0] != "Z"]:
         assert time.monotonic() < deadline, f"workers {alive} outlived the killed export"
         time.sleep(0.05)
+    said = proc.stderr.read()  # the workers' too: they inherited it
+    proc.stderr.close()
+    assert "Traceback" not in said, said
 
 
 # -- /map reads parcels from an archive where the server names one ------------------------
