@@ -28,7 +28,7 @@ from .head import HeadAsGet
 from .limits import BodyLimit
 from .proxy import TrustedProxies, resolve
 from .routers import dashboard, features, landing, map, plan, raster, scenarios, score, tiles
-from .score_hub import hub_of
+from .score_hub import end_streams_on_exit_signal, hub_of
 from .settings import Settings
 from .urls import LinkHeaders
 from .warmup import Warmup
@@ -85,9 +85,11 @@ def _lifespan(settings: Settings):
         changes = getattr(tw.store, "changes", None)
         if changes is not None:  # a shared store: hear the other workers' ingests
             follow = asyncio.create_task(hub_of(app).follow(changes))
+        restore_signals = end_streams_on_exit_signal(app)
         try:
             yield
         finally:
+            restore_signals()
             if follow is not None:
                 follow.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

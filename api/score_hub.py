@@ -24,17 +24,21 @@ another worker to this worker's streams.
 
 A stream ends when its client disconnects (Starlette cancels the response) or when the
 server shuts down. ASGI tells an app about a shutdown only once every response has ended,
-so an open stream would hold a server up forever: ``twin serve`` sets uvicorn's public
-``timeout_graceful_shutdown`` (:data:`SHUTDOWN_GRACE_S`), after which uvicorn cancels the
-responses still running, and a cancelled stream ends like a disconnected one.
+so an open stream would hold a server up forever. So the app ends its streams at the
+signal that stops the server (:func:`end_streams_on_exit_signal`: SIGTERM or SIGINT, on
+top of uvicorn's own handler), and every other request running then has uvicorn's public
+``timeout_graceful_shutdown`` (:data:`SHUTDOWN_GRACE_S`) to finish before uvicorn cancels
+it (a cancelled stream ends like a disconnected one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -46,13 +50,15 @@ if TYPE_CHECKING:
     from twin.score.forecast_set import ForecastSet
     from twin.score.uncertainty import RankUncertainty
 
-__all__ = ["ScoreHub", "hub_of", "DRAWS", "SEED", "SHUTDOWN_GRACE_S"]
+__all__ = ["ScoreHub", "hub_of", "DRAWS", "SEED", "SHUTDOWN_GRACE_S",
+           "end_streams_on_exit_signal"]
 
 #: Monte Carlo draws and seed of the rank intervals served (a seed gives reproducible ranks).
 DRAWS = 1000
 SEED = 0
-#: Seconds a shutting-down server gives open responses (streams) before cancelling them.
-SHUTDOWN_GRACE_S = 1.0
+#: Seconds a shutting-down server gives the requests still running (the streams end at
+#: once) before cancelling them: an ingest or a scenario evaluation finishes and answers.
+SHUTDOWN_GRACE_S = 5.0
 _create = threading.Lock()
 
 
@@ -65,6 +71,37 @@ def hub_of(app) -> ScoreHub:
             if hub is None:
                 hub = app.state.score_hub = ScoreHub(app.state.twin)
     return hub
+
+
+def end_streams_on_exit_signal(app) -> Callable[[], None]:
+    """Make the signals that stop the server (SIGTERM, SIGINT) end the app's open score
+    streams first, then do what they did (uvicorn's handler: a graceful shutdown).
+    Returns what puts the handlers back. Chained through :func:`signal.signal`, where the
+    server installed its own; nothing is chained in a thread other than the main one (a
+    server run in a thread handles no signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    chained = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        before = signal.getsignal(sig)
+        if not callable(before):  # the default or ignored: not a server's handler
+            continue
+
+        def ending(signum, frame, before=before):
+            hub = getattr(app.state, "score_hub", None)
+            if hub is not None:
+                hub.close()
+            before(signum, frame)
+
+        signal.signal(sig, ending)
+        chained[sig] = (ending, before)
+
+    def restore() -> None:
+        for sig, (ending, before) in chained.items():
+            if signal.getsignal(sig) is ending:
+                signal.signal(sig, before)
+
+    return restore
 
 
 def _digest(score) -> str:

@@ -58,6 +58,10 @@ def serve_in_thread(app, header_timeout: float | None = None, http=None):
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        # What SIGTERM does first in `twin serve` (a server in a thread gets no signal).
+        hub = getattr(getattr(app, "state", None), "score_hub", None)
+        if hub is not None:
+            hub.close()
         server.should_exit = True
         t.join(10)
         sock.close()
