@@ -21,6 +21,8 @@ import gc
 
 from fastapi import FastAPI
 
+from layers.raster_tiles import RasterTileSource
+
 from . import errors
 from .fastpath import TileFastPath
 from .follow import Follower, serve_twin
@@ -120,7 +122,11 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
     app.state.tokens = settings.tokens()
     serve_twin(app, tw)
     app.follower = Follower(app)
-    app.state.warmup = Warmup(tw, app.state.tiles, settings.warm, gc_freeze=settings.gc_freeze)
+    # Not rebuilt when the twin is served anew: its readers and tiles are keyed by each
+    # raster's file version, which names its files.
+    app.state.raster_tiles = RasterTileSource()
+    app.state.warmup = Warmup(tw, app.state.tiles, settings.warm, gc_freeze=settings.gc_freeze,
+                              rasters=app.state.raster_tiles)
 
     errors.install(app)
     for r in (landing.router, features.router, tiles.router):
