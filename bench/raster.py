@@ -1,6 +1,7 @@
 """Benchmark: raster PNG tiles, ours against rio-tiler reading the same COG directly.
 
-Run: ``.venv/bin/python bench/raster.py [--twin PATH] [--per-zoom 12] [--zooms 6-12]``
+Run: ``.venv/bin/python bench/raster.py [--twin PATH] [--per-zoom 12] [--zooms 6-12]
+[--titiler-python PY] [--starts 3] [--start-only]``
 
 Without ``--twin`` it builds the default Akmola twin (with its rasters) into a temporary
 folder. rio-tiler reads the same COG we serve, the WebMercatorQuad copy ``NAME.web.tif``;
@@ -20,12 +21,24 @@ seeded sample beyond) is drawn by:
 
 "Cold" here means no dataset handle and no cached tile; the OS page cache is warm after the
 first pass, as on a server that has been up for a while. Percentiles are per tile, in ms.
+
+First, **the first tile after a start** (issue 16), ``--starts`` times each, alternating:
+``twin serve`` as a deployment starts it with ``TWIN_WARM=none`` (so the first request pays
+whatever is not done while the app is built), and TiTiler (``titiler.core``'s
+``TilerFactory`` in a FastAPI app under uvicorn, its documented minimal application) run by
+``--titiler-python`` (a Python where ``titiler.core`` and ``uvicorn`` are installed; by
+default this one). Each server is a fresh process; once it answers (ours: ``/ready``, the
+app built; TiTiler: ``/docs``), the same z8 PNG tile of the same tile COG, with the same
+colormap and range, is fetched once and timed, then a second tile. The server's CPU seconds
+during the request are read from ``/proc``, steadier than wall time on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -195,6 +208,12 @@ def main(argv=None) -> int:
     p.add_argument("--twin", help="a twin file with rasters (default: build the default twin)")
     p.add_argument("--zooms", default="6-12", help="zoom range, e.g. 6-12")
     p.add_argument("--per-zoom", type=int, default=12, help="max tiles per zoom")
+    p.add_argument("--titiler-python", default=sys.executable,
+                   help="a Python with titiler.core and uvicorn (default: this one)")
+    p.add_argument("--starts", type=int, default=3,
+                   help="server starts each for the first tile after a start (0: skip)")
+    p.add_argument("--start-only", action="store_true",
+                   help="measure only the first tile after a start")
     args = p.parse_args(argv)
 
     import twin
@@ -207,8 +226,140 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             twin.build_default(out=path)
             print(f"built the default twin with rasters in {time.perf_counter() - t0:.1f} s")
-        run(path, args)
+        if args.starts:
+            first_after_start(path, args)
+        if not args.start_only:
+            run(path, args)
     return 0
+
+
+# -- the first tile after a start -------------------------------------------------------------
+_TITILER_APP = """\
+from fastapi import FastAPI
+from titiler.core.factory import TilerFactory
+
+app = FastAPI()
+app.include_router(TilerFactory().router, prefix="/cog")
+"""
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds the threads of process ``pid`` have run, in nanoseconds' resolution
+    (``/proc/PID/task/*/schedstat``; ``/proc/PID/stat`` counts 10 ms clock ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that just ended
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
+def _start(cmd: list[str], cwd: Path, env: dict, ready_url: str):
+    """Start a server process; return it and the seconds until ``ready_url`` answers 200."""
+    import httpx
+
+    log = tempfile.TemporaryFile()  # a pipe nobody reads could fill and stall the server
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=log)
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"{cmd[:4]} exited: {log.read().decode(errors='replace')}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(ready_url, trust_env=False, timeout=30).status_code == 200:
+                return proc, time.perf_counter() - t0
+        time.sleep(0.02)
+
+
+def _first_two(proc, base: str, urls: list[str]) -> list[tuple[float, float]]:
+    """(wall s, server CPU s) of each URL's first fetch, on one keep-alive connection."""
+    import httpx
+
+    out = []
+    with httpx.Client(base_url=base, trust_env=False, timeout=60) as c:
+        for url in urls:
+            c0, t0 = _cpu_seconds(proc.pid), time.perf_counter()
+            r = c.get(url)
+            wall, cpu = time.perf_counter() - t0, _cpu_seconds(proc.pid) - c0
+            if r.status_code != 200 or r.headers["content-type"] != "image/png":
+                raise RuntimeError(f"{base}{url}: {r.status_code} {r.text[:300]}")
+            out.append((wall, cpu))
+    return out
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def first_after_start(path: Path, args) -> None:
+    """Ours against TiTiler: the first PNG tile of a freshly started server, and its second."""
+    import mercantile
+
+    from bench.tiles import free_port
+    from twin import Twin
+    from twin.raster import get_raster, list_rasters
+
+    tw = Twin.open(path)
+    info = get_raster(tw, list_rasters(tw)[0].name)
+    w, s, e, n = info.bounds
+    t1 = mercantile.tile((w + e) / 2, (s + n) / 2, 8)
+    t2 = mercantile.tile((w + e) / 2, (s + n) / 2, 9)
+    probe = subprocess.run([args.titiler_python, "-c", "import titiler.core, uvicorn; "
+                            "print(titiler.core.__version__)"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        print(f"first tile after a start: skipped, {args.titiler_python} has no titiler.core "
+              "(make a venv: python -m venv V && V/bin/pip install titiler.core uvicorn, "
+              "then --titiler-python V/bin/python)")
+        return
+    ours_urls = [f"/raster/{info.name}/{t.z}/{t.x}/{t.y}.png" for t in (t1, t2)]
+    query = (f"?url={info.tiles_path}&bidx=1&rescale={info.vmin},{info.vmax}"
+             f"&colormap_name={info.colormap}")
+    titiler_urls = [f"/cog/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png{query}"
+                    for t in (t1, t2)]
+    rows: dict[str, list] = {"ours": [], "titiler": []}
+    with tempfile.TemporaryDirectory(prefix="bench-titiler-") as tmp:
+        (Path(tmp) / "titiler_app.py").write_text(_TITILER_APP)
+        for _ in range(args.starts):
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            proc, up = _start(
+                [sys.executable, "-m", "twin.cli", "serve", "--twin", str(path), "--host",
+                 "127.0.0.1", "--port", str(port)], ROOT,
+                {"TWIN_WARM": "none", "TWIN_ACCESS_LOG": "false", "NO_PROXY": "127.0.0.1"},
+                base + "/ready")
+            try:
+                rows["ours"].append((up, *_first_two(proc, base, ours_urls)))
+            finally:
+                _stop(proc)
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            proc, up = _start(
+                [args.titiler_python, "-m", "uvicorn", "titiler_app:app", "--host",
+                 "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                 "--no-access-log"], Path(tmp), {"NO_PROXY": "127.0.0.1"}, base + "/docs")
+            try:
+                rows["titiler"].append((up, *_first_two(proc, base, titiler_urls)))
+            finally:
+                _stop(proc)
+    print(f"\nfirst tile after a start: {info.name} z{t1.z}/{t1.x}/{t1.y}, then "
+          f"z{t2.z}/{t2.x}/{t2.y}; titiler.core {probe.stdout.strip()}; {args.starts} "
+          f"starts each, median (min-max); load average {os.getloadavg()[0]:.1f}")
+    med = {}
+    for who, label in (("ours", "twin serve, TWIN_WARM=none"), ("titiler", "TiTiler")):
+        a = np.array([(up, f[0], f[1], s2[0]) for up, f, s2 in rows[who]])
+        med[who] = np.median(a, axis=0)
+        lo, hi = a.min(axis=0) * 1e3, a.max(axis=0) * 1e3
+        print(f"  {label:<28} answers after {med[who][0]:5.2f} s; first tile "
+              f"{med[who][1] * 1e3:6.1f} ms ({lo[1]:.0f}-{hi[1]:.0f}), server CPU "
+              f"{med[who][2] * 1e3:5.0f} ms ({lo[2]:.0f}-{hi[2]:.0f}); second tile "
+              f"{med[who][3] * 1e3:5.1f} ms")
+    print(f"  ratio ours / TiTiler, first tile: {med['ours'][1] / med['titiler'][1]:.2f} by "
+          f"wall time, {med['ours'][2] / max(med['titiler'][2], 1e-9):.2f} by server CPU")
 
 
 def run(path: Path, args) -> None:
