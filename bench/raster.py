@@ -29,14 +29,18 @@ whatever is not done while the app is built), and TiTiler (``titiler.core``'s
 ``--titiler-python`` (a Python where ``titiler.core`` and ``uvicorn`` are installed; by
 default this one). Each server is a fresh process; once it answers (ours: ``/ready``, the
 app built; TiTiler: ``/docs``), the same z8 PNG tile of the same tile COG, with the same
-colormap and range, is fetched once and timed, then a second tile. The server's CPU seconds
-during the request are read from ``/proc``, steadier than wall time on a shared machine.
+colormap and range, is fetched once and timed, then a second tile; in every other start a
+request for a path no route answers comes first, so that FastAPI has built its routes
+(it does so on the first request that reaches a router). The server's CPU seconds during
+the request are read from ``/proc``, steadier than wall time on a shared machine.
+``--baseline CHECKOUT`` starts ``twin serve`` from other code too (main before a change).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import subprocess
 import sys
@@ -214,6 +218,9 @@ def main(argv=None) -> int:
                    help="server starts each for the first tile after a start (0: skip)")
     p.add_argument("--start-only", action="store_true",
                    help="measure only the first tile after a start")
+    p.add_argument("--baseline", metavar="CHECKOUT",
+                   help="also start `twin serve` from this checkout (e.g. main before a "
+                        "change, `git archive main | tar -x -C DIR`), in the same run")
     args = p.parse_args(argv)
 
     import twin
@@ -271,12 +278,16 @@ def _start(cmd: list[str], cwd: Path, env: dict, ready_url: str):
         time.sleep(0.02)
 
 
-def _first_two(proc, base: str, urls: list[str]) -> list[tuple[float, float]]:
-    """(wall s, server CPU s) of each URL's first fetch, on one keep-alive connection."""
+def _first_two(proc, base: str, urls: list[str], prime: str | None = None
+               ) -> list[tuple[float, float]]:
+    """(wall s, server CPU s) of each URL's first fetch, on one keep-alive connection;
+    after one request for ``prime`` (a path no route answers) when given."""
     import httpx
 
     out = []
     with httpx.Client(base_url=base, trust_env=False, timeout=60) as c:
+        if prime:
+            c.get(prime)
         for url in urls:
             c0, t0 = _cpu_seconds(proc.pid), time.perf_counter()
             r = c.get(url)
@@ -321,46 +332,60 @@ def first_after_start(path: Path, args) -> None:
              f"&colormap_name={info.colormap}")
     titiler_urls = [f"/cog/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}.png{query}"
                     for t in (t1, t2)]
-    rows: dict[str, list] = {"ours": [], "titiler": []}
+    servers = {"ours": ROOT, **({"baseline": Path(args.baseline)} if args.baseline else {})}
+    rows: dict[tuple[str, bool], list] = {}
     with tempfile.TemporaryDirectory(prefix="bench-titiler-") as tmp:
         (Path(tmp) / "titiler_app.py").write_text(_TITILER_APP)
-        for _ in range(args.starts):
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            proc, up = _start(
-                [sys.executable, "-m", "twin.cli", "serve", "--twin", str(path), "--host",
-                 "127.0.0.1", "--port", str(port)], ROOT,
-                {"TWIN_WARM": "none", "TWIN_ACCESS_LOG": "false", "NO_PROXY": "127.0.0.1"},
-                base + "/ready")
-            try:
-                rows["ours"].append((up, *_first_two(proc, base, ours_urls)))
-            finally:
-                _stop(proc)
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            proc, up = _start(
-                [args.titiler_python, "-m", "uvicorn", "titiler_app:app", "--host",
-                 "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                 "--no-access-log"], Path(tmp), {"NO_PROXY": "127.0.0.1"}, base + "/docs")
-            try:
-                rows["titiler"].append((up, *_first_two(proc, base, titiler_urls)))
-            finally:
-                _stop(proc)
+        for _, primed in itertools.product(range(args.starts), (False, True)):
+            for who in [*servers, "titiler"]:
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                if who == "titiler":
+                    cmd = [args.titiler_python, "-m", "uvicorn", "titiler_app:app", "--host",
+                           "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                           "--no-access-log"]
+                    where, env, ready, urls = Path(tmp), {}, "/docs", titiler_urls
+                else:
+                    cmd = [sys.executable, "-m", "twin.cli", "serve", "--twin", str(path),
+                           "--host", "127.0.0.1", "--port", str(port)]
+                    where, ready, urls = servers[who], "/ready", ours_urls
+                    env = {"TWIN_WARM": "none", "TWIN_ACCESS_LOG": "false"}
+                proc, up = _start(cmd, where, {**env, "NO_PROXY": "127.0.0.1"}, base + ready)
+                try:
+                    prime = "/cog/no-such-route" if who == "titiler" else "/no-such-route"
+                    rows.setdefault((who, primed), []).append(
+                        (up, *_first_two(proc, base, urls, prime if primed else None)))
+                finally:
+                    _stop(proc)
     print(f"\nfirst tile after a start: {info.name} z{t1.z}/{t1.x}/{t1.y}, then "
           f"z{t2.z}/{t2.x}/{t2.y}; titiler.core {probe.stdout.strip()}; {args.starts} "
           f"starts each, median (min-max); load average {os.getloadavg()[0]:.1f}")
     med = {}
-    for who, label in (("ours", "twin serve, TWIN_WARM=none"), ("titiler", "TiTiler")):
-        a = np.array([(up, f[0], f[1], s2[0]) for up, f, s2 in rows[who]])
-        med[who] = np.median(a, axis=0)
+    labels = {"ours": "twin serve", "baseline": "twin serve --baseline", "titiler": "TiTiler"}
+    for (who, primed), got in rows.items():
+        label = labels[who] + (", routes built" if primed else "")
+        a = np.array([(up, f[0], f[1], s2[0]) for up, f, s2 in got])
+        med[who, primed] = m = np.median(a, axis=0)
         lo, hi = a.min(axis=0) * 1e3, a.max(axis=0) * 1e3
-        print(f"  {label:<28} answers after {med[who][0]:5.2f} s; first tile "
-              f"{med[who][1] * 1e3:6.1f} ms ({lo[1]:.0f}-{hi[1]:.0f}), server CPU "
-              f"{med[who][2] * 1e3:5.0f} ms ({lo[2]:.0f}-{hi[2]:.0f}); second tile "
-              f"{med[who][3] * 1e3:5.1f} ms")
-    print(f"  ratio ours / TiTiler, first tile: {med['ours'][1] / med['titiler'][1]:.2f} by "
-          f"wall time, {med['ours'][2] / max(med['titiler'][2], 1e-9):.2f} by server CPU")
+        print(f"  {label:<36} up after {m[0]:5.2f} s; first tile {m[1] * 1e3:6.1f} ms "
+              f"({lo[1]:.0f}-{hi[1]:.0f}), server CPU {m[2] * 1e3:5.0f} ms "
+              f"({lo[2]:.0f}-{hi[2]:.0f}); second tile {m[3] * 1e3:5.1f} ms")
+    for other in ("titiler", "baseline"):
+        for primed in (False, True):
+            if (other, primed) in med:
+                o, r = med["ours", primed], med[other, primed]
+                print(f"  ratio ours / {labels[other]}{', routes built' if primed else ''}, "
+                      f"first tile: {o[1] / r[1]:.2f} by wall time, "
+                      f"{o[2] / max(r[2], 1e-9):.2f} by server CPU")
+    print("  (routes built: one request for a path no route answers came first. FastAPI "
+          f"{_fastapi_version()} builds an included router's routes on the first request "
+          "that reaches it; TiTiler's first tile pays that for its many routes.)")
 
+
+def _fastapi_version() -> str:
+    import fastapi
+
+    return fastapi.__version__
 
 def run(path: Path, args) -> None:
     import httpx
