@@ -21,6 +21,8 @@ import gc
 
 from fastapi import FastAPI
 
+from layers.raster_tiles import RasterTileSource
+
 from . import errors
 from .fastpath import TileFastPath
 from .follow import Follower, serve_twin
@@ -69,6 +71,26 @@ class TwinAPI(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+async def _route_once(app) -> None:
+    """Route one request for a path no route answers through the app, before serving.
+    FastAPI builds an included router's routes on the first request that reaches it:
+    ~30 ms of CPU that a server's first raster tile paid (bench/raster.py), up to ~60 ms
+    for a request to the last router."""
+    path = "/.well-known/twin-startup"
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "headers": [],
+             "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 80), "state": {}}
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message) -> None:
+        pass
+
+    await app(scope, receive, send)
+
+
 def _lifespan(settings: Settings):
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -77,6 +99,7 @@ def _lifespan(settings: Settings):
         if settings.gc_freeze:
             gc.collect()  # once, before serving; the warm-up freezes what it made
             gc.freeze()
+        await _route_once(app)
         app.state.warmup.start()
         if settings.forecast_on_start:
             hub_of(app).warm_forecasts()
@@ -122,7 +145,11 @@ def create_app(settings: Settings | None = None, *, twin=None) -> FastAPI:
     app.state.tokens = settings.tokens()
     serve_twin(app, tw)
     app.follower = Follower(app)
-    app.state.warmup = Warmup(tw, app.state.tiles, settings.warm, gc_freeze=settings.gc_freeze)
+    # Not rebuilt when the twin is served anew: its readers and tiles are keyed by each
+    # raster's file version, which names its files.
+    app.state.raster_tiles = RasterTileSource()
+    app.state.warmup = Warmup(tw, app.state.tiles, settings.warm, gc_freeze=settings.gc_freeze,
+                              rasters=app.state.raster_tiles)
 
     errors.install(app)
     for r in (landing.router, features.router, tiles.router):

@@ -19,11 +19,12 @@ log = logging.getLogger("api")
 
 
 class Warmup:
-    """Prepare what ``steps`` name for every layer of ``tw``: "tiles" (vector-tile indexes,
-    and each raster unpacked and opened once), "layers" (read into memory)."""
+    """Prepare what ``steps`` name for every layer of ``tw``: "tiles" (each raster unpacked,
+    opened in ``rasters`` and its zoom-0 tile drawn, first, as that takes milliseconds;
+    then the vector-tile indexes), "layers" (read into memory)."""
 
-    def __init__(self, tw, tiles, steps, *, gc_freeze: bool) -> None:
-        self.tw, self.tiles, self.gc_freeze = tw, tiles, gc_freeze
+    def __init__(self, tw, tiles, steps, *, gc_freeze: bool, rasters) -> None:
+        self.tw, self.tiles, self.rasters, self.gc_freeze = tw, tiles, rasters, gc_freeze
         self.steps = tuple(s for s in dict.fromkeys(steps) if s != "none")
         self.done = threading.Event()
         self.error: str | None = None
@@ -39,25 +40,26 @@ class Warmup:
         threading.Thread(target=self._run, name="twin-warmup", daemon=True).start()
 
     def _rasters(self) -> None:
-        from layers.raster_tiles import prepare
         from twin.raster import get_raster, list_rasters
 
         for info in list_rasters(self.tw):
             self.progress = f"tiles: raster {info.name!r}"
-            prepare(get_raster(self.tw, info.name))  # unpacked from the twin file once
+            # Unpacked from the twin's store once per raster version (twin/raster/storage.py),
+            # opened and kept open for the requests' threads.
+            self.rasters.prepare(get_raster(self.tw, info.name))
 
     def _run(self) -> None:
         t0 = time.perf_counter()
         try:
             for step in self.steps:
+                if step == "tiles":
+                    self._rasters()
                 for name in self.tw.layer_names:
                     self.progress = f"{step}: layer {name!r}"
                     if step == "tiles":
                         self.tiles.prepared(name)
                     else:
                         self.tw.layer(name)
-                if step == "tiles":
-                    self._rasters()
             if self.gc_freeze:
                 # What the warm-up made lives as long as the server: millions of objects
                 # for a large twin. Each full collection would walk them all and stall

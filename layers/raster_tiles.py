@@ -13,9 +13,15 @@ density means at that scale). Point values come from the original grid instead. 
    ``rdylgn`` for suitability; see :data:`twin.raster.COLORMAPS`);
 3. nodata (and everything outside the grid) → alpha 0, fully transparent.
 
-:class:`RasterTileSource` keeps one open reader per raster and thread (rasterio datasets
-are not thread-safe) and an LRU of PNG bytes keyed by ``(name, file version, z, x, y)``, so
-a re-added raster never serves a stale tile.
+:class:`RasterTileSource` keeps the readers it opened, per raster and file version, for any
+thread to take (a rasterio dataset is used by one thread at a time, never by two at once),
+and an LRU of PNG bytes keyed by ``(name, file version, z, x, y)``, so a re-added raster
+never serves a stale tile and an opened raster is never opened again for another thread.
+
+rio-tiler and rasterio are imported with this module, not on the first tile: a server
+imports it while it builds the app, in the thread that does so while /health already
+answers (api/boot.py), and two threads can never import rio-tiler at once (its package
+imports itself circularly, which fails when a second thread sees it half-imported).
 
 Examples
 --------
@@ -24,18 +30,25 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from functools import lru_cache
 
 import numpy as np
+import rasterio
+from rio_tiler.colormap import cmap
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.utils import render
 
 from twin.raster import OutsideRaster, RasterInfo
 
 from .tile_math import tile_bounds_lonlat, valid_tile
 
 __all__ = ["TILE_SIZE", "RasterTileSource", "check_tile", "colormap_lut", "colorize",
-           "tilejson", "prepare"]
+           "tilejson"]
 
 TILE_SIZE = 256
 
@@ -43,8 +56,6 @@ TILE_SIZE = 256
 @lru_cache(maxsize=32)
 def colormap_lut(name: str) -> np.ndarray:
     """The colormap ``name`` as a (256, 4) uint8 RGBA table (rio-tiler's built-in maps)."""
-    from rio_tiler.colormap import cmap
-
     table = cmap.get(name)
     if not isinstance(table, dict):  # interval maps are not offered (twin.raster.COLORMAPS)
         raise ValueError(f"colormap {name!r} is not a 256-entry table")
@@ -74,8 +85,6 @@ def colorize(values: np.ndarray, mask: np.ndarray, info: RasterInfo) -> np.ndarr
 
 
 def _encode_png(rgba: np.ndarray) -> bytes:
-    from rio_tiler.utils import render
-
     # render() encodes with GDAL's PNG driver; the fourth band becomes the alpha channel.
     return render(np.ascontiguousarray(rgba[..., :3].transpose(2, 0, 1)),
                   mask=np.ascontiguousarray(rgba[..., 3]), img_format="PNG", ZLEVEL=6)
@@ -99,15 +108,6 @@ def check_tile(info: RasterInfo, z: int, x: int, y: int) -> None:
         )
 
 
-def prepare(info: RasterInfo) -> None:
-    """Import the tile readers and open raster ``info``'s tile copy once, so that a
-    server's first PNG tile pays for neither (a warm-up step, api/warmup.py)."""
-    from rio_tiler.io import Reader
-
-    with Reader(str(info.tiles_path or info.path)):
-        pass
-
-
 class RasterTileSource:
     """Reads, draws and caches raster tiles of registered rasters.
 
@@ -122,31 +122,59 @@ class RasterTileSource:
         self._cache: OrderedDict[tuple, bytes] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._idle: dict[tuple[str, str], list[Reader]] = {}
+        self._current: dict[str, str] = {}
 
     # -- readers --------------------------------------------------------------------------
-    def _reader(self, info: RasterInfo):
-        from rio_tiler.io import Reader
-
-        readers = getattr(self._local, "readers", None)
-        if readers is None:
-            readers = self._local.readers = {}
+    # Opened readers wait here between tiles, by (name, file version), for any thread to
+    # borrow: the first open in a process costs ~15 ms of CPU and the first in each new
+    # thread ~10 ms (GDAL's per-thread setup), while a reader opened in another thread
+    # reads at full speed. One thread at a time uses a reader; another is opened only
+    # while all are busy. (Per-thread readers made every pool thread pay its own open.)
+    @contextlib.contextmanager
+    def _reader(self, info: RasterInfo) -> Iterator[Reader]:
         key = (info.name, info.version)
-        r = readers.get(key)
-        if r is None:
-            for old in [k for k in readers if k[0] == info.name]:  # a replaced file
-                readers.pop(old).close()
-            r = readers[key] = Reader(str(info.tiles_path or info.path))
-        return r
+        with self._lock:
+            # The latest request's version of a name is the one kept: a replaced file's
+            # readers are closed, never lent again.
+            self._current[info.name] = info.version
+            stale = [r for k in [k for k in self._idle if k[0] == info.name and k != key]
+                     for r in self._idle.pop(k)]
+            idle = self._idle.get(key)
+            reader = idle.pop() if idle else None
+        for r in stale:
+            r.close()
+        if reader is None:
+            # Opened inside an Env of its own, so that the dataset does not hold the
+            # opening thread's default Env, which only that thread could exit: another
+            # thread may be the one that closes it.
+            with rasterio.Env():
+                reader = Reader(str(info.tiles_path or info.path))
+        try:
+            yield reader
+        finally:
+            with self._lock:
+                keep = self._current.get(info.name) == info.version
+                if keep:
+                    self._idle.setdefault(key, []).append(reader)
+            if not keep:
+                reader.close()
+
+    def prepare(self, info: RasterInfo) -> None:
+        """Open raster ``info``'s tile copy and draw its zoom-0 tile, so that the first
+        request pays for neither (the warm-up's step, api/warmup.py)."""
+        self.png(info, 0, 0, 0)
 
     def close(self) -> None:
-        """Close this thread's open readers and drop the PNG cache."""
-        for r in getattr(self._local, "readers", {}).values():
-            r.close()
-        self._local.readers = {}
+        """Close the idle readers and drop the PNG cache (lent readers close when their
+        tile is done)."""
         with self._lock:
+            idle, self._idle = self._idle, {}
             self._cache.clear()
             self._size = 0
+        for readers in idle.values():
+            for r in readers:
+                r.close()
 
     # -- tiles ----------------------------------------------------------------------------
     def data(self, info: RasterInfo, z: int, x: int, y: int,
@@ -159,11 +187,10 @@ class RasterTileSource:
         Raises :class:`~twin.raster.OutsideRaster` for a tile that is not in
         WebMercatorQuad or does not touch the raster's bounds.
         """
-        from rio_tiler.errors import TileOutsideBounds
-
         check_tile(info, z, x, y)
         try:
-            img = self._reader(info).tile(x, y, z, tilesize=TILE_SIZE, indexes=indexes)
+            with self._reader(info) as reader:
+                img = reader.tile(x, y, z, tilesize=TILE_SIZE, indexes=indexes)
         except TileOutsideBounds:  # pragma: no cover - the copy covers the bounds
             raise OutsideRaster(f"tile {z}/{x}/{y} lies outside raster {info.name!r}") from None
         return img.array
@@ -202,7 +229,8 @@ class RasterTileSource:
         raster is still worth drawing below it (the overviews make those tiles cheap), so
         every zoom from 0 is served. Past ``maxzoom`` clients overzoom.
         """
-        return 0, max(0, int(self._reader(info).maxzoom))
+        with self._reader(info) as reader:
+            return 0, max(0, int(reader.maxzoom))
 
 
 def tilejson(info: RasterInfo, tiles_url: str, zooms: tuple[int, int]) -> dict:

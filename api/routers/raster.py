@@ -8,7 +8,6 @@ file; no path is ever built from the request. Tiles are drawn by
 from __future__ import annotations
 
 import math
-import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -27,19 +26,11 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["raster"])
 PNG = "image/png"
-_lock = threading.Lock()
 
 
 def get_raster_tiles(request: Request) -> RasterTileSource:
-    """The app's raster tile source, made on first use (its readers and PNG cache)."""
-    state = request.app.state
-    src = getattr(state, "raster_tiles", None)
-    if src is None:
-        with _lock:
-            src = getattr(state, "raster_tiles", None)
-            if src is None:
-                src = state.raster_tiles = RasterTileSource()
-    return src
+    """The app's raster tile source (its readers and PNG cache; the warm-up fills it)."""
+    return request.app.state.raster_tiles
 
 
 TwinDep = Annotated[object, Depends(get_twin)]

@@ -144,7 +144,8 @@ def _sync(tw) -> None:
     """Pick up what `twin add-raster` wrote into the twin's store since the twin last looked.
 
     One read of the store's change counters per call (a stat for a file); the table is read
-    only when it changed. The first look merges only names the twin has not seen (its own
+    only when it changed since the twin read or wrote it (so a server's first tile does
+    not read it again). The first look merges only names the twin has not seen (its own
     unsaved registrations win); later looks also take rows whose file version changed in
     the store (a replaced raster).
     """
@@ -158,6 +159,8 @@ def _sync(tw) -> None:
     if last is not None and last == counter:
         return
     _SYNCED[tw] = counter
+    if last is None and counter == tw.table_versions.get(RASTER_TABLE):
+        return  # the store holds the table as the twin read or wrote it: nothing to merge
     try:
         on_disk = tw.store.read_table(RASTER_TABLE)
     except TwinError:
@@ -231,8 +234,11 @@ def _lookup(tw) -> dict[str, tuple[RasterInfo, str | None]]:
     if hit is None or hit[0] is not rows or hit[1] != where:
         folder = tw.store.cache_dir().resolve() if tw.store is not None else None
         parsed = {}
-        for r in rows.to_dict("records"):
-            info = _from_row(r, folder)
+        # Column by column: DataFrame.to_dict walks pandas' per-cell indexing for string
+        # columns, ~10x slower, and the first tile of a server would wait for it.
+        cols = [rows[c].tolist() for c in rows.columns]
+        for values in zip(*cols, strict=True):
+            info = _from_row(dict(zip(rows.columns, values, strict=True)), folder)
             parsed[info.name] = (info, _unusable(info, folder) if folder else None)
         hit = (rows, where, parsed)
         _PARSED[tw] = hit
