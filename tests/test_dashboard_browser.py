@@ -195,3 +195,21 @@ def test_the_map_page_follows_the_stream_too(browser, server):  # noqa: F811
         clean(run)
     finally:
         page.close()
+
+
+def test_map_names_never_overprint_and_most_fit(dash):
+    # A city lies inside its district: both names at their centres overprinted each other
+    # (Kosshy on Tselinograd district, Kokshetau on Burabay district's).
+    page = dash.page
+    placed = page.evaluate("twinDash.labels.map((l) => ({text: l.text, box: l.box}))")
+    boxes = [p["box"] for p in placed]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and a[2] > b[0] and a[1] < b[3] and a[3] > b[1]), (a, b)
+    units = page.evaluate("twinDash.config.district_labels.length")
+    assert len(placed) >= 0.8 * units, [p["text"] for p in placed]
+    # every city is named (they come first: a district keeps its shape and colour)
+    cities = page.evaluate("""twinDash.config.district_labels.filter((l) => l.kind === 'city')
+        .map((l) => twinDash.labels.some((p) => p.position[0] === l.lon &&
+                                                p.position[1] === l.lat))""")
+    assert cities and all(cities), cities

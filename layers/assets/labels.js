@@ -13,12 +13,17 @@ function measure(text, size, font) {
   return ctx2d.measureText(text).width;
 }
 
-// candidates: [{text, position: [lon, lat, z], size, priority, offset: [dx, dy]}]
+// candidates: [{text, position: [lon, lat, z], size, priority, offset: [dx, dy]}]; a
+// candidate may instead list `offsets`, tried in turn: the first that fits is drawn (and
+// becomes its `offset`).
 // Returns the ones to draw, each with its screen box (for tests: none overlap).
 function placeLabels(viewport, candidates, font, pad = 2) {
   const placed = [];
   const boxes = [];
   const sorted = [...candidates].sort((a, b) => b.priority - a.priority);
+  const free = (box) => !(box[2] < 0 || box[3] < 0 || box[0] > viewport.width ||
+    box[1] > viewport.height) &&
+    !boxes.some((b) => box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1]);
   for (const c of sorted) {
     if (!c.text) continue;
     const [x, y] = viewport.project(c.position);
@@ -27,15 +32,14 @@ function placeLabels(viewport, candidates, font, pad = 2) {
     if (!(x > -200 && y > -50 && x < viewport.width + 200 && y < viewport.height + 50)) continue;
     const w = measure(c.text, c.size, font) + 6 + 2 * pad;  // 6: the label's pale box
     const h = c.size * 1.25 + 2 + 2 * pad;
-    const cx = x + (c.offset ? c.offset[0] : 0);
-    const cy = y + (c.offset ? c.offset[1] : 0);
-    const box = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
-    if (box[2] < 0 || box[3] < 0 || box[0] > viewport.width || box[1] > viewport.height) continue;
-    if (boxes.some((b) => box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1])) {
-      continue;
+    for (const offset of c.offsets || [c.offset || [0, 0]]) {
+      const cx = x + offset[0], cy = y + offset[1];
+      const box = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
+      if (!free(box)) continue;
+      boxes.push(box);
+      placed.push({ ...c, offset, box });
+      break;
     }
-    boxes.push(box);
-    placed.push({ ...c, box });
   }
   return placed;
 }

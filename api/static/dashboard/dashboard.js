@@ -223,17 +223,48 @@
       updateTriggers: { getFillColor: td.ranking.data_version },
       onClick: ({ object }) => object && openUnit(object.properties.id).catch(fail),
     });
-    const labels = new deck.TextLayer({
-      id: "labels", data: cfg.district_labels, sizeUnits: "pixels", getSize: 11,
-      getPosition: (l) => [l.lon, l.lat], getText: (l) => unitName(l.id),
-      characterSet: cfg.style.character_set, fontFamily: cfg.style.font_family,
-      background: true, getBackgroundColor: [255, 255, 255, 170],
-      updateTriggers: { getText: td.lang },
-    });
-    td.deck.setProps({ layers: [layer, labels] });
+    td.mapLayers = [layer];
+    td.deck.setProps({ layers: [layer, labelLayer()] });
     const legend = cb.legend.map((c) => `<i style="background:rgba(${c.color.slice(0, 3)
       .join(",")},${((c.color[3] ?? 255) / 255).toFixed(2)})"></i>${esc(c.label)}`).join(" ");
     $("map-legend").innerHTML = `<b>${esc(cb.title)}</b><br/>${legend}`;
+  }
+
+  // The names that fit the view, none over another (layers/assets/labels.js, as /map):
+  // a city sits inside its district, and both names at the same size overprinted. Cities
+  // first, as a district keeps its shape and colour without a name; the rest come back
+  // as the map is zoomed in, and every unit names itself on hover.
+  function labelLayer() {
+    const cfg = td.config, el = $("map");
+    const vp = new deck.WebMercatorViewport({ ...td.view, width: el.clientWidth,
+                                              height: el.clientHeight });
+    // A district's name may move half a line up or down off its centre, a city's above or
+    // below its disc, before it is left out.
+    const candidates = cfg.district_labels.map((l) => ({
+      text: unitName(l.id), position: [l.lon, l.lat], size: 11,
+      priority: l.kind === "city" ? 2 : 1,
+      offsets: l.kind === "city" ? [[0, 0], [0, -14], [0, 14]]
+        : [[0, 0], [0, -10], [0, 10], [0, -20], [0, 20]],
+    }));
+    td.labels = window.twinPlaceLabels(vp, candidates, cfg.style.font_family);
+    return new deck.TextLayer({
+      id: "labels", data: td.labels, sizeUnits: "pixels", getSize: (l) => l.size,
+      getPosition: (l) => l.position, getText: (l) => l.text, getPixelOffset: (l) => l.offset,
+      characterSet: cfg.style.character_set, fontFamily: cfg.style.font_family,
+      background: true, getBackgroundColor: [255, 255, 255, 170],
+      updateTriggers: { getText: td.labels.map((l) => l.text).join("|"),
+                        getPixelOffset: td.labels.map((l) => l.offset).join("|") },
+    });
+  }
+
+  let relabel = 0;
+  function onMapView({ viewState }) {
+    td.view = viewState;
+    if (relabel || !td.mapLayers) return;
+    relabel = requestAnimationFrame(() => {
+      relabel = 0;
+      td.deck.setProps({ layers: [...td.mapLayers, labelLayer()] });
+    });
   }
 
   function mapTooltip({ object }) {
@@ -257,11 +288,11 @@
     const el = $("map"), cfg = td.config;
     const fit = new deck.WebMercatorViewport({ width: el.clientWidth, height: el.clientHeight })
       .fitBounds([cfg.bounds.slice(0, 2), cfg.bounds.slice(2, 4)], { padding: 16 });
+    td.view = { longitude: fit.longitude, latitude: fit.latitude, zoom: fit.zoom };
     td.deck = new deck.Deck({
       parent: el, controller: true, views: new deck.MapView({ repeat: false }),
-      initialViewState: { longitude: fit.longitude, latitude: fit.latitude, zoom: fit.zoom },
-      getTooltip: mapTooltip, layers: [],
-      onError: fail,
+      initialViewState: td.view, getTooltip: mapTooltip, layers: [],
+      onViewStateChange: onMapView, onError: fail,
     });
   }
 
