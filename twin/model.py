@@ -101,6 +101,7 @@ class Twin(RegionTerms):
         self.store: store.Store | None = None
         #: The change counters of the attribute tables as this twin last read them.
         self.table_versions: dict[str, int] = {}
+        self._generation: object = None  # the store's generation when opened
         for lname, gdf in (layers or {}).items():
             self._put(lname, gdf, (schemas or {}).get(lname), repair)
         if indicators is not None:
@@ -179,6 +180,24 @@ class Twin(RegionTerms):
         """Whether layer ``name`` is in memory (a twin opened from a store reads each
         layer when first needed)."""
         return self._layers.loaded(name)
+
+    def layer_columns(self, name: str, columns) -> gpd.GeoDataFrame:
+        """Layer ``name`` with only ``columns`` (those it has) and its geometry: read from
+        the store without the other columns when the layer is not in memory, and not kept
+        (work done once per data version, like the plan's parcel digest, then holds no
+        copy of the layer). Read :meth:`data_version` after this call: a layer found
+        edited since :meth:`open` is read whole instead, and its version measured anew."""
+        if self._record(name) is None or self.store is None or not self.stored_layer(name):
+            g = self.layer(name)
+            return g[[c for c in columns if c in g.columns] + [g.geometry.name]]
+        st = self.store
+        gdf = _restore_dtypes(st.read_columns(name, list(columns)), self._schemas[name])
+        if st.generation() == self._generation and name in st.unchanged_layers([name]):
+            # the rows the toolkit validated and recorded when it saved them
+            return gdf.reset_index(drop=True)
+        del gdf
+        g = self.layer(name)  # the reader finds the change and forgets the record
+        return g[[c for c in columns if c in g.columns] + [g.geometry.name]]
 
     def _record(self, name: str) -> dict | None:
         return self._records.get(name) if not self.loaded(name) else None
@@ -481,7 +500,7 @@ class Twin(RegionTerms):
         names = list(meta.get("layer_order", []))
         records = meta.get("layer_records", {})
         unchanged = st.unchanged_layers(names) if records else frozenset()
-        generation = st.generation()
+        generation = tw._generation = st.generation()
         for n in names:
             if n not in schemas:  # older files: the schema is inferred from the rows
                 tw._put(n, _restore_dtypes(st.read_layer(n), None), None, False)

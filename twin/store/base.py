@@ -238,6 +238,13 @@ class Store(ABC):
     def read_layer(self, name: str) -> gpd.GeoDataFrame:
         """One stored layer, as written (one at a time: readers may load lazily)."""
 
+    def read_columns(self, name: str, columns: Sequence[str]) -> gpd.GeoDataFrame:
+        """Layer ``name`` with only ``columns`` and its geometry, rows as in
+        :meth:`read_layer` (for work that needs a few columns of a large layer). This
+        default reads the whole layer; stores that can read fewer columns do."""
+        gdf = self.read_layer(name)
+        return gdf[[c for c in columns if c in gdf.columns] + [gdf.geometry.name]]
+
     def unchanged_layers(self, names: Iterable[str]) -> frozenset[str]:
         """Which of the layers ``names`` nothing has edited since the toolkit wrote them,
         so that what the metadata records about them (count, extent, content hash) holds.

@@ -540,8 +540,8 @@ class GpkgStore(base.Store):
     def layer_names(self) -> list[str]:
         return list(self.read_meta()["layer_order"])
 
-    def read_layer(self, name: str) -> gpd.GeoDataFrame:
-        """Layer ``name``, as stored.
+    def read_layer(self, name: str, columns: list[str] | None = None) -> gpd.GeoDataFrame:
+        """Layer ``name``, as stored (only ``columns`` and the geometry when given).
 
         GDAL reads with its own copy of SQLite, which cannot see this process's write
         locks: to it, a transaction of ours in progress looks like a crashed one (and a
@@ -555,7 +555,7 @@ class GpkgStore(base.Store):
             try:
                 with _FILE_IO:
                     return pyogrio.read_dataframe(self.path, layer=name, use_arrow=True,
-                                                  fid_as_index=False)
+                                                  fid_as_index=False, columns=columns)
             except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as e:
                 transient = "readonly database" in str(e) or "locked" in str(e)
                 if not transient or attempt == _READ_TRIES - 1:
@@ -566,6 +566,10 @@ class GpkgStore(base.Store):
                 _recover(self.path)
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def read_columns(self, name, columns) -> gpd.GeoDataFrame:
+        # GDAL skips the other fields while reading: a third of the time at 10^6 rows.
+        return self.read_layer(name, list(columns))
 
     def unchanged_layers(self, names) -> frozenset[str]:
         try:
