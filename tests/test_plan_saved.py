@@ -270,3 +270,24 @@ def test_both_stores_read_chosen_columns_as_the_whole_layer_has_them(twin_locati
                               np.asarray(whole.geometry.values)).all()
     finally:
         st.close()
+
+
+def test_a_restarted_server_answers_the_plan_without_reading_parcels(twin_file, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    def answers(tw) -> list:
+        with TestClient(create_app(Settings(), twin=tw)) as c:
+            got = [c.get(u) for u in ("/plan/compliance", "/plan/findings",
+                                      "/plan/land-balance", "/plan")]
+        assert [r.status_code for r in got] == [200] * 4
+        return [r.json()["findings"] if "findings" in r.json() else
+                r.json().get("rows", r.json().get("features")) for r in got[:3]]
+
+    first = answers(Twin.open(twin_file))  # the first server computes and saves
+    NoParcelReads(monkeypatch)
+    again = answers(Twin.open(twin_file))
+    assert again[0] == first[0] and len(again[0]) > 0
+    assert [f["properties"] for f in again[1]] == [f["properties"] for f in first[1]]

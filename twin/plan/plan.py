@@ -420,15 +420,15 @@ class Plan:
         if v in self._ptypes:
             return self._ptypes[v]
         if v == 1 or not any(k < v for k in self._ptypes):
-            from .zones import zone_index_of_points
+            from ._geom import xy_in_polygons
 
             # in lon/lat, where the parcels are stored: a million parcels need no
             # reprojection, and the zones partition lon/lat space as well as metres
             z = self.twin["zones"] if v == 1 and "zones" in self.twin else self.zones(v)
 
             def lookup():
-                idx = zone_index_of_points(self._parcel_points(), np.asarray(z.geometry.values),
-                                           self._parcel_tree())
+                d = self._digested()
+                idx = xy_in_polygons(d.x, d.y, np.asarray(z.geometry.values, dtype=object))
                 zcode = pd.Categorical(z["zone_type"], categories=ZONE_TYPES).codes
                 return np.where(idx >= 0, zcode[np.clip(idx, 0, None)], -1)
 

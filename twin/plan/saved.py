@@ -55,6 +55,7 @@ log = logging.getLogger("twin.plan")
 FORMAT = 1
 #: The parcel columns the plan reads (besides the geometry).
 PARCEL_COLUMNS = ("district_id", "area_ha", "land_use")
+_CHUNK = 65_536
 #: How many results of each kind a twin's folder keeps (the newest; others are removed).
 _KEEP = {"parcels": 2, "zonecodes": 4, "findings": 32}
 #: The layers the compliance findings read, besides the plan's zones and regulations.
@@ -201,14 +202,17 @@ class ParcelDigest:
     @classmethod
     def build(cls, parcels: gpd.GeoDataFrame) -> ParcelDigest:
         geoms = np.asarray(parcels.geometry.values)
-        pts = shapely.point_on_surface(geoms)
+        x, y = np.empty(len(geoms)), np.empty(len(geoms))
+        for start in range(0, len(geoms), _CHUNK):  # never a million point objects at once
+            pts = shapely.point_on_surface(geoms[start:start + _CHUNK])
+            x[start:start + len(pts)], y[start:start + len(pts)] = \
+                shapely.get_x(pts), shapely.get_y(pts)
         cat = pd.Categorical(parcels["district_id"])
         res = np.flatnonzero(parcels["land_use"].astype(str).to_numpy() == "residential")
         blobs = shapely.to_wkb(geoms[res])
         offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in blobs], out=offsets[1:])
-        return cls(shapely.get_x(pts), shapely.get_y(pts),
-                   parcels["area_ha"].to_numpy(dtype=float), cat.codes.astype(np.int32),
+        return cls(x, y, parcels["area_ha"].to_numpy(dtype=float), cat.codes.astype(np.int32),
                    cat.categories.tolist(), res.astype(np.int64),
                    np.frombuffer(b"".join(blobs), dtype=np.uint8), offsets)
 
