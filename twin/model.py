@@ -101,7 +101,6 @@ class Twin(RegionTerms):
         self.store: store.Store | None = None
         #: The change counters of the attribute tables as this twin last read them.
         self.table_versions: dict[str, int] = {}
-        self._generation: object = None  # the store's generation when opened
         for lname, gdf in (layers or {}).items():
             self._put(lname, gdf, (schemas or {}).get(lname), repair)
         if indicators is not None:
@@ -196,7 +195,8 @@ class Twin(RegionTerms):
             # the rows the toolkit validated and recorded when it saved them
             return gdf.reset_index(drop=True)
         del gdf
-        g = self.layer(name)  # the reader finds the change and forgets the record
+        # the reader finds the edit and forgets the record (or refuses a replaced store)
+        g = self.layer(name)
         return g[[c for c in columns if c in g.columns] + [g.geometry.name]]
 
     def _record(self, name: str) -> dict | None:
@@ -500,7 +500,7 @@ class Twin(RegionTerms):
         names = list(meta.get("layer_order", []))
         records = meta.get("layer_records", {})
         unchanged = st.unchanged_layers(names) if records else frozenset()
-        generation = tw._generation = st.generation()
+        generation = st.generation()
         for n in names:
             if n not in schemas:  # older files: the schema is inferred from the rows
                 tw._put(n, _restore_dtypes(st.read_layer(n), None), None, False)
