@@ -112,7 +112,11 @@ def base_compliance(tw):
     )
     hit = hit[hit.area > 0]
     pop = gpd.sjoin(st[["population", "geometry"]], buf, predicate="within")
-    for s in sorted(set(hit["id"]) | set(pop["id"])):
+    # the plan's residential zones count as housing too, from one square metre per site
+    rz = zones[zones["zone_type"] == "residential"][["geometry"]]
+    zhit = gpd.overlay(rz, buf, how="intersection", keep_geom_type=True)
+    zone_m2 = zhit.assign(m2=zhit.area).groupby("id")["m2"].sum()
+    for s in sorted(set(hit["id"]) | set(pop["id"]) | set(zone_m2[zone_m2 >= 1.0].index)):
         rows.append((s, "sanitary_zone"))
     return pd.DataFrame(rows, columns=["site_id", "rule"])
 
