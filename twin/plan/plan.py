@@ -180,7 +180,7 @@ class Plan:
         self._regs: dict[int, Regulations] = {1: base_regs}
         self._ptypes: dict[int, pd.Series] = {}
         self._ctx: dict[int, ComplianceContext] = {}
-        self._findings: dict[int, pd.DataFrame] = {}
+        self._findings: dict[str, pd.DataFrame] = {}  # by their key (twin.plan.saved)
         self._digest: ParcelDigest | None = None
         self._parcel_pts = None
         self._ptree = None
@@ -294,7 +294,7 @@ class Plan:
         ids: tuple = ()
         if parcels is not None:
             self._need_parcels()
-            p = self.twin.layer_columns("parcels", ["id"])
+            p = self.twin["parcels"]
             ids = tuple(_plain(i) for i in parcels)
             sel = p[p["id"].isin(ids)]
             missing = sorted(set(ids) - set(sel["id"].tolist()))
@@ -373,16 +373,18 @@ class Plan:
         if sites is not None:
             return self.context(version).check(sites)
         v = self._check(version)
-        if v not in self._findings:
-            key = findings_key(self.twin, self.zones(v, metric=True), self.regulations(v),
-                               self.crs)
+        # keyed on the twin's sites too: they are read afresh, as before they were saved
+        key = findings_key(self.twin, self.zones(v, metric=True), self.regulations(v),
+                           self.crs)
+        if key not in self._findings:
             f = saved_findings(self.twin, key)
             if f is None:
                 f = self.context(v).check(self._sites())
                 save_findings(self.twin, key, f)
-            self._findings = {k: x for k, x in self._findings.items() if k >= v - 1}
-            self._findings[v] = f
-        return self._findings[v].copy()
+            if len(self._findings) >= 4:  # keep few
+                self._findings.pop(next(iter(self._findings)))
+            self._findings[key] = f
+        return self._findings[key].copy()
 
     def compliance_summary(
         self, version: int | None = None, findings: pd.DataFrame | None = None
