@@ -268,6 +268,11 @@ def test_both_stores_read_chosen_columns_as_the_whole_layer_has_them(twin_locati
                                       whole[["land_use", "area_ha"]])
         assert shapely.equals(np.asarray(some.geometry.values),
                               np.asarray(whole.geometry.values)).all()
+        raw = st.read_columns("parcels", ["land_use"], wkb=True)
+        assert sorted(raw.columns) == ["geometry", "land_use"]
+        assert isinstance(raw["geometry"].iloc[0], bytes)
+        assert shapely.equals(shapely.from_wkb(raw["geometry"].to_numpy()),
+                              np.asarray(whole.geometry.values)).all()
     finally:
         st.close()
 

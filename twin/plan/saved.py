@@ -200,16 +200,19 @@ class ParcelDigest:
         return len(self.x)
 
     @classmethod
-    def build(cls, parcels: gpd.GeoDataFrame) -> ParcelDigest:
-        geoms = np.asarray(parcels.geometry.values)
+    def build(cls, parcels: pd.DataFrame) -> ParcelDigest:
+        """From the parcels' columns and their geometry as shapely objects or WKB."""
+        geoms = np.asarray(parcels["geometry"].values, dtype=object)
+        as_wkb = len(geoms) > 0 and isinstance(geoms[0], bytes)
         x, y = np.empty(len(geoms)), np.empty(len(geoms))
-        for start in range(0, len(geoms), _CHUNK):  # never a million point objects at once
-            pts = shapely.point_on_surface(geoms[start:start + _CHUNK])
+        for start in range(0, len(geoms), _CHUNK):  # never a million geometries at once
+            part = geoms[start:start + _CHUNK]
+            pts = shapely.point_on_surface(shapely.from_wkb(part) if as_wkb else part)
             x[start:start + len(pts)], y[start:start + len(pts)] = \
                 shapely.get_x(pts), shapely.get_y(pts)
         cat = pd.Categorical(parcels["district_id"])
         res = np.flatnonzero(parcels["land_use"].astype(str).to_numpy() == "residential")
-        blobs = shapely.to_wkb(geoms[res])
+        blobs = geoms[res] if as_wkb else shapely.to_wkb(geoms[res])
         offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
         np.cumsum([len(b) for b in blobs], out=offsets[1:])
         return cls(x, y, parcels["area_ha"].to_numpy(dtype=float), cat.codes.astype(np.int32),
@@ -249,7 +252,7 @@ def parcel_digest(tw) -> ParcelDigest:
         if found is not None:
             meta, a = found
             return ParcelDigest(districts=meta["districts"], **a)
-    frame = tw.layer_columns("parcels", PARCEL_COLUMNS)
+    frame = tw.layer_columns("parcels", PARCEL_COLUMNS, wkb=True)
     digest = ParcelDigest.build(frame)
     del frame
     # after the read: a layer found edited since the twin was opened has a new version

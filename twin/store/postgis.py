@@ -461,10 +461,10 @@ class PostgisStore(base.Store):
             self._need(conn)
             return _read_layer(conn, self.schema, name, self.describe())
 
-    def read_columns(self, name, columns) -> gpd.GeoDataFrame:
+    def read_columns(self, name, columns, *, wkb=False):
         with self._conn() as conn:
             self._need(conn)
-            return _read_layer(conn, self.schema, name, self.describe(), set(columns))
+            return _read_layer(conn, self.schema, name, self.describe(), set(columns), wkb)
 
     def _columns(self, conn, name: str) -> list[tuple[str, str]]:
         return [(c, t) for c, t in conn.execute(
@@ -661,7 +661,7 @@ _ARROW = {"bigint": "int64", "integer": "int32", "smallint": "int16",
 
 
 def _read_layer(conn, schema: str, name: str, where: str,
-                columns: set[str] | None = None) -> gpd.GeoDataFrame:
+                columns: set[str] | None = None, as_wkb: bool = False):
     import pyarrow as pa
     import pyarrow.csv as pacsv
     from psycopg import sql
@@ -703,6 +703,8 @@ def _read_layer(conn, schema: str, name: str, where: str,
         wkb = table.column("__wkb").to_numpy(zero_copy_only=False)
         table = table.drop(["__wkb"])
     df = table.to_pandas()
+    if as_wkb:  # bytes, no geometry objects (Store.read_columns)
+        return df.assign(geometry=[None if h is None else bytes.fromhex(h) for h in wkb])
     geometry = shapely.from_wkb(np.asarray(wkb, dtype=object)) if len(wkb) else []
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geometry, index=df.index, crs=4326),
                             crs=4326)
