@@ -296,3 +296,45 @@ def test_a_restarted_server_answers_the_plan_without_reading_parcels(twin_file, 
     again = answers(Twin.open(twin_file))
     assert again[0] == first[0] and len(again[0]) > 0
     assert [f["properties"] for f in again[1]] == [f["properties"] for f in first[1]]
+
+
+DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (DATA / "osm" / "kz-districts-osm.geojson").is_file(),
+                    reason=f"the shared real data ({DATA}) is absent: it is not part of the "
+                    "project (ODbL); CI provides it")
+def test_a_real_data_twin_gives_the_same_plan_answers_saved(tmp_path):
+    import geopandas as gpd
+
+    from tests.test_real_data import manifest_text
+
+    (tmp_path / "manifest.yaml").write_text(manifest_text("Akmola Region"))
+    path = tmp_path / "akmola-osm.gpkg"
+    assert main(["new", str(tmp_path / "manifest.yaml"), "--out", str(path)]) == 0
+    tw = Twin.open(path)
+    # made-up plants beside the real settlements (flagged synthetic), so the sanitary
+    # rule has housing to find
+    st = tw["settlements"].head(12)
+    sites = gpd.GeoDataFrame(
+        {"id": [f"s{i}" for i in range(len(st))], "name": "test plant",
+         "sector": "metallurgy", "district_id": "", "hazard_class": "I",
+         "source": "test", "synthetic": True},
+        geometry=gpd.points_from_xy(st.geometry.x + 0.005, st.geometry.y), crs=4326)
+    tw.add_layer("project_sites", sites)
+    tw.save(path)
+    cold = Twin.open(path).plan.compliance()
+    warm_twin = Twin.open(path)
+    warm = warm_twin.plan.compliance()
+    plan = Twin.open(path).plan
+    direct = ComplianceContext(plan.zones(metric=True), plan.regulations(),
+                               protected=tw.metric("protected_areas")
+                               if "protected_areas" in tw else None,
+                               water=tw.water(metric=True),
+                               settlements=tw.metric("settlements"),
+                               crs=tw.analysis_crs).check(tw["project_sites"])
+    assert (cold["rule"] == "sanitary_zone").sum() == len(st)
+    pd.testing.assert_frame_equal(cold, direct, check_exact=True)
+    pd.testing.assert_frame_equal(warm, direct, check_exact=True)
+    assert any(p.name.startswith("findings-") for p in saved.results_dir(warm_twin).iterdir())
