@@ -180,6 +180,33 @@ class Twin(RegionTerms):
         layer when first needed)."""
         return self._layers.loaded(name)
 
+    def layer_columns(self, name: str, columns, *, wkb: bool = False) -> pd.DataFrame:
+        """Layer ``name`` with only ``columns`` (those it has) and its geometry, as a
+        GeoDataFrame or (``wkb=True``) a DataFrame whose ``geometry`` holds WKB bytes.
+
+        Read from the store without the other columns when the layer is not in memory,
+        and not kept: work done once per data version (the plan's parcel digest) then
+        holds no copy of the layer. Read :meth:`data_version` after this call: a layer
+        found edited since :meth:`open` is read whole instead, its version measured anew.
+        """
+        def subset(g: gpd.GeoDataFrame) -> pd.DataFrame:
+            out = g[[c for c in columns if c in g.columns] + [g.geometry.name]]
+            if not wkb:
+                return out
+            return pd.DataFrame(out.drop(columns=g.geometry.name)).assign(
+                geometry=shapely.to_wkb(np.asarray(g.geometry.values)))
+
+        if self._record(name) is None or self.store is None or not self.stored_layer(name):
+            return subset(self.layer(name))
+        st = self.store
+        df = _restore_dtypes(st.read_columns(name, list(columns), wkb=wkb), self._schemas[name])
+        if st.generation() == self._generation and name in st.unchanged_layers([name]):
+            # the rows the toolkit validated and recorded when it saved them
+            return df.reset_index(drop=True)
+        del df
+        # the reader finds the edit and forgets the record (or refuses a replaced store)
+        return subset(self.layer(name))
+
     def _record(self, name: str) -> dict | None:
         return self._records.get(name) if not self.loaded(name) else None
 

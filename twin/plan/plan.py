@@ -24,6 +24,14 @@ from .balance import capacity, capacity_summary, land_balance
 from .compliance import ComplianceContext, Finding, compliance_summary
 from .errors import PlanError, PlanVersionError
 from .regulations import ZONE_TYPES, Regulations, load_regulations
+from .saved import (
+    ParcelDigest,
+    findings_key,
+    parcel_digest,
+    save_findings,
+    saved_findings,
+    zone_codes,
+)
 from .versions import (
     VERSION_COLUMNS,
     VERSIONS_TABLE,
@@ -172,7 +180,10 @@ class Plan:
         self._regs: dict[int, Regulations] = {1: base_regs}
         self._ptypes: dict[int, pd.Series] = {}
         self._ctx: dict[int, ComplianceContext] = {}
+        self._findings: dict[str, pd.DataFrame] = {}  # by their key (twin.plan.saved)
+        self._digest: ParcelDigest | None = None
         self._parcel_pts = None
+        self._ptree = None
         if carry is not None and carry.id == self.id and (
                 derived or carry._base_token == self._base_token):
             # the unsaved changes: past the saved versions, and never a second base (v1)
@@ -339,7 +350,8 @@ class Plan:
                 protected=self._layer("protected_areas"),
                 water=self.twin.water(metric=True),
                 settlements=self._layer("settlements"),
-                parcels=self.twin["parcels"] if "parcels" in self.twin else None,
+                parcels=self._digested().residential_parcels() if "parcels" in self.twin
+                else None,
                 crs=self.crs,
             )
         return self._ctx[v]
@@ -354,9 +366,25 @@ class Plan:
 
     def compliance(self, version: int | None = None, sites=None) -> pd.DataFrame:
         """Findings for every project site (or the given sites) against a version; no rows
-        when the twin has no sites (:attr:`unavailable` says so)."""
-        sites = self._sites() if sites is None else sites
-        return self.context(version).check(sites)
+        when the twin has no sites (:attr:`unavailable` says so).
+
+        The twin's own sites' findings are saved beside the twin, keyed on everything the
+        check reads (:mod:`twin.plan.saved`): a later run answers without the parcels."""
+        if sites is not None:
+            return self.context(version).check(sites)
+        v = self._check(version)
+        # keyed on the twin's sites too: they are read afresh, as before they were saved
+        key = findings_key(self.twin, self.zones(v, metric=True), self.regulations(v),
+                           self.crs)
+        if key not in self._findings:
+            f = saved_findings(self.twin, key)
+            if f is None:
+                f = self.context(v).check(self._sites())
+                save_findings(self.twin, key, f)
+            if len(self._findings) >= 4:  # keep few
+                self._findings.pop(next(iter(self._findings)))
+            self._findings[key] = f
+        return self._findings[key].copy()
 
     def compliance_summary(
         self, version: int | None = None, findings: pd.DataFrame | None = None
@@ -394,38 +422,53 @@ class Plan:
         if v in self._ptypes:
             return self._ptypes[v]
         if v == 1 or not any(k < v for k in self._ptypes):
-            from .zones import zone_index_of_points
+            from ._geom import xy_in_polygons
 
             # in lon/lat, where the parcels are stored: a million parcels need no
             # reprojection, and the zones partition lon/lat space as well as metres
-            pts = self._parcel_points()
             z = self.twin["zones"] if v == 1 and "zones" in self.twin else self.zones(v)
-            idx = zone_index_of_points(pts, np.asarray(z.geometry.values), self._parcel_tree())
-            zcode = pd.Categorical(z["zone_type"], categories=ZONE_TYPES).codes
-            codes = np.where(idx >= 0, zcode[np.clip(idx, 0, None)], -1).astype(np.int8)
+
+            def lookup():
+                d = self._digested()
+                idx = xy_in_polygons(d.x, d.y, np.asarray(z.geometry.values, dtype=object))
+                zcode = pd.Categorical(z["zone_type"], categories=ZONE_TYPES).codes
+                return np.where(idx >= 0, zcode[np.clip(idx, 0, None)], -1)
+
+            codes = zone_codes(self.twin, self._digested(), z, lookup)
         else:
             codes = self.parcel_zone_types(v - 1).cat.codes.to_numpy().copy()
             ch = self._change(v)
             if isinstance(ch, Rezone):
-                inside = self._parcel_tree().query(ch.geometry, predicate="intersects")
-                codes[inside] = ZONE_TYPES.index(ch.zone_type)
+                codes[self._parcels_in(ch.geometry)] = ZONE_TYPES.index(ch.zone_type)
         s = pd.Series(
             pd.Categorical.from_codes(codes, categories=ZONE_TYPES),
-            index=self.twin["parcels"].index,
+            index=pd.RangeIndex(len(codes)),  # the parcels' own index (a twin's layers')
             name="zone_type",
         )
         self._ptypes[v] = s
         return s
 
+    def _digested(self) -> ParcelDigest:
+        """What the plan needs of every parcel (:mod:`twin.plan.saved`), read once."""
+        if self._digest is None:
+            self._digest = parcel_digest(self.twin)
+        return self._digest
+
+    def _parcels_in(self, area) -> np.ndarray:
+        """Rows of the parcels whose representative point the lon/lat ``area`` holds."""
+        d = self._digested()
+        x0, y0, x1, y1 = shapely.bounds(area)
+        near = np.flatnonzero((d.x >= x0) & (d.x <= x1) & (d.y >= y0) & (d.y <= y1))
+        shapely.prepare(area)
+        return near[shapely.intersects_xy(area, d.x[near], d.y[near])]
+
     def _parcel_points(self):
         if self._parcel_pts is None:
-            self._parcel_pts = shapely.point_on_surface(
-                np.asarray(self.twin["parcels"].geometry.values)
-            )  # lon/lat
+            self._parcel_pts = self._digested().points()  # lon/lat
         return self._parcel_pts
 
     def _parcel_tree(self):
-        if getattr(self, "_ptree", None) is None:
+        if self._ptree is None:
             self._ptree = shapely.STRtree(self._parcel_points())
         return self._ptree
 
@@ -434,7 +477,7 @@ class Plan:
         :class:`~twin.errors.AnalysisUnavailable` on a twin without parcels."""
         self._need_parcels()
         return capacity(
-            self.twin["parcels"],
+            self._digested().table(),
             None,
             self.regulations(version),
             zone_types=self.parcel_zone_types(version),
@@ -443,7 +486,7 @@ class Plan:
     def capacity_summary(self, version: int | None = None) -> pd.DataFrame:
         self._need_parcels()
         return capacity_summary(
-            self.twin["parcels"], self.parcel_zone_types(version), self.capacity(version)
+            self._digested().table(), self.parcel_zone_types(version), self.capacity(version)
         )
 
     # -- diff ------------------------------------------------------------------------------
@@ -463,7 +506,7 @@ class Plan:
         if "parcels" in self.twin and len(zt):
             a, b = self.parcel_zone_types(v1), self.parcel_zone_types(v2)
             moved = a.cat.codes.to_numpy() != b.cat.codes.to_numpy()
-            p = self.twin["parcels"]
+            p = self._digested().table()
             pc = pd.DataFrame(
                 {
                     "district_id": p["district_id"].astype(str).to_numpy()[moved],

@@ -201,9 +201,11 @@ def _draw_map(plan, v, findings: pd.DataFrame, target: Path) -> None:
         fig.savefig(tmp, format="png")
 
 
-def _share(gdf, what: str) -> str:
-    """How much of a layer is made up, in words ("all", "12 of 40" or nothing)."""
-    n, syn = len(gdf), int(gdf["synthetic"].astype(bool).sum())
+def _share(tw, layer: str, what: str) -> str:
+    """How much of a layer is made up, in words ("all", "12 of 40" or nothing), from the
+    twin's summary of it (a million parcels are not read to count them)."""
+    summary = tw.layer_summary(layer)
+    n, syn = summary["count"], summary["synthetic"] or 0
     return "" if not syn else f"all {what} synthetic" if syn == n else \
         f"{syn:,} of {n:,} {what} synthetic"
 
@@ -219,7 +221,7 @@ def _map_note(tw, zones) -> str:
     if "accuracy" in d and (d["accuracy"] == "approximate").any():
         parts.append("district boundaries approximate")
     elif d["synthetic"].astype(bool).any():
-        parts.append(_share(d, "districts"))
+        parts.append(_share(tw, "districts", "districts"))
     return "; ".join([*parts, "equal-area projection"]).capitalize() + "."
 
 
@@ -330,7 +332,7 @@ def write_report(plan, out_dir, version: int | None = None, max_rows: int = 60) 
         ct.insert(0, "total", ct.sum(axis=1))
         ct = ct.reset_index()
         ct["district_id"] = ct["district_id"].map(lambda d: names.get(d, d))
-        made_up = _share(tw["parcels"], "parcels")
+        made_up = _share(tw, "parcels", "parcels")
         lines += [
             "## Building capacity",
             "",

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
 from ..errors import TwinError, TwinFileError
 
@@ -237,6 +239,20 @@ class Store(ABC):
     @abstractmethod
     def read_layer(self, name: str) -> gpd.GeoDataFrame:
         """One stored layer, as written (one at a time: readers may load lazily)."""
+
+    def read_columns(self, name: str, columns: Sequence[str], *,
+                     wkb: bool = False) -> pd.DataFrame:
+        """Layer ``name`` with only ``columns`` (those it has) and its geometry, rows as in
+        :meth:`read_layer`, for work that needs a few columns of a large layer: a
+        GeoDataFrame, or with ``wkb=True`` a DataFrame whose ``geometry`` column holds
+        each row's WKB (bytes). This default reads the whole layer; stores that can read
+        fewer columns do."""
+        gdf = self.read_layer(name)
+        out = gdf[[c for c in columns if c in gdf.columns] + [gdf.geometry.name]]
+        if not wkb:
+            return out
+        return pd.DataFrame(out.drop(columns=gdf.geometry.name)).assign(
+            geometry=shapely.to_wkb(np.asarray(gdf.geometry.values)))
 
     def unchanged_layers(self, names: Iterable[str]) -> frozenset[str]:
         """Which of the layers ``names`` nothing has edited since the toolkit wrote them,

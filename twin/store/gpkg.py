@@ -550,12 +550,15 @@ class GpkgStore(base.Store):
         crashed, makes GDAL's read-only open refuse the file for a moment: it is recovered
         and read again.
         """
+        return self._read(name, lambda: pyogrio.read_dataframe(
+            self.path, layer=name, use_arrow=True, fid_as_index=False))
+
+    def _read(self, name: str, read):
         self._need()
         for attempt in range(_READ_TRIES):
             try:
                 with _FILE_IO:
-                    return pyogrio.read_dataframe(self.path, layer=name, use_arrow=True,
-                                                  fid_as_index=False)
+                    return read()
             except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as e:
                 transient = "readonly database" in str(e) or "locked" in str(e)
                 if not transient or attempt == _READ_TRIES - 1:
@@ -566,6 +569,21 @@ class GpkgStore(base.Store):
                 _recover(self.path)
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def read_columns(self, name, columns, *, wkb=False):
+        # GDAL skips the other fields while reading: a third of the time at 10^6 rows.
+        # As WKB, no geometry objects are made (570 MB for 10^6 parcels).
+        if not wkb:
+            return self._read(name, lambda: pyogrio.read_dataframe(
+                self.path, layer=name, use_arrow=True, fid_as_index=False,
+                columns=list(columns)))
+
+        def read() -> pd.DataFrame:
+            meta, table = pyogrio.read_arrow(self.path, layer=name, columns=list(columns))
+            df = table.to_pandas()
+            return df.rename(columns={meta["geometry_name"] or "wkb_geometry": "geometry"})
+
+        return self._read(name, read)
 
     def unchanged_layers(self, names) -> frozenset[str]:
         try:

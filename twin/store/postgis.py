@@ -461,6 +461,11 @@ class PostgisStore(base.Store):
             self._need(conn)
             return _read_layer(conn, self.schema, name, self.describe())
 
+    def read_columns(self, name, columns, *, wkb=False):
+        with self._conn() as conn:
+            self._need(conn)
+            return _read_layer(conn, self.schema, name, self.describe(), set(columns), wkb)
+
     def _columns(self, conn, name: str) -> list[tuple[str, str]]:
         return [(c, t) for c, t in conn.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE "
@@ -655,7 +660,8 @@ _ARROW = {"bigint": "int64", "integer": "int32", "smallint": "int16",
           "timestamp without time zone": "timestamp", "timestamp with time zone": "timestamptz"}
 
 
-def _read_layer(conn, schema: str, name: str, where: str) -> gpd.GeoDataFrame:
+def _read_layer(conn, schema: str, name: str, where: str,
+                columns: set[str] | None = None, as_wkb: bool = False):
     import pyarrow as pa
     import pyarrow.csv as pacsv
     from psycopg import sql
@@ -663,7 +669,7 @@ def _read_layer(conn, schema: str, name: str, where: str) -> gpd.GeoDataFrame:
     cols = [(c, t) for c, t in conn.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
         "%s AND table_name = %s ORDER BY ordinal_position", (schema, name)).fetchall()
-        if c not in ("fid", "geometry")]
+        if c not in ("fid", "geometry") and (columns is None or c in columns)]
     if not cols and not conn.execute("SELECT to_regclass(%s) IS NOT NULL",
                                      (f'"{schema}"."{name}"',)).fetchone()[0]:
         raise TwinFileError(f"{where} lists layer {name!r} but holds no such table: push "
@@ -697,6 +703,8 @@ def _read_layer(conn, schema: str, name: str, where: str) -> gpd.GeoDataFrame:
         wkb = table.column("__wkb").to_numpy(zero_copy_only=False)
         table = table.drop(["__wkb"])
     df = table.to_pandas()
+    if as_wkb:  # bytes, no geometry objects (Store.read_columns)
+        return df.assign(geometry=[None if h is None else bytes.fromhex(h) for h in wkb])
     geometry = shapely.from_wkb(np.asarray(wkb, dtype=object)) if len(wkb) else []
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geometry, index=df.index, crs=4326),
                             crs=4326)
