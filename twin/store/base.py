@@ -32,7 +32,8 @@ import shapely
 from ..errors import TwinError, TwinFileError
 
 __all__ = ["Table", "Store", "Transaction", "StoredFile", "DuplicateKey", "META_TABLE",
-           "FILES_TABLE", "CHANGES_TABLE", "EDITS_TABLE", "INTERNAL_TABLES", "FILE_PART_BYTES",
+           "FILES_TABLE", "CHANGES_TABLE", "EDITS_TABLE", "BLOBS_TABLE", "INTERNAL_TABLES",
+           "FILE_PART_BYTES",
            "frame", "sql_kind", "plain"]
 
 META_TABLE = "twin_meta"
@@ -42,8 +43,10 @@ FILES_TABLE = "twin_files"
 CHANGES_TABLE = "twin_changes"
 #: Edits made to each layer by any program since the toolkit saved it (a file's triggers).
 EDITS_TABLE = "twin_layer_edits"
+#: What a server prepared once per data version, kept by a database store (twin/store/pg_blobs).
+BLOBS_TABLE = "twin_blobs"
 #: Tables of the store's own that are not the twin's attribute tables.
-INTERNAL_TABLES = (META_TABLE, FILES_TABLE, CHANGES_TABLE, EDITS_TABLE)
+INTERNAL_TABLES = (META_TABLE, FILES_TABLE, CHANGES_TABLE, EDITS_TABLE, BLOBS_TABLE)
 #: Files are split into rows of at most this many bytes (SQLite caps one value at 1 GB).
 FILE_PART_BYTES = 16 * 2**20
 
@@ -264,6 +267,29 @@ class Store(ABC):
     def generation(self) -> object:
         """A token that changes when the whole twin is replaced (a new file moved over the
         old one); None where the store cannot tell."""
+        return None
+
+    # -- what servers prepared ------------------------------------------------------------
+    #: Whether the store keeps named blobs (:meth:`put_blob`), shared by every process and
+    #: host that opens the twin. A file store does not: what is prepared for it is saved
+    #: beside the file instead.
+    keeps_blobs: bool = False
+
+    def put_blob(self, group: str, name: str, blob: Iterable[tuple[str, bytes | memoryview]]
+                 ) -> None:
+        """Store ``blob``, a sequence of (label, bytes) parts, as ``name`` of ``group``, in
+        one transaction that also removes the group's other blobs (a crash leaves the old
+        ones, never half of the new one). A store that may not be written raises
+        :class:`TwinFileError`."""
+        raise TwinFileError(f"{self.describe()} keeps no blobs")
+
+    def blob_parts(self, group: str, name: str) -> Iterator[tuple[str, bytes]]:
+        """Blob ``name`` of ``group``, part by part, as stored (nothing when absent)."""
+        yield from ()
+
+    def blob_cache_dir(self) -> Path | None:
+        """A local folder for unpacked copies of the store's blobs, shared by the processes
+        of one host (None for a store that keeps no blobs)."""
         return None
 
     @abstractmethod

@@ -46,7 +46,7 @@ import pandas as pd
 import shapely
 
 from ..errors import InvalidArgument, StoreBusy, StoreUnavailable, TwinError, TwinFileError
-from . import base
+from . import base, pg_blobs, pg_edits
 from .base import (
     CHANGES_TABLE,
     FILES_TABLE,
@@ -91,6 +91,7 @@ class PostgisStore(base.Store):
 
     kind = "postgis"
     shared = True
+    keeps_blobs = True
     #: Seconds a request waits for a pooled connection before the store answers
     #: :class:`StoreUnavailable` (a database restart should not hold requests for long).
     wait_s = 5.0
@@ -146,6 +147,15 @@ class PostgisStore(base.Store):
         root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         digest = hashlib.sha256(self.identity().encode()).hexdigest()[:16]
         return Path(root) / "aqmola-twin" / "postgis" / f"{self.schema}-{digest}.rasters"
+
+    def blob_cache_dir(self) -> Path:
+        return self.cache_dir().with_suffix(".blobs")
+
+    def put_blob(self, group, name, blob) -> None:
+        pg_blobs.put(self, group, name, blob)
+
+    def blob_parts(self, group, name):
+        return pg_blobs.parts(self, group, name)
 
     # -- connections ----------------------------------------------------------------------
     def _connect_kwargs(self) -> dict:
@@ -359,6 +369,8 @@ class PostgisStore(base.Store):
                 target = self._clone(new)
                 for name, gdf in layers.items():
                     _write_layer(conn, target._t(name), gdf)
+                pg_edits.count_edits(conn, new, layers)
+                pg_blobs.create_table(conn, new)
                 tx = _PgTransaction(target, conn)
                 tx.replace(META_TABLE, pd.DataFrame(
                     {"key": list(meta), "value": [json.dumps(v, ensure_ascii=False)
@@ -455,6 +467,12 @@ class PostgisStore(base.Store):
 
     def layer_names(self) -> list[str]:
         return list(self.read_meta().get("layer_order", []))
+
+    def unchanged_layers(self, names) -> frozenset[str]:
+        return pg_edits.unchanged(self, names)
+
+    def generation(self) -> object:
+        return pg_edits.generation(self)
 
     def read_layer(self, name: str) -> gpd.GeoDataFrame:
         with self._conn() as conn:
