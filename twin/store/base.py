@@ -22,14 +22,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TwinError, TwinFileError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
 
 __all__ = ["Table", "Store", "Transaction", "StoredFile", "DuplicateKey", "META_TABLE",
            "FILES_TABLE", "CHANGES_TABLE", "EDITS_TABLE", "BLOBS_TABLE", "INTERNAL_TABLES",
@@ -82,6 +81,8 @@ def sql_kind(series: pd.Series) -> str:
     DataFrame) are typed by their values, as pandas' ``to_sql`` does, so booleans and
     numbers come back as numbers, not as text. Booleans are stored as 0/1 (GeoPackage has
     no boolean), in both backends, so a table reads back the same from either."""
+    import pandas as pd  # here: a server binds before the data stack is imported
+
     kind = pd.api.types.infer_dtype(series, skipna=True)
     if kind in ("boolean", "integer"):
         return "int"
@@ -94,6 +95,8 @@ def sql_kind(series: pd.Series) -> str:
 
 def plain(v):
     """A value a database driver takes: None for NaN/NA, Python scalars for NumPy's."""
+    import pandas as pd
+
     if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
         return None
     if hasattr(v, "item"):  # numpy scalars
@@ -104,6 +107,8 @@ def plain(v):
 def frame(rows: Sequence[tuple], columns: Sequence[str]) -> pd.DataFrame:
     """Rows from either backend as the same DataFrame (pandas' ``read_sql`` builds its
     frames this way, so GeoPackage tables read as they always did)."""
+    import pandas as pd
+
     return pd.DataFrame.from_records(list(rows), columns=list(columns), coerce_float=True)
 
 
@@ -250,6 +255,10 @@ class Store(ABC):
         GeoDataFrame, or with ``wkb=True`` a DataFrame whose ``geometry`` column holds
         each row's WKB (bytes). This default reads the whole layer; stores that can read
         fewer columns do."""
+        import numpy as np
+        import pandas as pd
+        import shapely
+
         gdf = self.read_layer(name)
         out = gdf[[c for c in columns if c in gdf.columns] + [gdf.geometry.name]]
         if not wkb:
@@ -352,7 +361,7 @@ class Store(ABC):
                                       "rasters"])
         falsy = {"0", "false", "False", "0.0"}
 
-        def no(col: pd.Series) -> pd.Series:
+        def no(col):
             return col.astype(str).isin(falsy)
 
         found = []
