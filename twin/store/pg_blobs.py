@@ -28,10 +28,14 @@ __all__ = ["create_table", "put", "parts"]
 def create_table(conn, schema: str) -> None:
     from psycopg import sql
 
+    table = sql.Identifier(schema, BLOBS_TABLE)
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (grp text NOT NULL, name text NOT "
                          "NULL, seq integer NOT NULL, label text NOT NULL, data bytea NOT "
-                         "NULL, PRIMARY KEY (grp, name, seq))").format(
-        sql.Identifier(schema, BLOBS_TABLE)))
+                         "NULL, PRIMARY KEY (grp, name, seq))").format(table))
+    # Stored out of line but not compressed: pglz took 24 s of wall time to store the
+    # 210 MB index of 1,000,000 parcels (mostly coordinates, which it shrinks to 56%),
+    # against 3.6 s uncompressed; reading it back takes the same time either way.
+    conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN data SET STORAGE EXTERNAL").format(table))
 
 
 def _has(conn, schema: str) -> bool:
