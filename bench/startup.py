@@ -426,7 +426,7 @@ def main(argv=None) -> int:
         "reads the layer from PostGIS, saves the index locally and in the database"
     print(f"  first parcels tile once built: cold {cold['first_tile']:.3f} s "
           f"({cold['first_tile_cpu']:.2f} s CPU; prepares and {saved}), restart "
-          f"{warm['first_tile']:.3f} s ({warm['first_tile_cpu']:.2f} s CPU; the local copy "
+          f"{warm['first_tile']:.3f} s ({warm['first_tile_cpu']:.2f} s CPU; the saved index "
           "memory-mapped)")
     if host:
         print(f"  first parcels tile on a new host (empty cache dir): {host['first_tile']:.3f} s "
