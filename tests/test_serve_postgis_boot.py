@@ -65,3 +65,29 @@ def test_twin_serve_on_a_postgis_twin_answers_health_as_the_full_app(url, tmp_pa
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_a_server_serves_the_twin_pushed_over_its_schema(postgis_url, tmp_path, monkeypatch):
+    # The schema's generation (twin/store/pg_edits.py) tells a push apart from the twin
+    # the server opened, as a file's inode does (api/follow.py).
+    from fastapi.testclient import TestClient
+
+    import api.follow
+    from api.app import create_app
+    from api.settings import Settings
+    from twin import Twin
+
+    monkeypatch.setattr(api.follow, "CHECK_EVERY_S", 0.0)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    location = postgis_url()
+    make_small_twin().save(location)
+    with TestClient(create_app(Settings(twin_path=location, gc_freeze=False))) as c:
+        before = c.get("/collections/parcels/items").json()["numberMatched"]  # read now
+        assert before > 2
+        other = Twin.open(location)
+        other.add_layer("parcels", other["parcels"].iloc[:2])
+        other.save(location)  # what `twin push` does
+        items = c.get("/collections/parcels/items")
+        assert items.status_code == 200, items.text
+        assert items.json()["numberMatched"] == 2
+        other.store.close()
