@@ -3,8 +3,8 @@
 it instead of preparing it again.
 
 The store knows nothing of what the bytes mean: a blob is a ``name`` in a ``group`` and a
-sequence of labelled parts, each row of :data:`BLOBS_TABLE` one part of at most
-:data:`base.FILE_PART_BYTES` (bytea values are read and written whole). A blob is written
+sequence of labelled parts, each part one row of :data:`BLOBS_TABLE` (bytea values are read
+and written whole, so writers keep parts small: a tile index's are 16 MiB). A blob is written
 in one transaction that also deletes every other blob of its group, so a crash leaves the
 old rows, never half of the new ones, and a group holds one blob (a layer's index at its
 current data version), never a pile of old ones. A whole save or push writes a new schema,
