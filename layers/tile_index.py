@@ -43,7 +43,7 @@ from .mvt import EncodedColumn, encode_values
 from .tile_math import lonlat_to_mercator, to_mercator
 
 __all__ = ["PreparedLayer", "PackedTree", "index_dir", "save", "open_saved", "share", "fetch",
-           "FORMAT"]
+           "preparing", "FORMAT"]
 
 log = logging.getLogger("layers")
 
@@ -332,6 +332,12 @@ def _chunks(arr: np.ndarray):
     flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data
     for i in range(0, len(flat), _PART):
         yield flat[i:i + _PART]
+
+
+def preparing(store, layer: str):
+    """Held while this process prepares layer ``layer``'s index to store it: another
+    process about to prepare it waits, then fetches it (see ``Store.preparing``)."""
+    return store.preparing(_group(layer)) if store is not None else contextlib.nullcontext()
 
 
 def share(prep: PreparedLayer, store, layer: str, version: str) -> None:

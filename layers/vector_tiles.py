@@ -244,12 +244,25 @@ class TileSource:
 
     def _prepare(self, name: str, version: str) -> PreparedLayer:
         where, shared = self._where(name)
-        if where is not None:
-            prep = tile_index.open_saved(where, name, version)
-            if prep is None and shared is not None:
-                prep = tile_index.fetch(shared, where, name, version)
-            if prep is not None:
-                return prep
+        prep = self._saved(where, shared, name, version)
+        if prep is not None:
+            return prep
+        # One process prepares a layer for a database and its hosts; the others wait for it
+        # (their request would wait as long preparing it), then fetch what it stored.
+        with tile_index.preparing(shared, name):
+            prep = self._saved(where, shared, name, version) if shared is not None else None
+            return prep if prep is not None else self._build(where, shared, name, version)
+
+    @staticmethod
+    def _saved(where, shared, name: str, version: str) -> PreparedLayer | None:
+        if where is None:
+            return None
+        prep = tile_index.open_saved(where, name, version)
+        if prep is None and shared is not None:
+            prep = tile_index.fetch(shared, where, name, version)
+        return prep
+
+    def _build(self, where, shared, name: str, version: str) -> PreparedLayer:
         prep = PreparedLayer.build(self.twin.layer(name), self.twin.schema(name).id_column,
                                    tile_layer(name).properties)
         if where is not None:

@@ -256,3 +256,26 @@ def test_a_whole_push_starts_with_no_stored_indexes(grid, postgis, postgis_url, 
     grid[0].save(url)
     assert _stored(postgis, url) == []
     src.twin.store.close()
+
+
+def test_workers_starting_together_prepare_a_layer_once(grid, postgis_url, tmp_path,
+                                                        monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = _pushed(postgis_url, grid)
+    real, reads = PostgisStore.read_layer, []
+
+    def counted(self, name):
+        reads.append(name)
+        time.sleep(0.5)  # the others arrive while this one prepares
+        return real(self, name)
+
+    monkeypatch.setattr(PostgisStore, "read_layer", counted)
+    # Three workers, two on this host and one on another, each with its own twin.
+    sources = [_open(url, tmp_path / d) for d in ("a", "a", "b")]
+    with ThreadPoolExecutor(3) as ex:
+        tiles = list(ex.map(lambda s: {t: _tile(s, t) for t in TILES}, sources))
+    assert all(t == grid[1] for t in tiles)
+    assert reads.count("parcels") == 1
+    for s in sources:
+        s.twin.store.close()

@@ -296,6 +296,12 @@ class Store(ABC):
         """Blob ``name`` of ``group``, part by part, as stored (nothing when absent)."""
         yield from ()
 
+    def preparing(self, group: str) -> contextlib.AbstractContextManager[None]:
+        """Held while this process prepares what it will store as a blob of ``group``, so
+        that another process (a worker, a host) about to prepare the same waits, and then
+        finds it stored. A no-op for a store that keeps no blobs."""
+        return contextlib.nullcontext()
+
     def blob_cache_dir(self) -> Path | None:
         """A local folder for unpacked copies of the store's blobs, shared by the processes
         of one host (None for a store that keeps no blobs)."""

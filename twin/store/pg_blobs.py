@@ -13,6 +13,7 @@ which starts with no blobs.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from .base import BLOBS_TABLE
 if TYPE_CHECKING:
     from .postgis import PostgisStore
 
-__all__ = ["create_table", "put", "parts"]
+__all__ = ["create_table", "put", "parts", "preparing"]
 
 
 def create_table(conn, schema: str) -> None:
@@ -94,3 +95,23 @@ def parts(store: PostgisStore, group: str, name: str) -> Iterator[tuple[str, byt
         for seq, label in rows:  # one part at a time: a large blob never sits whole
             data = conn.execute(one, (group, name, seq), binary=True).fetchone()[0]
             yield label, bytes(data)
+
+
+@contextlib.contextmanager
+def preparing(store: PostgisStore, group: str) -> Iterator[None]:
+    """A session-level advisory lock on ``group``, on a connection of its own (not a pooled
+    one: it is held for as long as the preparation takes), so a crashed holder releases it
+    with its session. Best effort: a database that does not answer holds nobody up."""
+    from ..errors import StoreUnavailable
+
+    try:
+        conn = store.connect(autocommit=True)
+    except (StoreUnavailable, TwinFileError):
+        yield
+        return
+    try:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))",
+                     (f"aqmola-twin preparing {store.schema} {group}",))
+        yield
+    finally:
+        conn.close()  # ends the session, and the lock with it

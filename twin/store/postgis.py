@@ -162,6 +162,9 @@ class PostgisStore(base.Store):
     def blob_parts(self, group, name):
         return pg_blobs.parts(self, group, name)
 
+    def preparing(self, group):
+        return pg_blobs.preparing(self, group)
+
     # -- connections ----------------------------------------------------------------------
     def _connect_kwargs(self) -> dict:
         # application_name: an operator sees in pg_stat_activity which process holds a
