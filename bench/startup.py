@@ -18,15 +18,15 @@ All in one run, each server a fresh process (``twin serve``, one worker,
    the first tiles. With ``--baseline CHECKOUT``, run 2 again on other code (main before
    this change) for a before/after in the same run. The time a bare process takes to import
    pandas, geopandas, FastAPI and uvicorn is printed as the floor under any /health time.
+4. the anchor, on the same parcels in the same run: PostGIS ``ST_AsMVT`` (the setup of
+   ``bench/tiles.py``): its first tile on a new connection and the backend's peak RSS.
+   TiPg's first tile and RSS are measured too when ``tipg`` is installed.
+
 With ``--postgis-twin`` the same servers run on the twin pushed into the bench's PostGIS
 (``twin push``, as ``bench/tiles.py --postgis-twin``): cold (the layer read from the
 database, the index prepared and saved there and in this host's cache), restart (the local
 copy memory-mapped), and a new host (an empty cache dir: the index fetched from the
 database).
-
-4. the anchor, on the same parcels in the same run: PostGIS ``ST_AsMVT`` (the setup of
-   ``bench/tiles.py``): its first tile on a new connection and the backend's peak RSS.
-   TiPg's first tile and RSS are measured too when ``tipg`` is installed.
 
 Targets (issue 16): /health <= 2 s, first tile <= 0.5 s, peak RSS <= 1 GB.
 It is not part of the test suite.
