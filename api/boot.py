@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BootApp", "file_health"]
+__all__ = ["BootApp", "file_health", "meta_health"]
 
 log = logging.getLogger("api")
 
@@ -44,9 +44,15 @@ def file_health(path: str | os.PathLike) -> dict | None:
         meta = {k: json.loads(v) for k, v in rows.items()}
     except (sqlite3.Error, ValueError, TypeError):
         return None
+    return meta_health(meta, path.stem)
+
+
+def meta_health(meta: dict, name: str) -> dict | None:
+    """What /health says of a twin whose metadata is ``meta`` (``name`` when it names none),
+    as the full app says it; None when the metadata lists no layers."""
     if not isinstance(meta.get("layer_order"), list):
         return None
-    return {"status": "ok", "twin": meta.get("name", path.stem),
+    return {"status": "ok", "twin": meta.get("name", name),
             "version": meta.get("version", "0"), "layers": len(meta["layer_order"])}
 
 

@@ -57,7 +57,9 @@ class Follower:
         self._next = now + CHECK_EVERY_S
         tw = self.app.state.twin
         try:
-            if not tw.replaced():
+            # Off the event loop: for a PostGIS twin it is a query (one stat for a file),
+            # which waits for a connection while the database restarts.
+            if not await asyncio.to_thread(tw.replaced):
                 return
         except Exception:  # noqa: BLE001 - a store away (a database restarting) is no answer
             log.debug("cannot tell whether %s was replaced", tw.store.describe(),

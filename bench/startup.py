@@ -4,6 +4,7 @@ Run::
 
     .venv/bin/python bench/startup.py                     # the 1,000,000-parcel twin
     .venv/bin/python bench/startup.py --parcels 200000 --no-postgis
+    .venv/bin/python bench/startup.py --twin 1M.gpkg --postgis-twin   # a PostGIS twin
 
 All in one run, each server a fresh process (``twin serve``, one worker,
 ``TWIN_WARM=none`` so that the first request pays for whatever is not ready):
@@ -20,6 +21,12 @@ All in one run, each server a fresh process (``twin serve``, one worker,
 4. the anchor, on the same parcels in the same run: PostGIS ``ST_AsMVT`` (the setup of
    ``bench/tiles.py``): its first tile on a new connection and the backend's peak RSS.
    TiPg's first tile and RSS are measured too when ``tipg`` is installed.
+
+With ``--postgis-twin`` the same servers run on the twin pushed into the bench's PostGIS
+(``twin push``, as ``bench/tiles.py --postgis-twin``): cold (the layer read from the
+database, the index prepared and saved there and in this host's cache), restart (the local
+copy memory-mapped), and a new host (an empty cache dir: the index fetched from the
+database).
 
 Targets (issue 16): /health <= 2 s, first tile <= 0.5 s, peak RSS <= 1 GB.
 It is not part of the test suite.
@@ -77,13 +84,14 @@ def import_floor() -> float:
     return time.perf_counter() - t
 
 
-def start_server(twin_path: Path, port: int, root: Path = ROOT, warm: str = "none"
-                 ) -> tuple[subprocess.Popen, float, float]:
-    """Start a server; returns it, the seconds to /health and the process start time."""
+def start_server(twin_path: Path | str, port: int, root: Path = ROOT, warm: str = "none",
+                 env: dict | None = None) -> tuple[subprocess.Popen, float, float]:
+    """Start a server (on a twin file or a PostGIS twin's URL); returns it, the seconds to
+    /health and the process start time."""
     import httpx
 
     env = {**os.environ, "TWIN_WARM": warm, "TWIN_ACCESS_LOG": "false",
-           "NO_PROXY": "127.0.0.1"}
+           "NO_PROXY": "127.0.0.1", **(env or {})}
     log = tempfile.TemporaryFile()  # a pipe nobody reads could fill and stall the server
     t0 = time.perf_counter()
     # `twin serve`, as a deployment starts it (-m from the checkout: --baseline runs its
@@ -124,14 +132,29 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
     return z, int((mx[0] + ORIGIN) // size), int((ORIGIN - my[0]) // size)
 
 
-def tiles_at_parcels(twin_path: Path, n: int, seed: int = 16) -> list[tuple[int, int, int]]:
+def saved_index_dir(twin_path: Path | str) -> Path:
+    """Where the servers saved the twin's tile indexes: beside a file, or a PostGIS twin's
+    local copy (under $XDG_CACHE_HOME, as the servers see it)."""
+    from layers import tile_index
+    from twin.store import open_store
+
+    if isinstance(twin_path, Path):
+        return tile_index.index_dir(twin_path)
+    st = open_store(twin_path)
+    try:
+        return st.blob_cache_dir()
+    finally:
+        st.close()
+
+
+def tiles_at_parcels(twin_path: Path | str, n: int, seed: int = 16
+                     ) -> list[tuple[int, int, int]]:
     """``n`` tiles over z8-z16 at random parcels, from the saved index's boxes."""
     from layers import tile_index
     from twin import Twin
 
     tw = Twin.open(twin_path)
-    prep = tile_index.open_saved(tile_index.index_dir(twin_path), LAYER,
-                                 tw.data_version(LAYER))
+    prep = tile_index.open_saved(saved_index_dir(twin_path), LAYER, tw.data_version(LAYER))
     boxes = prep.bounds
     rng = random.Random(seed)
     out = []
@@ -144,12 +167,13 @@ def tiles_at_parcels(twin_path: Path, n: int, seed: int = 16) -> list[tuple[int,
     return out
 
 
-def run_server(twin_path: Path, label: str, first: tuple, raster: str | None,
-               tiles: list | None = None, root: Path = ROOT, warm: str = "none") -> dict:
+def run_server(twin_path: Path | str, label: str, first: tuple, raster: str | None,
+               tiles: list | None = None, root: Path = ROOT, warm: str = "none",
+               env: dict | None = None) -> dict:
     import httpx
 
     port = free_port()
-    proc, health, t0 = start_server(twin_path, port, root, warm)
+    proc, health, t0 = start_server(twin_path, port, root, warm, env)
     out = {"health": health, "health_cpu": cpu_seconds(proc.pid)}
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False,
@@ -161,7 +185,9 @@ def run_server(twin_path: Path, label: str, first: tuple, raster: str | None,
                 time.sleep(0.02)
             out["ready"] = time.perf_counter() - t0
             z, x, y = first
+            c0 = cpu_seconds(proc.pid)
             out["first_tile"] = timed(c, f"/tiles/{LAYER}/{z}/{x}/{y}.mvt")
+            out["first_tile_cpu"] = cpu_seconds(proc.pid) - c0
             if raster:
                 rz, rx, ry = tile_of(*out_center(twin_path), 8)
                 out["first_raster"] = timed(c, f"/raster/{raster}/{rz}/{rx}/{ry}.png")
@@ -175,7 +201,7 @@ def run_server(twin_path: Path, label: str, first: tuple, raster: str | None,
         proc.terminate()
         proc.wait(30)
     parts = [f"/health {out['health']:.2f} s ({out['health_cpu']:.2f} s CPU)",
-             f"first tile {out['first_tile']:.3f} s"]
+             f"first tile {out['first_tile']:.3f} s ({out['first_tile_cpu']:.2f} s CPU)"]
     parts.insert(1, f"/ready {out['ready']:.2f} s")
     if "first_raster" in out:
         parts.append(f"first raster tile {out['first_raster']:.3f} s")
@@ -189,7 +215,7 @@ def run_server(twin_path: Path, label: str, first: tuple, raster: str | None,
 _CENTER: dict = {}
 
 
-def out_center(twin_path: Path) -> tuple[float, float]:
+def out_center(twin_path: Path | str) -> tuple[float, float]:
     if twin_path not in _CENTER:
         from twin import Twin
 
@@ -306,6 +332,11 @@ def main(argv=None) -> int:
     ap.add_argument("--parcels", type=int, default=1_000_000)
     ap.add_argument("--tiles", type=int, default=200)
     ap.add_argument("--no-postgis", action="store_true")
+    ap.add_argument("--postgis-twin", action="store_true",
+                    help="serve the twin from PostGIS instead (`twin push` into the bench's "
+                         "cluster, `twin serve --twin postgresql://...`): its tile index is "
+                         "kept in the database and a local copy; adds a restart on a fresh "
+                         "cache dir (a new host)")
     ap.add_argument("--baseline", type=Path, help="a checkout of other code (e.g. a worktree "
                     "of main before this change) to run the same restart measurement on")
     ap.add_argument("--tipg-python", help="the python of a virtualenv with tipg and uvicorn "
@@ -329,21 +360,41 @@ def main(argv=None) -> int:
     rasters = tw.tables.get("rasters")
     raster = str(rasters["name"].iloc[0]) if rasters is not None and len(rasters) else None
     first = tile_of(*out_center(path), 10)
-    shutil.rmtree(tile_index.index_dir(path), ignore_errors=True)
 
-    floor = import_floor()
-    print(f"import floor (pandas, geopandas, FastAPI, uvicorn in a bare process): {floor:.2f} s")
-    cold = run_server(path, "cold", first, raster)
-    tiles = tiles_at_parcels(path, args.tiles)
-    warm = run_server(path, "restart", first, raster, tiles)
-    ready = run_server(path, "warmed", first, raster, warm="tiles")
-    base = run_server(path, "baseline", first, raster, tiles, args.baseline) \
-        if args.baseline else None
+    with tempfile.TemporaryDirectory(prefix="startbench-") as tmp, \
+            contextlib.ExitStack() as stack:
+        work = Path(tmp)
+        sock = None
+        target: Path | str = path
+        if args.postgis_twin:
+            from bench.tiles import push_twin
 
-    anchor = tipg = None
-    if not args.no_postgis:
-        with tempfile.TemporaryDirectory(prefix="startbench-") as tmp, \
-                postgis(Path(tmp)) as sock:
+            sock = stack.enter_context(postgis(work))
+            target = push_twin(sock, path)
+            # This host's cache (the rasters' unpacked files, the tile indexes' local
+            # copies), fresh: the servers and this script see the same one.
+            os.environ["XDG_CACHE_HOME"] = str(work / "cache-host1")
+            print(f"serving {target} (one host's cache in {work / 'cache-host1'})")
+        else:
+            shutil.rmtree(tile_index.index_dir(path), ignore_errors=True)
+
+        floor = import_floor()
+        print(f"import floor (pandas, geopandas, FastAPI, uvicorn in a bare process): "
+              f"{floor:.2f} s")
+        cold = run_server(target, "cold", first, raster)
+        tiles = tiles_at_parcels(target, args.tiles)
+        warm = run_server(target, "restart", first, raster, tiles)
+        host = run_server(target, "new host", first, raster, tiles,
+                          env={"XDG_CACHE_HOME": str(work / "cache-host2")}) \
+            if args.postgis_twin else None
+        ready = run_server(target, "warmed", first, raster, warm="tiles")
+        base = run_server(target, "baseline", first, raster, tiles, args.baseline) \
+            if args.baseline else None
+
+        anchor = tipg = None
+        if not args.no_postgis:
+            if sock is None:
+                sock = stack.enter_context(postgis(work))
             print(f"PostGIS load + index: {load_postgis(sock, path):.1f} s")
             anchor = postgis_first_tile(sock, first)
             print(f"  PostGIS: first tile {anchor[0]:.3f} s on a new connection, backend "
@@ -354,32 +405,47 @@ def main(argv=None) -> int:
                       f"{tipg[2]:.0f} MB (plus PostgreSQL's)")
     if not tipg:
         print("  TiPg: not run (give --tipg-python)")
-    print("\nmemory by structure (MB, RSS growth, one after another in a fresh process):")
-    for what, mb in structure_costs(path).items():
-        if isinstance(mb, dict):
-            print(f"  {what}: " + ", ".join(f"{k} {v:.0f}" for k, v in mb.items()))
-        else:
-            print(f"  {what}: {mb:.0f}")
+    if not args.postgis_twin:  # what the file's structures cost: the same for both stores
+        print("\nmemory by structure (MB, RSS growth, one after another in a fresh process):")
+        for what, mb in structure_costs(path).items():
+            if isinstance(mb, dict):
+                print(f"  {what}: " + ", ".join(f"{k} {v:.0f}" for k, v in mb.items()))
+            else:
+                print(f"  {what}: {mb:.0f}")
 
-    print("\ntargets: /health <= 2 s, first tile <= 0.5 s, peak RSS <= 1 GB")
-    print(f"  /health: cold {cold['health']:.2f} s, restart {warm['health']:.2f} s; the import "
-          f"floor {floor:.2f} s" + (f"; baseline {base['health']:.2f} s" if base else ""))
+    print("\ntargets: /health <= 2 s, first tile <= 0.5 s, peak RSS <= 1 GB"
+          + (" (a PostGIS twin)" if args.postgis_twin else ""))
+    print(f"  /health: cold {cold['health']:.2f} s, restart {warm['health']:.2f} s"
+          + (f", new host {host['health']:.2f} s" if host else "")
+          + f"; the import floor {floor:.2f} s"
+          + (f"; baseline {base['health']:.2f} s" if base else ""))
     print(f"  app built (/ready, TWIN_WARM=none): cold {cold['ready']:.2f} s, restart "
-          f"{warm['ready']:.2f} s" + (f"; baseline {base['ready']:.2f} s" if base else ""))
-    print(f"  first parcels tile once built: cold {cold['first_tile']:.3f} s (prepares and "
-          f"saves the index), restart {warm['first_tile']:.3f} s")
+          f"{warm['ready']:.2f} s" + (f", new host {host['ready']:.2f} s" if host else "")
+          + (f"; baseline {base['ready']:.2f} s" if base else ""))
+    saved = "saves the index beside the file" if not host else \
+        "reads the layer from PostGIS, saves the index locally and in the database"
+    print(f"  first parcels tile once built: cold {cold['first_tile']:.3f} s "
+          f"({cold['first_tile_cpu']:.2f} s CPU; prepares and {saved}), restart "
+          f"{warm['first_tile']:.3f} s ({warm['first_tile_cpu']:.2f} s CPU; the saved index "
+          "memory-mapped)")
+    if host:
+        print(f"  first parcels tile on a new host (empty cache dir): {host['first_tile']:.3f} s "
+              f"({host['first_tile_cpu']:.2f} s CPU; the index fetched from the database, "
+              "checked and memory-mapped)")
     print(f"  with TWIN_WARM=tiles: /ready {ready['ready']:.2f} s after start, then first "
           f"tile {ready['first_tile']:.3f} s")
     if raster:
         print(f"  first raster tile: cold {cold['first_raster']:.3f} s, restart "
               f"{warm['first_raster']:.3f} s, after /ready {ready['first_raster']:.3f} s")
     print(f"  peak RSS after {len(tiles)} tiles (restart): {warm['rss']:.0f} MB"
+          + (f"; new host {host['rss']:.0f} MB" if host else "")
           + (f"; baseline {base['rss']:.0f} MB" if base else ""))
     if base:
         print(f"  baseline first tile {base['first_tile']:.3f} s, first raster tile "
               f"{base.get('first_raster', float('nan')):.3f} s")
     if anchor:
-        print(f"  first tile ratio PostGIS/ours (restart): {anchor[0] / warm['first_tile']:.2f}")
+        print(f"  first tile ratio PostGIS/ours (restart): {anchor[0] / warm['first_tile']:.2f}"
+              + (f", new host {anchor[0] / host['first_tile']:.2f}" if host else ""))
     if tipg:
         print(f"  first tile ratio TiPg/ours (restart): {tipg[1] / warm['first_tile']:.2f}; "
               f"peak RSS ours/TiPg: {warm['rss'] / tipg[2]:.1f}")

@@ -283,6 +283,16 @@ def bench_postgis_cold(sock: str, tiles) -> tuple[float, float, dict]:
         return len(tiles) / dt, cpu, out
 
 
+def push_twin(sock: str, twin_path: Path) -> str:
+    """``twin push`` the twin file into the cluster at ``sock``; returns the twin's URL."""
+    url = f"postgresql://postgres@/postgres?host={sock}&schema=twin"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "twin.cli", "push", str(twin_path), url],
+                   check=True, cwd=ROOT, capture_output=True)
+    print(f"twin push into PostGIS: {time.perf_counter() - t0:.1f} s")
+    return url
+
+
 def bench_postgis_twin_cold(sock: str, twin_path: Path, tiles, workdir: Path
                             ) -> tuple[float, float, dict]:
     """Cold tiles of a PostGIS twin as a client gets them: ``twin push`` the twin into
@@ -292,11 +302,7 @@ def bench_postgis_twin_cold(sock: str, twin_path: Path, tiles, workdir: Path
     Returns (tiles/s, the server's CPU seconds over those requests, the tiles)."""
     import httpx
 
-    url = f"postgresql://postgres@/postgres?host={sock}&schema=twin"
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "twin.cli", "push", str(twin_path), url],
-                   check=True, cwd=ROOT, capture_output=True)
-    print(f"twin push into PostGIS: {time.perf_counter() - t0:.1f} s")
+    url = push_twin(sock, twin_path)
     port = free_port()
     env = {**os.environ, "TWIN_ACCESS_LOG": "false", "NO_PROXY": "*",
            "TWIN_TILE_CACHE_BYTES": str(4 * 2**30)}

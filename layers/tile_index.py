@@ -27,9 +27,11 @@ in the warm-up thread could make another thread's ``compile`` fail with a System
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -40,7 +42,8 @@ import shapely
 from .mvt import EncodedColumn, encode_values
 from .tile_math import lonlat_to_mercator, to_mercator
 
-__all__ = ["PreparedLayer", "PackedTree", "index_dir", "save", "open_saved", "FORMAT"]
+__all__ = ["PreparedLayer", "PackedTree", "index_dir", "save", "open_saved", "share", "fetch",
+           "preparing", "FORMAT"]
 
 log = logging.getLogger("layers")
 
@@ -48,6 +51,9 @@ log = logging.getLogger("layers")
 FORMAT = 1
 _NODE = 16
 _CHUNK = 65_536
+#: Bytes per part of an index kept in a store (a database's bytea values travel whole).
+_PART = 16 * 2**20
+_LABEL = re.compile(r"[a-z][a-z0-9_]*")
 _NONE = np.empty(0, dtype=np.uint8)
 
 
@@ -261,28 +267,24 @@ def _name(layer: str, version: str) -> str:
     return f"{layer}-{version}-f{FORMAT}"
 
 
-def save(prep: PreparedLayer, where: Path, layer: str, version: str) -> Path:
-    """Save ``prep`` as layer ``layer``'s index at data version ``version``, atomically;
-    other versions of that layer's index are removed. Returns the index directory."""
-    final = where / _name(layer, version)
-    where.mkdir(parents=True, exist_ok=True)
-    tmp = where / f".{final.name}.{uuid.uuid4().hex}.tmp"
-    tmp.mkdir()
+def _write(path: Path, chunks) -> None:
+    with open(path, "wb") as f:
+        for chunk in chunks:
+            f.write(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _manifest(prep: PreparedLayer, layer: str, version: str) -> dict:
+    arrays = {k: [a.dtype.str, list(a.shape)] for k, a in prep._arrays().items()}
+    return {"layer": layer, "data_version": version, "format": FORMAT, "arrays": arrays,
+            **prep._manifest()}
+
+
+def _install(tmp: Path, final: Path, layer: str) -> Path:
+    """Move the index written in ``tmp`` into place (one ``rename``), and remove the
+    layer's indexes of other versions."""
     try:
-        arrays = {}
-        for key, arr in prep._arrays().items():
-            arr = np.ascontiguousarray(arr)
-            with open(tmp / f"{key}.bin", "wb") as f:
-                arr.tofile(f)
-                f.flush()
-                os.fsync(f.fileno())
-            arrays[key] = [arr.dtype.str, list(arr.shape)]
-        man = {"layer": layer, "data_version": version, "format": FORMAT, "arrays": arrays,
-               **prep._manifest()}
-        with open(tmp / "index.json", "w") as f:
-            json.dump(man, f)
-            f.flush()
-            os.fsync(f.fileno())
         try:
             os.rename(tmp, final)
         except OSError:
@@ -293,10 +295,133 @@ def save(prep: PreparedLayer, where: Path, layer: str, version: str) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     # Layer names are identifiers (no "-"), so this names only this layer's indexes.
-    for old in where.glob(f"{layer}-*"):
+    for old in final.parent.glob(f"{layer}-*"):
         if old.name != final.name:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _temporary(where: Path, final: Path) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    tmp = where / f".{final.name}.{uuid.uuid4().hex}.tmp"
+    tmp.mkdir()
+    return tmp
+
+
+def save(prep: PreparedLayer, where: Path, layer: str, version: str) -> Path:
+    """Save ``prep`` as layer ``layer``'s index at data version ``version``, atomically;
+    other versions of that layer's index are removed. Returns the index directory."""
+    final = where / _name(layer, version)
+    tmp = _temporary(where, final)
+    try:
+        for key, arr in prep._arrays().items():
+            _write(tmp / f"{key}.bin", [np.ascontiguousarray(arr).data])
+        _write(tmp / "index.json", [json.dumps(_manifest(prep, layer, version)).encode()])
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return _install(tmp, final, layer)
+
+
+# -- in a store (a PostGIS twin's database) ---------------------------------------------
+def _group(layer: str) -> str:
+    return f"tile index {layer}"
+
+
+def _chunks(arr: np.ndarray):
+    flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data
+    for i in range(0, len(flat), _PART):
+        yield flat[i:i + _PART]
+
+
+def preparing(store, layer: str):
+    """Held while this process prepares layer ``layer``'s index to store it: another
+    process about to prepare it waits, then fetches it (see ``Store.preparing``)."""
+    return store.preparing(_group(layer)) if store is not None else contextlib.nullcontext()
+
+
+def share(prep: PreparedLayer, store, layer: str, version: str) -> None:
+    """Store ``prep`` in ``store`` (one blob per layer: the index at its current data
+    version), so that other processes and hosts open it with :func:`fetch`. Each array's
+    length and SHA-256 go into the manifest, the last part, for :func:`fetch` to check."""
+    man = _manifest(prep, layer, version)
+
+    def parts():
+        sums = {}
+        for key, arr in prep._arrays().items():
+            h, n = hashlib.sha256(), 0
+            for chunk in _chunks(arr):
+                h.update(chunk)
+                n += len(chunk)
+                yield key, chunk
+            sums[key] = [n, h.hexdigest()]
+        yield "index.json", json.dumps({**man, "parts": sums}).encode()
+
+    store.put_blob(_group(layer), _name(layer, version), parts())
+
+
+def fetch(store, where: Path, layer: str, version: str) -> PreparedLayer | None:
+    """Layer ``layer``'s index at ``version`` from ``store``, unpacked into ``where`` (the
+    local copy the processes of this host map) and memory-mapped; None when the store
+    holds none, or one that does not check out (lengths, SHA-256, layer, version, format)."""
+    final = where / _name(layer, version)
+    try:
+        tmp = _temporary(where, final)
+    except OSError as e:
+        log.warning("cannot unpack the tile index of %r into %s (%s): preparing it", layer,
+                    where, e)
+        return None
+    files: dict[str, tuple] = {}
+    man = None
+    try:
+        with contextlib.ExitStack() as opened, \
+                contextlib.closing(store.blob_parts(_group(layer), final.name)) as stored:
+            for label, data in stored:
+                if label == "index.json":
+                    man = json.loads(data)
+                    continue
+                if label not in files:
+                    if not _LABEL.fullmatch(label):
+                        raise ValueError(f"a part called {label!r}")
+                    files[label] = (opened.enter_context(open(tmp / f"{label}.bin", "wb")),
+                                    hashlib.sha256(), [0])
+                f, h, n = files[label]
+                f.write(data)
+                h.update(data)
+                n[0] += len(data)
+            for f, _, _ in files.values():
+                f.flush()
+                os.fsync(f.fileno())
+        if man is None:
+            return None  # not stored (yet), or by another format
+        if man.get("layer") != layer or man.get("data_version") != version or \
+                man.get("format") != FORMAT:
+            raise ValueError(f"it is of layer {man.get('layer')!r} at version "
+                             f"{man.get('data_version')}")
+        sums = man.pop("parts")
+        for key in man["arrays"]:
+            length, digest = sums[key]
+            _, h, n = files.get(key) or (None, hashlib.sha256(), [0])
+            if n[0] != length or h.hexdigest() != digest:
+                raise ValueError(f"part {key!r} holds {n[0]} bytes that do not check out")
+            if key not in files:
+                _write(tmp / f"{key}.bin", [])
+        _write(tmp / "index.json", [json.dumps(man).encode()])
+    except (OSError, ValueError, KeyError, TypeError) as e:  # TwinError's are OSError's
+        log.warning("the tile index of %r in %s is unreadable (%s): preparing it again",
+                    layer, store.describe(), e)
+        man = None
+        return None
+    finally:
+        if man is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _install(tmp, final, layer)
+    except OSError as e:
+        log.warning("cannot unpack the tile index of %r into %s (%s): preparing it", layer,
+                    where, e)
+        return None
+    return open_saved(where, layer, version)
 
 
 def _mapped(path: Path, dtype: np.dtype, shape: tuple) -> np.ndarray:

@@ -4,8 +4,8 @@ The per-layer tile settings live in one declarative table, :data:`TILE_LAYERS`. 
 made in four vectorised steps over the features of one layer:
 
 1. a packed R-tree query with the tile's buffered box (layers/tile_index.py: the layer is
-   prepared once per data version and saved beside the twin file, where every later
-   process memory-maps it);
+   prepared once per data version and saved beside the twin file, or in a PostGIS twin's
+   database and a local copy of it, where every later process memory-maps it);
 2. the over-dense policy (docs/tiles.md): above ``max_features`` candidates, keep the largest;
 3. ``shapely.clip_by_rect``, one affine ``shapely.transform`` into tile units, then
    ``shapely.simplify`` with the zoom's tolerance (in tile units);
@@ -32,6 +32,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -165,7 +166,8 @@ class TileSource:
         Upper bound on the bytes of cached tiles.
     index_dir : path, optional
         Where prepared layers are saved and reopened (layers/tile_index.py); by default
-        beside the twin's file. ``False`` keeps them in memory only.
+        beside the twin's file, or for a PostGIS twin in its store's local cache (and in
+        the database, for every host). ``False`` keeps them in memory only.
     """
 
     def __init__(self, twin, cache_bytes: int = 256 * 2**20, index_dir=None):
@@ -177,6 +179,7 @@ class TileSource:
         self._lock = threading.Lock()
         self._prep_locks: dict[str, threading.Lock] = {}
         self._prepared: dict[str, tuple[str, PreparedLayer]] = {}
+        self._unshared = False  # the store refused an index once (said once, in the log)
 
     # -- cache ----------------------------------------------------------------------------
     def key(self, name: str, z: int, x: int, y: int) -> tuple:
@@ -207,12 +210,21 @@ class TileSource:
                 self._cached -= t.size
 
     # -- tiles ----------------------------------------------------------------------------
-    def _where(self):
-        if self.index_dir is False or (self.index_dir is None and self.twin.path is None):
-            return None
-        from pathlib import Path
-
-        return Path(self.index_dir) if self.index_dir else tile_index.index_dir(self.twin.path)
+    def _where(self, name: str):
+        """Where layer ``name``'s index is saved on this host (None: in memory only), and
+        the store that shares it between hosts (None: none; a database twin's does)."""
+        if self.index_dir is False:
+            return None, None
+        st = getattr(self.twin, "store", None)
+        # Only a layer that is, row for row, the stored one: an index of edits not saved
+        # there would replace the stored layer's own.
+        shared = st if st is not None and st.keeps_blobs and self.twin.stored_layer(name) \
+            else None
+        if self.index_dir:
+            return Path(self.index_dir), shared
+        if self.twin.path is not None:
+            return tile_index.index_dir(self.twin.path), None
+        return (shared.blob_cache_dir() if shared is not None else None), shared
 
     def prepared(self, name: str) -> PreparedLayer:
         """Layer ``name`` ready for tiling at its current data version: opened from its
@@ -231,11 +243,26 @@ class TileSource:
             return got[1]
 
     def _prepare(self, name: str, version: str) -> PreparedLayer:
-        where = self._where()
-        if where is not None:
-            prep = tile_index.open_saved(where, name, version)
-            if prep is not None:
-                return prep
+        where, shared = self._where(name)
+        prep = self._saved(where, shared, name, version)
+        if prep is not None:
+            return prep
+        # One process prepares a layer for a database and its hosts; the others wait for it
+        # (their request would wait as long preparing it), then fetch what it stored.
+        with tile_index.preparing(shared, name):
+            prep = self._saved(where, shared, name, version) if shared is not None else None
+            return prep if prep is not None else self._build(where, shared, name, version)
+
+    @staticmethod
+    def _saved(where, shared, name: str, version: str) -> PreparedLayer | None:
+        if where is None:
+            return None
+        prep = tile_index.open_saved(where, name, version)
+        if prep is None and shared is not None:
+            prep = tile_index.fetch(shared, where, name, version)
+        return prep
+
+    def _build(self, where, shared, name: str, version: str) -> PreparedLayer:
         prep = PreparedLayer.build(self.twin.layer(name), self.twin.schema(name).id_column,
                                    tile_layer(name).properties)
         if where is not None:
@@ -248,6 +275,14 @@ class TileSource:
             else:
                 # Memory-mapped, its pages are shared with every process serving this twin.
                 prep = tile_index.open_saved(saved.parent, name, version) or prep
+        if shared is not None:
+            try:
+                tile_index.share(prep, shared, name, version)
+            except OSError as e:  # a read-only role (TwinFileError), the database away
+                (log.debug if self._unshared else log.warning)(
+                    "cannot store the tile index of %r in %s (%s): every host prepares it "
+                    "again", name, shared.describe(), e)
+                self._unshared = True
         return prep
 
     def tile(self, name: str, z: int, x: int, y: int) -> Tile:

@@ -305,14 +305,13 @@ def test_a_layer_edited_by_another_program_is_hashed_from_its_rows(small_twin, t
 
 
 def test_both_stores_open_lazily_and_give_the_layers_as_saved(twin_location):
-    # A file trusts its records of layers nothing edited; PostGIS records nothing it can
-    # trust (no edit triggers there), so its layers are measured from their rows, once.
+    # Both trust their records of layers nothing edited (edit triggers in either store).
     small = make_small_twin()
     small.save(twin_location)
     tw = Twin.open(twin_location)
     assert not any(tw.loaded(n) for n in tw.layer_names if n != "region")
     known = tw.known_data_version("parcels")
-    assert known == (small.data_version("parcels") if tw.path is not None else None)
+    assert known == small.data_version("parcels")
     assert tw.layer_count("parcels") == len(small.layer("parcels"))
     assert tw.data_version("parcels") == small.data_version("parcels")
     assert tw.info()["layers"] == small.info()["layers"]

@@ -8,6 +8,7 @@ verb is a small ``_cmd_*`` function registered in :func:`_parser`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -124,7 +125,14 @@ def _cmd_serve(args) -> int:
         build_default(out=path, progress=True)
     # The workers (or the app) open their own connections; this process serves nothing
     # and would hold an idle database connection for as long as it runs.
+    health = None
     if st is not None:
+        if args.workers == 1:  # /health answers from the metadata while the app is built
+            from api.boot import meta_health
+
+            with contextlib.suppress(TwinError):
+                # the name Twin.open gives a twin whose metadata names none
+                health = meta_health(st.read_meta(), Path(str(path)).stem)
         st.close()
     # proxy_headers=False: the app trusts forwarded headers only from TWIN_TRUSTED_PROXIES
     # (api/proxy.py). uvicorn's own handling would trust its FORWARDED_ALLOW_IPS instead
@@ -159,7 +167,7 @@ def _cmd_serve(args) -> int:
     def stop(error: BaseException) -> None:
         server.should_exit = True
 
-    boot = BootApp(build, None if st is not None else file_health(path), stop)
+    boot = BootApp(build, health if st is not None else file_health(path), stop)
     server = uvicorn.Server(uvicorn.Config(boot, **common))
     server.run()
     if boot.error is not None:

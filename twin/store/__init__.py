@@ -85,14 +85,17 @@ def is_database_url(location) -> bool:
 def open_store(location: str | os.PathLike | Store) -> Store:
     """The store at ``location``: a GeoPackage path or a ``postgresql://`` URL."""
     from .base import Store
-    from .gpkg import GpkgStore
 
     if isinstance(location, Store):
         return location
     if is_database_url(location):
-        from .postgis import PostgisStore  # lazy: psycopg only where a database is used
+        # lazy: psycopg only where a database is used, and neither pandas nor geopandas
+        # before a server on it binds (the data stack is imported while /health answers)
+        from .postgis import PostgisStore
 
         return PostgisStore(str(location))
+    from .gpkg import GpkgStore
+
     return GpkgStore(Path(location))
 
 

@@ -22,17 +22,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TwinError, TwinFileError
 
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+
 __all__ = ["Table", "Store", "Transaction", "StoredFile", "DuplicateKey", "META_TABLE",
-           "FILES_TABLE", "CHANGES_TABLE", "EDITS_TABLE", "INTERNAL_TABLES", "FILE_PART_BYTES",
+           "FILES_TABLE", "CHANGES_TABLE", "EDITS_TABLE", "BLOBS_TABLE", "INTERNAL_TABLES",
+           "FILE_PART_BYTES",
            "frame", "sql_kind", "plain"]
 
 META_TABLE = "twin_meta"
@@ -42,8 +42,10 @@ FILES_TABLE = "twin_files"
 CHANGES_TABLE = "twin_changes"
 #: Edits made to each layer by any program since the toolkit saved it (a file's triggers).
 EDITS_TABLE = "twin_layer_edits"
+#: What a server prepared once per data version, kept by a database store (twin/store/pg_blobs).
+BLOBS_TABLE = "twin_blobs"
 #: Tables of the store's own that are not the twin's attribute tables.
-INTERNAL_TABLES = (META_TABLE, FILES_TABLE, CHANGES_TABLE, EDITS_TABLE)
+INTERNAL_TABLES = (META_TABLE, FILES_TABLE, CHANGES_TABLE, EDITS_TABLE, BLOBS_TABLE)
 #: Files are split into rows of at most this many bytes (SQLite caps one value at 1 GB).
 FILE_PART_BYTES = 16 * 2**20
 
@@ -79,6 +81,8 @@ def sql_kind(series: pd.Series) -> str:
     DataFrame) are typed by their values, as pandas' ``to_sql`` does, so booleans and
     numbers come back as numbers, not as text. Booleans are stored as 0/1 (GeoPackage has
     no boolean), in both backends, so a table reads back the same from either."""
+    import pandas as pd  # here: a server binds before the data stack is imported
+
     kind = pd.api.types.infer_dtype(series, skipna=True)
     if kind in ("boolean", "integer"):
         return "int"
@@ -91,6 +95,8 @@ def sql_kind(series: pd.Series) -> str:
 
 def plain(v):
     """A value a database driver takes: None for NaN/NA, Python scalars for NumPy's."""
+    import pandas as pd
+
     if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
         return None
     if hasattr(v, "item"):  # numpy scalars
@@ -101,6 +107,8 @@ def plain(v):
 def frame(rows: Sequence[tuple], columns: Sequence[str]) -> pd.DataFrame:
     """Rows from either backend as the same DataFrame (pandas' ``read_sql`` builds its
     frames this way, so GeoPackage tables read as they always did)."""
+    import pandas as pd
+
     return pd.DataFrame.from_records(list(rows), columns=list(columns), coerce_float=True)
 
 
@@ -247,6 +255,10 @@ class Store(ABC):
         GeoDataFrame, or with ``wkb=True`` a DataFrame whose ``geometry`` column holds
         each row's WKB (bytes). This default reads the whole layer; stores that can read
         fewer columns do."""
+        import numpy as np
+        import pandas as pd
+        import shapely
+
         gdf = self.read_layer(name)
         out = gdf[[c for c in columns if c in gdf.columns] + [gdf.geometry.name]]
         if not wkb:
@@ -264,6 +276,35 @@ class Store(ABC):
     def generation(self) -> object:
         """A token that changes when the whole twin is replaced (a new file moved over the
         old one); None where the store cannot tell."""
+        return None
+
+    # -- what servers prepared ------------------------------------------------------------
+    #: Whether the store keeps named blobs (:meth:`put_blob`), shared by every process and
+    #: host that opens the twin. A file store does not: what is prepared for it is saved
+    #: beside the file instead.
+    keeps_blobs: bool = False
+
+    def put_blob(self, group: str, name: str, blob: Iterable[tuple[str, bytes | memoryview]]
+                 ) -> None:
+        """Store ``blob``, a sequence of (label, bytes) parts, as ``name`` of ``group``, in
+        one transaction that also removes the group's other blobs (a crash leaves the old
+        ones, never half of the new one). A store that may not be written raises
+        :class:`TwinFileError`."""
+        raise TwinFileError(f"{self.describe()} keeps no blobs")
+
+    def blob_parts(self, group: str, name: str) -> Iterator[tuple[str, bytes]]:
+        """Blob ``name`` of ``group``, part by part, as stored (nothing when absent)."""
+        yield from ()
+
+    def preparing(self, group: str) -> contextlib.AbstractContextManager[None]:
+        """Held while this process prepares what it will store as a blob of ``group``, so
+        that another process (a worker, a host) about to prepare the same waits, and then
+        finds it stored. A no-op for a store that keeps no blobs."""
+        return contextlib.nullcontext()
+
+    def blob_cache_dir(self) -> Path | None:
+        """A local folder for unpacked copies of the store's blobs, shared by the processes
+        of one host (None for a store that keeps no blobs)."""
         return None
 
     @abstractmethod
@@ -326,7 +367,7 @@ class Store(ABC):
                                       "rasters"])
         falsy = {"0", "false", "False", "0.0"}
 
-        def no(col: pd.Series) -> pd.Series:
+        def no(col):
             return col.astype(str).isin(falsy)
 
         found = []

@@ -15,13 +15,16 @@ In the schema:
   tables, each with a hidden ``twin_rowid`` that keeps rows in the order they were
   written, as SQLite's rowid does, so both backends read the same frames;
 * ``twin_changes``: each attribute table's change counter. Every write transaction bumps
-  it and sends ``NOTIFY twin_changes, '<schema>:<table>:<counter>'``, delivered on commit.
+  it and sends ``NOTIFY twin_changes, '<schema>:<table>:<counter>'``, delivered on commit;
+* ``twin_layer_edits``: the edits any program made to each layer since the toolkit wrote
+  it, counted by triggers (:mod:`.pg_edits`), so the layer records in ``twin_meta``
+  (count, extent, content hash) are trusted while they say none;
+* ``twin_blobs``: what servers prepared once per data version (tile indexes), shared by
+  every worker and host (:mod:`.pg_blobs`).
 
 A whole twin is written into a new schema in one transaction that ends by dropping the
 old schema and renaming the new one: readers see the old twin or the new one, never half,
-and a crash leaves the old one. Layers travel as CSV through ``COPY`` (Arrow writes and
-parses it in C; geometries as hex (E)WKB), because row-by-row inserts of a million parcels
-take minutes.
+and a crash leaves the old one. Layers travel as CSV through ``COPY`` (:mod:`.pg_layers`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import io
 import json
 import os
 import re
@@ -38,15 +40,11 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
-
 from ..errors import InvalidArgument, StoreBusy, StoreUnavailable, TwinError, TwinFileError
-from . import base
+from . import base, pg_blobs, pg_edits
 from .base import (
     CHANGES_TABLE,
     FILES_TABLE,
@@ -57,6 +55,13 @@ from .base import (
     Table,
     Transaction,
 )
+from .pg_layers import read_layer as _read_layer
+from .pg_layers import write_layer as _write_layer
+
+if TYPE_CHECKING:  # imported where used: a server binds before the data stack is imported
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
 
 __all__ = ["PostgisStore", "CHANNEL", "LISTENING"]
 
@@ -91,6 +96,7 @@ class PostgisStore(base.Store):
 
     kind = "postgis"
     shared = True
+    keeps_blobs = True
     #: Seconds a request waits for a pooled connection before the store answers
     #: :class:`StoreUnavailable` (a database restart should not hold requests for long).
     wait_s = 5.0
@@ -146,6 +152,18 @@ class PostgisStore(base.Store):
         root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         digest = hashlib.sha256(self.identity().encode()).hexdigest()[:16]
         return Path(root) / "aqmola-twin" / "postgis" / f"{self.schema}-{digest}.rasters"
+
+    def blob_cache_dir(self) -> Path:
+        return self.cache_dir().with_suffix(".blobs")
+
+    def put_blob(self, group, name, blob) -> None:
+        pg_blobs.put(self, group, name, blob)
+
+    def blob_parts(self, group, name):
+        return pg_blobs.parts(self, group, name)
+
+    def preparing(self, group):
+        return pg_blobs.preparing(self, group)
 
     # -- connections ----------------------------------------------------------------------
     def _connect_kwargs(self) -> dict:
@@ -346,6 +364,7 @@ class PostgisStore(base.Store):
 
     # -- the whole twin -------------------------------------------------------------------
     def write_twin(self, layers, meta, tables, files=None, *, expected=None) -> None:
+        import pandas as pd
         from psycopg import sql
 
         files = files or {}
@@ -359,6 +378,8 @@ class PostgisStore(base.Store):
                 target = self._clone(new)
                 for name, gdf in layers.items():
                     _write_layer(conn, target._t(name), gdf)
+                pg_edits.count_edits(conn, new, layers)
+                pg_blobs.create_table(conn, new)
                 tx = _PgTransaction(target, conn)
                 tx.replace(META_TABLE, pd.DataFrame(
                     {"key": list(meta), "value": [json.dumps(v, ensure_ascii=False)
@@ -455,6 +476,12 @@ class PostgisStore(base.Store):
 
     def layer_names(self) -> list[str]:
         return list(self.read_meta().get("layer_order", []))
+
+    def unchanged_layers(self, names) -> frozenset[str]:
+        return pg_edits.unchanged(self, names)
+
+    def generation(self) -> object:
+        return pg_edits.generation(self)
 
     def read_layer(self, name: str) -> gpd.GeoDataFrame:
         with self._conn() as conn:
@@ -579,6 +606,7 @@ class PostgisStore(base.Store):
     def filter_rows(self, layer: str, flt) -> np.ndarray:
         """Positions (``fid``) of the layer's rows a checked CQL2 filter selects, evaluated
         by PostGIS through :func:`twin.query.sql.where_clause` (GiST for spatial tests)."""
+        import numpy as np
         from psycopg import sql
 
         from ..query.sql import where_clause
@@ -601,113 +629,6 @@ def _sql(text: str, *idents):
 
     return sql.SQL(text).format(*idents)
 
-
-# -- layers ------------------------------------------------------------------------------
-def _pg_type(s: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(s):
-        return "boolean"
-    if pd.api.types.is_integer_dtype(s):
-        return "integer" if s.dtype.itemsize <= 4 and str(s.dtype) != "uint32" else "bigint"
-    if pd.api.types.is_float_dtype(s):
-        return "real" if s.dtype.itemsize == 4 else "double precision"
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return "timestamptz" if getattr(s.dtype, "tz", None) is not None else "timestamp"
-    kind = pd.api.types.infer_dtype(s, skipna=True)
-    if kind in ("string", "empty", "unicode"):
-        return "text"
-    raise TwinFileError(f"column {s.name!r} holds {kind} values, which a twin layer cannot "
-                        "store: convert it to text or numbers")
-
-
-def _write_layer(conn, table, gdf: gpd.GeoDataFrame) -> None:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    from psycopg import sql
-
-    geom = gdf.geometry.name
-    cols = [c for c in gdf.columns if c != geom]
-    if "fid" in cols:
-        raise TwinFileError("a layer column is called 'fid', the name a twin keeps for a "
-                            "row's place: rename it")
-    types = {c: _pg_type(gdf[c]) for c in cols}
-    ddl = sql.SQL("CREATE TABLE {} (fid bigint PRIMARY KEY{}, geometry geometry(Geometry, "
-                  "4326))").format(table, sql.SQL("").join(
-                      sql.SQL(", {} {}").format(sql.Identifier(c), sql.SQL(types[c]))
-                      for c in cols))
-    conn.execute(ddl)
-    values = np.asarray(gdf.geometry.values)
-    ewkb = shapely.to_wkb(shapely.set_srid(values, 4326), hex=True, include_srid=True)
-    arrays = [pa.array(np.arange(len(gdf), dtype=np.int64))]
-    arrays += [pa.array(gdf[c], from_pandas=True) for c in cols]
-    arrays.append(pa.array(ewkb, type=pa.string()))
-    names = ["fid", *cols, "geometry"]
-    buf = io.BytesIO()
-    # quoting all strings keeps '' apart from NULL (an unquoted empty field)
-    pacsv.write_csv(pa.table(arrays, names=[f"c{i}" for i in range(len(names))]), buf,
-                    pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-        table, sql.SQL(", ").join(map(sql.Identifier, names)))
-    with conn.cursor().copy(copy) as cp:
-        view = buf.getbuffer()
-        for i in range(0, len(view), 1 << 20):
-            cp.write(view[i:i + (1 << 20)])
-    conn.execute(sql.SQL("CREATE INDEX ON {} USING gist (geometry)").format(table))
-
-
-_ARROW = {"bigint": "int64", "integer": "int32", "smallint": "int16",
-          "double precision": "float64", "real": "float32", "boolean": "bool",
-          "text": "string", "character varying": "string",
-          "timestamp without time zone": "timestamp", "timestamp with time zone": "timestamptz"}
-
-
-def _read_layer(conn, schema: str, name: str, where: str,
-                columns: set[str] | None = None, as_wkb: bool = False):
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-    from psycopg import sql
-
-    cols = [(c, t) for c, t in conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
-        "%s AND table_name = %s ORDER BY ordinal_position", (schema, name)).fetchall()
-        if c not in ("fid", "geometry") and (columns is None or c in columns)]
-    if not cols and not conn.execute("SELECT to_regclass(%s) IS NOT NULL",
-                                     (f'"{schema}"."{name}"',)).fetchone()[0]:
-        raise TwinFileError(f"{where} lists layer {name!r} but holds no such table: push "
-                            "the twin again (`twin push`)")
-    types = {}
-    for c, t in cols:
-        kind = _ARROW.get(t, "string")
-        types[c] = {"timestamp": pa.timestamp("us"), "timestamptz": pa.timestamp("us", "UTC"),
-                    "string": pa.string()}.get(kind) or pa.from_numpy_dtype(np.dtype(kind))
-    select = sql.SQL("COPY (SELECT {}{}encode(ST_AsBinary(geometry), 'hex') FROM {} ORDER BY "
-                     "fid) TO STDOUT (FORMAT csv)").format(
-        sql.SQL(", ").join(map(sql.Identifier, [c for c, _ in cols])),
-        sql.SQL(", ") if cols else sql.SQL(""), sql.Identifier(schema, name))
-    buf = io.BytesIO()
-    with conn.cursor().copy(select) as cp:
-        for chunk in cp:
-            buf.write(chunk)
-    names = [c for c, _ in cols] + ["__wkb"]
-    if buf.tell() == 0:
-        table = pa.table({c: pa.array([], type=types[c]) for c, _ in cols})
-        wkb: list = []
-    else:
-        buf.seek(0)
-        table = pacsv.read_csv(buf, pacsv.ReadOptions(column_names=names),
-                               pacsv.ParseOptions(newlines_in_values=True),
-                               pacsv.ConvertOptions(
-                                   column_types={**types, "__wkb": pa.string()},
-                                   true_values=["t"], false_values=["f"], null_values=[""],
-                                   strings_can_be_null=True,
-                                   quoted_strings_can_be_null=False))
-        wkb = table.column("__wkb").to_numpy(zero_copy_only=False)
-        table = table.drop(["__wkb"])
-    df = table.to_pandas()
-    if as_wkb:  # bytes, no geometry objects (Store.read_columns)
-        return df.assign(geometry=[None if h is None else bytes.fromhex(h) for h in wkb])
-    geometry = shapely.from_wkb(np.asarray(wkb, dtype=object)) if len(wkb) else []
-    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geometry, index=df.index, crs=4326),
-                            crs=4326)
 
 
 # -- attribute tables --------------------------------------------------------------------
