@@ -355,12 +355,7 @@ class PostgisStore(base.Store):
             return
         now = {str(n): int(v) for n, v in conn.execute(
             _sql("SELECT name, version FROM {} FOR UPDATE", self._t(CHANGES_TABLE)))}
-        moved = sorted(n for n in set(now) | set(expected) if now.get(n) != expected.get(n))
-        if moved:
-            raise TwinFileError(
-                f"{self.describe()}: {', '.join(moved)} changed since this session read the "
-                "twin (another worker or session wrote there): nothing was saved; open the "
-                "twin again and repeat the change")
+        base.refuse_if_changed(self.describe(), now, expected)
 
     # -- the whole twin -------------------------------------------------------------------
     def write_twin(self, layers, meta, tables, files=None, *, expected=None) -> None:
