@@ -20,7 +20,6 @@ from api.app import create_app
 from api.settings import Settings
 from tests.map_browser import clean, open_page, pixels, shot, show_layers, variance
 from tests.test_api_server import serve_in_thread
-from tests.test_map_browser import browser  # noqa: F401  (the chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.server]
 
@@ -31,15 +30,18 @@ TOKEN = "dash-token"
 def server(default_twin_path, tmp_path_factory):
     path = tmp_path_factory.mktemp("dash") / "akmola.gpkg"
     shutil.copyfile(default_twin_path, path)
-    app = create_app(Settings(twin_path=path, api_tokens=TOKEN, gc_freeze=False))
+    # The region's forecasts (240 series, the module's longest wait) are fitted from the
+    # server's start, as `twin serve` does, while chromium opens and draws the page.
+    app = create_app(Settings(twin_path=path, api_tokens=TOKEN, gc_freeze=False,
+                              forecast_on_start=True))
     with serve_in_thread(app) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def dash(browser, server):  # noqa: F811
+def dash(browser, server):
     run = open_page(browser, f"{server}/dashboard")
-    # The first visit waits for the region's forecasts (every series fitted once).
+    # The page is complete once the region's forecasts are in (every series fitted once).
     run.page.wait_for_function("window.twinDash && (twinDash.complete || "
                                "twinDash.errors.length > 0)", timeout=600_000)
     assert run.page.evaluate("twinDash.errors") == []
@@ -169,7 +171,7 @@ def test_dashboard_assets_are_served_from_installed_packages(server):
         assert c.get("/dashboard/", follow_redirects=False).status_code == 308
 
 
-def test_the_map_page_follows_the_stream_too(browser, server):  # noqa: F811
+def test_the_map_page_follows_the_stream_too(browser, server):
     run = open_page(browser, f"{server}/map")
     page = run.page
     try:
