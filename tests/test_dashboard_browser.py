@@ -30,10 +30,7 @@ TOKEN = "dash-token"
 def server(default_twin_path, tmp_path_factory):
     path = tmp_path_factory.mktemp("dash") / "akmola.gpkg"
     shutil.copyfile(default_twin_path, path)
-    # The region's forecasts (240 series, the module's longest wait) are fitted from the
-    # server's start, as `twin serve` does, while chromium opens and draws the page.
-    app = create_app(Settings(twin_path=path, api_tokens=TOKEN, gc_freeze=False,
-                              forecast_on_start=True))
+    app = create_app(Settings(twin_path=path, api_tokens=TOKEN, gc_freeze=False))
     with serve_in_thread(app) as url:
         yield url
 
@@ -41,7 +38,7 @@ def server(default_twin_path, tmp_path_factory):
 @pytest.fixture(scope="module")
 def dash(browser, server):
     run = open_page(browser, f"{server}/dashboard")
-    # The page is complete once the region's forecasts are in (every series fitted once).
+    # The first visit waits for the region's forecasts (every series fitted once).
     run.page.wait_for_function("window.twinDash && (twinDash.complete || "
                                "twinDash.errors.length > 0)", timeout=600_000)
     assert run.page.evaluate("twinDash.errors") == []
