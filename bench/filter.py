@@ -34,6 +34,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._proc import stop  # noqa: E402
 from bench.tiles import free_port, wait_http  # noqa: E402  (one copy of each)
 
 ITEMS = "/collections/parcels/items"
@@ -146,11 +147,7 @@ def main(argv=None) -> int:
               f"filter no slower than 1.5x, i.e. ratio >= 0.67)")
         return 0 if worst >= 1 / 1.5 else 1
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._proc import stop  # noqa: E402
 from layers.tile_math import ORIGIN, lonlat_to_mercator, tile_bounds  # noqa: E402
 from layers.vector_tiles import EXTENT, render_tile, tile_layer  # noqa: E402
 
@@ -331,11 +332,7 @@ def bench_postgis_twin_cold(sock: str, twin_path: Path, tiles, workdir: Path
             dt, cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - c0
         return len(tiles) / dt, cpu, out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 20)
         log.close()
 
 
@@ -528,11 +525,7 @@ http {{
         return rates
     finally:
         for p in procs:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop(p)
 
 
 def main(argv=None) -> int:

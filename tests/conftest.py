@@ -182,3 +182,14 @@ def backend(request, tmp_path_factory) -> Backend:
     if request.param == "gpkg":
         return Backend("gpkg", lambda: str(tmp_path_factory.mktemp("twin") / "twin.gpkg"))
     return Backend("postgis", request.getfixturevalue("postgis_url"))
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """One headless chromium (tests/map_browser.py) for every browser test of the session:
+    launching it per module cost seconds each. Tests open their own pages in it; each
+    server is on its own loopback port, so no page sees another origin's storage."""
+    from tests.map_browser import launch_browser
+
+    with launch_browser(tmp_path_factory.mktemp("chromium-profile")) as ctx:
+        yield ctx

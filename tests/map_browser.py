@@ -23,7 +23,7 @@ import pytest
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "VIEWPORT", "MAP_LEFT", "Run", "serve", "open_page",
            "pixels", "variance", "colours", "shot", "ready", "settle", "wait_tiles", "fly",
-           "show_layers", "clean", "launch_browser"]
+           "show_layers", "clean", "launch_browser", "map_page"]
 
 CHROMIUM = "/usr/bin/chromium"
 # What works here: root, no GPU, closed network. The resolver rule is a second fence behind
@@ -145,6 +145,18 @@ def open_page(browser, url: str) -> Run:
     page.on("requestfailed", lambda r: run.failed.append((0, r.url)))
     page.goto(url)
     return run
+
+
+@contextmanager
+def map_page(browser, url: str):
+    """The page at ``url`` opened and ready (:func:`ready`), closed afterwards: a module's
+    shared /map page."""
+    run = open_page(browser, url)
+    try:
+        ready(run)
+        yield run
+    finally:
+        run.page.close()
 
 
 def pixels(page, left: int = MAP_LEFT) -> np.ndarray:

@@ -3,10 +3,7 @@ that name the proxies, and the whole thing behind a real nginx from Debian on lo
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +26,7 @@ from api.proxy import (
 )
 from api.settings import Settings, settings_problem
 from tests.common import NO_PROXY_ENV, ogrinfo_counts
+from tests.processes import NGINX, free_port, nginx_conf, running
 from twin.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,14 +206,7 @@ def test_prefixes(prefix, expected):
 # -- behind a real nginx --------------------------------------------------------------------
 
 _NO_PROXY_ENV = NO_PROXY_ENV
-NGINX = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 TOKEN = "nginx-test-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(url: str, proc: subprocess.Popen, what: str, log=None) -> None:
@@ -232,40 +223,11 @@ def _wait(url: str, proc: subprocess.Popen, what: str, log=None) -> None:
             time.sleep(0.2)
 
 
-@contextlib.contextmanager
-def _running(cmd, **kw):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            **kw)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-
-
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
+# What README's settings section tells a deployer to write. Host stays nginx's default (the
+# upstream, 127.0.0.1:{up}), so a link built from it would show.
+NGINX_SERVER = """
     server {{
         listen 127.0.0.1:{port};
-        # What README's settings section tells a deployer to write. Host stays nginx's
-        # default (the upstream, 127.0.0.1:{up}), so a link built from it would show.
         location /twin/ {{
             proxy_pass http://127.0.0.1:{up}/;
             proxy_set_header X-Forwarded-Host $http_host;
@@ -274,7 +236,6 @@ http {{
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         }}
     }}
-}}
 """
 
 
@@ -290,15 +251,15 @@ def behind_nginx(tmp_path_factory):
     d = tmp_path_factory.mktemp("nginx")
     tw = grid_twin(30, 20)
     path = tw.save(d / "twin.gpkg")
-    up, port = _free_port(), _free_port()
+    up, port = free_port(), free_port()
     env = {**_NO_PROXY_ENV, "TWIN_TRUSTED_PROXIES": "127.0.0.1", "TWIN_API_TOKENS": TOKEN,
            "TWIN_GC_FREEZE": "false"}
     env.pop("TWIN_PUBLIC_URL", None)
-    (d / "nginx.conf").write_text(NGINX_CONF.format(d=d, port=port, up=up))
+    (d / "nginx.conf").write_text(nginx_conf(d, NGINX_SERVER.format(port=port, up=up)))
     serve = [sys.executable, "-m", "twin.cli", "serve", "--twin", str(path), "--host",
              "127.0.0.1", "--port", str(up)]
-    with _running(serve, cwd=ROOT, env=env) as ours, \
-            _running([NGINX, "-p", str(d), "-e", str(d / "error.log"), "-c",
+    with running(serve, cwd=ROOT, env=env) as ours, \
+            running([NGINX, "-p", str(d), "-e", str(d / "error.log"), "-c",
                       str(d / "nginx.conf")]) as nginx:
         # /ready: /health answers while the app is still built (api/boot.py).
         _wait(f"http://127.0.0.1:{up}/ready", ours, "twin serve")

@@ -20,6 +20,7 @@ from api.app import create_app
 from api.settings import Settings
 from layers.tile_math import tiles_for_bounds
 from tests.common import NO_PROXY_ENV, ogrinfo_counts
+from tests.processes import free_port, stop
 from tests.test_vector_tiles import grid_twin
 
 pytestmark = pytest.mark.server
@@ -250,9 +251,7 @@ def test_the_header_timeout_is_a_setting():
 def test_twin_serve_command(small_twin, tmp_path):
     """`twin serve --twin FILE` starts uvicorn with create_app and answers."""
     path = small_twin.save(tmp_path / "small.gpkg")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "twin.cli", "serve", "--twin", str(path), "--port", str(port)],
@@ -279,11 +278,7 @@ def test_twin_serve_command(small_twin, tmp_path):
                                 "X-Forwarded-Host": "evil.example"}).json()
         assert tj["tiles"][0].startswith(f"http://127.0.0.1:{port}/tiles/districts/")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         proc.stdout.close()
 
 

@@ -20,7 +20,6 @@ from api.app import create_app
 from api.settings import Settings
 from tests.map_browser import clean, open_page, pixels, shot, show_layers, variance
 from tests.test_api_server import serve_in_thread
-from tests.test_map_browser import browser  # noqa: F401  (the chromium fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.server]
 
@@ -37,7 +36,7 @@ def server(default_twin_path, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def dash(browser, server):  # noqa: F811
+def dash(browser, server):
     run = open_page(browser, f"{server}/dashboard")
     # The first visit waits for the region's forecasts (every series fitted once).
     run.page.wait_for_function("window.twinDash && (twinDash.complete || "
@@ -169,7 +168,7 @@ def test_dashboard_assets_are_served_from_installed_packages(server):
         assert c.get("/dashboard/", follow_redirects=False).status_code == 308
 
 
-def test_the_map_page_follows_the_stream_too(browser, server):  # noqa: F811
+def test_the_map_page_follows_the_stream_too(browser, server):
     run = open_page(browser, f"{server}/map")
     page = run.page
     try:

@@ -21,10 +21,9 @@ from tests.map_browser import (
     clean,
     colours,
     fly,
-    launch_browser,
+    map_page,
     open_page,
     pixels,
-    ready,
     serve,
     settle,
     shot,
@@ -43,21 +42,13 @@ def server(default_twin_path):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    with launch_browser(tmp_path_factory.mktemp("chromium-profile")) as ctx:
-        yield ctx
-
-
 # ----------------------------------------------------------------------------- /map
 
 
 @pytest.fixture(scope="module")
 def map_run(browser, server):
-    run = open_page(browser, f"{server}/map?lang=en")
-    ready(run)
-    yield run
-    run.page.close()
+    with map_page(browser, f"{server}/map?lang=en") as run:
+        yield run
 
 
 def test_map_page_draws_and_stays_offline(map_run):

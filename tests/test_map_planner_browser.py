@@ -20,7 +20,7 @@ import pytest
 from tests.map_browser import (
     clean,
     fly,
-    launch_browser,
+    map_page,
     open_page,
     pixels,
     ready,
@@ -66,18 +66,12 @@ def server(planner_twin):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    with launch_browser(tmp_path_factory.mktemp("chromium-profile")) as ctx:
-        yield ctx
 
 
 @pytest.fixture(scope="module")
 def map_run(browser, server):
-    run = open_page(browser, f"{server}/map?lang=en")
-    ready(run)
-    yield run
-    run.page.close()
+    with map_page(browser, f"{server}/map?lang=en") as run:
+        yield run
 
 
 def _page_xy(page, lon, lat, view="main"):

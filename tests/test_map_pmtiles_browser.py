@@ -9,7 +9,6 @@ a deployer to configure). The page must draw the parcels from it with no request
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 
 import numpy as np
@@ -17,7 +16,6 @@ import pytest
 
 from tests.map_browser import (
     clean,
-    launch_browser,
     open_page,
     pixels,
     ready,
@@ -26,26 +24,13 @@ from tests.map_browser import (
     shot,
     show_layers,
 )
-from tests.test_api_proxy import NGINX, _free_port
+from tests.processes import NGINX, free_port, nginx_conf, running
 from tests.test_vector_tiles import grid_twin
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.server]
 
 # What README's "Parcels from a CDN" section tells a deployer to write, on loopback.
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
+CDN_SERVER = """
     server {{
         listen 127.0.0.1:{port};
         root {d}/www;
@@ -56,7 +41,6 @@ http {{
             if ($request_method = OPTIONS) {{ return 204; }}
         }}
     }}
-}}
 """
 
 
@@ -73,11 +57,10 @@ def cdn(tmp_path_factory):
     # a grid of parcels over the small twin's region, which the map fits in its view
     tw = grid_twin(90, 30, west=69.8, south=51.9, cell=0.003)
     export_pmtiles(tw, "parcels", d / "www" / "parcels.pmtiles", maxzoom=13)
-    port = _free_port()
-    (d / "nginx.conf").write_text(NGINX_CONF.format(d=d, port=port))
-    proc = subprocess.Popen([NGINX, "-c", str(d / "nginx.conf"), "-p", str(d)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    port = free_port()
+    (d / "nginx.conf").write_text(nginx_conf(d, CDN_SERVER.format(d=d, port=port),
+                                             access_log=f"{d}/access.log"))
+    with running([NGINX, "-c", str(d / "nginx.conf"), "-p", str(d)]) as proc:
         deadline = time.monotonic() + 30
         while True:
             with socket.socket() as s:
@@ -89,11 +72,6 @@ def cdn(tmp_path_factory):
                             f"{log.read_text() if log.exists() else ''}")
             time.sleep(0.1)
         yield f"http://127.0.0.1:{port}/parcels.pmtiles", tw, d / "access.log"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        if proc.stdout:
-            proc.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +81,6 @@ def server(cdn, tmp_path_factory):
     path = tw.save(tmp_path_factory.mktemp("twin") / "grid.gpkg")
     with serve(path, gc_freeze=False, map_parcels_pmtiles=url) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    with launch_browser(tmp_path_factory.mktemp("chromium-profile")) as ctx:
-        yield ctx
 
 
 def test_map_draws_parcels_from_a_pmtiles_archive(browser, server, cdn):

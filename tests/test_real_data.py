@@ -25,7 +25,6 @@ import pytest
 import shapely
 
 from tests.common import NO_PROXY_ENV, ogrinfo_counts
-from tests.test_map_browser import browser  # noqa: F401  (the chromium fixture)
 from twin import Twin
 from twin.cli import main
 
@@ -282,7 +281,7 @@ def test_served_tiles_decode_with_gdal(served, scored, tmp_path):
 @pytest.mark.server
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_map_renders_in_chromium(served, scored, browser):  # noqa: F811
+def test_the_map_renders_in_chromium(served, scored, browser):
     from tests.map_browser import clean, colours, fly, open_page, pixels, ready, variance
 
     run = open_page(browser, f"{served}/map?lang=en")
@@ -328,7 +327,7 @@ def test_the_map_renders_in_chromium(served, scored, browser):  # noqa: F811
 @pytest.mark.server
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_dashboard_renders_in_chromium(served, scored, browser):  # noqa: F811
+def test_the_dashboard_renders_in_chromium(served, scored, browser):
     """The situation centre of a twin built from a manifest: its title, its units, and only
     the indicators it has observations of (the others are named as not scored)."""
     from tests.map_browser import clean, open_page, pixels, variance

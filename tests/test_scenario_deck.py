@@ -19,7 +19,6 @@ import pytest
 
 from layers import notebook
 from layers.scenario_deck import SITE_RADIUS_PX, change_classes
-from tests.test_map_browser import browser as chromium  # noqa: F401  (a fixture)
 
 
 def test_no_change_has_its_own_class_and_gains_never_look_like_it():
@@ -106,13 +105,13 @@ def _png(page) -> np.ndarray:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_scenario_map_site_markers_stay_small(chromium, default_twin, tmp_path):  # noqa: F811
+def test_scenario_map_site_markers_stay_small(browser, default_twin, tmp_path):
     from twin.scenario import Scenario
 
     s = Scenario(default_twin, "alu-koshi").move_project("named-aluminium", 71.36, 50.975)
     deck = s.map()
     n_sites = len(next(layer for layer in deck.layers if layer.id == "scenario_sites").data)
-    page, errors, blocked = _open(chromium, _cell_page(tmp_path, notebook.notebook_html(
+    page, errors, blocked = _open(browser, _cell_page(tmp_path, notebook.notebook_html(
         deck, assets=True)))
     try:
         frame = page.frame_locator("iframe")
@@ -145,9 +144,9 @@ def test_scenario_map_site_markers_stay_small(chromium, default_twin, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_a_map_without_the_shared_assets_says_how_to_get_them(chromium, small_twin,  # noqa: F811
+def test_a_map_without_the_shared_assets_says_how_to_get_them(browser, small_twin,
                                                               tmp_path):
-    page, errors, _ = _open(chromium, _cell_page(
+    page, errors, _ = _open(browser, _cell_page(
         tmp_path, notebook.notebook_html(small_twin.map(), assets=False)))
     try:
         text = page.frame_locator("iframe").locator("#map")
