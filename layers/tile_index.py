@@ -13,11 +13,11 @@ needs is kept instead as NumPy arrays:
 
 :func:`save` writes them beside the twin file, in a directory named by the layer and its
 data version, as raw array files plus ``index.json`` (their dtypes and shapes, written
-last): first into a temporary
-directory, then moved into place with one ``rename``, so a crash mid-write leaves no index
-(the next start builds it again) and never half of one. :func:`open_saved` checks the
-recorded layer, data version and format before memory-mapping anything, so an index of
-another data version is never used; anything unreadable counts as absent.
+last): first into a temporary directory, then moved into place with one ``rename``
+(:mod:`twin.store.array_dir`), so a crash mid-write leaves no index (the next start builds
+it again) and never half of one. :func:`open_saved` checks the recorded layer, data
+version and format before memory-mapping anything, so an index of another data version
+is never used; anything unreadable counts as absent.
 
 Why not ``.npy`` files: ``np.load`` parses each header with ``ast.literal_eval``, and on
 CPython 3.11 the AST's recursion counter is not thread-safe (gh-106905), so an index opened
@@ -33,11 +33,12 @@ import logging
 import os
 import re
 import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 import shapely
+
+from twin.store import array_dir
 
 from .mvt import EncodedColumn, encode_values
 from .tile_math import lonlat_to_mercator, to_mercator
@@ -267,14 +268,6 @@ def _name(layer: str, version: str) -> str:
     return f"{layer}-{version}-f{FORMAT}"
 
 
-def _write(path: Path, chunks) -> None:
-    with open(path, "wb") as f:
-        for chunk in chunks:
-            f.write(chunk)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _manifest(prep: PreparedLayer, layer: str, version: str) -> dict:
     arrays = {k: [a.dtype.str, list(a.shape)] for k, a in prep._arrays().items()}
     return {"layer": layer, "data_version": version, "format": FORMAT, "arrays": arrays,
@@ -284,16 +277,7 @@ def _manifest(prep: PreparedLayer, layer: str, version: str) -> dict:
 def _install(tmp: Path, final: Path, layer: str) -> Path:
     """Move the index written in ``tmp`` into place (one ``rename``), and remove the
     layer's indexes of other versions."""
-    try:
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "index.json").is_file():
-                raise
-            # Another process saved the same version first: its index is as good as ours.
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    array_dir.install(tmp, final, "index.json")
     # Layer names are identifiers (no "-"), so this names only this layer's indexes.
     for old in final.parent.glob(f"{layer}-*"):
         if old.name != final.name:
@@ -301,22 +285,15 @@ def _install(tmp: Path, final: Path, layer: str) -> Path:
     return final
 
 
-def _temporary(where: Path, final: Path) -> Path:
-    where.mkdir(parents=True, exist_ok=True)
-    tmp = where / f".{final.name}.{uuid.uuid4().hex}.tmp"
-    tmp.mkdir()
-    return tmp
-
-
 def save(prep: PreparedLayer, where: Path, layer: str, version: str) -> Path:
     """Save ``prep`` as layer ``layer``'s index at data version ``version``, atomically;
     other versions of that layer's index are removed. Returns the index directory."""
     final = where / _name(layer, version)
-    tmp = _temporary(where, final)
+    tmp = array_dir.temporary(where, final)
     try:
         for key, arr in prep._arrays().items():
-            _write(tmp / f"{key}.bin", [np.ascontiguousarray(arr).data])
-        _write(tmp / "index.json", [json.dumps(_manifest(prep, layer, version)).encode()])
+            array_dir.write(tmp / f"{key}.bin", [np.ascontiguousarray(arr).data])
+        array_dir.write(tmp / "index.json", [json.dumps(_manifest(prep, layer, version)).encode()])
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -366,7 +343,7 @@ def fetch(store, where: Path, layer: str, version: str) -> PreparedLayer | None:
     holds none, or one that does not check out (lengths, SHA-256, layer, version, format)."""
     final = where / _name(layer, version)
     try:
-        tmp = _temporary(where, final)
+        tmp = array_dir.temporary(where, final)
     except OSError as e:
         log.warning("cannot unpack the tile index of %r into %s (%s): preparing it", layer,
                     where, e)
@@ -405,8 +382,8 @@ def fetch(store, where: Path, layer: str, version: str) -> PreparedLayer | None:
             if n[0] != length or h.hexdigest() != digest:
                 raise ValueError(f"part {key!r} holds {n[0]} bytes that do not check out")
             if key not in files:
-                _write(tmp / f"{key}.bin", [])
-        _write(tmp / "index.json", [json.dumps(man).encode()])
+                array_dir.write(tmp / f"{key}.bin", [])
+        array_dir.write(tmp / "index.json", [json.dumps(man).encode()])
     except (OSError, ValueError, KeyError, TypeError) as e:  # TwinError's are OSError's
         log.warning("the tile index of %r in %s is unreadable (%s): preparing it again",
                     layer, store.describe(), e)
@@ -424,17 +401,6 @@ def fetch(store, where: Path, layer: str, version: str) -> PreparedLayer | None:
     return open_saved(where, layer, version)
 
 
-def _mapped(path: Path, dtype: np.dtype, shape: tuple) -> np.ndarray:
-    size = int(np.prod(shape)) * dtype.itemsize
-    if path.stat().st_size != size:
-        raise ValueError(f"{path.name} holds {path.stat().st_size} bytes, not {size}")
-    if size == 0:  # an empty file cannot be mapped
-        return np.empty(shape, dtype=dtype)
-    # A plain ndarray over the mapped pages: np.memmap's Python-level __getitem__ and
-    # subclass results cost a cold tile more than its geometry rebuilding did.
-    return np.memmap(path, dtype=dtype, mode="r", shape=shape).view(np.ndarray)
-
-
 def open_saved(where: Path, layer: str, version: str) -> PreparedLayer | None:
     """Layer ``layer``'s saved index at data version ``version``, memory-mapped, or None
     when there is none (or it is not readable, or not of that version and format)."""
@@ -446,7 +412,7 @@ def open_saved(where: Path, layer: str, version: str) -> PreparedLayer | None:
             log.warning("tile index %s is not of layer %r at version %s: rebuilding it",
                         d, layer, version)
             return None
-        arrays = {k: _mapped(d / f"{k}.bin", np.dtype(dt), tuple(shape))
+        arrays = {k: array_dir.mapped(d / f"{k}.bin", np.dtype(dt), tuple(shape))
                   for k, (dt, shape) in man["arrays"].items()}
         return PreparedLayer._from_arrays(man, arrays)
     except FileNotFoundError:

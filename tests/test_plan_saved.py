@@ -210,8 +210,10 @@ def test_a_crash_while_saving_leaves_a_twin_whose_plan_is_right(twin_file, monke
             raise OSError("killed")
 
         # the process dies with its results written into temporary folders, not moved
-        monkeypatch.setattr(saved.os, "rename", killed)
-        monkeypatch.setattr(saved.shutil, "rmtree", lambda *a, **k: None)
+        from twin.store import array_dir  # where the results' folders are moved
+
+        monkeypatch.setattr(array_dir.os, "rename", killed)
+        monkeypatch.setattr(array_dir.shutil, "rmtree", lambda *a, **k: None)
         assert_same(plan_answers(Twin.open(twin_file)), expected)
         monkeypatch.undo()
         root = saved.results_dir(Twin.open(twin_file))

@@ -31,10 +31,8 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +42,7 @@ import pandas as pd
 import shapely
 
 from ..schema import WATER_LAYERS
+from ..store import array_dir
 from .findings import FINDING_COLUMNS
 
 __all__ = ["ParcelDigest", "parcel_digest", "zone_codes", "saved_findings", "save_findings",
@@ -108,31 +107,19 @@ def _save(root: Path | None, kind: str, key: str, arrays: dict[str, np.ndarray],
         return
     final = root / f"{kind}-{key}"
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = root / f".{final.name}.{uuid.uuid4().hex}.tmp"
-        tmp.mkdir()
+        tmp = array_dir.temporary(root, final)
         try:
             shapes = {}
             for name, arr in arrays.items():
                 arr = np.ascontiguousarray(arr)
-                with open(tmp / f"{name}.bin", "wb") as f:
-                    arr.tofile(f)
-                    f.flush()
-                    os.fsync(f.fileno())
+                array_dir.write(tmp / f"{name}.bin", [arr.data])
                 shapes[name] = [arr.dtype.str, list(arr.shape)]
-            with open(tmp / "result.json", "w", encoding="utf-8") as f:
-                json.dump({"kind": kind, "key": key, "arrays": shapes, **meta}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.rename(tmp, final)
-            except OSError:
-                if not (final / "result.json").is_file():
-                    raise
-                # another process saved the same result first: it is as good as ours
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            array_dir.write(tmp / "result.json", [json.dumps(
+                {"kind": kind, "key": key, "arrays": shapes, **meta}).encode()])
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        array_dir.install(tmp, final, "result.json")
         for stale in root.glob(".*.tmp"):  # left by a crash an hour or more ago
             if stale.stat().st_mtime < time.time() - 3600:
                 shutil.rmtree(stale, ignore_errors=True)
@@ -144,15 +131,6 @@ def _save(root: Path | None, kind: str, key: str, arrays: dict[str, np.ndarray],
         log.warning("plan result %s not saved (%s): it is computed again next time", final, e)
 
 
-def _mapped(path: Path, dtype: np.dtype, shape: tuple) -> np.ndarray:
-    size = int(np.prod(shape)) * dtype.itemsize
-    if path.stat().st_size != size:
-        raise ValueError(f"{path.name} holds {path.stat().st_size} bytes, not {size}")
-    if size == 0:  # an empty file cannot be mapped
-        return np.empty(shape, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r", shape=shape).view(np.ndarray)
-
-
 def _open(root: Path | None, kind: str, key: str) -> tuple[dict, dict] | None:
     if root is None:
         return None
@@ -161,7 +139,7 @@ def _open(root: Path | None, kind: str, key: str) -> tuple[dict, dict] | None:
         meta = json.loads((d / "result.json").read_text(encoding="utf-8"))
         if meta.get("kind") != kind or meta.get("key") != key:
             raise ValueError(f"it records {meta.get('kind')}-{meta.get('key')}")
-        arrays = {n: _mapped(d / f"{n}.bin", np.dtype(dt), tuple(shape))
+        arrays = {n: array_dir.mapped(d / f"{n}.bin", np.dtype(dt), tuple(shape))
                   for n, (dt, shape) in meta["arrays"].items()}
         return meta, arrays
     except FileNotFoundError:
